@@ -1,0 +1,15 @@
+//! Swagger UI groups.
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Durable tasks: every change ferry makes to a cluster is one.
+    Tasks,
+    /// The registry of Kafka and MySQL/TiDB clusters.
+    Clusters,
+    /// Bearer tokens and their roles.
+    Tokens,
+    /// Who changed what, and when.
+    Audit,
+}

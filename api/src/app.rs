@@ -1,0 +1,43 @@
+//! Assembles the HTTP application: routes of every dialect, Swagger UI, the
+//! OpenAPI document and the middleware stack.
+
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    auth, dialect,
+    middleware::{audit, http_metrics, request_id},
+    native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
+    ops,
+    state::AppState,
+};
+
+pub fn openapi() -> OpenApiService<(TasksApi, ClustersApi, TokensApi, AuditApi), ()> {
+    OpenApiService::new(
+        (TasksApi, ClustersApi, TokensApi, AuditApi),
+        "ferry",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Durable, audited operations on Kafka clusters and replication pipelines.")
+}
+
+/// The whole application. Middleware, outermost first: shared state, request
+/// id, HTTP metrics, authentication, audit, dialect error envelopes.
+pub fn build(state: AppState) -> impl Endpoint {
+    let api = openapi();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/healthz", get(ops::healthz))
+        .at("/readyz", get(ops::readyz))
+        .at("/metrics", get(ops::prometheus))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .around(dialect::render_errors)
+        .around(audit::record)
+        .around(auth::authenticate)
+        .around(http_metrics::record)
+        .around(request_id::assign)
+        .data(state)
+}

@@ -1,0 +1,84 @@
+//! `GET /api/v1/audit`: the audit log, newest first (admin).
+
+use chrono::{DateTime, Utc};
+use ferry_entity::{Role, audit_log};
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::Value;
+
+use super::{NativeResult, paging};
+use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub role: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub request_id: String,
+    pub status: i32,
+    pub outcome: String,
+    pub detail: Option<Value>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub data: Vec<AuditEntry>,
+    pub page: u64,
+    pub page_size: u64,
+    pub total: u64,
+}
+
+pub struct AuditApi;
+
+#[OpenApi(prefix_path = "/api/v1/audit", tag = "ApiTags::Audit")]
+impl AuditApi {
+    /// Mutating calls, newest first (admin).
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        page: Query<Option<u64>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
+        actor: Query<Option<String>>,
+    ) -> NativeResult<Json<AuditPage>> {
+        auth.0.require(Role::Admin)?;
+        let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
+        let mut query = audit_log::Entity::find();
+        if let Some(actor) = actor.0.filter(|a| !a.is_empty()) {
+            query = query.filter(audit_log::Column::Actor.eq(actor));
+        }
+        let total = query.clone().count(&state.store.db).await?;
+        let rows = query
+            .order_by_desc(audit_log::Column::Id)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+            .all(&state.store.db)
+            .await?;
+        Ok(Json(AuditPage {
+            data: rows
+                .into_iter()
+                .map(|r| AuditEntry {
+                    id: r.id,
+                    at: r.at,
+                    actor: r.actor,
+                    role: r.role,
+                    method: r.method,
+                    path: r.path,
+                    request_id: r.request_id,
+                    status: r.status,
+                    outcome: r.outcome,
+                    detail: r.detail,
+                })
+                .collect(),
+            page,
+            page_size,
+            total,
+        }))
+    }
+}

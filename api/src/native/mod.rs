@@ -1,0 +1,108 @@
+//! The native dialect: `/api/v1/...`, plain JSON bodies and RFC 7807 problem
+//! details for errors.
+
+use ferry_worker::clusters::ClusterError;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use sea_orm::DbErr;
+
+use crate::auth::Forbidden;
+
+pub mod audit;
+pub mod clusters;
+pub mod tasks;
+pub mod tokens;
+
+/// RFC 7807 problem details.
+#[derive(Debug, Object)]
+pub struct Problem {
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum NativeError {
+    /// The request is invalid; `detail` names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<Problem>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<Problem>),
+    /// The token's role may not do this.
+    #[oai(status = 403)]
+    Forbidden(Json<Problem>),
+    #[oai(status = 404)]
+    NotFound(Json<Problem>),
+    /// The resource is in a state that does not allow this.
+    #[oai(status = 409)]
+    Conflict(Json<Problem>),
+    /// The metadata store or the queue is unavailable; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
+}
+
+fn problem(status: u16, title: &str, detail: impl Into<String>) -> Json<Problem> {
+    Json(Problem {
+        problem_type: "about:blank".into(),
+        title: title.into(),
+        status,
+        detail: detail.into(),
+    })
+}
+
+impl NativeError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest(problem(400, "Bad Request", detail))
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::NotFound(problem(404, "Not Found", detail))
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict(problem(409, "Conflict", detail))
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::Unavailable(problem(503, "Service Unavailable", detail))
+    }
+}
+
+impl From<Forbidden> for NativeError {
+    fn from(err: Forbidden) -> Self {
+        Self::Forbidden(problem(403, "Forbidden", err.to_string()))
+    }
+}
+
+impl From<DbErr> for NativeError {
+    fn from(err: DbErr) -> Self {
+        tracing::error!(error = %err, "metadata store error");
+        Self::unavailable("the metadata store is unavailable; try again")
+    }
+}
+
+impl From<ClusterError> for NativeError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::Invalid(m) => Self::bad_request(m),
+            ClusterError::NotFound => Self::not_found("no such cluster"),
+            ClusterError::Conflict(m) => Self::conflict(m),
+            ClusterError::Store(e) => e.into(),
+            ClusterError::Secret(e) => {
+                tracing::error!(error = %e, "secret handling failed");
+                Self::unavailable("stored secrets cannot be read with this FERRY_SECRET_KEY")
+            }
+        }
+    }
+}
+
+pub type NativeResult<T> = Result<T, NativeError>;
+
+/// Validates `page` (0 is read as 1) and `pageSize` against the limit.
+pub fn paging(page: Option<u64>, page_size: Option<u64>, max: u64) -> NativeResult<(u64, u64)> {
+    let page = page.unwrap_or(1).max(1);
+    let size = page_size.unwrap_or(20);
+    if size == 0 || size > max {
+        return Err(NativeError::bad_request(format!("pageSize must be between 1 and {max}")));
+    }
+    Ok((page, size))
+}

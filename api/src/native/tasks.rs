@@ -1,0 +1,203 @@
+//! `/api/v1/tasks`: list, get, submit a `ping`, cancel.
+
+use chrono::{DateTime, Utc};
+use ferry_entity::{Role, TaskKind, TaskStatus};
+use ferry_worker::{
+    queue::{self, SubmitError},
+    tasks::{self, NewTask, Task, TaskFilter},
+};
+use poem::Request;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use serde_json::Value;
+
+use super::{NativeError, NativeResult, paging};
+use crate::{api_tags::ApiTags, auth::BearerAuth, middleware::request_id::RequestId, state::AppState};
+
+/// A durable task and where it is in its life cycle.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TaskView {
+    pub id: String,
+    pub kind: String,
+    pub cluster_id: Option<String>,
+    pub subject: Option<String>,
+    /// pending, running, succeeded, failed or cancelled.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub payload: Value,
+    pub result: Option<Value>,
+    pub created_by: String,
+    pub request_id: Option<String>,
+    pub worker: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<Task> for TaskView {
+    fn from(t: Task) -> Self {
+        Self {
+            id: t.id,
+            kind: t.kind,
+            cluster_id: t.cluster_id,
+            subject: t.subject,
+            status: t.status.as_str().to_owned(),
+            attempts: t.attempts,
+            max_attempts: t.max_attempts,
+            last_error: t.last_error,
+            payload: t.payload,
+            result: t.result,
+            created_by: t.created_by,
+            request_id: t.request_id,
+            worker: t.worker,
+            created_at: t.created_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TaskPage {
+    pub data: Vec<TaskView>,
+    pub page: u64,
+    pub page_size: u64,
+    pub total: u64,
+}
+
+/// Submit a task of a kind that needs no dialect-specific validation.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SubmitTask {
+    /// Only `ping` here; other kinds have their own routes.
+    pub kind: String,
+    pub cluster_id: Option<String>,
+    pub subject: Option<String>,
+    /// `ping` accepts `sleepMs`, `failTimes` and `failPermanently`.
+    pub payload: Option<Value>,
+    /// Overrides the kind's attempt limit (1-100).
+    pub max_attempts: Option<i32>,
+}
+
+#[derive(ApiResponse)]
+pub enum Submitted {
+    /// Accepted: the task is queued.
+    #[oai(status = 202)]
+    Accepted(Json<TaskView>),
+}
+
+pub struct TasksApi;
+
+#[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
+impl TasksApi {
+    /// List tasks, newest first.
+    #[oai(path = "/", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        page: Query<Option<u64>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
+        #[oai(name = "clusterId")] cluster_id: Query<Option<String>>,
+        kind: Query<Option<String>>,
+        status: Query<Option<String>>,
+        subject: Query<Option<String>>,
+    ) -> NativeResult<Json<TaskPage>> {
+        auth.0.require(Role::Viewer)?;
+        let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
+        let status = match status.0.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
+                NativeError::bad_request(format!(
+                    "status `{s}` is not one of pending, running, succeeded, failed, cancelled"
+                ))
+            })?),
+        };
+        let filter = TaskFilter {
+            cluster_id: cluster_id.0.filter(|s| !s.is_empty()),
+            kind: kind.0.filter(|s| !s.is_empty()),
+            status,
+            subject: subject.0.filter(|s| !s.is_empty()),
+        };
+        let (rows, total) = tasks::list(&state.store.db, &filter, page, page_size).await?;
+        Ok(Json(TaskPage {
+            data: rows.into_iter().map(Into::into).collect(),
+            page,
+            page_size,
+            total,
+        }))
+    }
+
+    /// One task.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Json<TaskView>> {
+        auth.0.require(Role::Viewer)?;
+        tasks::get(&state.store.db, &id.0)
+            .await?
+            .map(|t| Json(t.into()))
+            .ok_or_else(|| NativeError::not_found(format!("no task {}", id.0)))
+    }
+
+    /// Submit a `ping` task (for smoke tests and benchmarks).
+    #[oai(path = "/", method = "post")]
+    async fn submit(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        body: Json<SubmitTask>,
+    ) -> NativeResult<Submitted> {
+        auth.0.require(Role::Client)?;
+        let body = body.0;
+        let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
+            NativeError::bad_request(format!(
+                "kind `{}` cannot be submitted here; only `ping` can (other kinds have their own routes)",
+                body.kind
+            ))
+        })?;
+        if let Some(n) = body.max_attempts
+            && !(1..=100).contains(&n)
+        {
+            return Err(NativeError::bad_request("maxAttempts must be between 1 and 100"));
+        }
+        let payload = body.payload.unwrap_or_else(|| Value::Object(Default::default()));
+        if !payload.is_object() {
+            return Err(NativeError::bad_request("payload must be a JSON object"));
+        }
+        let new = NewTask {
+            kind,
+            cluster_id: body.cluster_id,
+            subject: body.subject,
+            payload,
+            max_attempts: body.max_attempts,
+            created_by: auth.0.name.clone(),
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        };
+        let task = queue::submit(&state.store, new).await.map_err(submit_error)?;
+        Ok(Submitted::Accepted(Json(task.into())))
+    }
+
+    /// Cancel a task that has not started yet.
+    #[oai(path = "/:id/cancel", method = "post")]
+    async fn cancel(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Json<TaskView>> {
+        auth.0.require(Role::Client)?;
+        match tasks::cancel(&state.store.db, &id.0).await? {
+            None => Err(NativeError::not_found(format!("no task {}", id.0))),
+            Some((true, task)) => Ok(Json(task.into())),
+            Some((false, task)) => Err(NativeError::conflict(format!(
+                "task {} is {} and can no longer be cancelled; only pending tasks that have not started can",
+                task.id,
+                task.status.as_str()
+            ))),
+        }
+    }
+}
+
+pub fn submit_error(err: SubmitError) -> NativeError {
+    tracing::error!(error = %err, "task submission failed");
+    NativeError::unavailable(format!("{err}; nothing was recorded, retry the request"))
+}

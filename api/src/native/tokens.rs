@@ -1,0 +1,122 @@
+//! `/api/v1/tokens`: admins mint and revoke bearer tokens.
+
+use chrono::{DateTime, Utc};
+use ferry_entity::{Role, api_token};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+
+use super::{NativeError, NativeResult};
+use crate::{api_tags::ApiTags, auth::{self, BearerAuth}, state::AppState};
+
+#[derive(Debug, Object)]
+pub struct MintToken {
+    /// Who or what will use the token; recorded on its tasks and audit entries.
+    pub name: String,
+    /// admin, client or viewer.
+    pub role: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MintedToken {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// Shown only in this response; store it now.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+pub struct TokenList {
+    pub data: Vec<TokenView>,
+}
+
+#[derive(ApiResponse)]
+pub enum Minted {
+    #[oai(status = 201)]
+    Created(Json<MintedToken>),
+}
+
+#[derive(ApiResponse)]
+pub enum Revoked {
+    #[oai(status = 204)]
+    Revoked,
+}
+
+pub struct TokensApi;
+
+#[OpenApi(prefix_path = "/api/v1/tokens", tag = "ApiTags::Tokens")]
+impl TokensApi {
+    /// Mint a token (admin). The token is returned once.
+    #[oai(path = "/", method = "post")]
+    async fn mint(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, body: Json<MintToken>) -> NativeResult<Minted> {
+        auth.0.require(Role::Admin)?;
+        let name = body.0.name.trim().to_owned();
+        if name.is_empty() || name.len() > 128 {
+            return Err(NativeError::bad_request("name is required (1-128 characters)"));
+        }
+        let role = Role::parse(&body.0.role).ok_or_else(|| {
+            NativeError::bad_request(format!("role `{}` is not one of admin, client, viewer", body.0.role))
+        })?;
+        let token = auth::generate_token();
+        let row = auth::mint(&state.store.db, &name, role, &token, &auth.0.name).await?;
+        Ok(Minted::Created(Json(MintedToken {
+            id: row.id,
+            name: row.name,
+            role: row.role.as_str().to_owned(),
+            token,
+            created_at: row.created_at,
+        })))
+    }
+
+    /// List tokens (admin), without their secrets.
+    #[oai(path = "/", method = "get")]
+    async fn list(&self, state: poem::web::Data<&AppState>, auth: BearerAuth) -> NativeResult<Json<TokenList>> {
+        auth.0.require(Role::Admin)?;
+        let rows = api_token::Entity::find()
+            .order_by_asc(api_token::Column::CreatedAt)
+            .all(&state.store.db)
+            .await?;
+        Ok(Json(TokenList {
+            data: rows
+                .into_iter()
+                .map(|t| TokenView {
+                    id: t.id,
+                    name: t.name,
+                    role: t.role.as_str().to_owned(),
+                    created_by: t.created_by,
+                    created_at: t.created_at,
+                    revoked_at: t.revoked_at,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Revoke a token (admin). It stops working at once.
+    #[oai(path = "/:id", method = "delete")]
+    async fn revoke(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Revoked> {
+        auth.0.require(Role::Admin)?;
+        let row = api_token::Entity::find_by_id(id.0.clone())
+            .one(&state.store.db)
+            .await?
+            .ok_or_else(|| NativeError::not_found(format!("no token {}", id.0)))?;
+        if row.revoked_at.is_none() {
+            let mut active: api_token::ActiveModel = row.into();
+            active.revoked_at = Set(Some(Utc::now()));
+            active.update(&state.store.db).await?;
+        }
+        Ok(Revoked::Revoked)
+    }
+}

@@ -1,0 +1,30 @@
+//! A registered Kafka or MySQL/TiDB cluster.
+
+use sea_orm::entity::prelude::*;
+
+use crate::domain::ClusterKind;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "clusters")]
+pub struct Model {
+    /// Numeric so that TubeMQ-style callers can send it as a number; the API
+    /// shows it as a string.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub name: String,
+    pub kind: ClusterKind,
+    /// Connection settings without secrets (bootstrap servers, host, port,
+    /// user, TLS and SASL options).
+    pub settings: Json,
+    /// Secrets (passwords) as one encrypted JSON document, see
+    /// `ferry_worker::secrets`. Never returned by the API.
+    pub secret: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,10 @@
+//! What ferry stores: sea-orm entities, the domain enums they use and the
+//! payload that travels through the job queue. This crate does no I/O.
+
+pub mod api_token;
+pub mod audit_log;
+pub mod cluster;
+pub mod domain;
+pub mod task;
+
+pub use domain::{ClusterKind, Role, TaskJob, TaskKind, TaskStatus};

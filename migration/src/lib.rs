@@ -1,0 +1,20 @@
+//! Schema migrations for ferry's own tables. They run on SQLite, PostgreSQL
+//! and MySQL; the apalis queue tables are created by apalis itself (see
+//! `ferry_worker::store`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "ferry_migrations".into_iden()
+    }
+}

@@ -1,0 +1,58 @@
+//! One module per task kind. A job receives its task row and returns either a
+//! JSON result or an error that says whether trying again can help.
+
+use std::time::Duration;
+
+use ferry_entity::{TaskKind, task::Model};
+use serde_json::Value;
+
+use crate::store::Store;
+
+pub mod ping;
+
+/// Why a job did not succeed, and whether another attempt can help.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Transient: the broker was unreachable, a timeout, a lost leadership.
+    /// The task is retried with exponential backoff up to its attempt limit.
+    #[error("{0}")]
+    Retryable(String),
+    /// Nothing will change by retrying: bad input, conflicting state. The task
+    /// fails at once with this reason.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, JobError::Retryable(_))
+    }
+}
+
+/// How many attempts a kind gets and how long each may take.
+#[derive(Debug, Clone, Copy)]
+pub struct KindPolicy {
+    pub max_attempts: i32,
+    pub attempt_timeout: Duration,
+}
+
+pub fn policy(kind: TaskKind) -> KindPolicy {
+    match kind {
+        TaskKind::Ping => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(60),
+        },
+    }
+}
+
+/// What a job may use while it runs.
+pub struct JobContext<'a> {
+    pub store: &'a Store,
+    pub task: &'a Model,
+}
+
+pub async fn execute(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError> {
+    match kind {
+        TaskKind::Ping => ping::run(ctx).await,
+    }
+}

@@ -1,0 +1,39 @@
+//! `ping`: a task that does nothing, for tests and benchmarks. Its payload can
+//! ask it to sleep, to fail retryably for its first attempts, or to fail
+//! permanently, so the queue's behaviour can be observed end to end.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{JobContext, JobError};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PingPayload {
+    /// Sleep this long in every attempt.
+    pub sleep_ms: u64,
+    /// Fail retryably while the attempt number is at most this.
+    pub fail_times: i32,
+    /// Fail permanently with this message.
+    pub fail_permanently: Option<String>,
+}
+
+pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
+    let payload: PingPayload = serde_json::from_value(ctx.task.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("invalid ping payload: {e}")))?;
+    if payload.sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(payload.sleep_ms)).await;
+    }
+    if let Some(message) = payload.fail_permanently {
+        return Err(JobError::Permanent(message));
+    }
+    if ctx.task.attempts <= payload.fail_times {
+        return Err(JobError::Retryable(format!(
+            "ping asked to fail attempt {} of its first {}",
+            ctx.task.attempts, payload.fail_times
+        )));
+    }
+    Ok(json!({ "pong": true, "attempt": ctx.task.attempts }))
+}

@@ -1,0 +1,231 @@
+//! The worker side of the task life cycle: apalis hands out jobs, and for each
+//! one the runner claims the task row, runs its kind's job under a per-attempt
+//! timeout, and records the outcome.
+//!
+//! Retries use apalis's retry layer with exponential backoff: a retryable error
+//! is returned to apalis, which calls the job again after the delay; a
+//! permanent error, or the last allowed attempt, is returned as an
+//! `AbortError` so apalis stops. On SIGTERM the monitor stops fetching and
+//! waits up to the drain time; jobs still held after that stay locked by this
+//! worker until its heartbeat expires, and then another worker re-runs them.
+
+use std::{sync::Arc, time::Duration};
+
+use apalis::{
+    layers::retry::{
+        BackoffRetryPolicy, HasherRng, RetryIfPolicy, RetryPolicy,
+        backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},
+    },
+    prelude::*,
+};
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use ferry_entity::{TaskJob, TaskKind};
+use futures::Future;
+use tracing::Instrument;
+
+use crate::{
+    jobs::{self, JobContext, JobError},
+    queue,
+    settings::WorkerSettings,
+    store::{QueuePool, Store},
+    tasks::{self, Claim},
+};
+
+/// Shared by every job this worker process runs.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub store: Store,
+    pub name: String,
+}
+
+/// A name unique to this process: several workers may share a host.
+pub fn default_worker_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ferry".to_owned());
+    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Runs workers until `shutdown` resolves, then drains.
+pub async fn run_workers<S>(store: Store, settings: WorkerSettings, shutdown: S) -> anyhow::Result<()>
+where
+    S: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let name = settings.name.clone().unwrap_or_else(default_worker_name);
+    let state = Arc::new(WorkerState {
+        store: store.clone(),
+        name: name.clone(),
+    });
+    tokio::spawn(sweep_stale_pending(store.clone()));
+    tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
+
+    let drain = Duration::from_secs(settings.drain_seconds);
+    let monitor = match &store.queue {
+        QueuePool::Sqlite(pool) => {
+            let pool = pool.clone();
+            let settings = settings.clone();
+            Monitor::new().register(move |_run| {
+                let config = queue::sqlite_config()
+                    .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
+                    .missed_heartbeats(settings.missed_heartbeats)
+                    .batch_size(settings.concurrency);
+                let backend = SqliteStorage::<TaskJob>::new(&pool)
+                    .with_config(config)
+                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
+                WorkerBuilder::new(name.as_str())
+                    .backend(backend)
+                    .data(state.clone())
+                    .concurrency(settings.concurrency)
+                    .retry(retry_policy(&settings))
+                    .build(handle_job)
+            })
+        }
+        QueuePool::Postgres(pool) => {
+            let pool = pool.clone();
+            let settings = settings.clone();
+            Monitor::new().register(move |_run| {
+                let config = queue::postgres_config()
+                    .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
+                    .missed_heartbeats(settings.missed_heartbeats)
+                    .batch_size(settings.concurrency);
+                let backend = PostgresStorage::<TaskJob>::new(&pool)
+                    .with_config(config)
+                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
+                WorkerBuilder::new(name.as_str())
+                    .backend(backend)
+                    .data(state.clone())
+                    .concurrency(settings.concurrency)
+                    .retry(retry_policy(&settings))
+                    .build(handle_job)
+            })
+        }
+    };
+    monitor
+        .shutdown_timeout(drain)
+        .run_with_signal(shutdown)
+        .await?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+type TaskRetryPolicy = RetryIfPolicy<
+    BackoffRetryPolicy<ExponentialBackoff<HasherRng>>,
+    fn(&BoxDynError) -> bool,
+>;
+
+fn is_retryable(err: &BoxDynError) -> bool {
+    err.downcast_ref::<AbortError>().is_none()
+}
+
+fn retry_policy(settings: &WorkerSettings) -> TaskRetryPolicy {
+    let backoff = ExponentialBackoffMaker::new(
+        Duration::from_millis(settings.backoff_initial_ms),
+        Duration::from_millis(settings.backoff_max_ms.max(settings.backoff_initial_ms)),
+        0.2,
+        HasherRng::default(),
+    )
+    .expect("backoff bounds are ordered and the jitter is within 0..=100")
+    .make_backoff();
+    // The task row, not apalis, holds the attempt limit: the handler turns the
+    // last failure into an `AbortError`, and only other errors are retried.
+    RetryPolicy::retries(10_000)
+        .with_backoff(backoff)
+        .retry_if(is_retryable as fn(&BoxDynError) -> bool)
+}
+
+/// The apalis handler: one call per attempt.
+async fn handle_job(job: TaskJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("task", task_id = %job.task_id);
+    run_attempt(&state, &job.task_id).instrument(span).await
+}
+
+async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynError> {
+    let db = &state.store.db;
+    let task = match tasks::claim(db, task_id, &state.name).await? {
+        Claim::Claimed(task) => task,
+        Claim::Finished => return Ok(()),
+        Claim::Lost => {
+            tracing::warn!("another attempt started this task first; leaving it to that one");
+            return Ok(());
+        }
+    };
+    let Some(kind) = TaskKind::parse(&task.kind) else {
+        let reason = format!("unknown task kind `{}`", task.kind);
+        tasks::fail(db, task_id, &reason).await?;
+        return Err(AbortError::new(reason).into());
+    };
+    if task.attempts > task.max_attempts {
+        let reason = format!(
+            "gave up after {} attempts; last error: {}",
+            task.max_attempts,
+            task.last_error.as_deref().unwrap_or("worker lost")
+        );
+        tasks::fail(db, task_id, &reason).await?;
+        return Err(AbortError::new(reason).into());
+    }
+    tracing::info!(kind = %task.kind, attempt = task.attempts, request_id = task.request_id.as_deref().unwrap_or(""), "attempt started");
+    let policy = jobs::policy(kind);
+    let started = std::time::Instant::now();
+    let ctx = JobContext {
+        store: &state.store,
+        task: &task,
+    };
+    let outcome = match tokio::time::timeout(policy.attempt_timeout, jobs::execute(kind, ctx)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(JobError::Retryable(format!(
+            "attempt timed out after {:?}",
+            policy.attempt_timeout
+        ))),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(result) => {
+            tasks::succeed(db, task_id, result).await?;
+            record(&task.kind, "succeeded", elapsed);
+            tracing::info!(elapsed_s = elapsed, "task succeeded");
+            Ok(())
+        }
+        Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
+            tasks::retry_later(db, task_id, &err.to_string()).await?;
+            record(&task.kind, "retrying", elapsed);
+            tracing::warn!(error = %err, attempt = task.attempts, "attempt failed; will retry");
+            Err(Box::new(err))
+        }
+        Err(err) => {
+            let reason = if err.is_retryable() {
+                format!("gave up after {} attempts: {err}", task.attempts)
+            } else {
+                err.to_string()
+            };
+            tasks::fail(db, task_id, &reason).await?;
+            record(&task.kind, "failed", elapsed);
+            tracing::warn!(error = %reason, "task failed");
+            Err(AbortError::new(reason).into())
+        }
+    }
+}
+
+fn record(kind: &str, outcome: &'static str, seconds: f64) {
+    metrics::histogram!("ferry_task_attempt_duration_seconds", "kind" => kind.to_owned(), "outcome" => outcome)
+        .record(seconds);
+}
+
+/// Re-pushes tasks that have stayed pending without ever starting, which
+/// happens only when the process that accepted one died between recording it
+/// and enqueueing it. The push is idempotent, so live tasks are unaffected.
+async fn sweep_stale_pending(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let before = chrono::Utc::now() - chrono::Duration::seconds(30);
+        match tasks::stale_pending(&store.db, before, 500).await {
+            Ok(stale) => {
+                for task in stale {
+                    if let Err(err) = queue::push(&store, &task).await {
+                        tracing::warn!(task_id = %task.id, error = %err, "re-enqueueing a stale task failed");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "listing stale tasks failed"),
+        }
+    }
+}

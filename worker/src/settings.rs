@@ -1,0 +1,106 @@
+//! Typed settings: built-in defaults, then an optional config file
+//! (`--config PATH`, TOML), then `FERRY_*` environment variables. Nested keys
+//! use a double underscore: `FERRY_WORKER__CONCURRENCY=16`.
+
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `sqlite://ferry.db?mode=rwc` (default), `postgres://...` or `mysql://...`.
+    pub database_url: String,
+    /// Where the HTTP API listens.
+    pub listen: String,
+    /// The bootstrap admin token. When unset and no admin token exists yet,
+    /// the API generates one and prints it once.
+    pub admin_token: Option<SecretString>,
+    /// Key for encrypting secrets at rest: 32 bytes, base64 or hex.
+    pub secret_key: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub worker: WorkerSettings,
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// A name for this worker process; defaults to `<host>-<pid>-<random>`.
+    pub name: Option<String>,
+    /// Tasks one worker process runs at once.
+    pub concurrency: usize,
+    /// On SIGTERM, how long in-flight tasks may take to finish before the
+    /// process exits and leaves them to another worker.
+    pub drain_seconds: u64,
+    /// How often a worker proves it is alive to the queue.
+    pub heartbeat_seconds: u64,
+    /// Missed heartbeats after which a worker's tasks are handed to others.
+    pub missed_heartbeats: usize,
+    /// How often an idle worker polls the queue for new tasks.
+    pub poll_ms: u64,
+    /// First retry delay; each further retry doubles it up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    /// Largest page any list route returns.
+    pub max_page_size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(#[from] config::ConfigError);
+
+impl Settings {
+    /// Loads the settings from defaults, an optional file and the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = config_file {
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let settings = builder
+            .add_source(
+                Environment::with_prefix("FERRY")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        Ok(settings)
+    }
+
+    /// Whether the metadata store is the embedded SQLite default.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+const DEFAULTS: &str = r#"
+database_url = "sqlite://ferry.db?mode=rwc"
+listen = "127.0.0.1:4116"
+log_format = "pretty"
+
+[worker]
+concurrency = 16
+drain_seconds = 30
+heartbeat_seconds = 5
+missed_heartbeats = 3
+poll_ms = 100
+backoff_initial_ms = 500
+backoff_max_ms = 30000
+
+[api]
+max_page_size = 500
+"#;

@@ -1,0 +1,149 @@
+//! The metadata store: one SQL database holding ferry's tables and the apalis
+//! queue, reached through one sqlx pool that sea-orm and apalis share.
+
+use std::{str::FromStr, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use ferry_migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
+    TransactionTrait,
+};
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::{secrets::SecretBox, settings::Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the metadata store: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error(
+        "the metadata store URL must start with sqlite:, postgres:// or postgresql:// (MySQL holds changefeed data but cannot yet hold the task queue: apalis-mysql 1.0 is not released)"
+    )]
+    UnsupportedUrl,
+    #[error("migrating the metadata store failed: {0}")]
+    Migrate(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// The pool behind the queue, by database kind.
+#[derive(Clone, Debug)]
+pub enum QueuePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Everything a request handler or a job needs to reach stored state.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub db: DatabaseConnection,
+    pub queue: QueuePool,
+    pub secrets: SecretBox,
+}
+
+impl Store {
+    /// Connects to the database named by the settings and loads the secret key.
+    pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
+        let secrets = SecretBox::load(settings)?;
+        let url = settings.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            // WAL lets readers proceed while one process writes, and the busy
+            // timeout makes a writer wait for the lock instead of failing with
+            // `database is locked` when the API and workers write at once.
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::Connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
+                queue: QueuePool::Sqlite(pool),
+                secrets,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                queue: QueuePool::Postgres(pool),
+                secrets,
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Applies ferry's migrations and the queue's. Safe when several processes
+    /// start together: PostgreSQL serialises them with an advisory lock, SQLite
+    /// with its write lock, and a loser of any remaining race retries.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let attempt = || async { self.migrate_once().await };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_times(8),
+            )
+            .notify(|err: &String, wait| {
+                tracing::warn!(error = %err, ?wait, "migration raced another process; retrying")
+            })
+            .await
+            .map_err(StoreError::Migrate)
+    }
+
+    async fn migrate_once(&self) -> Result<(), String> {
+        let txn = self.db.begin().await.map_err(|e| e.to_string())?;
+        match &self.queue {
+            QueuePool::Postgres(_) => {
+                txn.execute_unprepared("SELECT pg_advisory_xact_lock(4116001)")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            QueuePool::Sqlite(_) => {
+                // A write as the first statement takes SQLite's write lock for
+                // the whole transaction, so a second process waits here.
+                txn.execute_unprepared(
+                    "CREATE TABLE IF NOT EXISTS ferry_migration_lock (id INTEGER PRIMARY KEY)",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                txn.execute_unprepared("INSERT OR REPLACE INTO ferry_migration_lock (id) VALUES (1)")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Migrator::up(&txn, None).await.map_err(|e| e.to_string())?;
+        txn.commit().await.map_err(|e| e.to_string())?;
+        match &self.queue {
+            QueuePool::Sqlite(pool) => apalis_sqlite::SqliteStorage::<()>::setup(pool)
+                .await
+                .map_err(|e| e.to_string()),
+            QueuePool::Postgres(pool) => apalis_postgres::PostgresStorage::<()>::setup(pool)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Whether the database answers and every migration has been applied.
+    pub async fn is_ready(&self) -> bool {
+        match Migrator::get_pending_migrations(&self.db).await {
+            Ok(pending) => pending.is_empty(),
+            Err(_) => false,
+        }
+    }
+}

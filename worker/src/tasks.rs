@@ -1,0 +1,247 @@
+//! The `tasks` table: the user-visible record of every durable task, and the
+//! state transitions the runner and the API make on it.
+
+use chrono::{DateTime, Utc};
+use ferry_entity::{
+    TaskKind, TaskStatus,
+    task::{self, ActiveModel, Column, Entity, Model},
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+use serde_json::Value;
+
+/// What a caller asks for when submitting a task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: TaskKind,
+    pub cluster_id: Option<String>,
+    pub subject: Option<String>,
+    pub payload: Value,
+    pub max_attempts: Option<i32>,
+    pub created_by: String,
+    pub request_id: Option<String>,
+}
+
+/// Filters of `GET /api/v1/tasks`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub cluster_id: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub subject: Option<String>,
+}
+
+pub fn new_model(new: &NewTask, max_attempts: i32) -> ActiveModel {
+    let now = Utc::now();
+    ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        kind: Set(new.kind.as_str().to_owned()),
+        cluster_id: Set(new.cluster_id.clone()),
+        subject: Set(new.subject.clone()),
+        status: Set(TaskStatus::Pending),
+        attempts: Set(0),
+        max_attempts: Set(new.max_attempts.unwrap_or(max_attempts)),
+        last_error: Set(None),
+        payload: Set(new.payload.clone()),
+        result: Set(None),
+        created_by: Set(new.created_by.clone()),
+        request_id: Set(new.request_id.clone()),
+        worker: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+    }
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// One page of tasks, newest first, and the total matching the filter.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &TaskFilter,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let mut query = Entity::find();
+    if let Some(v) = &filter.cluster_id {
+        query = query.filter(Column::ClusterId.eq(v.clone()));
+    }
+    if let Some(v) = &filter.kind {
+        query = query.filter(Column::Kind.eq(v.clone()));
+    }
+    if let Some(v) = filter.status {
+        query = query.filter(Column::Status.eq(v));
+    }
+    if let Some(v) = &filter.subject {
+        query = query.filter(Column::Subject.eq(v.clone()));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .offset((page.saturating_sub(1)) * page_size)
+        .limit(page_size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The outcome of trying to start an attempt.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now runs the task; the model shows the new attempt number.
+    Claimed(Model),
+    /// The task is finished (or gone): nothing to do.
+    Finished,
+    /// Another attempt changed the row between our read and our write.
+    Lost,
+}
+
+/// Marks the next attempt as running. The update is conditional on the
+/// attempt count we read, so two workers can never both start the same
+/// attempt of a task.
+pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
+    let Some(current) = get(db, id).await? else {
+        return Ok(Claim::Finished);
+    };
+    if current.status.is_terminal() {
+        return Ok(Claim::Finished);
+    }
+    let now = Utc::now();
+    let attempts = current.attempts + 1;
+    let started_at = current.started_at.unwrap_or(now);
+    let res = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Running.as_str()))
+        .col_expr(Column::Attempts, Expr::value(attempts))
+        .col_expr(Column::StartedAt, Expr::value(started_at))
+        .col_expr(Column::Worker, Expr::value(worker))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Attempts.eq(current.attempts))
+        .filter(Column::Status.is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(Claim::Lost);
+    }
+    Ok(Claim::Claimed(Model {
+        status: TaskStatus::Running,
+        attempts,
+        started_at: Some(started_at),
+        worker: Some(worker.to_owned()),
+        updated_at: now,
+        ..current
+    }))
+}
+
+pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Result<(), DbErr> {
+    finish(db, id, TaskStatus::Succeeded, Some(result), None).await
+}
+
+pub async fn fail(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<(), DbErr> {
+    finish(db, id, TaskStatus::Failed, None, Some(error)).await
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: TaskStatus,
+    result: Option<Value>,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let mut update = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status.as_str()))
+        .col_expr(Column::FinishedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    if let Some(result) = result {
+        update = update.col_expr(Column::Result, Expr::value(result));
+    }
+    if let Some(error) = error {
+        update = update.col_expr(Column::LastError, Expr::value(error));
+    }
+    update
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_not_in([
+            TaskStatus::Succeeded.as_str(),
+            TaskStatus::Failed.as_str(),
+            TaskStatus::Cancelled.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a retryable failure: the task waits for its next attempt.
+pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Pending.as_str()))
+        .col_expr(Column::LastError, Expr::value(error))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TaskStatus::Running.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Cancels a task that has not started. Returns the row as it is afterwards,
+/// or `None` when there is no such task.
+pub async fn cancel(db: &impl ConnectionTrait, id: &str) -> Result<Option<(bool, Model)>, DbErr> {
+    let now = Utc::now();
+    let res = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
+        .col_expr(Column::FinishedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TaskStatus::Pending.as_str()))
+        .filter(Column::Attempts.eq(0))
+        .exec(db)
+        .await?;
+    Ok(get(db, id).await?.map(|m| (res.rows_affected == 1, m)))
+}
+
+/// Pending tasks created before `before`: candidates for re-enqueueing in case
+/// the process that accepted them died between the insert and the push.
+pub async fn stale_pending(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Status.eq(TaskStatus::Pending.as_str()))
+        .filter(Column::Attempts.eq(0))
+        .filter(Column::CreatedAt.lt(before))
+        .order_by_asc(Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct KindStatusCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Tasks by kind and status, for `/metrics`.
+pub async fn counts(db: &impl ConnectionTrait) -> Result<Vec<KindStatusCount>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column(Column::Status)
+        .column_as(Column::Id.count(), "count")
+        .group_by(Column::Kind)
+        .group_by(Column::Status)
+        .into_model::<KindStatusCount>()
+        .all(db)
+        .await
+}
+
+pub use task::Model as Task;
