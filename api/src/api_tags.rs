@@ -12,4 +12,6 @@ pub enum ApiTags {
     Tokens,
     /// Who changed what, and when.
     Audit,
+    /// TubeMQ Manager compatible routes: clusters, addTopicTask, queryCanWrite.
+    TubeMq,
 }

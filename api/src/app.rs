@@ -10,11 +10,30 @@ use crate::{
     native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
     ops,
     state::AppState,
+    tubemq::{cluster::TubeClusterApi, task::TubeTaskApi, topic::TubeTopicApi},
 };
 
-pub fn openapi() -> OpenApiService<(TasksApi, ClustersApi, TokensApi, AuditApi), ()> {
+type Apis = (
+    TasksApi,
+    ClustersApi,
+    TokensApi,
+    AuditApi,
+    TubeClusterApi,
+    TubeTaskApi,
+    TubeTopicApi,
+);
+
+pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (TasksApi, ClustersApi, TokensApi, AuditApi),
+        (
+            TasksApi,
+            ClustersApi,
+            TokensApi,
+            AuditApi,
+            TubeClusterApi,
+            TubeTaskApi,
+            TubeTopicApi,
+        ),
         "ferry",
         env!("CARGO_PKG_VERSION"),
     )

@@ -143,7 +143,10 @@ pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Resul
         .headers()
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned());
     if let (Some(token), Some(state)) = (token, req.data::<AppState>().cloned()) {
         match lookup(&state.store.db, &token).await {

@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod native;
 pub mod ops;
 pub mod state;
+pub mod tubemq;
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,7 +29,9 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     let store = ferry_worker::open_store(&settings).await?;
     let metrics = PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])?
+        .set_buckets(&[
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ])?
         .install_recorder()?;
     let state = AppState {
         store: store.clone(),
@@ -49,13 +52,19 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
 
     let worker = with_worker.then(|| {
         let rx = stop_rx.clone();
-        tokio::spawn(runner::run_workers(store, settings.worker.clone(), async move {
-            wait_stop(rx).await;
-            Ok(())
-        }))
+        tokio::spawn(runner::run_workers(
+            store,
+            settings.worker.clone(),
+            async move {
+                wait_stop(rx).await;
+                Ok(())
+            },
+        ))
     });
 
-    let acceptor = TcpListener::bind(settings.listen.as_str()).into_acceptor().await?;
+    let acceptor = TcpListener::bind(settings.listen.as_str())
+        .into_acceptor()
+        .await?;
     let addr = acceptor
         .local_addr()
         .first()

@@ -18,7 +18,11 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
     if state.store.is_ready().await {
         "ready".into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "metadata store unreachable or not migrated").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metadata store unreachable or not migrated",
+        )
+            .into_response()
     }
 }
 
@@ -46,7 +50,8 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
                 if row.status == TaskStatus::Pending.as_str() {
                     depth += row.count;
                 }
-                ::metrics::gauge!("ferry_tasks", "kind" => row.kind, "status" => row.status).set(row.count as f64);
+                ::metrics::gauge!("ferry_tasks", "kind" => row.kind, "status" => row.status)
+                    .set(row.count as f64);
             }
             ::metrics::gauge!("ferry_queue_depth").set(depth as f64);
         }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life cycle. `pending` covers both "never started"
 /// and "waiting for its next attempt after a retryable failure".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
@@ -47,7 +49,10 @@ impl TaskStatus {
 
     /// A finished task never runs again, whatever the queue hands out.
     pub fn is_terminal(self) -> bool {
-        matches!(self, TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled)
+        matches!(
+            self,
+            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled
+        )
     }
 }
 
@@ -59,14 +64,18 @@ pub enum TaskKind {
     /// Does nothing but sleep or fail on request: for tests and benchmarks.
     #[serde(rename = "ping")]
     Ping,
+    /// Creates one Kafka topic and waits until it is writable.
+    #[serde(rename = "topic.create")]
+    TopicCreate,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 1] = [TaskKind::Ping];
+    pub const ALL: [TaskKind; 2] = [TaskKind::Ping, TaskKind::TopicCreate];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Ping => "ping",
+            TaskKind::TopicCreate => "topic.create",
         }
     }
 
@@ -76,7 +85,20 @@ impl TaskKind {
 }
 
 /// Access levels, from most to least powerful.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -113,7 +135,9 @@ impl Role {
 }
 
 /// The kinds of cluster ferry can register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterKind {

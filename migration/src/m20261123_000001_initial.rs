@@ -42,7 +42,10 @@ impl MigrationTrait for Migration {
         // unfiltered page.
         for (name, cols) in [
             ("idx_tasks_created", vec![Tasks::CreatedAt]),
-            ("idx_tasks_cluster_subject", vec![Tasks::ClusterId, Tasks::Subject, Tasks::Status]),
+            (
+                "idx_tasks_cluster_subject",
+                vec![Tasks::ClusterId, Tasks::Subject, Tasks::Status],
+            ),
             ("idx_tasks_status_kind", vec![Tasks::Status, Tasks::Kind]),
         ] {
             let mut index = Index::create();

@@ -130,7 +130,10 @@ pub async fn get(store: &Store, id: i64) -> Result<ClusterView, ClusterError> {
     view(store, model)
 }
 
-pub async fn list(store: &Store, kind: Option<ClusterKind>) -> Result<Vec<ClusterView>, ClusterError> {
+pub async fn list(
+    store: &Store,
+    kind: Option<ClusterKind>,
+) -> Result<Vec<ClusterView>, ClusterError> {
     let mut query = Clusters::find().order_by_asc(cluster::Column::Id);
     if let Some(kind) = kind {
         query = query.filter(cluster::Column::Kind.eq(kind));
@@ -167,9 +170,16 @@ pub async fn create(store: &Store, input: ClusterInput) -> Result<ClusterView, C
         .as_deref()
         .ok_or_else(|| ClusterError::Invalid("kind is required: kafka, mysql or tidb".into()))?;
     let kind = ClusterKind::parse(kind_text).ok_or_else(|| {
-        ClusterError::Invalid(format!("kind `{kind_text}` is not one of kafka, mysql, tidb"))
+        ClusterError::Invalid(format!(
+            "kind `{kind_text}` is not one of kafka, mysql, tidb"
+        ))
     })?;
-    let (settings, secrets) = merge(kind, ClusterSettings::default(), ClusterSecrets::default(), &input)?;
+    let (settings, secrets) = merge(
+        kind,
+        ClusterSettings::default(),
+        ClusterSecrets::default(),
+        &input,
+    )?;
     ensure_name_free(store, &name, None).await?;
     let now = Utc::now();
     let model = ActiveModel {
@@ -187,7 +197,11 @@ pub async fn create(store: &Store, input: ClusterInput) -> Result<ClusterView, C
     view(store, model)
 }
 
-pub async fn update(store: &Store, id: i64, input: ClusterInput) -> Result<ClusterView, ClusterError> {
+pub async fn update(
+    store: &Store,
+    id: i64,
+    input: ClusterInput,
+) -> Result<ClusterView, ClusterError> {
     let model = Clusters::find_by_id(id)
         .one(&store.db)
         .await?
@@ -200,7 +214,8 @@ pub async fn update(store: &Store, id: i64, input: ClusterInput) -> Result<Clust
             model.kind.as_str()
         )));
     }
-    let current: ClusterSettings = serde_json::from_value(model.settings.clone()).unwrap_or_default();
+    let current: ClusterSettings =
+        serde_json::from_value(model.settings.clone()).unwrap_or_default();
     let secrets = read_secrets(store, &model)?;
     let (settings, secrets) = merge(model.kind, current, secrets, &input)?;
     let mut active: ActiveModel = model.into();
@@ -221,7 +236,10 @@ pub async fn delete(store: &Store, id: i64) -> Result<ClusterView, ClusterError>
     let existing = get(store, id).await?;
     let busy = task::Entity::find()
         .filter(task::Column::ClusterId.eq(id.to_string()))
-        .filter(task::Column::Status.is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]))
+        .filter(
+            task::Column::Status
+                .is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]),
+        )
         .count(&store.db)
         .await?;
     if busy > 0 {
@@ -234,7 +252,8 @@ pub async fn delete(store: &Store, id: i64) -> Result<ClusterView, ClusterError>
 }
 
 fn view(store: &Store, model: Model) -> Result<ClusterView, ClusterError> {
-    let settings: ClusterSettings = serde_json::from_value(model.settings.clone()).unwrap_or_default();
+    let settings: ClusterSettings =
+        serde_json::from_value(model.settings.clone()).unwrap_or_default();
     let secrets = read_secrets(store, &model)?;
     Ok(ClusterView {
         id: model.id,
@@ -275,13 +294,19 @@ fn unique_to_conflict(err: DbErr) -> ClusterError {
     }
 }
 
-async fn ensure_name_free(store: &Store, name: &str, except: Option<i64>) -> Result<(), ClusterError> {
+async fn ensure_name_free(
+    store: &Store,
+    name: &str,
+    except: Option<i64>,
+) -> Result<(), ClusterError> {
     let mut query = Clusters::find().filter(cluster::Column::Name.eq(name));
     if let Some(id) = except {
         query = query.filter(cluster::Column::Id.ne(id));
     }
     if query.count(&store.db).await? > 0 {
-        return Err(ClusterError::Conflict(format!("a cluster named `{name}` already exists")));
+        return Err(ClusterError::Conflict(format!(
+            "a cluster named `{name}` already exists"
+        )));
     }
     Ok(())
 }
@@ -289,9 +314,14 @@ async fn ensure_name_free(store: &Store, name: &str, except: Option<i64>) -> Res
 fn validate_name(name: Option<&str>) -> Result<String, ClusterError> {
     let name = name.map(str::trim).unwrap_or_default();
     if name.is_empty() || name.len() > 128 {
-        return Err(ClusterError::Invalid("name is required (1-128 characters)".into()));
+        return Err(ClusterError::Invalid(
+            "name is required (1-128 characters)".into(),
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '))
+    {
         return Err(ClusterError::Invalid(
             "name may contain letters, digits, spaces, `.`, `_` and `-` only".into(),
         ));
@@ -312,18 +342,29 @@ fn merge(
     }
     match kind {
         ClusterKind::Kafka => {
-            for (field, present) in [("host", input.host.is_some()), ("port", input.port.is_some()), ("user", input.user.is_some()), ("password", input.password.is_some())] {
+            for (field, present) in [
+                ("host", input.host.is_some()),
+                ("port", input.port.is_some()),
+                ("user", input.user.is_some()),
+                ("password", input.password.is_some()),
+            ] {
                 if present {
-                    return invalid(format!("{field} does not apply to a kafka cluster; use bootstrapServers"));
+                    return invalid(format!(
+                        "{field} does not apply to a kafka cluster; use bootstrapServers"
+                    ));
                 }
             }
             if let Some(servers) = &input.bootstrap_servers {
                 settings.bootstrap_servers = Some(validate_bootstrap(servers)?);
             }
             if settings.bootstrap_servers.is_none() {
-                return invalid("bootstrapServers is required for a kafka cluster (host:port,...)".into());
+                return invalid(
+                    "bootstrapServers is required for a kafka cluster (host:port,...)".into(),
+                );
             }
-            let wants_sasl = input.sasl_mechanism.is_some() || input.sasl_username.is_some() || input.sasl_password.is_some();
+            let wants_sasl = input.sasl_mechanism.is_some()
+                || input.sasl_username.is_some()
+                || input.sasl_password.is_some();
             if wants_sasl {
                 let mechanism = input
                     .sasl_mechanism
@@ -332,7 +373,9 @@ fn merge(
                     .unwrap_or_default()
                     .to_uppercase();
                 if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
-                    return invalid("sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into());
+                    return invalid(
+                        "sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512".into(),
+                    );
                 }
                 let username = input
                     .sasl_username
@@ -343,17 +386,24 @@ fn merge(
                     return invalid("sasl.username is required with SASL".into());
                 }
                 if let Some(pw) = &input.sasl_password {
-                    secrets.sasl_password = Some(pw.expose_secret().to_owned()).filter(|p| !p.is_empty());
+                    secrets.sasl_password =
+                        Some(pw.expose_secret().to_owned()).filter(|p| !p.is_empty());
                 }
                 if secrets.sasl_password.is_none() {
                     return invalid("sasl.password is required with SASL".into());
                 }
-                settings.sasl = Some(Sasl { mechanism, username });
+                settings.sasl = Some(Sasl {
+                    mechanism,
+                    username,
+                });
             }
         }
         ClusterKind::Mysql | ClusterKind::Tidb => {
             if input.bootstrap_servers.is_some() || input.sasl_mechanism.is_some() {
-                return invalid(format!("bootstrapServers and sasl do not apply to a {} cluster", kind.as_str()));
+                return invalid(format!(
+                    "bootstrapServers and sasl do not apply to a {} cluster",
+                    kind.as_str()
+                ));
             }
             if let Some(host) = &input.host {
                 let host = host.trim();
@@ -366,12 +416,19 @@ fn merge(
                 return invalid(format!("host is required for a {} cluster", kind.as_str()));
             }
             if let Some(port) = input.port {
-                settings.port = Some(u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-                    ClusterError::Invalid(format!("port must be between 1 and 65535, got {port}"))
-                })?);
+                settings.port =
+                    Some(u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+                        ClusterError::Invalid(format!(
+                            "port must be between 1 and 65535, got {port}"
+                        ))
+                    })?);
             }
             if settings.port.is_none() {
-                settings.port = Some(if kind == ClusterKind::Tidb { 4000 } else { 3306 });
+                settings.port = Some(if kind == ClusterKind::Tidb {
+                    4000
+                } else {
+                    3306
+                });
             }
             if let Some(user) = &input.user {
                 settings.user = Some(user.clone());
@@ -388,14 +445,20 @@ fn merge(
 }
 
 fn validate_bootstrap(servers: &str) -> Result<String, ClusterError> {
-    let list: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let list: Vec<&str> = servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if list.is_empty() {
-        return Err(ClusterError::Invalid("bootstrapServers must list at least one host:port".into()));
+        return Err(ClusterError::Invalid(
+            "bootstrapServers must list at least one host:port".into(),
+        ));
     }
     for server in &list {
-        let valid = server
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid {
             return Err(ClusterError::Invalid(format!(
                 "bootstrapServers entry `{server}` is not host:port"
@@ -422,7 +485,10 @@ mod tests {
 
     #[test]
     fn bootstrap_validation() {
-        assert_eq!(validate_bootstrap(" a:9092, b:9093 ").unwrap(), "a:9092,b:9093");
+        assert_eq!(
+            validate_bootstrap(" a:9092, b:9093 ").unwrap(),
+            "a:9092,b:9093"
+        );
         assert!(validate_bootstrap("a").is_err());
         assert!(validate_bootstrap("a:0").is_err());
         assert!(validate_bootstrap(",").is_err());

@@ -4,6 +4,7 @@
 
 pub mod clusters;
 pub mod jobs;
+pub mod kafka;
 pub mod queue;
 pub mod runner;
 pub mod secrets;
@@ -11,6 +12,7 @@ pub mod settings;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod topics;
 
 use settings::Settings;
 use store::Store;

@@ -43,32 +43,41 @@ pub async fn submit(store: &Store, new: NewTask) -> Result<Model, SubmitError> {
 
 /// Pushes the job for an already recorded task.
 pub async fn push(store: &Store, task: &Model) -> Result<(), SubmitError> {
-    // apalis counts an attempt when a dead worker's job is re-enqueued, so its
-    // own limit sits above ours; the runner enforces the task's limit.
-    let max_attempts = (task.max_attempts.max(1) as usize) * 2 + 2;
-    let job = TaskBuilder::new(TaskJob {
-        task_id: task.id.clone(),
-    })
-    .max_attempts(max_attempts)
-    .idempotency_key(&task.id)
-    .build();
+    push_many(store, std::slice::from_ref(task)).await
+}
+
+/// Pushes the jobs of several recorded tasks in one round trip.
+pub async fn push_many(store: &Store, tasks: &[Model]) -> Result<(), SubmitError> {
+    let jobs: Vec<_> = tasks.iter().map(job_for).collect();
+    let mut stream = futures::stream::iter(jobs);
     match &store.queue {
         QueuePool::Sqlite(pool) => {
             let mut storage = SqliteStorage::<TaskJob>::new(pool).with_config(sqlite_config());
             storage
-                .push_task(job)
+                .push_all(&mut stream)
                 .await
                 .map_err(|e| SubmitError::Enqueue(e.to_string()))
         }
         QueuePool::Postgres(pool) => {
-            let mut storage =
-                PostgresStorage::<TaskJob>::new(pool).with_config(postgres_config());
+            let mut storage = PostgresStorage::<TaskJob>::new(pool).with_config(postgres_config());
             storage
-                .push_task(job)
+                .push_all(&mut stream)
                 .await
                 .map_err(|e| SubmitError::Enqueue(e.to_string()))
         }
     }
+}
+
+fn job_for(task: &Model) -> apalis::prelude::Task<TaskJob> {
+    // apalis counts an attempt when a dead worker's job is re-enqueued, so its
+    // own limit sits above ours; the runner enforces the task's limit.
+    let max_attempts = (task.max_attempts.max(1) as usize) * 2 + 2;
+    TaskBuilder::new(TaskJob {
+        task_id: task.id.clone(),
+    })
+    .max_attempts(max_attempts)
+    .idempotency_key(&task.id)
+    .build()
 }
 
 pub fn sqlite_config() -> apalis_sqlite::Config {

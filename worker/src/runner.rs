@@ -25,7 +25,7 @@ use futures::Future;
 use tracing::Instrument;
 
 use crate::{
-    jobs::{self, JobContext, JobError},
+    jobs::{self, JobContext, JobError, topic_create::TopicCreator},
     queue,
     settings::WorkerSettings,
     store::{QueuePool, Store},
@@ -37,16 +37,25 @@ use crate::{
 pub struct WorkerState {
     pub store: Store,
     pub name: String,
+    pub topics: TopicCreator,
 }
 
 /// A name unique to this process: several workers may share a host.
 pub fn default_worker_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "ferry".to_owned());
-    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Runs workers until `shutdown` resolves, then drains.
-pub async fn run_workers<S>(store: Store, settings: WorkerSettings, shutdown: S) -> anyhow::Result<()>
+pub async fn run_workers<S>(
+    store: Store,
+    settings: WorkerSettings,
+    shutdown: S,
+) -> anyhow::Result<()>
 where
     S: Future<Output = std::io::Result<()>> + Send + 'static,
 {
@@ -54,6 +63,7 @@ where
     let state = Arc::new(WorkerState {
         store: store.clone(),
         name: name.clone(),
+        topics: TopicCreator::new(&settings),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
     tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
@@ -107,10 +117,8 @@ where
     Ok(())
 }
 
-type TaskRetryPolicy = RetryIfPolicy<
-    BackoffRetryPolicy<ExponentialBackoff<HasherRng>>,
-    fn(&BoxDynError) -> bool,
->;
+type TaskRetryPolicy =
+    RetryIfPolicy<BackoffRetryPolicy<ExponentialBackoff<HasherRng>>, fn(&BoxDynError) -> bool>;
 
 fn is_retryable(err: &BoxDynError) -> bool {
     err.downcast_ref::<AbortError>().is_none()
@@ -168,8 +176,10 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
     let ctx = JobContext {
         store: &state.store,
         task: &task,
+        worker: state,
     };
-    let outcome = match tokio::time::timeout(policy.attempt_timeout, jobs::execute(kind, ctx)).await {
+    let outcome = match tokio::time::timeout(policy.attempt_timeout, jobs::execute(kind, ctx)).await
+    {
         Ok(outcome) => outcome,
         Err(_) => Err(JobError::Retryable(format!(
             "attempt timed out after {:?}",

@@ -65,8 +65,12 @@ impl SecretBox {
         match sqlite_key_path(&settings.database_url) {
             Some(path) => Ok(Self::from_key_bytes(&load_or_create_key_file(&path)?)),
             None => {
-                tracing::warn!("in-memory SQLite: secrets use a key that lives only as long as this process");
-                Ok(Self::from_key_bytes(&XChaCha20Poly1305::generate_key(&mut OsRng).into()))
+                tracing::warn!(
+                    "in-memory SQLite: secrets use a key that lives only as long as this process"
+                );
+                Ok(Self::from_key_bytes(
+                    &XChaCha20Poly1305::generate_key(&mut OsRng).into(),
+                ))
             }
         }
     }
@@ -116,7 +120,9 @@ fn decode_key(text: &str) -> Result<[u8; 32], SecretError> {
 
 /// `sqlite://data/ferry.db?mode=rwc` -> `data/ferry.key`; `None` for memory.
 fn sqlite_key_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     if path.is_empty() || path == ":memory:" {
         return None;

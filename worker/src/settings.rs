@@ -49,6 +49,12 @@ pub struct WorkerSettings {
     /// First retry delay; each further retry doubles it up to `backoff_max_ms`.
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
+    /// Most topics created by one CreateTopics request.
+    pub topic_batch_size: usize,
+    /// How long a batch waits for more topic tasks after its first.
+    pub topic_batch_linger_ms: u64,
+    /// How long a new topic may take to get a leader for every partition.
+    pub topic_writable_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,8 +70,7 @@ pub struct SettingsError(#[from] config::ConfigError);
 impl Settings {
     /// Loads the settings from defaults, an optional file and the environment.
     pub fn load(config_file: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut builder = Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = config_file {
             builder = builder.add_source(File::from(path).required(true));
         }
@@ -93,13 +98,16 @@ listen = "127.0.0.1:4116"
 log_format = "pretty"
 
 [worker]
-concurrency = 16
+concurrency = 64
 drain_seconds = 30
 heartbeat_seconds = 5
 missed_heartbeats = 3
 poll_ms = 100
 backoff_initial_ms = 500
 backoff_max_ms = 30000
+topic_batch_size = 100
+topic_batch_linger_ms = 20
+topic_writable_timeout_seconds = 30
 
 [api]
 max_page_size = 500

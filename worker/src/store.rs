@@ -6,8 +6,8 @@ use std::{str::FromStr, time::Duration};
 use backon::{ExponentialBuilder, Retryable};
 use ferry_migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlxPostgresConnector,
+    SqlxSqliteConnector, Statement, TransactionTrait,
 };
 use sqlx::{
     PgPool, SqlitePool,
@@ -15,7 +15,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{secrets::SecretBox, settings::Settings};
+use crate::{kafka::KafkaClients, secrets::SecretBox, settings::Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,6 +44,8 @@ pub struct Store {
     pub db: DatabaseConnection,
     pub queue: QueuePool,
     pub secrets: SecretBox,
+    /// Kafka clients of registered clusters, built on first use.
+    pub kafka: KafkaClients,
 }
 
 impl Store {
@@ -70,6 +72,7 @@ impl Store {
                 db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
                 queue: QueuePool::Sqlite(pool),
                 secrets,
+                kafka: KafkaClients::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -82,6 +85,7 @@ impl Store {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
                 queue: QueuePool::Postgres(pool),
                 secrets,
+                kafka: KafkaClients::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl)
@@ -122,9 +126,11 @@ impl Store {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-                txn.execute_unprepared("INSERT OR REPLACE INTO ferry_migration_lock (id) VALUES (1)")
-                    .await
-                    .map_err(|e| e.to_string())?;
+                txn.execute_unprepared(
+                    "INSERT OR REPLACE INTO ferry_migration_lock (id) VALUES (1)",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             }
         }
         Migrator::up(&txn, None).await.map_err(|e| e.to_string())?;
@@ -137,6 +143,22 @@ impl Store {
                 .await
                 .map_err(|e| e.to_string()),
         }
+    }
+
+    /// Takes the named lock until `txn` ends, so that check-then-insert
+    /// sequences (e.g. "no topic task in progress, then add them") cannot
+    /// interleave across processes.
+    pub async fn lock(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr> {
+        let backend = txn.get_database_backend();
+        let sql = match self.queue {
+            QueuePool::Postgres(_) => "SELECT pg_advisory_xact_lock(hashtext($1))",
+            QueuePool::Sqlite(_) => {
+                "INSERT INTO ferry_locks (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name"
+            }
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
+            .await
+            .map(|_| ())
     }
 
     /// Whether the database answers and every migration has been applied.

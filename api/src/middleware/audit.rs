@@ -30,14 +30,21 @@ impl AuditNote {
 }
 
 pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let mutating = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if !mutating {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let note = AuditNote::default();
     req.extensions_mut().insert(note.clone());
     let identity = req.extensions().get::<Identity>().cloned();
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let method = req.method().to_string();
     let path = req
         .uri()
@@ -54,13 +61,20 @@ pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
     if let Some(state) = state {
         let entry = audit_log::ActiveModel {
             at: Set(Utc::now()),
-            actor: Set(identity.as_ref().map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
+            actor: Set(identity
+                .as_ref()
+                .map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
             role: Set(identity.as_ref().map(|i| i.role.as_str().to_owned())),
             method: Set(method),
             path: Set(path.chars().take(1024).collect()),
             request_id: Set(request_id),
             status: Set(i32::from(status.as_u16())),
-            outcome: Set(if status.is_success() { "success" } else { "failure" }.to_owned()),
+            outcome: Set(if status.is_success() {
+                "success"
+            } else {
+                "failure"
+            }
+            .to_owned()),
             detail: Set(note.take()),
             ..Default::default()
         };

@@ -31,7 +31,8 @@ fn route_label(path: &str) -> String {
         .map(|seg| {
             let is_id = !seg.is_empty()
                 && (seg.bytes().all(|b| b.is_ascii_digit())
-                    || (seg.len() == 36 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')));
+                    || (seg.len() == 36
+                        && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')));
             if is_id { "{id}" } else { seg }
         })
         .collect::<Vec<_>>()
@@ -46,6 +47,9 @@ mod tests {
             super::route_label("/api/v1/tasks/0192f0c4-7c1e-7b7a-9f5e-2f1f7d6f9a10/cancel"),
             "/api/v1/tasks/{id}/cancel"
         );
-        assert_eq!(super::route_label("/api/v1/clusters/12"), "/api/v1/clusters/{id}");
+        assert_eq!(
+            super::route_label("/api/v1/clusters/12"),
+            "/api/v1/clusters/{id}"
+        );
     }
 }

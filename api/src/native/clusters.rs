@@ -157,7 +157,12 @@ pub struct ClustersApi;
 impl ClustersApi {
     /// Register a cluster (admin).
     #[oai(path = "/", method = "post")]
-    async fn create(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, body: Json<ClusterRequest>) -> NativeResult<Created> {
+    async fn create(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ClusterRequest>,
+    ) -> NativeResult<Created> {
         auth.0.require(Role::Admin)?;
         let view = clusters::create(&state.store, body.0.into()).await?;
         Ok(Created::Created(Json(view.into())))
@@ -165,7 +170,12 @@ impl ClustersApi {
 
     /// List clusters, optionally of one kind.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, kind: Query<Option<String>>) -> NativeResult<Json<ClusterList>> {
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        kind: Query<Option<String>>,
+    ) -> NativeResult<Json<ClusterList>> {
         auth.0.require(Role::Viewer)?;
         let kind = match kind.0.as_deref() {
             None | Some("") => None,
@@ -173,21 +183,38 @@ impl ClustersApi {
                 NativeError::bad_request(format!("kind `{k}` is not one of kafka, mysql, tidb"))
             })?),
         };
-        let data = clusters::list(&state.store, kind).await?.into_iter().map(Into::into).collect();
+        let data = clusters::list(&state.store, kind)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         Ok(Json(ClusterList { data }))
     }
 
     /// One cluster.
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Json<Cluster>> {
+    async fn get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> NativeResult<Json<Cluster>> {
         auth.0.require(Role::Viewer)?;
-        Ok(Json(clusters::get(&state.store, parse_id(&id.0)?).await?.into()))
+        Ok(Json(
+            clusters::get(&state.store, parse_id(&id.0)?).await?.into(),
+        ))
     }
 
     /// Change a cluster's settings (admin). Absent fields keep their value; an
     /// empty password clears it.
     #[oai(path = "/:id", method = "put")]
-    async fn update(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>, body: Json<ClusterRequest>) -> NativeResult<Json<Cluster>> {
+    async fn update(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<ClusterRequest>,
+    ) -> NativeResult<Json<Cluster>> {
         auth.0.require(Role::Admin)?;
         let view = clusters::update(&state.store, parse_id(&id.0)?, body.0.into()).await?;
         Ok(Json(view.into()))
@@ -195,9 +222,16 @@ impl ClustersApi {
 
     /// Remove a cluster (admin); refused while it has pending or running tasks.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Deleted> {
+    async fn delete(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> NativeResult<Deleted> {
         auth.0.require(Role::Admin)?;
-        clusters::delete(&state.store, parse_id(&id.0)?).await?;
+        let id = parse_id(&id.0)?;
+        clusters::delete(&state.store, id).await?;
+        state.store.kafka.forget(id);
         Ok(Deleted::Deleted)
     }
 }

@@ -102,7 +102,9 @@ pub fn paging(page: Option<u64>, page_size: Option<u64>, max: u64) -> NativeResu
     let page = page.unwrap_or(1).max(1);
     let size = page_size.unwrap_or(20);
     if size == 0 || size > max {
-        return Err(NativeError::bad_request(format!("pageSize must be between 1 and {max}")));
+        return Err(NativeError::bad_request(format!(
+            "pageSize must be between 1 and {max}"
+        )));
     }
     Ok((page, size))
 }

@@ -11,7 +11,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payl
 use serde_json::Value;
 
 use super::{NativeError, NativeResult, paging};
-use crate::{api_tags::ApiTags, auth::BearerAuth, middleware::request_id::RequestId, state::AppState};
+use crate::{
+    api_tags::ApiTags, auth::BearerAuth, middleware::request_id::RequestId, state::AppState,
+};
 
 /// A durable task and where it is in its life cycle.
 #[derive(Debug, Object)]
@@ -134,7 +136,12 @@ impl TasksApi {
 
     /// One task.
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Json<TaskView>> {
+    async fn get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> NativeResult<Json<TaskView>> {
         auth.0.require(Role::Viewer)?;
         tasks::get(&state.store.db, &id.0)
             .await?
@@ -162,9 +169,13 @@ impl TasksApi {
         if let Some(n) = body.max_attempts
             && !(1..=100).contains(&n)
         {
-            return Err(NativeError::bad_request("maxAttempts must be between 1 and 100"));
+            return Err(NativeError::bad_request(
+                "maxAttempts must be between 1 and 100",
+            ));
         }
-        let payload = body.payload.unwrap_or_else(|| Value::Object(Default::default()));
+        let payload = body
+            .payload
+            .unwrap_or_else(|| Value::Object(Default::default()));
         if !payload.is_object() {
             return Err(NativeError::bad_request("payload must be a JSON object"));
         }
@@ -177,13 +188,20 @@ impl TasksApi {
             created_by: auth.0.name.clone(),
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
         };
-        let task = queue::submit(&state.store, new).await.map_err(submit_error)?;
+        let task = queue::submit(&state.store, new)
+            .await
+            .map_err(submit_error)?;
         Ok(Submitted::Accepted(Json(task.into())))
     }
 
     /// Cancel a task that has not started yet.
     #[oai(path = "/:id/cancel", method = "post")]
-    async fn cancel(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Json<TaskView>> {
+    async fn cancel(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> NativeResult<Json<TaskView>> {
         auth.0.require(Role::Client)?;
         match tasks::cancel(&state.store.db, &id.0).await? {
             None => Err(NativeError::not_found(format!("no task {}", id.0))),

@@ -6,7 +6,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
 
 use super::{NativeError, NativeResult};
-use crate::{api_tags::ApiTags, auth::{self, BearerAuth}, state::AppState};
+use crate::{
+    api_tags::ApiTags,
+    auth::{self, BearerAuth},
+    state::AppState,
+};
 
 #[derive(Debug, Object)]
 pub struct MintToken {
@@ -61,14 +65,24 @@ pub struct TokensApi;
 impl TokensApi {
     /// Mint a token (admin). The token is returned once.
     #[oai(path = "/", method = "post")]
-    async fn mint(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, body: Json<MintToken>) -> NativeResult<Minted> {
+    async fn mint(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<MintToken>,
+    ) -> NativeResult<Minted> {
         auth.0.require(Role::Admin)?;
         let name = body.0.name.trim().to_owned();
         if name.is_empty() || name.len() > 128 {
-            return Err(NativeError::bad_request("name is required (1-128 characters)"));
+            return Err(NativeError::bad_request(
+                "name is required (1-128 characters)",
+            ));
         }
         let role = Role::parse(&body.0.role).ok_or_else(|| {
-            NativeError::bad_request(format!("role `{}` is not one of admin, client, viewer", body.0.role))
+            NativeError::bad_request(format!(
+                "role `{}` is not one of admin, client, viewer",
+                body.0.role
+            ))
         })?;
         let token = auth::generate_token();
         let row = auth::mint(&state.store.db, &name, role, &token, &auth.0.name).await?;
@@ -83,7 +97,11 @@ impl TokensApi {
 
     /// List tokens (admin), without their secrets.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, state: poem::web::Data<&AppState>, auth: BearerAuth) -> NativeResult<Json<TokenList>> {
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+    ) -> NativeResult<Json<TokenList>> {
         auth.0.require(Role::Admin)?;
         let rows = api_token::Entity::find()
             .order_by_asc(api_token::Column::CreatedAt)
@@ -106,7 +124,12 @@ impl TokensApi {
 
     /// Revoke a token (admin). It stops working at once.
     #[oai(path = "/:id", method = "delete")]
-    async fn revoke(&self, state: poem::web::Data<&AppState>, auth: BearerAuth, id: Path<String>) -> NativeResult<Revoked> {
+    async fn revoke(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> NativeResult<Revoked> {
         auth.0.require(Role::Admin)?;
         let row = api_token::Entity::find_by_id(id.0.clone())
             .one(&state.store.db)

@@ -6,9 +6,10 @@ use std::time::Duration;
 use ferry_entity::{TaskKind, task::Model};
 use serde_json::Value;
 
-use crate::store::Store;
+use crate::{runner::WorkerState, store::Store};
 
 pub mod ping;
+pub mod topic_create;
 
 /// Why a job did not succeed, and whether another attempt can help.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,12 @@ pub fn policy(kind: TaskKind) -> KindPolicy {
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(60),
         },
+        // Brokers being restarted or a controller moving are common and
+        // short; eight attempts with backoff span about two minutes.
+        TaskKind::TopicCreate => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(120),
+        },
     }
 }
 
@@ -49,10 +56,12 @@ pub fn policy(kind: TaskKind) -> KindPolicy {
 pub struct JobContext<'a> {
     pub store: &'a Store,
     pub task: &'a Model,
+    pub worker: &'a WorkerState,
 }
 
 pub async fn execute(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError> {
     match kind {
         TaskKind::Ping => ping::run(ctx).await,
+        TaskKind::TopicCreate => topic_create::run(ctx).await,
     }
 }

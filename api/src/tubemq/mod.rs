@@ -1,0 +1,123 @@
+//! The TubeMQ Manager dialect: `/v1/cluster`, `/v1/task?method=addTopicTask`,
+//! `/v1/topic?method=queryCanWrite`, answering `{errMsg, errCode, result,
+//! data}`. Business outcomes are HTTP 200 with `result:false` and TubeMQ's
+//! codes (-1 for a general failure, 200 for "already in adding status", 100
+//! and 101 for writability); authentication and role failures keep their HTTP
+//! status (401, 403) in the same envelope.
+
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use serde_json::Value;
+
+use crate::auth::Forbidden;
+
+pub mod cluster;
+pub mod task;
+pub mod topic;
+
+/// TubeMQ Manager's result envelope.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TubeResult {
+    pub err_msg: String,
+    pub err_code: i32,
+    pub result: bool,
+    pub data: Value,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum TubeResponse {
+    /// A result: check `result` and `errCode`.
+    #[oai(status = 200)]
+    Ok(Json<TubeResult>),
+    /// The token's role may not do this.
+    #[oai(status = 403)]
+    Forbidden(Json<TubeResult>),
+    /// The metadata store is unavailable; retry.
+    #[oai(status = 503)]
+    Unavailable(Json<TubeResult>),
+}
+
+/// errCode of a general failure.
+pub const ERR_GENERAL: i32 = -1;
+
+impl TubeResponse {
+    pub fn success(data: Value) -> Self {
+        Self::Ok(Json(TubeResult {
+            err_msg: String::new(),
+            err_code: 0,
+            result: true,
+            data,
+        }))
+    }
+
+    pub fn failure(code: i32, message: impl Into<String>) -> Self {
+        Self::Ok(Json(TubeResult {
+            err_msg: message.into(),
+            err_code: code,
+            result: false,
+            data: Value::String(String::new()),
+        }))
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::failure(ERR_GENERAL, message)
+    }
+
+    pub fn no_such_method() -> Self {
+        Self::invalid("no such method")
+    }
+
+    pub fn no_such_cluster() -> Self {
+        Self::invalid("no such cluster")
+    }
+
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "metadata store error");
+        Self::Unavailable(Json(TubeResult {
+            err_msg: "the metadata store is unavailable; try again".into(),
+            err_code: 503,
+            result: false,
+            data: Value::String(String::new()),
+        }))
+    }
+}
+
+impl From<Forbidden> for TubeResponse {
+    fn from(err: Forbidden) -> Self {
+        Self::Forbidden(Json(TubeResult {
+            err_msg: err.to_string(),
+            err_code: 403,
+            result: false,
+            data: Value::String(String::new()),
+        }))
+    }
+}
+
+/// Reads a TubeMQ `clusterId`, which callers send as a number or a string.
+pub fn cluster_id(value: Option<&Value>) -> Result<i64, TubeResponse> {
+    let id = match value {
+        None | Some(Value::Null) => return Err(TubeResponse::invalid("clusterId is required")),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => ferry_worker::clusters::parse_id(s),
+        Some(_) => None,
+    };
+    id.filter(|id| *id > 0).ok_or_else(|| {
+        TubeResponse::invalid("clusterId must be a positive integer or a string holding one")
+    })
+}
+
+/// Reads the `user` field TubeMQ callers must send.
+pub fn user(value: Option<&str>) -> Result<String, TubeResponse> {
+    match value.map(str::trim) {
+        Some(u) if !u.is_empty() => Ok(u.to_owned()),
+        _ => Err(TubeResponse::invalid("user is required")),
+    }
+}
+
+/// Lets handlers use `?` on steps that answer early.
+pub type TubeStep<T> = Result<T, TubeResponse>;
+
+/// Unwraps a step that already holds the response to send.
+pub fn answer(step: TubeStep<TubeResponse>) -> TubeResponse {
+    step.unwrap_or_else(|resp| resp)
+}

@@ -1,0 +1,106 @@
+//! `POST /v1/task?method=addTopicTask`: one `topic.create` task per topic.
+
+use std::collections::BTreeMap;
+
+use ferry_entity::Role;
+use ferry_worker::topics::{self, TopicSpec, TopicSubmitError};
+use poem::Request;
+use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
+use serde_json::{Value, json};
+
+use super::{TubeResponse, TubeStep, answer, cluster_id, user};
+use crate::{
+    auth::BearerAuth,
+    middleware::{audit::AuditNote, request_id::RequestId},
+    state::AppState,
+};
+
+/// errCode when a topic already has a task in progress.
+const ERR_IN_PROGRESS: i32 = 200;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AddTopicTask {
+    pub topic_name: String,
+    /// Defaults to one partition per broker.
+    pub partition_count: Option<i32>,
+    /// Defaults to min(3, brokers).
+    pub replication_factor: Option<i32>,
+    /// Kafka topic configs, e.g. `{"cleanup.policy": "compact"}`.
+    pub configs: Option<BTreeMap<String, String>>,
+    /// Kafka broker rack to place replicas in.
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AddTopicTaskRequest {
+    /// A number or a string.
+    pub cluster_id: Option<Value>,
+    pub add_topic_tasks: Option<Vec<AddTopicTask>>,
+    pub user: Option<String>,
+    /// Accepted for compatibility (TubeMQ sends `op_query`); not used.
+    #[oai(rename = "type")]
+    pub request_type: Option<String>,
+}
+
+pub struct TubeTaskApi;
+
+#[OpenApi(tag = "crate::api_tags::ApiTags::TubeMq")]
+impl TubeTaskApi {
+    /// Create topics on every broker of a cluster, one task per topic.
+    #[oai(path = "/v1/task", method = "post")]
+    async fn task(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        method: Query<Option<String>>,
+        body: Json<AddTopicTaskRequest>,
+    ) -> TubeResponse {
+        match method.0.as_deref() {
+            Some("addTopicTask") => answer(add_topic_task(&state, &auth, req, body.0).await),
+            _ => TubeResponse::no_such_method(),
+        }
+    }
+}
+
+async fn add_topic_task(
+    state: &AppState,
+    auth: &BearerAuth,
+    req: &Request,
+    body: AddTopicTaskRequest,
+) -> TubeStep<TubeResponse> {
+    auth.0.require(Role::Client)?;
+    let cluster = cluster_id(body.cluster_id.as_ref())?;
+    let user = user(body.user.as_deref())?;
+    let requested = body.add_topic_tasks.unwrap_or_default();
+    if let Some(note) = req.extensions().get::<AuditNote>() {
+        let names: Vec<&str> = requested.iter().map(|t| t.topic_name.as_str()).collect();
+        note.set(json!({ "user": user, "clusterId": cluster, "topics": names }));
+    }
+    let specs = requested
+        .into_iter()
+        .map(|t| TopicSpec {
+            topic_name: t.topic_name,
+            partition_count: t.partition_count,
+            replication_factor: t.replication_factor,
+            configs: t.configs.unwrap_or_default(),
+            region: t.region,
+            user: Some(user.clone()),
+        })
+        .collect();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let created_by = format!("{} (user {user})", auth.0.name);
+    match topics::submit(&state.store, cluster, specs, &created_by, request_id).await {
+        Ok(tasks) => Ok(TubeResponse::success(json!(
+            tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()
+        ))),
+        Err(e @ TopicSubmitError::InProgress(_)) => {
+            Ok(TubeResponse::failure(ERR_IN_PROGRESS, e.to_string()))
+        }
+        Err(TopicSubmitError::NoSuchCluster) => Ok(TubeResponse::no_such_cluster()),
+        Err(TopicSubmitError::Invalid(m)) => Ok(TubeResponse::invalid(m)),
+        Err(TopicSubmitError::Store(e)) => Err(TubeResponse::unavailable(e)),
+    }
+}

@@ -1,0 +1,392 @@
+//! `topic.create`: creates one Kafka topic and succeeds once it is writable.
+//!
+//! Each task is its own apalis job, but the jobs running at the same moment on
+//! one worker for one cluster are merged by a per-cluster batcher into a
+//! single CreateTopics request (up to `topic_batch_size`), and their
+//! writability is awaited with shared Metadata requests. Every task still gets
+//! its own outcome. Creation is idempotent: a topic that already exists with
+//! the requested partitions and replication factor counts as created, so a
+//! re-run after a crash succeeds; one with other settings fails permanently.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rdkafka::{
+    admin::{AdminOptions, NewTopic, TopicReplication},
+    error::RDKafkaErrorCode,
+};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{JobContext, JobError};
+use crate::{
+    clusters,
+    kafka::{self, KafkaAccessError, KafkaCluster, metadata},
+    settings::WorkerSettings,
+    topics::TopicSpec,
+};
+
+pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
+    let spec: TopicSpec = serde_json::from_value(ctx.task.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))?;
+    let cluster_id = ctx
+        .task
+        .cluster_id
+        .as_deref()
+        .and_then(clusters::parse_id)
+        .ok_or_else(|| JobError::Permanent("topic.create task without a cluster".into()))?;
+    let cluster = ctx
+        .store
+        .kafka
+        .get(ctx.store, cluster_id)
+        .await
+        .map_err(|e| match e {
+            KafkaAccessError::NoSuchCluster => {
+                JobError::Permanent(format!("cluster {cluster_id} was removed"))
+            }
+            KafkaAccessError::NotKafka(_) | KafkaAccessError::Client(_) => {
+                JobError::Permanent(e.to_string())
+            }
+            KafkaAccessError::Registry(m) => JobError::Retryable(m),
+        })?;
+    ctx.worker.topics.create(cluster, spec).await
+}
+
+struct Pending {
+    cluster: Arc<KafkaCluster>,
+    spec: TopicSpec,
+    reply: oneshot::Sender<Result<Value, JobError>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchSettings {
+    size: usize,
+    linger: Duration,
+    writable_timeout: Duration,
+}
+
+/// One batcher per cluster, created on first use.
+pub struct TopicCreator {
+    batchers: Mutex<HashMap<i64, mpsc::UnboundedSender<Pending>>>,
+    settings: BatchSettings,
+}
+
+impl std::fmt::Debug for TopicCreator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicCreator")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl TopicCreator {
+    pub fn new(settings: &WorkerSettings) -> Self {
+        Self {
+            batchers: Mutex::default(),
+            settings: BatchSettings {
+                size: settings.topic_batch_size.max(1),
+                linger: Duration::from_millis(settings.topic_batch_linger_ms),
+                writable_timeout: Duration::from_secs(settings.topic_writable_timeout_seconds),
+            },
+        }
+    }
+
+    async fn create(&self, cluster: Arc<KafkaCluster>, spec: TopicSpec) -> Result<Value, JobError> {
+        let (reply, answer) = oneshot::channel();
+        let mut pending = Pending {
+            cluster,
+            spec,
+            reply,
+        };
+        // Retry once: a batcher whose task ended leaves a closed sender behind.
+        for _ in 0..2 {
+            let sender = self.sender_for(pending.cluster.id);
+            match sender.send(pending) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(JobError::Retryable("topic batcher stopped".into()))
+                    });
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    self.batchers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&back.cluster.id);
+                    pending = back;
+                }
+            }
+        }
+        Err(JobError::Retryable("topic batcher unavailable".into()))
+    }
+
+    fn sender_for(&self, cluster_id: i64) -> mpsc::UnboundedSender<Pending> {
+        let mut batchers = self.batchers.lock().unwrap_or_else(|p| p.into_inner());
+        batchers
+            .entry(cluster_id)
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(collect_batches(rx, self.settings));
+                tx
+            })
+            .clone()
+    }
+}
+
+/// Gathers requests that arrive within `linger` of the first into one batch.
+async fn collect_batches(mut rx: mpsc::UnboundedReceiver<Pending>, settings: BatchSettings) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + settings.linger;
+        while batch.len() < settings.size {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(next)) => batch.push(next),
+                _ => break,
+            }
+        }
+        // The next batch may form while this one waits for writability.
+        tokio::spawn(create_batch(batch, settings));
+    }
+}
+
+/// A topic of the batch with its effective settings.
+struct Wanted {
+    pending: Pending,
+    partitions: usize,
+    replication: usize,
+    created: bool,
+}
+
+impl Wanted {
+    fn name(&self) -> &str {
+        &self.pending.spec.topic_name
+    }
+
+    fn answer(self, outcome: Result<Value, JobError>) {
+        let _ = self.pending.reply.send(outcome);
+    }
+
+    /// What differs between the existing topic and the request, if anything.
+    fn mismatch(&self, existing: &metadata::TopicState) -> Option<String> {
+        let mut diffs = Vec::new();
+        if existing.partitions != self.partitions {
+            diffs.push(format!(
+                "{} partitions, requested {}",
+                existing.partitions, self.partitions
+            ));
+        }
+        // Some brokers (tansu among them) report no replica list; only a
+        // reported one can be compared.
+        if existing.replication_factor > 0 && existing.replication_factor != self.replication {
+            diffs.push(format!(
+                "replication factor {}, requested {}",
+                existing.replication_factor, self.replication
+            ));
+        }
+        (!diffs.is_empty()).then(|| {
+            format!(
+                "topic {} already exists with {}",
+                self.name(),
+                diffs.join(" and ")
+            )
+        })
+    }
+}
+
+async fn create_batch(batch: Vec<Pending>, settings: BatchSettings) {
+    let cluster = batch[0].cluster.clone();
+    let snapshot = match metadata::snapshot(&cluster, None, kafka::INSPECT_TIMEOUT * 3).await {
+        Ok(s) if !s.broker_ids.is_empty() => s,
+        Ok(_) => {
+            return fail_all(
+                batch,
+                JobError::Retryable("the cluster reports no brokers".into()),
+            );
+        }
+        Err(e) => {
+            return fail_all(
+                batch,
+                JobError::Retryable(format!("cluster unreachable: {e}")),
+            );
+        }
+    };
+    let brokers = snapshot.broker_ids.len();
+    let mut to_create = Vec::new();
+    let mut to_wait = Vec::new();
+    for pending in batch {
+        let partitions = pending
+            .spec
+            .partition_count
+            .map_or(brokers, |p| p.max(1) as usize);
+        let replication = pending
+            .spec
+            .replication_factor
+            .map_or(brokers.min(3), |r| r.max(1) as usize);
+        let wanted = Wanted {
+            pending,
+            partitions,
+            replication,
+            created: false,
+        };
+        if replication > brokers {
+            let msg = format!(
+                "replicationFactor {replication} exceeds the cluster's {brokers} broker(s)"
+            );
+            wanted.answer(Err(JobError::Permanent(msg)));
+            continue;
+        }
+        match snapshot.topic(wanted.name()).filter(|t| t.error.is_none()) {
+            Some(existing) => match wanted.mismatch(existing) {
+                Some(diff) => wanted.answer(Err(JobError::Permanent(diff))),
+                None => to_wait.push(wanted),
+            },
+            None => to_create.push(wanted),
+        }
+    }
+    if !to_create.is_empty() {
+        to_wait.extend(create_topics(&cluster, to_create).await);
+    }
+    await_writable(&cluster, to_wait, settings.writable_timeout).await;
+}
+
+/// One CreateTopics request for the whole batch; returns the topics to wait for.
+async fn create_topics(cluster: &Arc<KafkaCluster>, mut wanted: Vec<Wanted>) -> Vec<Wanted> {
+    let new_topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .map(|w| {
+            let mut topic = NewTopic::new(
+                &w.pending.spec.topic_name,
+                w.partitions as i32,
+                TopicReplication::Fixed(w.replication as i32),
+            );
+            for (key, value) in &w.pending.spec.configs {
+                topic = topic.set(key, value);
+            }
+            topic
+        })
+        .collect();
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(30)))
+        .request_timeout(Some(Duration::from_secs(30)));
+    let results = cluster.admin.create_topics(&new_topics, &options).await;
+    drop(new_topics);
+    let results = match results {
+        Ok(results) => results,
+        Err(err) => {
+            let transient = kafka::is_transient(&err);
+            for w in wanted {
+                let msg = format!("CreateTopics failed: {err}");
+                w.answer(Err(if transient {
+                    JobError::Retryable(msg)
+                } else {
+                    JobError::Permanent(msg)
+                }));
+            }
+            return Vec::new();
+        }
+    };
+    let outcomes: HashMap<String, Result<(), RDKafkaErrorCode>> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(name) => (name, Ok(())),
+            Err((name, code)) => (name, Err(code)),
+        })
+        .collect();
+    let mut waiting = Vec::new();
+    for mut w in wanted.drain(..) {
+        match outcomes.get(w.name()).copied() {
+            Some(Ok(())) => {
+                w.created = true;
+                waiting.push(w);
+            }
+            // Created by an earlier attempt or by someone else: its settings
+            // are checked once its metadata is visible.
+            Some(Err(RDKafkaErrorCode::TopicAlreadyExists)) => waiting.push(w),
+            Some(Err(code)) => {
+                let msg = format!("creating topic {} failed: {code}", w.name());
+                let err = if kafka::is_transient_code(code) {
+                    JobError::Retryable(msg)
+                } else {
+                    JobError::Permanent(msg)
+                };
+                w.answer(Err(err));
+            }
+            None => {
+                let msg = format!("the broker did not answer for topic {}", w.name());
+                w.answer(Err(JobError::Retryable(msg)));
+            }
+        }
+    }
+    waiting
+}
+
+/// Polls metadata until every topic has a leader for each partition.
+async fn await_writable(cluster: &Arc<KafkaCluster>, mut waiting: Vec<Wanted>, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(50);
+    let mut last_state: HashMap<String, String> = HashMap::new();
+    while !waiting.is_empty() {
+        if let Ok(snapshot) = metadata::snapshot(cluster, None, kafka::INSPECT_TIMEOUT).await {
+            let mut still = Vec::new();
+            for w in waiting {
+                match snapshot.topic(w.name()) {
+                    Some(t) if t.is_writable() => {
+                        if let Some(diff) = (!w.created).then(|| w.mismatch(t)).flatten() {
+                            w.answer(Err(JobError::Permanent(diff)));
+                        } else {
+                            let result = json!({
+                                "topic": w.name(),
+                                "partitions": t.partitions,
+                                "replicationFactor": w.replication,
+                                "created": w.created,
+                            });
+                            w.answer(Ok(result));
+                        }
+                    }
+                    other => {
+                        let state = other.map_or_else(
+                            || "not yet in metadata".to_owned(),
+                            |t| {
+                                format!(
+                                    "{} of {} partitions without a leader",
+                                    t.leaderless, t.partitions
+                                )
+                            },
+                        );
+                        last_state.insert(w.name().to_owned(), state);
+                        still.push(w);
+                    }
+                }
+            }
+            waiting = still;
+        }
+        if waiting.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+    for w in waiting {
+        let state = last_state
+            .get(w.name())
+            .cloned()
+            .unwrap_or_else(|| "metadata unavailable".into());
+        let msg = format!("topic {} not writable after {timeout:?}: {state}", w.name());
+        w.answer(Err(JobError::Retryable(msg)));
+    }
+}
+
+fn fail_all(batch: Vec<Pending>, err: JobError) {
+    let retryable = err.is_retryable();
+    let msg = err.to_string();
+    for p in batch {
+        let e = if retryable {
+            JobError::Retryable(msg.clone())
+        } else {
+            JobError::Permanent(msg.clone())
+        };
+        let _ = p.reply.send(Err(e));
+    }
+}

@@ -1,0 +1,192 @@
+//! Kafka access through rdkafka's admin client: one client per registered
+//! cluster, created on first use, reused, and rebuilt when the cluster's
+//! settings change or dropped when it is removed.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rdkafka::{
+    ClientConfig,
+    admin::AdminClient,
+    client::DefaultClientContext,
+    error::{KafkaError, RDKafkaErrorCode},
+};
+use secrecy::ExposeSecret;
+
+use crate::{
+    clusters::{self, ClusterConnection, ClusterError},
+    store::Store,
+};
+
+pub mod metadata;
+pub mod topic_config;
+
+pub type Admin = AdminClient<DefaultClientContext>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaAccessError {
+    #[error("no such cluster")]
+    NoSuchCluster,
+    #[error("cluster {0} is not a kafka cluster")]
+    NotKafka(i64),
+    #[error("cannot build a Kafka client: {0}")]
+    Client(String),
+    #[error("{0}")]
+    Registry(String),
+}
+
+impl From<ClusterError> for KafkaAccessError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::NotFound => Self::NoSuchCluster,
+            other => Self::Registry(other.to_string()),
+        }
+    }
+}
+
+/// A live client for one cluster.
+pub struct KafkaCluster {
+    pub id: i64,
+    pub admin: Admin,
+    /// The settings version the client was built from.
+    version: chrono::DateTime<chrono::Utc>,
+}
+
+/// The per-process cache of clients, shared by the API (read-only inspection)
+/// and the worker (topic creation).
+#[derive(Default, Clone)]
+pub struct KafkaClients {
+    clients: Arc<Mutex<HashMap<i64, Arc<KafkaCluster>>>>,
+}
+
+impl std::fmt::Debug for KafkaClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KafkaClients")
+    }
+}
+
+impl KafkaClients {
+    /// The client for a cluster, built from its current registry entry.
+    pub async fn get(
+        &self,
+        store: &Store,
+        cluster_id: i64,
+    ) -> Result<Arc<KafkaCluster>, KafkaAccessError> {
+        let conn = clusters::connection(store, cluster_id).await?;
+        if conn.model.kind != ferry_entity::ClusterKind::Kafka {
+            return Err(KafkaAccessError::NotKafka(cluster_id));
+        }
+        let version = conn.model.updated_at;
+        if let Some(existing) = self.lock().get(&cluster_id)
+            && existing.version == version
+        {
+            return Ok(existing.clone());
+        }
+        let admin: Admin = client_config(&conn)
+            .create()
+            .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
+        let cluster = Arc::new(KafkaCluster {
+            id: cluster_id,
+            admin,
+            version,
+        });
+        // A replaced client is dropped (and closed) once in-flight calls end.
+        self.lock().insert(cluster_id, cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Drops the client of a removed cluster.
+    pub fn forget(&self, cluster_id: i64) {
+        self.lock().remove(&cluster_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<KafkaCluster>>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// librdkafka settings for a registered cluster, secrets included. The config
+/// object is handed straight to librdkafka and never logged.
+pub fn client_config(conn: &ClusterConnection) -> ClientConfig {
+    let s = &conn.settings;
+    let mut config = ClientConfig::new();
+    config
+        .set(
+            "bootstrap.servers",
+            s.bootstrap_servers.clone().unwrap_or_default(),
+        )
+        .set("client.id", "ferry")
+        .set("socket.timeout.ms", "10000")
+        .set("metadata.max.age.ms", "5000")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        .set("log_level", "3");
+    let tls = s.tls.as_ref().is_some_and(|t| t.enabled);
+    let protocol = match (s.sasl.is_some(), tls) {
+        (false, false) => "plaintext",
+        (false, true) => "ssl",
+        (true, false) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    config.set("security.protocol", protocol);
+    if let Some(sasl) = &s.sasl {
+        config
+            .set("sasl.mechanism", sasl.mechanism.clone())
+            .set("sasl.username", sasl.username.clone());
+        if let Some(pw) = &conn.sasl_password {
+            config.set("sasl.password", pw.expose_secret());
+        }
+    }
+    if let Some(t) = &s.tls {
+        if let Some(ca) = &t.ca_pem {
+            config.set("ssl.ca.pem", ca.clone());
+        }
+        if t.insecure_skip_verify {
+            config.set("enable.ssl.certificate.verification", "false");
+        }
+    }
+    config
+}
+
+/// Whether an error from Kafka can go away by itself (retry) or not.
+pub fn is_transient(err: &KafkaError) -> bool {
+    match err {
+        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => false,
+        other => other.rdkafka_error_code().is_none_or(is_transient_code),
+    }
+}
+
+/// Error codes that say "try again later" rather than "this will never work".
+pub fn is_transient_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        BrokerTransportFailure
+            | AllBrokersDown
+            | OperationTimedOut
+            | RequestTimedOut
+            | NotController
+            | LeaderNotAvailable
+            | NotLeaderForPartition
+            | NetworkException
+            | BrokerNotAvailable
+            | CoordinatorNotAvailable
+            | CoordinatorLoadInProgress
+            | NotCoordinator
+            | Resolve
+            | UnknownTopicOrPartition
+            | ThrottlingQuotaExceeded
+            | KafkaStorageError
+            | NotEnoughReplicas
+            | BrokerDestroy
+            | TimedOutQueue
+    )
+}
+
+/// How long read-only calls (listing, queryCanWrite) may take before the
+/// caller gets an answer saying the cluster did not respond.
+pub const INSPECT_TIMEOUT: Duration = Duration::from_secs(3);

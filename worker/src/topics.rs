@@ -1,0 +1,234 @@
+//! Topic tasks: validating a request to create topics and recording one
+//! `topic.create` task per topic, refusing the whole request when any of the
+//! topics already has a task in progress on that cluster.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ferry_entity::{TaskKind, TaskStatus, task};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    clusters::{self, ClusterError},
+    jobs,
+    kafka::{INSPECT_TIMEOUT, metadata, topic_config},
+    queue,
+    store::Store,
+    tasks::{self, NewTask, Task},
+};
+
+/// What one `topic.create` task creates; stored as the task's payload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicSpec {
+    pub topic_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The caller-supplied user (TubeMQ's `user` field), kept for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicSubmitError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such cluster")]
+    NoSuchCluster,
+    /// Topics that already have a pending or running task, in request order.
+    #[error("There are topic tasks [{}] already in adding status", .0.join(", "))]
+    InProgress(Vec<String>),
+    #[error("metadata store error: {0}")]
+    Store(#[from] DbErr),
+}
+
+impl From<ClusterError> for TopicSubmitError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::NotFound => Self::NoSuchCluster,
+            ClusterError::Store(e) => Self::Store(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.`
+/// or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topicName is required".into());
+    }
+    if name.len() > 249 {
+        return Err(format!("topic name `{name}` is longer than 249 characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name `{name}` is not allowed"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name `{name}` contains `{bad}`; only letters, digits, `.`, `_` and `-` are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates and records the tasks; returns them in request order. Nothing is
+/// written when any topic is invalid or already in progress.
+pub async fn submit(
+    store: &Store,
+    cluster_id: i64,
+    specs: Vec<TopicSpec>,
+    created_by: &str,
+    request_id: Option<String>,
+) -> Result<Vec<Task>, TopicSubmitError> {
+    let cluster = clusters::get(store, cluster_id).await?;
+    if cluster.kind != ferry_entity::ClusterKind::Kafka {
+        return Err(TopicSubmitError::Invalid(format!(
+            "cluster {cluster_id} is not a kafka cluster"
+        )));
+    }
+    if specs.is_empty() {
+        return Err(TopicSubmitError::Invalid(
+            "addTopicTasks must name at least one topic".into(),
+        ));
+    }
+    // A name given twice in one request counts once.
+    let mut seen = HashSet::new();
+    let specs: Vec<TopicSpec> = specs
+        .into_iter()
+        .filter(|s| seen.insert(s.topic_name.clone()))
+        .collect();
+    let brokers = live_broker_count(store, cluster_id).await;
+    for spec in &specs {
+        validate_spec(spec, brokers).map_err(TopicSubmitError::Invalid)?;
+    }
+
+    let txn = store.db.begin().await?;
+    store
+        .lock(&txn, &format!("topic-submit:{cluster_id}"))
+        .await?;
+    let names: Vec<String> = specs.iter().map(|s| s.topic_name.clone()).collect();
+    let busy: HashSet<String> = task::Entity::find()
+        .filter(task::Column::ClusterId.eq(cluster_id.to_string()))
+        .filter(task::Column::Kind.eq(TaskKind::TopicCreate.as_str()))
+        .filter(task::Column::Subject.is_in(names.clone()))
+        .filter(
+            task::Column::Status
+                .is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]),
+        )
+        .all(&txn)
+        .await?
+        .into_iter()
+        .filter_map(|t| t.subject)
+        .collect();
+    if !busy.is_empty() {
+        let in_order = names.into_iter().filter(|n| busy.contains(n)).collect();
+        return Err(TopicSubmitError::InProgress(in_order));
+    }
+    let policy = jobs::policy(TaskKind::TopicCreate);
+    let mut created = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let new = NewTask {
+            kind: TaskKind::TopicCreate,
+            cluster_id: Some(cluster_id.to_string()),
+            subject: Some(spec.topic_name.clone()),
+            payload: json!(spec),
+            max_attempts: None,
+            created_by: created_by.to_owned(),
+            request_id: request_id.clone(),
+        };
+        created.push(
+            tasks::new_model(&new, policy.max_attempts)
+                .insert(&txn)
+                .await?,
+        );
+    }
+    txn.commit().await?;
+    // The tasks are recorded: from here on they are accepted. A push that fails
+    // now is retried by the workers' stale-task sweep.
+    if let Err(err) = queue::push_many(store, &created).await {
+        tracing::warn!(error = %err, "enqueueing topic tasks failed; the stale-task sweep will retry");
+    }
+    Ok(created)
+}
+
+/// Brokers the cluster reports now, or `None` when it does not answer (the
+/// worker then checks the replication factor itself).
+async fn live_broker_count(store: &Store, cluster_id: i64) -> Option<usize> {
+    let cluster = store.kafka.get(store, cluster_id).await.ok()?;
+    let snapshot = metadata::snapshot(&cluster, None, INSPECT_TIMEOUT)
+        .await
+        .ok()?;
+    Some(snapshot.broker_ids.len())
+}
+
+fn validate_spec(spec: &TopicSpec, brokers: Option<usize>) -> Result<(), String> {
+    validate_topic_name(&spec.topic_name)?;
+    let name = &spec.topic_name;
+    if let Some(p) = spec.partition_count
+        && p < 1
+    {
+        return Err(format!(
+            "topic `{name}`: partitionCount must be at least 1, got {p}"
+        ));
+    }
+    if let Some(rf) = spec.replication_factor {
+        if rf < 1 {
+            return Err(format!(
+                "topic `{name}`: replicationFactor must be at least 1, got {rf}"
+            ));
+        }
+        if let Some(brokers) = brokers
+            && rf as usize > brokers
+        {
+            return Err(format!(
+                "topic `{name}`: replicationFactor {rf} exceeds the cluster's {brokers} broker(s)"
+            ));
+        }
+    }
+    topic_config::validate(&spec.configs).map_err(|e| format!("topic `{name}`: {e}"))?;
+    if let Some(region) = &spec.region {
+        // Placing replicas by rack needs each broker's rack, which Kafka only
+        // reports through DescribeCluster; the rdkafka crate does not expose
+        // that call yet, so refusing is the honest answer.
+        return Err(format!(
+            "topic `{name}`: region `{region}` cannot be honoured: this ferry cannot read broker racks yet"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-y").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name(".").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").unwrap_err().contains("` `"));
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn in_progress_message_matches_tubemq() {
+        let err = TopicSubmitError::InProgress(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            err.to_string(),
+            "There are topic tasks [a, b] already in adding status"
+        );
+    }
+}
