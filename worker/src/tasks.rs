@@ -95,7 +95,7 @@ pub async fn list(
 #[derive(Debug)]
 pub enum Claim {
     /// This worker now runs the task; the model shows the new attempt number.
-    Claimed(Model),
+    Claimed(Box<Model>),
     /// The task is finished (or gone): nothing to do.
     Finished,
     /// Another attempt changed the row between our read and our write.
@@ -129,14 +129,14 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<
     if res.rows_affected != 1 {
         return Ok(Claim::Lost);
     }
-    Ok(Claim::Claimed(Model {
+    Ok(Claim::Claimed(Box::new(Model {
         status: TaskStatus::Running,
         attempts,
         started_at: Some(started_at),
         worker: Some(worker.to_owned()),
         updated_at: now,
         ..current
-    }))
+    })))
 }
 
 pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Result<(), DbErr> {
