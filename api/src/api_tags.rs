@@ -14,4 +14,6 @@ pub enum ApiTags {
     Audit,
     /// TubeMQ Manager compatible routes: clusters, addTopicTask, queryCanWrite.
     TubeMq,
+    /// TiEM compatible changefeeds: replicate a MySQL binlog downstream.
+    Changefeeds,
 }

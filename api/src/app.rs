@@ -1,7 +1,10 @@
 //! Assembles the HTTP application: routes of every dialect, Swagger UI, the
 //! OpenAPI document and the middleware stack.
 
-use poem::{Endpoint, EndpointExt, Route, get};
+use poem::{
+    Endpoint, EndpointExt, Route, get,
+    middleware::{NormalizePath, TrailingSlash},
+};
 use poem_openapi::OpenApiService;
 
 use crate::{
@@ -10,6 +13,7 @@ use crate::{
     native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
     ops,
     state::AppState,
+    tiem::changefeeds::ChangefeedsApi,
     tubemq::{cluster::TubeClusterApi, task::TubeTaskApi, topic::TubeTopicApi},
 };
 
@@ -21,6 +25,7 @@ type Apis = (
     TubeClusterApi,
     TubeTaskApi,
     TubeTopicApi,
+    ChangefeedsApi,
 );
 
 pub fn openapi() -> OpenApiService<Apis, ()> {
@@ -33,6 +38,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             TubeClusterApi,
             TubeTaskApi,
             TubeTopicApi,
+            ChangefeedsApi,
         ),
         "ferry",
         env!("CARGO_PKG_VERSION"),
@@ -41,7 +47,8 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
 }
 
 /// The whole application. Middleware, outermost first: shared state, request
-/// id, HTTP metrics, authentication, audit, dialect error envelopes.
+/// id, HTTP metrics, authentication, audit, dialect error envelopes; paths
+/// are normalised (trailing slash trimmed) before any of them.
 pub fn build(state: AppState) -> impl Endpoint {
     let api = openapi();
     let docs = api.swagger_ui();
@@ -58,5 +65,8 @@ pub fn build(state: AppState) -> impl Endpoint {
         .around(auth::authenticate)
         .around(http_metrics::record)
         .around(request_id::assign)
+        // TiEM's routes end in a slash (`/changefeeds/`, `/changefeeds/{id}/`)
+        // while poem-openapi registers paths without one: both forms route.
+        .with(NormalizePath::new(TrailingSlash::Trim))
         .data(state)
 }

@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod native;
 pub mod ops;
 pub mod state;
+pub mod tiem;
 pub mod tubemq;
 
 use std::{sync::Arc, time::Duration};
@@ -55,6 +56,7 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
         tokio::spawn(runner::run_workers(
             store,
             settings.worker.clone(),
+            settings.changefeed.clone(),
             async move {
                 wait_stop(rx).await;
                 Ok(())

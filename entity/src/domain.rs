@@ -67,15 +67,52 @@ pub enum TaskKind {
     /// Creates one Kafka topic and waits until it is writable.
     #[serde(rename = "topic.create")]
     TopicCreate,
+    /// Prechecks a new changefeed, fixes its start position and starts it.
+    #[serde(rename = "changefeed.create")]
+    ChangefeedCreate,
+    #[serde(rename = "changefeed.pause")]
+    ChangefeedPause,
+    #[serde(rename = "changefeed.resume")]
+    ChangefeedResume,
+    /// Pauses a running changefeed, applies the change, resumes it.
+    #[serde(rename = "changefeed.update")]
+    ChangefeedUpdate,
+    #[serde(rename = "changefeed.delete")]
+    ChangefeedDelete,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 2] = [TaskKind::Ping, TaskKind::TopicCreate];
+    /// Whether this kind operates on a changefeed (its subject is the id).
+    pub fn is_changefeed_operation(self) -> bool {
+        matches!(
+            self,
+            TaskKind::ChangefeedCreate
+                | TaskKind::ChangefeedPause
+                | TaskKind::ChangefeedResume
+                | TaskKind::ChangefeedUpdate
+                | TaskKind::ChangefeedDelete
+        )
+    }
+
+    pub const ALL: [TaskKind; 7] = [
+        TaskKind::Ping,
+        TaskKind::TopicCreate,
+        TaskKind::ChangefeedCreate,
+        TaskKind::ChangefeedPause,
+        TaskKind::ChangefeedResume,
+        TaskKind::ChangefeedUpdate,
+        TaskKind::ChangefeedDelete,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Ping => "ping",
             TaskKind::TopicCreate => "topic.create",
+            TaskKind::ChangefeedCreate => "changefeed.create",
+            TaskKind::ChangefeedPause => "changefeed.pause",
+            TaskKind::ChangefeedResume => "changefeed.resume",
+            TaskKind::ChangefeedUpdate => "changefeed.update",
+            TaskKind::ChangefeedDelete => "changefeed.delete",
         }
     }
 
@@ -170,4 +207,47 @@ impl ClusterKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskJob {
     pub task_id: String,
+}
+
+/// A changefeed's state, as TiEM names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChangefeedState {
+    /// Created, not yet running.
+    Initial,
+    /// Replicating.
+    Normal,
+    /// Paused by a user.
+    Stopped,
+    /// Reached its end (not used while changefeeds have no target TS).
+    Finished,
+    /// Failing and retrying with backoff.
+    Error,
+    /// Gave up: an unrecoverable error, or errors for too long.
+    Failed,
+}
+
+impl ChangefeedState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangefeedState::Initial => "Initial",
+            ChangefeedState::Normal => "Normal",
+            ChangefeedState::Stopped => "Stopped",
+            ChangefeedState::Finished => "Finished",
+            ChangefeedState::Error => "Error",
+            ChangefeedState::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ChangefeedState::Initial,
+            ChangefeedState::Normal,
+            ChangefeedState::Stopped,
+            ChangefeedState::Finished,
+            ChangefeedState::Error,
+            ChangefeedState::Failed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
 }

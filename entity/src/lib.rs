@@ -3,8 +3,9 @@
 
 pub mod api_token;
 pub mod audit_log;
+pub mod changefeed;
 pub mod cluster;
 pub mod domain;
 pub mod task;
 
-pub use domain::{ClusterKind, Role, TaskJob, TaskKind, TaskStatus};
+pub use domain::{ChangefeedState, ClusterKind, Role, TaskJob, TaskKind, TaskStatus};

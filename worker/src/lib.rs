@@ -2,6 +2,8 @@
 //! handlers. The API uses this library to submit tasks and read state; only
 //! the worker runtime here ever mutates a cluster.
 
+pub mod changefeed;
+pub mod changefeeds;
 pub mod clusters;
 pub mod jobs;
 pub mod kafka;
@@ -28,7 +30,13 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     let store = open_store(&settings).await?;
-    runner::run_workers(store, settings.worker.clone(), shutdown_signal()).await
+    runner::run_workers(
+        store,
+        settings.worker.clone(),
+        settings.changefeed.clone(),
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// Resolves on SIGTERM or SIGINT.

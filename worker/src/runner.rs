@@ -24,9 +24,13 @@ use ferry_entity::{TaskJob, TaskKind};
 use futures::Future;
 use tracing::Instrument;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
+    changefeed::supervisor::Supervisor,
     jobs::{self, JobContext, JobError, topic_create::TopicCreator},
     queue,
+    settings::ChangefeedSettings,
     settings::WorkerSettings,
     store::{QueuePool, Store},
     tasks::{self, Claim},
@@ -54,6 +58,7 @@ pub fn default_worker_name() -> String {
 pub async fn run_workers<S>(
     store: Store,
     settings: WorkerSettings,
+    changefeed_settings: ChangefeedSettings,
     shutdown: S,
 ) -> anyhow::Result<()>
 where
@@ -66,6 +71,9 @@ where
         topics: TopicCreator::new(&settings),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
+    let supervisor = Supervisor::new(store.clone(), name.clone(), changefeed_settings);
+    let supervisor_stop = CancellationToken::new();
+    let supervisor_done = tokio::spawn(supervisor.run(supervisor_stop.clone()));
     tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
 
     let drain = Duration::from_secs(settings.drain_seconds);
@@ -109,10 +117,21 @@ where
             })
         }
     };
-    monitor
+    // The same signal stops the task workers and, through the monitor's
+    // signal future, the changefeed supervisor.
+    let stop_supervisor = supervisor_stop.clone();
+    let shutdown = async move {
+        let res = shutdown.await;
+        stop_supervisor.cancel();
+        res
+    };
+    let result = monitor
         .shutdown_timeout(drain)
         .run_with_signal(shutdown)
-        .await?;
+        .await;
+    supervisor_stop.cancel();
+    let _ = supervisor_done.await;
+    result?;
     tracing::info!("worker stopped");
     Ok(())
 }

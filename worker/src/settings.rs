@@ -22,6 +22,18 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub worker: WorkerSettings,
     pub api: ApiSettings,
+    pub changefeed: ChangefeedSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangefeedSettings {
+    /// How long a worker's hold on a changefeed lasts without renewal; a dead
+    /// worker's changefeeds move to another within this time.
+    pub lease_seconds: u64,
+    /// A changefeed failing for longer than this becomes Failed.
+    pub failed_after_seconds: u64,
+    /// Most changefeeds one worker process runs.
+    pub max_per_worker: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -61,6 +73,9 @@ pub struct WorkerSettings {
 pub struct ApiSettings {
     /// Largest page any list route returns.
     pub max_page_size: u64,
+    /// How long a synchronous-looking call (TiEM, Confluent) waits for its
+    /// task before answering anyway.
+    pub task_wait_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,4 +126,10 @@ topic_writable_timeout_seconds = 30
 
 [api]
 max_page_size = 500
+task_wait_ms = 10000
+
+[changefeed]
+lease_seconds = 10
+failed_after_seconds = 1800
+max_per_worker = 64
 "#;

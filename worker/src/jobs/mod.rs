@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::{runner::WorkerState, store::Store};
 
+pub mod changefeed;
 pub mod ping;
 pub mod topic_create;
 
@@ -49,6 +50,16 @@ pub fn policy(kind: TaskKind) -> KindPolicy {
             max_attempts: 8,
             attempt_timeout: Duration::from_secs(120),
         },
+        // Prechecks answer with precise permanent errors; retries cover a
+        // metadata store hiccup or an owner slow to stop the engine.
+        TaskKind::ChangefeedCreate
+        | TaskKind::ChangefeedPause
+        | TaskKind::ChangefeedResume
+        | TaskKind::ChangefeedUpdate
+        | TaskKind::ChangefeedDelete => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(180),
+        },
     }
 }
 
@@ -63,5 +74,10 @@ pub async fn execute(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobEr
     match kind {
         TaskKind::Ping => ping::run(ctx).await,
         TaskKind::TopicCreate => topic_create::run(ctx).await,
+        kind if kind.is_changefeed_operation() => changefeed::run(kind, ctx).await,
+        other => Err(JobError::Permanent(format!(
+            "no job for {}",
+            other.as_str()
+        ))),
     }
 }

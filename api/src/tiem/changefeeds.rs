@@ -1,0 +1,276 @@
+//! `/api/v1/changefeeds/...`: create, list, detail, pause, resume, update,
+//! delete. Every operation is a task; the call waits up to `task_wait_ms` for
+//! it and answers with its result, or answers anyway with `unsteady` true
+//! while it is still running.
+
+use std::time::Duration;
+
+use ferry_entity::{Role, TaskKind, TaskStatus};
+use ferry_worker::changefeeds::{self, ChangefeedInput};
+use poem::Request;
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
+use serde_json::{Value, json};
+
+use super::{TiemError, from_changefeed_error, task_failure, views::*, wait_for_task};
+use crate::{auth::BearerAuth, middleware::request_id::RequestId, state::AppState};
+
+pub struct ChangefeedsApi;
+
+type TiemResult<T> = Result<Json<T>, TiemError>;
+
+fn request_id(req: &Request) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+fn wait(state: &AppState) -> Duration {
+    Duration::from_millis(state.settings.api.task_wait_ms)
+}
+
+fn cluster_text(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[OpenApi(tag = "crate::api_tags::ApiTags::Changefeeds")]
+impl ChangefeedsApi {
+    /// Create a changefeed: prechecks run in its task; the call answers with
+    /// the id, or with the precheck's message.
+    #[oai(path = "/api/v1/changefeeds/", method = "post")]
+    async fn create(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        body: Json<CreateChangeFeedTaskReq>,
+    ) -> TiemResult<CreateResult> {
+        auth.0.require(Role::Client)?;
+        let body = body.0;
+        let input = ChangefeedInput {
+            name: body.name,
+            cluster_id: cluster_text(body.cluster_id),
+            downstream_type: body.downstream_type,
+            downstream: body.downstream,
+            rules: body.rules,
+            start_ts: body.start_ts,
+            start_paused: body.start_paused.unwrap_or(false),
+            force: body.force.unwrap_or(false),
+        };
+        let (model, task) = changefeeds::create(&state.store, input, &auth.0.name, request_id(req))
+            .await
+            .map_err(|e| from_changefeed_error(e, ""))?;
+        let task = wait_for_task(&state.store, &task.id, wait(&state)).await?;
+        if task.status == TaskStatus::Failed {
+            return Err(task_failure(&task));
+        }
+        Ok(Json(CreateResult {
+            code: 0,
+            data: CreateChangeFeedTaskResp { id: model.id },
+            message: String::new(),
+        }))
+    }
+
+    /// A cluster's changefeeds, newest first (`page` 0 means 1).
+    #[oai(path = "/api/v1/changefeeds/", method = "get")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "clusterId")] cluster_id: Query<Option<String>>,
+        page: Query<Option<u64>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
+    ) -> TiemResult<ListResult> {
+        auth.0.require(Role::Viewer)?;
+        let page = page.0.unwrap_or(1).max(1);
+        let page_size = page_size.0.unwrap_or(10);
+        let max = state.settings.api.max_page_size;
+        if page_size == 0 || page_size > max {
+            return Err(TiemError::invalid(format!(
+                "pageSize must be between 1 and {max}"
+            )));
+        }
+        let cluster = cluster_id.0.filter(|c| !c.is_empty());
+        let (rows, total) =
+            changefeeds::list(&state.store.db, cluster.as_deref(), page, page_size).await?;
+        let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
+        let unsteady = changefeeds::unsteady(&state.store.db, &ids).await?;
+        Ok(Json(ListResult {
+            code: 0,
+            data: rows
+                .iter()
+                .map(|m| ChangeFeedTaskResp::new(m, unsteady.contains(&m.id)))
+                .collect(),
+            message: String::new(),
+            page: Page {
+                page,
+                page_size,
+                total,
+            },
+        }))
+    }
+
+    /// One changefeed with its checkpoint, fetch and upstream timestamps.
+    #[oai(path = "/api/v1/changefeeds/:id/", method = "get")]
+    async fn detail(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> TiemResult<DetailResult> {
+        auth.0.require(Role::Viewer)?;
+        let model = changefeeds::get(&state.store.db, &id.0)
+            .await
+            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        let unsteady = !changefeeds::unsteady(&state.store.db, &[model.id.clone()])
+            .await?
+            .is_empty();
+        Ok(Json(DetailResult {
+            code: 0,
+            data: ChangeFeedTaskResp::new(&model, unsteady),
+            message: String::new(),
+        }))
+    }
+
+    /// Pause: the downstream stops changing. Answers the status before.
+    #[oai(path = "/api/v1/changefeeds/:id/pause", method = "post")]
+    async fn pause(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> TiemResult<StatusResult> {
+        self.operate(
+            &state,
+            &auth,
+            req,
+            &id.0,
+            TaskKind::ChangefeedPause,
+            json!({}),
+        )
+        .await
+    }
+
+    /// Resume from Stopped, Error or Failed. Answers the status before.
+    #[oai(path = "/api/v1/changefeeds/:id/resume", method = "post")]
+    async fn resume(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> TiemResult<StatusResult> {
+        self.operate(
+            &state,
+            &auth,
+            req,
+            &id.0,
+            TaskKind::ChangefeedResume,
+            json!({}),
+        )
+        .await
+    }
+
+    /// Change name, rules or downstream. A Normal changefeed is paused,
+    /// changed and resumed. Answers the status before.
+    #[oai(path = "/api/v1/changefeeds/:id/update", method = "post")]
+    async fn update(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+        body: Json<UpdateChangeFeedTaskReq>,
+    ) -> TiemResult<StatusResult> {
+        auth.0.require(Role::Client)?;
+        let current = changefeeds::get(&state.store.db, &id.0)
+            .await
+            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        let body = body.0;
+        let input = ChangefeedInput {
+            name: body.name,
+            downstream_type: body.downstream_type,
+            downstream: body.downstream,
+            rules: body.rules,
+            ..Default::default()
+        };
+        let patch = changefeeds::validate_patch(&state.store, &current, input)
+            .await
+            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        self.operate(
+            &state,
+            &auth,
+            req,
+            &id.0,
+            TaskKind::ChangefeedUpdate,
+            json!(patch),
+        )
+        .await
+    }
+
+    /// Stop and remove a changefeed. Answers its id and the status before.
+    #[oai(path = "/api/v1/changefeeds/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> TiemResult<DeleteResult> {
+        let Json(result) = self
+            .operate(
+                &state,
+                &auth,
+                req,
+                &id.0,
+                TaskKind::ChangefeedDelete,
+                json!({}),
+            )
+            .await?;
+        Ok(Json(DeleteResult {
+            code: 0,
+            data: DeleteChangeFeedTaskResp {
+                id: id.0,
+                status: result.data.status,
+            },
+            message: String::new(),
+        }))
+    }
+}
+
+impl ChangefeedsApi {
+    async fn operate(
+        &self,
+        state: &AppState,
+        auth: &BearerAuth,
+        req: &Request,
+        id: &str,
+        kind: TaskKind,
+        payload: Value,
+    ) -> TiemResult<StatusResult> {
+        auth.0.require(Role::Client)?;
+        let (before, task) = changefeeds::operate(
+            &state.store,
+            id,
+            kind,
+            payload,
+            &auth.0.name,
+            request_id(req),
+        )
+        .await
+        .map_err(|e| from_changefeed_error(e, id))?;
+        let task = wait_for_task(&state.store, &task.id, wait(state)).await?;
+        if task.status == TaskStatus::Failed {
+            return Err(task_failure(&task));
+        }
+        Ok(Json(StatusResult {
+            code: 0,
+            data: StatusResp {
+                status: before.state,
+            },
+            message: String::new(),
+        }))
+    }
+}

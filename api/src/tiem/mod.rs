@@ -1,0 +1,115 @@
+//! The TiEM changefeed dialect: `/api/v1/changefeeds/...`, answering
+//! `{code, data, message}` (and `page` on lists). Codes: 0 success, 21201 not
+//! found (HTTP 404), 21203 status conflict (HTTP 409); other failures carry
+//! their HTTP status as the code (400 with a message naming the field, 401,
+//! 403, 503).
+
+use std::time::Duration;
+
+use ferry_worker::{changefeeds::ChangefeedError, store::Store, tasks};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use serde_json::Value;
+
+use crate::auth::Forbidden;
+
+pub mod changefeeds;
+pub mod views;
+
+pub const CODE_NOT_FOUND: i32 = 21201;
+pub const CODE_CONFLICT: i32 = 21203;
+
+/// TiEM's `controller.CommonResult`, used for errors.
+#[derive(Debug, Object)]
+pub struct CommonResult {
+    pub code: i32,
+    pub data: Value,
+    pub message: String,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum TiemError {
+    /// Invalid request; the message names the field.
+    #[oai(status = 400)]
+    BadRequest(Json<CommonResult>),
+    #[oai(status = 403)]
+    Forbidden(Json<CommonResult>),
+    /// Code 21201: no such changefeed.
+    #[oai(status = 404)]
+    NotFound(Json<CommonResult>),
+    /// Code 21203: another operation is in flight, or the state forbids it.
+    #[oai(status = 409)]
+    Conflict(Json<CommonResult>),
+    #[oai(status = 503)]
+    Unavailable(Json<CommonResult>),
+}
+
+fn common(code: i32, message: impl Into<String>) -> Json<CommonResult> {
+    Json(CommonResult {
+        code,
+        data: Value::Null,
+        message: message.into(),
+    })
+}
+
+impl TiemError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::BadRequest(common(400, message))
+    }
+    pub fn not_found(id: &str) -> Self {
+        Self::NotFound(common(CODE_NOT_FOUND, format!("changefeed {id} not found")))
+    }
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "changefeed request failed");
+        Self::Unavailable(common(503, "the metadata store is unavailable; try again"))
+    }
+}
+
+impl From<Forbidden> for TiemError {
+    fn from(err: Forbidden) -> Self {
+        Self::Forbidden(common(403, err.to_string()))
+    }
+}
+
+impl From<sea_orm::DbErr> for TiemError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::unavailable(err)
+    }
+}
+
+pub fn from_changefeed_error(err: ChangefeedError, id: &str) -> TiemError {
+    match err {
+        ChangefeedError::Invalid(m) => TiemError::invalid(m),
+        ChangefeedError::NotFound => TiemError::not_found(id),
+        ChangefeedError::Conflict(m) => TiemError::Conflict(common(CODE_CONFLICT, m)),
+        other => TiemError::unavailable(other),
+    }
+}
+
+/// Waits up to `wait` for a task to finish and returns it as last seen.
+pub async fn wait_for_task(
+    store: &Store,
+    id: &str,
+    wait: Duration,
+) -> Result<tasks::Task, TiemError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let task = tasks::get(&store.db, id)
+            .await?
+            .ok_or_else(|| TiemError::unavailable(format!("task {id} vanished")))?;
+        if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+            return Ok(task);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A failed operation task as the caller sees it.
+pub fn task_failure(task: &tasks::Task) -> TiemError {
+    let reason = task
+        .last_error
+        .clone()
+        .unwrap_or_else(|| "the operation failed".into());
+    TiemError::invalid(reason)
+}

@@ -1,0 +1,39 @@
+//! `ferry-bench`: benchmarks that print each figure of ferry beside the limit
+//! of the raw operation underneath it, measured in the same run against the
+//! same database, so that the ratio between the two means something even on a
+//! noisy, shared machine where absolute times do not.
+//!
+//! Each scenario is one subcommand and one module. The ferry binaries are not
+//! linked in: they run as separate processes, exactly as they are deployed, and
+//! are found next to this binary (build them first with
+//! `cargo build --release --bins`).
+
+mod db;
+mod ferry;
+mod load;
+mod stats;
+mod tasks;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ferry-bench", version, about = "ferry benchmarks: each figure beside its raw limit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Task submission through the HTTP API and no-op task execution by
+    /// workers, beside raw INSERTs and a raw SKIP LOCKED claim loop.
+    Tasks(tasks::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Tasks(args) => tasks::run(args).await,
+    }
+}

@@ -1,0 +1,185 @@
+//! The ferry side of the task benchmark: submissions through the HTTP API and
+//! no-op tasks run by `ferry-worker` processes, observed through the database.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    db::RawPool,
+    ferry::{FerryApi, FerryEnv, FerryProcess},
+    load::{Sample, closed_loop},
+};
+
+/// How often the database is asked whether the workers are done.
+const POLL: Duration = Duration::from_millis(50);
+
+/// An HTTP client for `POST /api/v1/tasks`.
+#[derive(Debug, Clone)]
+pub struct TasksClient {
+    http: reqwest::Client,
+    url: String,
+    authorization: String,
+}
+
+impl TasksClient {
+    pub fn new(api: &FerryApi, token: &str, clients: usize) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            url: format!("{}/api/v1/tasks", api.base_url),
+            authorization: format!("Bearer {token}"),
+        })
+    }
+
+    /// Submits one `ping` task and checks that it was accepted.
+    async fn submit(&self) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .json(&serde_json::json!({ "kind": "ping" }))
+            .send()
+            .await
+            .context("POST /api/v1/tasks")?;
+        let status = response.status();
+        // The body is read in full, as a real caller would, so that the
+        // connection is reused and the measured latency includes it.
+        let body = response.bytes().await?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "POST /api/v1/tasks answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(())
+    }
+
+    /// Submits `n` tasks from `concurrency` clients, timing each request.
+    pub async fn submit_many(&self, n: usize, concurrency: usize) -> anyhow::Result<Sample> {
+        let client = self.clone();
+        closed_loop(n, concurrency, move |_| {
+            let client = client.clone();
+            async move { client.submit().await }
+        })
+        .await
+    }
+}
+
+/// What a batch run by workers measured.
+#[derive(Debug, Clone)]
+pub struct WorkerRun {
+    /// Tasks that ran in this batch.
+    pub count: usize,
+    /// From the first task's claim to the last task's finish, as the workers
+    /// recorded them: the processing window, without process start-up.
+    pub window: Duration,
+    /// From spawning the workers until the bench saw every task succeeded.
+    pub wall: Duration,
+}
+
+impl WorkerRun {
+    pub fn per_second(&self) -> f64 {
+        crate::stats::per_second(self.count, self.window)
+    }
+}
+
+/// Starts `workers` worker processes on a queue that holds the batch (and
+/// nothing unfinished besides), waits until `expected_total` tasks have
+/// succeeded in the whole table, then stops the workers.
+pub async fn run_batch(
+    env: &FerryEnv,
+    pool: &RawPool,
+    workers: usize,
+    expected_total: usize,
+    timeout: Duration,
+) -> anyhow::Result<WorkerRun> {
+    // Every task of this batch starts after this instant; the workers run on
+    // this host, so their clock is this clock.
+    let since = Utc::now();
+    let spawned = Instant::now();
+    let mut processes: Vec<FerryProcess> = (0..workers)
+        .map(|_| env.start_worker())
+        .collect::<anyhow::Result<_>>()?;
+    let result = wait_until_done(pool, &mut processes, expected_total, spawned + timeout).await;
+    let wall = spawned.elapsed();
+    for process in processes {
+        process.stop().await;
+    }
+    result?;
+    let (count, first, last) = window_since(pool, since).await?;
+    let window = (last - first).to_std().unwrap_or_default();
+    Ok(WorkerRun { count, window, wall })
+}
+
+async fn wait_until_done(
+    pool: &RawPool,
+    processes: &mut [FerryProcess],
+    expected_total: usize,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::time::sleep(POLL).await;
+        for process in processes.iter_mut() {
+            process.ensure_running()?;
+        }
+        let (succeeded, failed) = task_counts(pool).await?;
+        if failed > 0 {
+            bail!("{failed} tasks failed or were cancelled; a no-op ping should always succeed");
+        }
+        if succeeded >= expected_total {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "only {succeeded} of {expected_total} tasks had succeeded at the deadline (raise --timeout-secs?)"
+            );
+        }
+    }
+}
+
+/// Succeeded tasks, and tasks that ended any other way.
+async fn task_counts(pool: &RawPool) -> anyhow::Result<(usize, usize)> {
+    const SQL: &str = "SELECT count(CASE WHEN status = 'succeeded' THEN 1 END), \
+        count(CASE WHEN status IN ('failed', 'cancelled') THEN 1 END) FROM tasks";
+    let (succeeded, failed): (i64, i64) = match pool {
+        RawPool::Pg(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+        RawPool::Sqlite(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+    };
+    Ok((usize::try_from(succeeded)?, usize::try_from(failed)?))
+}
+
+/// How many tasks started at or after `since`, the first such start and the
+/// last finish among them.
+async fn window_since(
+    pool: &RawPool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<(usize, DateTime<Utc>, DateTime<Utc>)> {
+    type Row = (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let row: Row = match pool {
+        RawPool::Pg(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), min(started_at), max(finished_at) FROM tasks WHERE started_at >= $1",
+            )
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        }
+        RawPool::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT count(*), min(started_at), max(finished_at) FROM tasks WHERE started_at >= ?1",
+            )
+            .bind(since)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    match row {
+        (count, Some(first), Some(last)) => Ok((usize::try_from(count)?, first, last)),
+        _ => bail!("no task of this batch recorded a start and a finish"),
+    }
+}

@@ -1,0 +1,154 @@
+//! Shared steps of the changefeed tests: an upstream scratch MariaDB with its
+//! binlog on, the system MariaDB as the downstream, and ferry between them.
+
+use std::time::Duration;
+
+use ferry_tests::{
+    AppOptions, Backend, TestApp, eventually,
+    mariadb::{MariaDb, MysqlServer, system_server},
+};
+use serde_json::{Value, json};
+
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// An upstream, a downstream and ferry, with the upstream registered.
+pub struct Rig {
+    pub app: TestApp,
+    pub upstream: MariaDb,
+    pub downstream: MysqlServer,
+    pub cluster_id: String,
+    /// The database every test writes in, dropped from the downstream at the end.
+    pub db: String,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let url = self.downstream.url();
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.db);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::MySqlConnection::connect(&url).await {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+impl Rig {
+    pub async fn start(options: AppOptions) -> Rig {
+        let upstream = MariaDb::start().await;
+        let app = TestApp::spawn_with(options).await;
+        let cluster = app
+            .post(
+                "/api/v1/clusters",
+                &json!({ "name": "upstream", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }),
+            )
+            .await
+            .expect(201);
+        let db = format!("cf_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        Rig {
+            app,
+            upstream,
+            downstream: system_server(),
+            cluster_id: cluster["id"].as_str().unwrap().to_owned(),
+            db,
+        }
+    }
+
+    pub async fn with_worker() -> Rig {
+        Self::start(AppOptions::new(Backend::Sqlite)).await
+    }
+
+    pub fn downstream_object(&self) -> Value {
+        json!({ "ip": self.downstream.host, "port": self.downstream.port, "username": self.downstream.user, "password": "" })
+    }
+
+    /// Creates a changefeed of everything in the test database; returns its id.
+    pub async fn create(&self, extra: Value) -> String {
+        let mut body = json!({
+            "clusterId": self.cluster_id,
+            "name": "test-feed",
+            "downstreamType": "mysql",
+            "downstream": self.downstream_object(),
+            "rules": [format!("{}.*", self.db)],
+        });
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        let reply = self.app.post("/api/v1/changefeeds/", &body).await.expect(200);
+        assert_eq!(reply["code"], 0, "{reply}");
+        reply["data"]["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn detail(&self, id: &str) -> Value {
+        let reply = self.app.get(&format!("/api/v1/changefeeds/{id}/")).await.expect(200);
+        reply["data"].clone()
+    }
+
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        eventually(&format!("changefeed {id} to be {status}"), SYNC_TIMEOUT, || async {
+            let d = self.detail(id).await;
+            if d["status"] == status && d["unsteady"] == false { Ok(d) } else { Err(d) }
+        })
+        .await
+    }
+
+    /// Runs DDL on both sides: the schema a changefeed starts with must exist
+    /// downstream already, since replication carries changes, not snapshots.
+    pub async fn both_exec(&self, sql: &str) {
+        self.upstream.server().exec(sql).await;
+        self.downstream.exec(sql).await;
+    }
+
+    pub async fn up(&self, sql: &str) {
+        self.upstream.server().exec(sql).await;
+    }
+
+    /// Writes a marker row upstream and waits for it downstream: everything
+    /// written before the marker has then been replicated.
+    pub async fn sync(&self) {
+        let marker = uuid::Uuid::new_v4().simple().to_string();
+        self.up(&format!("CREATE TABLE IF NOT EXISTS `{}`.`_marker` (id VARCHAR(40) PRIMARY KEY)", self.db)).await;
+        self.up(&format!("INSERT INTO `{}`.`_marker` VALUES ('{marker}')", self.db)).await;
+        let sql = format!("SELECT COUNT(*) FROM `{}`.`_marker` WHERE id = '{marker}'", self.db);
+        eventually("the marker row downstream", SYNC_TIMEOUT, || async {
+            let seen = self.downstream_try_query_one(&sql).await;
+            if seen.as_deref() == Some("1") { Ok(()) } else { Err(seen) }
+        })
+        .await;
+    }
+
+    async fn downstream_try_query_one(&self, sql: &str) -> Option<String> {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::MySqlConnection::connect(&self.downstream.url()).await.ok()?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(&mut conn).await.ok()??;
+        row.try_get::<i64, _>(0).ok().map(|v| v.to_string())
+    }
+
+    /// Both sides' rows of a table, ordered by `order_by`.
+    pub async fn both(&self, table: &str, order_by: &str) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
+        (
+            self.upstream.server().table_rows(&self.db, table, order_by).await,
+            self.downstream.table_rows(&self.db, table, order_by).await,
+        )
+    }
+
+    pub async fn assert_equal(&self, table: &str, order_by: &str) {
+        let (up, down) = self.both(table, order_by).await;
+        assert!(!up.is_empty() || down.is_empty(), "{table}: upstream empty but downstream not");
+        assert_eq!(up, down, "table {table} differs between upstream and downstream");
+    }
+
+    pub async fn operate(&self, id: &str, op: &str) -> Value {
+        self.app
+            .send(reqwest::Method::POST, &format!("/api/v1/changefeeds/{id}/{op}"), Some(&self.app.admin_token), None)
+            .await
+            .expect(200)
+    }
+}

@@ -1,0 +1,6 @@
+//! Changefeeds through the TiEM dialect, replicating a real MariaDB binlog
+//! into a real MariaDB downstream.
+
+mod api;
+mod helpers;
+mod replication;

@@ -1,0 +1,161 @@
+//! The happy paths: topics are created on the broker, listed, writable.
+
+use ferry_tests::{AppOptions, Backend, TestApp, kafka::TestKafka};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn creates_topics_that_a_kafka_client_sees(backend: Backend) {
+    let kafka = TestKafka::start().await;
+    let app = TestApp::spawn(backend).await;
+    let cluster = add_cluster(&app, &kafka).await;
+
+    let reply = add_topic_task(
+        &app,
+        json!(cluster),
+        json!([
+            { "topicName": "orders" },
+            { "topicName": "payments", "partitionCount": 3 },
+            { "topicName": "users.compacted", "configs": { "cleanup.policy": "compact" } },
+        ]),
+    )
+    .await;
+    assert_eq!(reply["result"], true, "{reply}");
+    assert_eq!(reply["errCode"], 0);
+    let ids = reply["data"].as_array().expect("data lists task ids");
+    assert_eq!(ids.len(), 3);
+
+    let tasks = wait_all_finished(&app, cluster, 3).await;
+    for task in &tasks {
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert!(
+            task["createdBy"].as_str().unwrap().contains("alice"),
+            "user recorded: {task}"
+        );
+    }
+    // Seen by a real Kafka client, with the requested partitions; the default
+    // is one partition per broker (tansu has one).
+    assert_eq!(kafka.partitions_of("orders").await, Some(1));
+    assert_eq!(kafka.partitions_of("payments").await, Some(3));
+    assert_eq!(kafka.partitions_of("users.compacted").await, Some(1));
+    kafka
+        .produce("payments", "first")
+        .await
+        .expect("the new topic takes writes");
+
+    assert_eq!(
+        query_can_write(&app, cluster, "payments").await,
+        (0, "OK".to_owned())
+    );
+    assert_eq!(
+        query_can_write(&app, cluster, "missing").await,
+        (101, "no such topic in master".to_owned())
+    );
+
+    let listed = app
+        .get(&format!("/v1/cluster?clusterId={cluster}"))
+        .await
+        .expect(200);
+    assert_eq!(listed["result"], true);
+    let entry = &listed["data"][0];
+    assert_eq!(entry["clusterId"], cluster);
+    assert_eq!(entry["masterIp"], "127.0.0.1");
+    assert_eq!(entry["brokerCount"], 1);
+    assert_eq!(entry["topicCount"], 3);
+    assert_eq!(entry["partitionCount"], 5);
+    assert_eq!(entry["reachable"], true);
+
+    // The audit log keeps the TubeMQ user beside the token's identity.
+    let audit = app.get("/api/v1/audit?pageSize=50").await.expect(200);
+    let entry = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["path"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("addTopicTask")
+        })
+        .expect("addTopicTask is audited");
+    assert_eq!(entry["actor"], "admin");
+    assert_eq!(entry["detail"]["user"], "alice");
+}
+
+ferry_tests::both_backends!(creates_topics_that_a_kafka_client_sees);
+
+#[tokio::test]
+async fn unreachable_cluster_is_listed_with_its_error_quickly() {
+    let kafka = TestKafka::start().await;
+    let app = TestApp::spawn_with(AppOptions::new(Backend::Sqlite).without_worker()).await;
+    add_cluster(&app, &kafka).await;
+    app.post(
+        "/v1/cluster?method=add",
+        &json!({ "clusterName": "nowhere", "masterIp": "127.0.0.1", "masterPort": 1, "user": "ops" }),
+    )
+    .await
+    .expect(200);
+    let started = std::time::Instant::now();
+    let listed = app.get("/v1/cluster").await.expect(200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "listing took {:?}",
+        started.elapsed()
+    );
+    let rows = listed["data"].as_array().expect("data is a list");
+    assert_eq!(rows.len(), 2);
+    let dead = rows
+        .iter()
+        .find(|r| r["clusterName"] == "nowhere")
+        .expect("dead cluster listed");
+    assert_eq!(dead["reachable"], false);
+    assert!(
+        dead["error"].as_str().unwrap_or_default().len() > 5,
+        "{dead}"
+    );
+    assert!(dead["brokerCount"].is_null());
+    let live = rows.iter().find(|r| r["clusterName"] != "nowhere").unwrap();
+    assert_eq!(live["brokerCount"], 1);
+}
+
+#[tokio::test]
+async fn cluster_add_modify_delete() {
+    let kafka = TestKafka::start().await;
+    let app = TestApp::spawn_with(AppOptions::new(Backend::Sqlite).without_worker()).await;
+    let cluster = add_cluster(&app, &kafka).await;
+    let modified = app
+        .post(
+            "/v1/cluster?method=modify",
+            &json!({ "clusterId": cluster.to_string(), "clusterName": "renamed", "user": "ops" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(modified["result"], true, "{modified}");
+    let native = app
+        .get(&format!("/api/v1/clusters/{cluster}"))
+        .await
+        .expect(200);
+    assert_eq!(native["name"], "renamed");
+    let deleted = app
+        .post(
+            "/v1/cluster?method=delete",
+            &json!({ "clusterId": cluster, "user": "ops" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(deleted["result"], true);
+    let again = app
+        .post(
+            "/v1/cluster?method=delete",
+            &json!({ "clusterId": cluster, "user": "ops" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(again["result"], false);
+    assert_eq!(again["errMsg"], "no such cluster");
+    let listed = app
+        .get(&format!("/v1/cluster?clusterId={cluster}"))
+        .await
+        .expect(200);
+    assert_eq!(listed["errMsg"], "no such cluster");
+}

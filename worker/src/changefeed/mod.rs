@@ -1,0 +1,22 @@
+//! Changefeeds: replicate row changes from an upstream MySQL-compatible
+//! database's binlog into MySQL/TiDB (and later Kafka).
+//!
+//! - `engine`: the contract between the supervisor and the replication engine.
+//! - `pipeline`: the engine's run loop: source -> filter -> sink.
+//! - `source`: the binlog reader (mysql_async, MariaDB specifics).
+//! - `filter`: TiDB table-filter rules.
+//! - `sink/`: one module per downstream kind.
+//! - `precheck`: what create and update verify before accepting.
+//! - `supervisor`, `lease`: which worker runs which changefeed, and its
+//!   persisted state and progress.
+//! - `tso`: TiDB timestamps.
+
+pub mod engine;
+pub mod filter;
+pub mod lease;
+pub mod pipeline;
+pub mod precheck;
+pub mod sink;
+pub mod source;
+pub mod supervisor;
+pub mod tso;

@@ -1,0 +1,473 @@
+//! Row changes as the binlog carries them, converted into [`Cell`]s that
+//! keep every value exact: numbers as numbers, DECIMAL and temporal values as
+//! their text, strings as bytes with their character set.
+
+use std::{
+    collections::HashMap,
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
+
+use mysql_async::{
+    Value,
+    binlog::{
+        events::{OptionalMetaExtractor, TableMapEvent},
+        row::BinlogRow,
+        value::BinlogValue,
+    },
+    consts::ColumnType,
+};
+
+/// The binary pseudo character set's collation id.
+const BINARY_COLLATION: u16 = 63;
+
+/// Collation id -> character set name, read from the upstream.
+pub(crate) type Charsets = HashMap<u16, Arc<str>>;
+
+/// One column value, ready to be written without loss.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f32),
+    Double(f64),
+    /// An exact number in decimal notation (DECIMAL), written unquoted.
+    Decimal(String),
+    /// A date, time or datetime as MySQL writes it, written as a quoted
+    /// literal. TIMESTAMP values are in UTC.
+    Temporal(String),
+    /// Character data in the character set `charset` (the upstream column's).
+    Text {
+        bytes: Vec<u8>,
+        charset: Arc<str>,
+    },
+    /// Binary data: BINARY, VARBINARY, BLOB, GEOMETRY.
+    Bytes(Vec<u8>),
+}
+
+impl Hash for Cell {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Cell::Null => {}
+            Cell::Int(v) => v.hash(state),
+            Cell::UInt(v) => v.hash(state),
+            Cell::Float(v) => v.to_bits().hash(state),
+            Cell::Double(v) => v.to_bits().hash(state),
+            Cell::Decimal(s) | Cell::Temporal(s) => s.hash(state),
+            Cell::Text { bytes, .. } | Cell::Bytes(bytes) => bytes.hash(state),
+        }
+    }
+}
+
+/// What a table looked like when its rows were written, from the binlog's
+/// table map (with `binlog_row_metadata=FULL`).
+#[derive(Debug)]
+pub(crate) struct TableInfo {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+    /// Positions of the primary key's columns; empty when there is none.
+    pub primary_key: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ColumnInfo {
+    pub name: String,
+    kind: Kind,
+}
+
+/// How a column's binlog value becomes a [`Cell`].
+#[derive(Debug, Clone)]
+enum Kind {
+    Number,
+    Decimal,
+    Date,
+    DateTime,
+    Time,
+    Timestamp,
+    Year,
+    Bit,
+    Enum,
+    Set,
+    /// A character column; `None` when the collation is unknown, in which
+    /// case the bytes are written as binary and the server takes them as
+    /// the downstream column's character set.
+    Text(Option<Arc<str>>),
+    /// BINARY(n) is padded back to `n` bytes: the binlog drops trailing zeros.
+    Binary {
+        pad_to: Option<usize>,
+    },
+    Json,
+}
+
+/// A change to one row.
+#[derive(Debug, Clone)]
+pub(crate) struct RowChange {
+    pub table: Arc<TableInfo>,
+    pub op: RowOp,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum RowOp {
+    Insert(Vec<Cell>),
+    Update { before: Vec<Cell>, after: Vec<Cell> },
+    Delete(Vec<Cell>),
+}
+
+impl TableInfo {
+    /// Reads the table map. Fails when the metadata lacks column names,
+    /// which means the upstream's `binlog_row_metadata` is not FULL.
+    pub fn from_table_map(
+        tme: &TableMapEvent<'_>,
+        charsets: &Charsets,
+    ) -> Result<TableInfo, String> {
+        let schema = tme.database_name().into_owned();
+        let name = tme.table_name().into_owned();
+        let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
+            .map_err(|e| format!("bad table map for `{schema}`.`{name}`: {e}"))?;
+        let mut names = meta.iter_column_name();
+        let mut text_charsets = meta.iter_charset();
+        let count = usize::try_from(tme.columns_count()).unwrap_or(usize::MAX);
+        let mut columns = Vec::with_capacity(count);
+        for i in 0..count {
+            let ty = tme
+                .get_column_type(i)
+                .map_err(|e| format!("`{schema}`.`{name}` column {i}: {e}"))?
+                .ok_or_else(|| {
+                    format!("`{schema}`.`{name}` column {i}: no type in the table map")
+                })?;
+            let column_meta = tme.get_column_metadata(i).unwrap_or(&[]);
+            let column_name = match names.next() {
+                Some(Ok(n)) => n.name().into_owned(),
+                _ => {
+                    return Err(format!(
+                        "the table map of `{schema}`.`{name}` has no column names: the upstream's \
+                         binlog_row_metadata must be FULL"
+                    ));
+                }
+            };
+            let charset = if ty.is_character_type() {
+                Some(
+                    text_charsets
+                        .next()
+                        .transpose()
+                        .map_err(|e| format!("`{schema}`.`{name}`: {e}"))?
+                        .ok_or_else(|| {
+                            format!(
+                                "the table map of `{schema}`.`{name}` has no character sets: the \
+                                 upstream's binlog_row_metadata must be FULL"
+                            )
+                        })?,
+                )
+            } else {
+                None
+            };
+            columns.push(ColumnInfo {
+                name: column_name,
+                kind: kind_of(ty, column_meta, charset, charsets),
+            });
+        }
+        let primary_key = meta
+            .iter_primary_key()
+            .map(|i| i.map(|i| i as usize))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("`{schema}`.`{name}`: {e}"))?;
+        Ok(TableInfo {
+            schema,
+            name,
+            columns,
+            primary_key,
+        })
+    }
+
+    /// `schema.name` for messages.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// Converts one binlog row image into cells, in column order.
+    pub fn cells(&self, mut row: BinlogRow) -> Result<Vec<Cell>, String> {
+        if row.len() != self.columns.len() {
+            return Err(format!(
+                "a row of `{}` has {} of its {} columns: the upstream's binlog_row_image must be FULL",
+                self.full_name(),
+                row.len(),
+                self.columns.len()
+            ));
+        }
+        let mut cells = Vec::with_capacity(self.columns.len());
+        for (i, column) in self.columns.iter().enumerate() {
+            let value = row
+                .take(i)
+                .ok_or_else(|| format!("column {i} missing from the row"))?;
+            let cell = convert(value, &column.kind).map_err(|e| {
+                format!(
+                    "cannot decode `{}`.`{}`: {e}",
+                    self.full_name(),
+                    column.name
+                )
+            })?;
+            cells.push(cell);
+        }
+        Ok(cells)
+    }
+}
+
+fn kind_of(ty: ColumnType, meta: &[u8], charset: Option<u16>, charsets: &Charsets) -> Kind {
+    use ColumnType::*;
+    match ty {
+        MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG
+        | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => Kind::Number,
+        MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => Kind::Decimal,
+        MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => Kind::Date,
+        MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => Kind::DateTime,
+        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Kind::Time,
+        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => Kind::Timestamp,
+        MYSQL_TYPE_YEAR => Kind::Year,
+        MYSQL_TYPE_BIT => Kind::Bit,
+        MYSQL_TYPE_ENUM => Kind::Enum,
+        MYSQL_TYPE_SET => Kind::Set,
+        MYSQL_TYPE_JSON => Kind::Json,
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB => match charset {
+            Some(BINARY_COLLATION) | None => Kind::Binary {
+                pad_to: (ty == MYSQL_TYPE_STRING).then(|| string_length(meta)),
+            },
+            Some(id) => Kind::Text(charsets.get(&id).cloned()),
+        },
+        _ => Kind::Binary { pad_to: None },
+    }
+}
+
+/// The declared byte length of a CHAR/BINARY column from its table-map
+/// metadata (the same arithmetic as the server's `Field_string`).
+fn string_length(meta: &[u8]) -> usize {
+    match meta {
+        [byte0, byte1, ..] => {
+            let (byte0, byte1) = (usize::from(*byte0), usize::from(*byte1));
+            if byte0 & 0x30 != 0x30 {
+                byte1 | (((byte0 & 0x30) ^ 0x30) << 4)
+            } else {
+                byte1
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn convert(value: BinlogValue<'_>, kind: &Kind) -> Result<Cell, String> {
+    let value = match value {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(j) => {
+            let json = serde_json::Value::try_from(j).map_err(|e| format!("bad JSON: {e}"))?;
+            return Ok(Cell::Text {
+                bytes: json.to_string().into_bytes(),
+                charset: Arc::from("utf8mb4"),
+            });
+        }
+        BinlogValue::JsonDiff(_) => {
+            return Err(
+                "partial JSON updates are not supported: set the upstream's \
+                        binlog_row_value_options to ''"
+                    .into(),
+            );
+        }
+    };
+    if value == Value::NULL {
+        return Ok(Cell::Null);
+    }
+    let cell = match (kind, value) {
+        (Kind::Number, Value::Int(i)) => Cell::Int(i),
+        (Kind::Number, Value::UInt(u)) => Cell::UInt(u),
+        (Kind::Number, Value::Float(f)) => Cell::Float(f),
+        (Kind::Number, Value::Double(d)) => Cell::Double(d),
+        (Kind::Decimal, Value::Bytes(b)) => {
+            let s = String::from_utf8(b).map_err(|_| "DECIMAL is not text")?;
+            if s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+            {
+                return Err(format!("`{s}` is not a DECIMAL"));
+            }
+            Cell::Decimal(s)
+        }
+        (Kind::Date, Value::Date(y, m, d, ..)) => Cell::Temporal(format!("{y:04}-{m:02}-{d:02}")),
+        (Kind::DateTime, Value::Date(y, mo, d, h, mi, s, us)) => Cell::Temporal(format!(
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}{}",
+            fraction(us)
+        )),
+        (Kind::Time, Value::Time(neg, days, h, m, s, us)) => Cell::Temporal(format!(
+            "{}{:02}:{m:02}:{s:02}{}",
+            if neg { "-" } else { "" },
+            days * 24 + u32::from(h),
+            fraction(us)
+        )),
+        (Kind::Timestamp, Value::Int(secs)) => Cell::Temporal(utc(secs, 0)?),
+        (Kind::Timestamp, Value::Bytes(b)) => {
+            let text = String::from_utf8(b).map_err(|_| "TIMESTAMP is not text")?;
+            let (secs, micros) = text.split_once('.').unwrap_or((&text, "0"));
+            let secs: i64 = secs
+                .parse()
+                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
+            let micros: u32 = micros
+                .parse()
+                .map_err(|_| format!("bad TIMESTAMP `{text}`"))?;
+            // The decoder reads the 32-bit unsigned seconds as signed.
+            let secs = if secs < 0 { secs + (1 << 32) } else { secs };
+            Cell::Temporal(utc(secs, micros)?)
+        }
+        (Kind::Year, Value::Bytes(b)) => {
+            // The decoder adds 1900 to the stored byte, also to 0, which is
+            // the zero year 0000.
+            let year: i64 = std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or("bad YEAR")?;
+            Cell::Int(if year == 1900 { 0 } else { year })
+        }
+        (Kind::Bit, Value::Bytes(b)) => Cell::UInt(big_endian(&b)?),
+        // ENUM and SET are written as their index and bit mask, which the
+        // server maps to the same members; index 0 is the invalid value ''.
+        (Kind::Enum, Value::Int(0)) => Cell::Text {
+            bytes: Vec::new(),
+            charset: Arc::from("utf8mb4"),
+        },
+        (Kind::Enum, Value::Int(i)) => Cell::Int(i),
+        (Kind::Set, Value::Bytes(b)) => {
+            let mut be = b.clone();
+            be.reverse();
+            Cell::UInt(big_endian(&be)?)
+        }
+        (Kind::Text(Some(charset)), Value::Bytes(b)) => Cell::Text {
+            bytes: b,
+            charset: charset.clone(),
+        },
+        (Kind::Text(None), Value::Bytes(b)) => Cell::Bytes(b),
+        (Kind::Json, Value::Bytes(b)) => Cell::Text {
+            bytes: b,
+            charset: Arc::from("utf8mb4"),
+        },
+        (Kind::Binary { pad_to }, Value::Bytes(mut b)) => {
+            if let Some(n) = pad_to
+                && b.len() < *n
+            {
+                b.resize(*n, 0);
+            }
+            Cell::Bytes(b)
+        }
+        (kind, value) => return Err(format!("unexpected value {value:?} for a {kind:?} column")),
+    };
+    Ok(cell)
+}
+
+/// `.ffffff` when there are microseconds, else nothing.
+fn fraction(micros: u32) -> String {
+    if micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}")
+    }
+}
+
+/// A TIMESTAMP's seconds since the epoch as a UTC datetime; 0 is the zero
+/// timestamp.
+fn utc(secs: i64, micros: u32) -> Result<String, String> {
+    if secs == 0 && micros == 0 {
+        return Ok("0000-00-00 00:00:00".into());
+    }
+    let t = chrono::DateTime::from_timestamp(secs, micros * 1000)
+        .ok_or_else(|| format!("TIMESTAMP {secs} is out of range"))?;
+    Ok(format!(
+        "{}{}",
+        t.format("%Y-%m-%d %H:%M:%S"),
+        fraction(micros)
+    ))
+}
+
+fn big_endian(bytes: &[u8]) -> Result<u64, String> {
+    if bytes.len() > 8 {
+        return Err(format!("{} bytes do not fit a 64-bit value", bytes.len()));
+    }
+    Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(value: Value, kind: Kind) -> Cell {
+        convert(BinlogValue::Value(value), &kind).unwrap()
+    }
+
+    #[test]
+    fn temporal_values_keep_their_fraction() {
+        assert_eq!(
+            conv(Value::Date(2024, 2, 29, 13, 5, 9, 123_000), Kind::DateTime),
+            Cell::Temporal("2024-02-29 13:05:09.123000".into())
+        );
+        assert_eq!(
+            conv(Value::Date(0, 0, 0, 0, 0, 0, 0), Kind::DateTime),
+            Cell::Temporal("0000-00-00 00:00:00".into())
+        );
+        assert_eq!(
+            conv(Value::Time(true, 1, 2, 3, 4, 5), Kind::Time),
+            Cell::Temporal("-26:03:04.000005".into())
+        );
+        assert_eq!(
+            conv(Value::Bytes(b"1700000000.250000".to_vec()), Kind::Timestamp),
+            Cell::Temporal("2023-11-14 22:13:20.250000".into())
+        );
+        assert_eq!(
+            conv(Value::Bytes(b"0".to_vec()), Kind::Timestamp),
+            Cell::Temporal("0000-00-00 00:00:00".into())
+        );
+    }
+
+    #[test]
+    fn bits_sets_enums_and_years() {
+        assert_eq!(conv(Value::Bytes(vec![1, 2]), Kind::Bit), Cell::UInt(258));
+        assert_eq!(conv(Value::Bytes(vec![5, 0]), Kind::Set), Cell::UInt(5));
+        assert_eq!(conv(Value::Int(2), Kind::Enum), Cell::Int(2));
+        assert_eq!(
+            conv(Value::Bytes(b"1900".to_vec()), Kind::Year),
+            Cell::Int(0)
+        );
+        assert_eq!(
+            conv(Value::Bytes(b"2024".to_vec()), Kind::Year),
+            Cell::Int(2024)
+        );
+    }
+
+    #[test]
+    fn binary_is_padded_back() {
+        assert_eq!(
+            conv(Value::Bytes(vec![1]), Kind::Binary { pad_to: Some(4) }),
+            Cell::Bytes(vec![1, 0, 0, 0])
+        );
+        assert_eq!(string_length(&[0xfe, 16]), 16);
+    }
+
+    #[test]
+    fn nulls_and_decimals() {
+        assert_eq!(conv(Value::NULL, Kind::Decimal), Cell::Null);
+        assert_eq!(
+            conv(Value::Bytes(b"-12.50".to_vec()), Kind::Decimal),
+            Cell::Decimal("-12.50".into())
+        );
+        assert!(
+            convert(
+                BinlogValue::Value(Value::Bytes(b"1;".to_vec())),
+                &Kind::Decimal
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,600 @@
+//! The changefeed registry: validating TiEM requests, recording changefeeds
+//! and the tasks that operate on them, and reading them back. What runs a
+//! changefeed lives in `changefeed::supervisor`; what each operation does, in
+//! `jobs::changefeed`.
+
+use chrono::Utc;
+use ferry_entity::{
+    ChangefeedState, ClusterKind, TaskKind, TaskStatus,
+    changefeed::{self, ActiveModel, Entity as Changefeeds, Model},
+    task,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    changefeed::{engine::MysqlEndpoint, filter::TableFilter, tso},
+    clusters::{self, ClusterError},
+    jobs, queue,
+    store::Store,
+    tasks::{self, NewTask, Task},
+};
+
+/// Downstream kinds a changefeed can write to.
+pub const DOWNSTREAM_TYPES: [&str; 3] = ["mysql", "tidb", "kafka"];
+
+/// Engine options kept with the changefeed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangefeedOptions {
+    pub worker_count: usize,
+    pub max_txn_row: usize,
+    /// Replicate tables without a usable key anyway (at-least-once duplicates
+    /// are then possible downstream).
+    pub force: bool,
+}
+
+/// A create or update request, dialect-neutral. `downstream` is TiEM's
+/// object as sent, password included; it is split before storing.
+#[derive(Debug, Clone, Default)]
+pub struct ChangefeedInput {
+    pub name: Option<String>,
+    pub cluster_id: Option<String>,
+    pub downstream_type: Option<String>,
+    pub downstream: Option<Value>,
+    pub rules: Option<Vec<String>>,
+    pub start_ts: Option<String>,
+    pub start_paused: bool,
+    pub force: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangefeedError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("changefeed not found")]
+    NotFound,
+    /// Another operation is in flight, or the state does not allow this one.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("metadata store error: {0}")]
+    Store(#[from] DbErr),
+    #[error("{0}")]
+    Secret(String),
+}
+
+impl From<ClusterError> for ChangefeedError {
+    fn from(err: ClusterError) -> Self {
+        match err {
+            ClusterError::Store(e) => Self::Store(e),
+            ClusterError::NotFound => Self::Invalid("no such cluster".into()),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// A validated change, stored as the update task's payload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangefeedPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_type: Option<String>,
+    /// Downstream settings without the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<Value>,
+    /// The new password, encrypted; `Some("")` never occurs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<ChangefeedOptions>,
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Model, ChangefeedError> {
+    Changefeeds::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or(ChangefeedError::NotFound)
+}
+
+/// One page of a cluster's changefeeds, newest first, with the total.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    cluster_id: Option<&str>,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let mut query = Changefeeds::find();
+    if let Some(cluster) = cluster_id {
+        query = query.filter(changefeed::Column::ClusterId.eq(cluster));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(changefeed::Column::CreatedAt)
+        .order_by_desc(changefeed::Column::Id)
+        .offset(page.saturating_sub(1) * page_size)
+        .limit(page_size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Ids among `ids` with an operation pending or running.
+pub async fn unsteady(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<String>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = TaskKind::ALL
+        .into_iter()
+        .filter(|k| k.is_changefeed_operation())
+        .map(TaskKind::as_str)
+        .collect();
+    Ok(task::Entity::find()
+        .filter(task::Column::Kind.is_in(kinds))
+        .filter(task::Column::Subject.is_in(ids.to_vec()))
+        .filter(
+            task::Column::Status
+                .is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|t| t.subject)
+        .collect())
+}
+
+/// Validates a create request, records the changefeed (state Initial) and
+/// its `changefeed.create` task.
+pub async fn create(
+    store: &Store,
+    input: ChangefeedInput,
+    created_by: &str,
+    request_id: Option<String>,
+) -> Result<(Model, Task), ChangefeedError> {
+    let name = validate_name(input.name.as_deref())?;
+    let cluster_id = input
+        .cluster_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ChangefeedError::Invalid("clusterId is required".into()))?;
+    upstream_cluster(store, cluster_id).await?;
+    let downstream_type = validate_downstream_type(input.downstream_type.as_deref())?;
+    let rules = validate_rules(input.rules)?;
+    let start_ts = validate_start_ts(input.start_ts.as_deref())?;
+    let (downstream, secret, options) = split_downstream(
+        store,
+        &downstream_type,
+        input.downstream.unwrap_or(json!({})),
+        input.force,
+    )
+    .await?;
+    let now = Utc::now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let model = ActiveModel {
+        id: Set(id.clone()),
+        name: Set(name),
+        cluster_id: Set(cluster_id.to_owned()),
+        downstream_type: Set(downstream_type),
+        downstream: Set(downstream),
+        downstream_secret: Set(secret),
+        rules: Set(json!(rules)),
+        options: Set(json!(options)),
+        start_ts: Set(start_ts.unwrap_or(0) as i64),
+        state: Set(ChangefeedState::Initial.as_str().to_owned()),
+        desired: Set(if input.start_paused {
+            "stopped"
+        } else {
+            "running"
+        }
+        .to_owned()),
+        error_message: Set(None),
+        error_at: Set(None),
+        error_since: Set(None),
+        checkpoint: Set(None),
+        checkpoint_ts: Set(0),
+        fetched_ts: Set(0),
+        upstream_ts: Set(0),
+        server_id: Set(server_id_for(&id)),
+        owner: Set(None),
+        lease_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let txn = store.db.begin().await?;
+    let model = model.insert(&txn).await?;
+    let task = record_task(
+        &txn,
+        &model.id,
+        TaskKind::ChangefeedCreate,
+        json!({}),
+        created_by,
+        request_id,
+    )
+    .await?;
+    txn.commit().await?;
+    enqueue(store, &task).await;
+    Ok((model, task))
+}
+
+/// Records an operation (pause, resume, update, delete) unless another one is
+/// in flight on the same changefeed. Returns the changefeed as it was before.
+pub async fn operate(
+    store: &Store,
+    id: &str,
+    kind: TaskKind,
+    payload: Value,
+    created_by: &str,
+    request_id: Option<String>,
+) -> Result<(Model, Task), ChangefeedError> {
+    let txn = store.db.begin().await?;
+    store.lock(&txn, &format!("changefeed:{id}")).await?;
+    let model = get(&txn, id).await?;
+    if !unsteady(&txn, &[id.to_owned()]).await?.is_empty() {
+        return Err(ChangefeedError::Conflict(format!(
+            "changefeed {id} has an operation in progress; retry when it is done"
+        )));
+    }
+    let state = ChangefeedState::parse(&model.state).unwrap_or(ChangefeedState::Initial);
+    if kind == TaskKind::ChangefeedResume && state == ChangefeedState::Initial {
+        return Err(ChangefeedError::Conflict(format!(
+            "changefeed {id} is Initial: it starts when its creation finishes"
+        )));
+    }
+    let task = record_task(&txn, id, kind, payload, created_by, request_id).await?;
+    txn.commit().await?;
+    enqueue(store, &task).await;
+    Ok((model, task))
+}
+
+/// Validates an update request into the patch its task will apply.
+pub async fn validate_patch(
+    store: &Store,
+    current: &Model,
+    input: ChangefeedInput,
+) -> Result<ChangefeedPatch, ChangefeedError> {
+    let name = match input.name {
+        Some(n) => Some(validate_name(Some(&n))?),
+        None => None,
+    };
+    let rules = match input.rules {
+        Some(r) => Some(validate_rules(Some(r))?),
+        None => None,
+    };
+    let downstream_type = match input.downstream_type.as_deref() {
+        Some(t) => Some(validate_downstream_type(Some(t))?),
+        None => None,
+    };
+    let effective_type = downstream_type
+        .clone()
+        .unwrap_or_else(|| current.downstream_type.clone());
+    let (downstream, downstream_secret, options) = match input.downstream {
+        Some(d) => {
+            let current_options: ChangefeedOptions =
+                serde_json::from_value(current.options.clone()).map_err(|e| {
+                    ChangefeedError::Invalid(format!("stored options unreadable: {e}"))
+                })?;
+            let (d, s, o) =
+                split_downstream(store, &effective_type, d, current_options.force).await?;
+            (Some(d), s, Some(o))
+        }
+        None if downstream_type.is_some() => {
+            return Err(ChangefeedError::Invalid(
+                "downstream is required when downstreamType changes".into(),
+            ));
+        }
+        None => (None, None, None),
+    };
+    Ok(ChangefeedPatch {
+        name,
+        rules,
+        downstream_type,
+        downstream,
+        downstream_secret,
+        options,
+    })
+}
+
+async fn record_task(
+    db: &impl ConnectionTrait,
+    id: &str,
+    kind: TaskKind,
+    payload: Value,
+    created_by: &str,
+    request_id: Option<String>,
+) -> Result<Task, DbErr> {
+    let new = NewTask {
+        kind,
+        cluster_id: None,
+        subject: Some(id.to_owned()),
+        payload,
+        max_attempts: None,
+        created_by: created_by.to_owned(),
+        request_id,
+    };
+    tasks::new_model(&new, jobs::policy(kind).max_attempts)
+        .insert(db)
+        .await
+}
+
+/// The row is recorded; a failed push is retried by the stale-task sweep.
+async fn enqueue(store: &Store, task: &Task) {
+    if let Err(err) = queue::push(store, task).await {
+        tracing::warn!(task_id = %task.id, error = %err, "enqueueing a changefeed task failed; the sweep will retry");
+    }
+}
+
+/// A stable server id per changefeed, away from small ids that real replicas
+/// usually take.
+fn server_id_for(id: &str) -> i64 {
+    let hash = id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    i64::from(100_000 + hash % 1_000_000_000)
+}
+
+async fn upstream_cluster(
+    store: &Store,
+    cluster_id: &str,
+) -> Result<clusters::ClusterView, ChangefeedError> {
+    let id = clusters::parse_id(cluster_id).ok_or_else(|| {
+        ChangefeedError::Invalid(format!("clusterId `{cluster_id}`: no such cluster"))
+    })?;
+    let view = clusters::get(store, id).await.map_err(|e| match e {
+        ClusterError::NotFound => {
+            ChangefeedError::Invalid(format!("clusterId `{cluster_id}`: no such cluster"))
+        }
+        other => other.into(),
+    })?;
+    if view.kind != ClusterKind::Mysql {
+        return Err(ChangefeedError::Invalid(format!(
+            "clusterId `{cluster_id}` is a {} cluster; the upstream must be a mysql cluster",
+            view.kind.as_str()
+        )));
+    }
+    Ok(view)
+}
+
+fn validate_name(name: Option<&str>) -> Result<String, ChangefeedError> {
+    let name = name.map(str::trim).unwrap_or_default();
+    if name.is_empty() || name.len() > 128 {
+        return Err(ChangefeedError::Invalid(
+            "name is required (1-128 characters)".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_downstream_type(t: Option<&str>) -> Result<String, ChangefeedError> {
+    match t {
+        None | Some("") => Err(ChangefeedError::Invalid(
+            "downstreamType is required: tidb, mysql or kafka".into(),
+        )),
+        Some("kafka") => Err(ChangefeedError::Invalid(
+            "downstreamType `kafka` is not supported yet; use mysql or tidb".into(),
+        )),
+        Some(t) if DOWNSTREAM_TYPES.contains(&t) => Ok(t.to_owned()),
+        Some(t) => Err(ChangefeedError::Invalid(format!(
+            "downstreamType `{t}` is not one of tidb, mysql, kafka"
+        ))),
+    }
+}
+
+fn validate_rules(rules: Option<Vec<String>>) -> Result<Vec<String>, ChangefeedError> {
+    let rules = rules
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| vec!["*.*".to_owned()]);
+    TableFilter::parse(&rules).map_err(|e| ChangefeedError::Invalid(format!("rules: {e}")))?;
+    Ok(rules)
+}
+
+fn validate_start_ts(ts: Option<&str>) -> Result<Option<u64>, ChangefeedError> {
+    let Some(ts) = ts.map(str::trim).filter(|t| !t.is_empty() && *t != "0") else {
+        return Ok(None);
+    };
+    let tso: u64 = ts.parse().map_err(|_| {
+        ChangefeedError::Invalid(format!("startTS `{ts}` is not a TSO (an unsigned integer)"))
+    })?;
+    let now = tso::from_unix_ms(Utc::now().timestamp_millis() as u64);
+    if tso > now {
+        return Err(ChangefeedError::Invalid(format!(
+            "startTS `{ts}` is in the future"
+        )));
+    }
+    Ok(Some(tso))
+}
+
+/// Checks a MySQL/TiDB downstream object and splits out its password.
+async fn split_downstream(
+    store: &Store,
+    downstream_type: &str,
+    downstream: Value,
+    force: bool,
+) -> Result<(Value, Option<String>, ChangefeedOptions), ChangefeedError> {
+    let Value::Object(mut map) = downstream else {
+        return Err(ChangefeedError::Invalid(
+            "downstream must be an object".into(),
+        ));
+    };
+    let count = |key: &str, default: usize, max: usize| -> Result<usize, ChangefeedError> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .map(|n| n as usize)
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ChangefeedError::Invalid(format!(
+                        "downstream.{key} must be between 1 and {max}"
+                    ))
+                }),
+        }
+    };
+    let worker_count = count("workerCount", count("concurrentThreads", 4, 128)?, 128)?;
+    let options = ChangefeedOptions {
+        worker_count,
+        max_txn_row: count("maxTxnRow", 256, 100_000)?,
+        force,
+    };
+    let target = map.get("targetClusterId").and_then(|v| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    if let Some(target) = target {
+        let id = clusters::parse_id(&target).ok_or_else(|| {
+            ChangefeedError::Invalid(format!(
+                "downstream.targetClusterId `{target}`: no such cluster"
+            ))
+        })?;
+        let view = clusters::get(store, id).await.map_err(|e| match e {
+            ClusterError::NotFound => ChangefeedError::Invalid(format!(
+                "downstream.targetClusterId `{target}`: no such cluster"
+            )),
+            other => other.into(),
+        })?;
+        if view.kind == ClusterKind::Kafka {
+            return Err(ChangefeedError::Invalid(format!(
+                "downstream.targetClusterId `{target}` is a kafka cluster; a {downstream_type} downstream needs a mysql or tidb cluster"
+            )));
+        }
+        map.remove("password");
+        return Ok((Value::Object(map), None, options));
+    }
+    let ip = map
+        .get("ip")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if ip.is_empty() {
+        return Err(ChangefeedError::Invalid(
+            "downstream.ip is required (or downstream.targetClusterId)".into(),
+        ));
+    }
+    match map.get("port").and_then(Value::as_u64) {
+        Some(p) if (1..=65535).contains(&p) => {}
+        _ => {
+            return Err(ChangefeedError::Invalid(
+                "downstream.port must be between 1 and 65535".into(),
+            ));
+        }
+    }
+    if map
+        .get("username")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(ChangefeedError::Invalid(
+            "downstream.username is required".into(),
+        ));
+    }
+    let secret = match map.remove("password") {
+        Some(Value::String(pw)) if !pw.is_empty() => Some(store.secrets.encrypt(&pw)),
+        Some(Value::String(_)) | Some(Value::Null) | None => None,
+        Some(_) => {
+            return Err(ChangefeedError::Invalid(
+                "downstream.password must be a string".into(),
+            ));
+        }
+    };
+    Ok((Value::Object(map), secret, options))
+}
+
+/// The downstream object as the API shows it: the password masked.
+pub fn downstream_view(model: &Model) -> Value {
+    let mut shown = model.downstream.clone();
+    if let Value::Object(map) = &mut shown {
+        let has_password = model.downstream_secret.is_some();
+        map.insert(
+            "password".into(),
+            if has_password {
+                json!("******")
+            } else {
+                Value::Null
+            },
+        );
+    }
+    shown
+}
+
+/// How the engine reaches the upstream and the downstream, secrets included.
+pub async fn endpoints(
+    store: &Store,
+    model: &Model,
+) -> Result<(MysqlEndpoint, MysqlEndpoint), ChangefeedError> {
+    let upstream_id = clusters::parse_id(&model.cluster_id)
+        .ok_or_else(|| ChangefeedError::Invalid("the upstream cluster was removed".into()))?;
+    let upstream = cluster_endpoint(store, upstream_id).await?;
+    let target = model
+        .downstream
+        .get("targetClusterId")
+        .and_then(|v| match v {
+            Value::String(s) => clusters::parse_id(s),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        });
+    let downstream = match target {
+        Some(id) => cluster_endpoint(store, id).await?,
+        None => MysqlEndpoint {
+            host: model
+                .downstream
+                .get("ip")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            port: model
+                .downstream
+                .get("port")
+                .and_then(Value::as_u64)
+                .unwrap_or(3306) as u16,
+            user: model
+                .downstream
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            password: match &model.downstream_secret {
+                Some(sealed) => Some(
+                    store
+                        .secrets
+                        .decrypt(sealed)
+                        .map_err(|e| ChangefeedError::Secret(e.to_string()))?,
+                ),
+                None => None,
+            },
+            tls: model
+                .downstream
+                .get("tls")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
+    };
+    Ok((upstream, downstream))
+}
+
+async fn cluster_endpoint(store: &Store, id: i64) -> Result<MysqlEndpoint, ChangefeedError> {
+    let conn = clusters::connection(store, id).await.map_err(|e| match e {
+        ClusterError::NotFound => ChangefeedError::Invalid(format!("cluster {id} was removed")),
+        other => other.into(),
+    })?;
+    Ok(MysqlEndpoint {
+        host: conn.settings.host.clone().unwrap_or_default(),
+        port: conn.settings.port.unwrap_or(3306),
+        user: conn.settings.user.clone().unwrap_or_default(),
+        password: conn
+            .password
+            .as_ref()
+            .map(|p| SecretString::from(p.expose_secret().to_owned())),
+        tls: conn.settings.tls.as_ref().is_some_and(|t| t.enabled),
+    })
+}
