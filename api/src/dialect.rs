@@ -81,7 +81,7 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let err = match next.call(req).await {
-        Ok(resp) => return Ok(resp.into_response()),
+        Ok(resp) => return Ok(finish_problem(dialect, resp.into_response(), &request_id).await),
         Err(err) => err,
     };
     let status = err.status();
@@ -96,9 +96,36 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
     if is_json {
-        return Ok(resp);
+        return Ok(finish_problem(dialect, resp, &request_id).await);
     }
     Ok(dialect.error(status, &message, &request_id))
+}
+
+/// Native errors built by handlers (`NativeError`) get the same shape as
+/// those rendered here: the `application/problem+json` content type and the
+/// request id, so that a caller can quote it when asking about a failure.
+async fn finish_problem(dialect: Dialect, resp: Response, request_id: &str) -> Response {
+    if dialect != Dialect::Native || resp.status().as_u16() < 400 {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = body.into_bytes().await else {
+        return Response::from_parts(parts, poem::Body::empty());
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut problem)) => {
+            problem
+                .entry("requestId")
+                .or_insert_with(|| serde_json::Value::String(request_id.to_owned()));
+            let mut resp = Response::from_parts(parts, poem::Body::from(serde_json::Value::Object(problem).to_string()));
+            resp.headers_mut().insert(
+                poem::http::header::CONTENT_TYPE,
+                poem::http::HeaderValue::from_static("application/problem+json"),
+            );
+            resp
+        }
+        _ => Response::from_parts(parts, poem::Body::from(bytes)),
+    }
 }
 
 fn friendly_message(status: StatusCode, raw: &str) -> String {

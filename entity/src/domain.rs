@@ -79,6 +79,15 @@ pub enum TaskKind {
     ChangefeedUpdate,
     #[serde(rename = "changefeed.delete")]
     ChangefeedDelete,
+    /// Deletes one Kafka topic and waits until the metadata no longer shows it.
+    #[serde(rename = "topic.delete")]
+    TopicDelete,
+    /// Sets or resets configs of one Kafka topic (IncrementalAlterConfigs).
+    #[serde(rename = "topic.config")]
+    TopicConfigAlter,
+    /// Sets or resets configs of one Kafka broker (IncrementalAlterConfigs).
+    #[serde(rename = "broker.config")]
+    BrokerConfigAlter,
 }
 
 impl TaskKind {
@@ -94,7 +103,7 @@ impl TaskKind {
         )
     }
 
-    pub const ALL: [TaskKind; 7] = [
+    pub const ALL: [TaskKind; 10] = [
         TaskKind::Ping,
         TaskKind::TopicCreate,
         TaskKind::ChangefeedCreate,
@@ -102,6 +111,9 @@ impl TaskKind {
         TaskKind::ChangefeedResume,
         TaskKind::ChangefeedUpdate,
         TaskKind::ChangefeedDelete,
+        TaskKind::TopicDelete,
+        TaskKind::TopicConfigAlter,
+        TaskKind::BrokerConfigAlter,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +125,9 @@ impl TaskKind {
             TaskKind::ChangefeedResume => "changefeed.resume",
             TaskKind::ChangefeedUpdate => "changefeed.update",
             TaskKind::ChangefeedDelete => "changefeed.delete",
+            TaskKind::TopicDelete => "topic.delete",
+            TaskKind::TopicConfigAlter => "topic.config",
+            TaskKind::BrokerConfigAlter => "broker.config",
         }
     }
 

@@ -97,6 +97,9 @@ impl TestApp {
             // connections well under PostgreSQL's limit while tests run in
             // parallel.
             ("FERRY_WORKER__CONCURRENCY".to_owned(), "4".to_owned()),
+            // Tests run in parallel against one PostgreSQL server (100
+            // connections); a few per process are plenty for them.
+            ("FERRY_DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
             ("NO_COLOR".to_owned(), "1".to_owned()),
         ];
         if let Some(key) = db.secret_key() {

@@ -12,6 +12,10 @@ use serde::Deserialize;
 pub struct Settings {
     /// `sqlite://ferry.db?mode=rwc` (default), `postgres://...` or `mysql://...`.
     pub database_url: String,
+    /// Connections each process may open to the metadata store. Keep the sum
+    /// over all API and worker processes under the server's limit
+    /// (PostgreSQL's `max_connections`, 100 by default).
+    pub database_max_connections: u32,
     /// Where the HTTP API listens.
     pub listen: String,
     /// The bootstrap admin token. When unset and no admin token exists yet,
@@ -109,6 +113,7 @@ impl Settings {
 
 const DEFAULTS: &str = r#"
 database_url = "sqlite://ferry.db?mode=rwc"
+database_max_connections = 10
 listen = "127.0.0.1:4116"
 log_format = "pretty"
 

@@ -64,7 +64,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new()
-                .max_connections(16)
+                .max_connections(settings.database_max_connections.max(2))
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;
@@ -76,7 +76,9 @@ impl Store {
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(32)
+                .max_connections(settings.database_max_connections.max(2))
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await

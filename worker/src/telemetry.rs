@@ -1,4 +1,6 @@
-//! Structured logging with `tracing`, as JSON lines or human-readable text.
+//! Structured logging with `tracing`, as JSON lines or human-readable text,
+//! on stderr: stdout carries only what people and scripts read (the listening
+//! address, a generated admin token).
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -19,7 +21,7 @@ pub fn init(format: LogFormat) {
                     .with_current_span(true),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().with_target(false).with_writer(std::io::stderr)).try_init(),
     };
     // A second initialisation (the API running a worker in-process) keeps the
     // first subscriber, which is what we want.

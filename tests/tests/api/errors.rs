@@ -118,13 +118,9 @@ async fn unknown_routes_get_404_in_their_dialect(backend: Backend) {
 }
 
 /// The whole RFC 7807 contract on every error path: `application/problem+json`
-/// and a `requestId` equal to the `x-request-id` header. Ignored until the API
-/// meets it: errors raised by handlers (`NativeError`) carry no `requestId`
-/// and are served as `application/json`, and `/metrics` answers 401 with
-/// `requestId: ""`. Run it with
-/// `cargo test -p ferry-tests --test api -- --ignored`.
+/// and a `requestId` equal to the `x-request-id` header, whether the error was
+/// raised by a handler, by the framework or by `/metrics`.
 #[tokio::test]
-#[ignore = "known API bug: handler errors lack requestId (see the comment)"]
 async fn every_problem_names_its_request() {
     let app = spawn_api_only(Backend::Sqlite).await;
     let (_, viewer) = app.mint_token("viewer", "viewer").await;

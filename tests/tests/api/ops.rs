@@ -216,12 +216,8 @@ async fn the_audit_log_records_every_mutating_call(backend: Backend) {
 }
 
 /// stdout carries only the lines meant for people and scripts (where ferry
-/// listens, a generated admin token); logs go to stderr. Ignored until the
-/// core meets it: `ferry_worker::telemetry::init` installs
-/// `tracing_subscriber::fmt::layer()` without `.with_writer(std::io::stderr)`,
-/// so every log line lands on stdout, interleaved with the listening line.
+/// listens, a generated admin token); logs go to stderr.
 #[tokio::test]
-#[ignore = "known core bug: logs are written to stdout (see the comment)"]
 async fn logs_go_to_stderr() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = app.ping(json!({})).await;

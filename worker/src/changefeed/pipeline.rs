@@ -297,10 +297,16 @@ impl Engine {
                 self.dirty = true;
                 self.report(false);
             }
-            SourceEvent::Heartbeat => {
+            SourceEvent::Heartbeat(position) => {
                 let now = tso::from_unix_ms(chrono::Utc::now().timestamp_millis().max(0) as u64);
                 self.observe(now);
                 self.dirty = true;
+                // Idle with everything committed: the checkpoint can move past
+                // what follows the last commit (rotations, checkpoints), so
+                // that it does not pin an old binlog file.
+                if self.pending.is_empty() && self.pending_checkpoint.is_none() && self.rounds.is_empty() {
+                    self.committed = position;
+                }
             }
         }
         Ok(false)

@@ -58,8 +58,9 @@ pub(crate) enum SourceEvent {
     },
     /// A statement-based data change (binlog_format is not ROW for it).
     StatementDml { schema: String, sql: Vec<u8> },
-    /// The upstream is idle: everything it wrote has been read.
-    Heartbeat,
+    /// The upstream is idle: everything it wrote has been read, up to this
+    /// position (after the last commit, past any rotations since).
+    Heartbeat(Checkpoint),
 }
 
 pub(crate) struct SourceOptions {
@@ -225,7 +226,12 @@ impl Transactions {
                     }
                 }
             }
-            Decoded::Heartbeat if !self.in_txn => vec![SourceEvent::Heartbeat],
+            Decoded::Heartbeat if !self.in_txn => vec![SourceEvent::Heartbeat(Checkpoint {
+                file: event.file.to_string(),
+                position: event.end,
+                gtid: self.gtid(),
+                tso: self.last_tso,
+            })],
             _ => vec![],
         }
     }

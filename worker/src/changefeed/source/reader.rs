@@ -206,16 +206,24 @@ impl BinlogReader {
 
         match &decoded {
             Decoded::Rotate => {}
-            Decoded::FormatDescription => self.seen_format_description = true,
+            // A heartbeat's position is the server's, not one of an event read.
+            Decoded::Heartbeat => {}
+            Decoded::FormatDescription => {
+                self.seen_format_description = true;
+                if log_pos != 0 {
+                    self.position = end;
+                }
+            }
             _ if log_pos != 0 => self.position = end,
             _ => {}
         }
+        let artificial = log_pos == 0 || matches!(decoded, Decoded::Heartbeat);
         Ok(Positioned {
             event: decoded,
             file: self.file.clone(),
-            end: if log_pos == 0 { self.position } else { end },
+            end: if artificial { self.position } else { end },
             timestamp: header.timestamp(),
-            artificial: log_pos == 0,
+            artificial,
         })
     }
 
