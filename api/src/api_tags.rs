@@ -16,4 +16,7 @@ pub enum ApiTags {
     TubeMq,
     /// TiEM compatible changefeeds: replicate a MySQL binlog downstream.
     Changefeeds,
+    /// Confluent REST Proxy v3 compatible Kafka admin: topics, partitions,
+    /// configs, brokers and consumer groups.
+    Confluent,
 }

@@ -8,7 +8,9 @@ use poem::{
 use poem_openapi::OpenApiService;
 
 use crate::{
-    auth, dialect,
+    auth,
+    confluent::{self, ConfluentApis},
+    dialect,
     middleware::{audit, http_metrics, request_id},
     native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
     ops,
@@ -26,6 +28,7 @@ type Apis = (
     TubeTaskApi,
     TubeTopicApi,
     ChangefeedsApi,
+    ConfluentApis,
 );
 
 pub fn openapi() -> OpenApiService<Apis, ()> {
@@ -39,6 +42,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             TubeTaskApi,
             TubeTopicApi,
             ChangefeedsApi,
+            confluent::apis(),
         ),
         "ferry",
         env!("CARGO_PKG_VERSION"),

@@ -136,6 +136,30 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Valid tokens seen lately, by digest, so that a busy client does not cost a
+/// database read per request. A revoked token stops working within this TTL.
+pub struct TokenCache(moka::sync::Cache<String, Identity>);
+
+/// How long a revocation may take to reach every API process.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TOKEN_CACHE_TTL)
+                .build(),
+        )
+    }
+}
+
+impl TokenCache {
+    pub fn forget_all(&self) {
+        self.0.invalidate_all();
+    }
+}
+
 /// Resolves the bearer token, if any, into an [`Identity`] stored in the
 /// request's extensions for the routes and the audit log.
 pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
@@ -149,8 +173,14 @@ pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Resul
         })
         .map(|t| t.trim().to_owned());
     if let (Some(token), Some(state)) = (token, req.data::<AppState>().cloned()) {
+        let digest = hash_token(&token);
+        if let Some(identity) = state.tokens.0.get(&digest) {
+            req.extensions_mut().insert(identity);
+            return next.call(req).await.map(IntoResponse::into_response);
+        }
         match lookup(&state.store.db, &token).await {
             Ok(Some(identity)) => {
+                state.tokens.0.insert(digest, identity.clone());
                 req.extensions_mut().insert(identity);
             }
             Ok(None) => {}

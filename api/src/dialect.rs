@@ -117,7 +117,10 @@ async fn finish_problem(dialect: Dialect, resp: Response, request_id: &str) -> R
             problem
                 .entry("requestId")
                 .or_insert_with(|| serde_json::Value::String(request_id.to_owned()));
-            let mut resp = Response::from_parts(parts, poem::Body::from(serde_json::Value::Object(problem).to_string()));
+            let mut resp = Response::from_parts(
+                parts,
+                poem::Body::from(serde_json::Value::Object(problem).to_string()),
+            );
             resp.headers_mut().insert(
                 poem::http::header::CONTENT_TYPE,
                 poem::http::HeaderValue::from_static("application/problem+json"),

@@ -5,6 +5,7 @@
 pub mod api_tags;
 pub mod app;
 pub mod auth;
+pub mod confluent;
 pub mod dialect;
 pub mod middleware;
 pub mod native;
@@ -38,6 +39,7 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
         store: store.clone(),
         settings: Arc::new(settings.clone()),
         metrics,
+        tokens: Arc::default(),
     };
     auth::bootstrap_admin(&state).await?;
 

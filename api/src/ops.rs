@@ -34,7 +34,11 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
 #[handler]
 pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
     if req.extensions().get::<Identity>().is_none() {
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or_default();
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.as_str())
+            .unwrap_or_default();
         return Dialect::Native.error(
             StatusCode::UNAUTHORIZED,
             "missing or invalid bearer token (send `Authorization: Bearer <token>`)",
@@ -80,7 +84,9 @@ async fn changefeed_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
             .saturating_sub(tso::to_unix_ms(cf.checkpoint_ts.max(0) as u64));
         ::metrics::gauge!("ferry_changefeed_lag_seconds", "changefeed" => cf.id.clone(), "name" => cf.name.clone())
             .set(lag_ms as f64 / 1000.0);
-        for candidate in ["Initial", "Normal", "Stopped", "Finished", "Error", "Failed"] {
+        for candidate in [
+            "Initial", "Normal", "Stopped", "Finished", "Error", "Failed",
+        ] {
             let value = if cf.state == candidate { 1.0 } else { 0.0 };
             ::metrics::gauge!("ferry_changefeed_state", "changefeed" => cf.id.clone(), "state" => candidate).set(value);
         }

@@ -10,4 +10,6 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Recently validated bearer tokens.
+    pub tokens: Arc<crate::auth::TokenCache>,
 }

@@ -39,7 +39,10 @@ impl Server {
                     .fetch_one(&mut conn)
                     .await?;
                 conn.close().await?;
-                Ok(format!("PostgreSQL {version} (synchronous_commit={fsync}) at {}", host_of(admin_url)))
+                Ok(format!(
+                    "PostgreSQL {version} (synchronous_commit={fsync}) at {}",
+                    host_of(admin_url)
+                ))
             }
             Server::Sqlite { dir } => Ok(format!(
                 "SQLite {} (WAL, synchronous=NORMAL) in {}",
@@ -55,6 +58,15 @@ impl Server {
 pub enum RawPool {
     Pg(PgPool),
     Sqlite(SqlitePool),
+}
+
+impl RawPool {
+    pub async fn close(&self) {
+        match self {
+            RawPool::Pg(pool) => pool.close().await,
+            RawPool::Sqlite(pool) => pool.close().await,
+        }
+    }
 }
 
 /// A database created for one part of a run; [`BenchDb::destroy`] removes it.
@@ -143,14 +155,32 @@ impl BenchDb {
         &self.pool
     }
 
+    /// Opens a separate pool of up to `size` connections, for a measurement
+    /// that needs more connections than are worth keeping open all run
+    /// (PostgreSQL's max_connections is shared with ferry's processes).
+    pub async fn open_pool(&self, size: u32) -> anyhow::Result<RawPool> {
+        Ok(match &self.pool {
+            RawPool::Pg(_) => RawPool::Pg(
+                PgPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&self.url)
+                    .await?,
+            ),
+            RawPool::Sqlite(_) => RawPool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(size)
+                    .connect_with(sqlite_options(&self.url)?)
+                    .await?,
+            ),
+        })
+    }
+
     /// Closes the pool and removes the database. Failures are printed, not
     /// returned, because this runs on the way out of both a good and a failed
     /// run, and the run's own outcome matters more.
     pub async fn destroy(self) {
-        match &self.pool {
-            RawPool::Pg(pool) => pool.close().await,
-            RawPool::Sqlite(pool) => pool.close().await,
-        }
+        self.pool.close().await;
         self.location.remove().await;
     }
 }
@@ -247,7 +277,10 @@ mod tests {
             with_database("postgresql://u:p@h/test?sslmode=disable", "b").unwrap(),
             "postgresql://u:p@h/b?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "b").unwrap(), "postgres://h:5432/b");
+        assert_eq!(
+            with_database("postgres://h:5432", "b").unwrap(),
+            "postgres://h:5432/b"
+        );
         assert_eq!(host_of("postgres://u:p@h:5432/test?x=1"), "h:5432");
     }
 }

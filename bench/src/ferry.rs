@@ -34,6 +34,7 @@ const TAIL_LINES: usize = 40;
 pub struct WorkerKnobs {
     pub concurrency: Option<usize>,
     pub poll_ms: Option<u64>,
+    pub db_connections: Option<u32>,
 }
 
 /// How much ferry's processes log, and where their output is kept.
@@ -89,8 +90,12 @@ impl FerryEnv {
         if let Some(poll_ms) = knobs.poll_ms {
             vars.push(("FERRY_WORKER__POLL_MS", poll_ms.to_string()));
         }
+        if let Some(connections) = knobs.db_connections {
+            vars.push(("FERRY_DATABASE_MAX_CONNECTIONS", connections.to_string()));
+        }
         if let Some(dir) = &logs.dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Ok(Self {
             bin_dir: bin_dir.to_owned(),
@@ -123,9 +128,15 @@ impl FerryEnv {
                 }
                 Ok(None) => {
                     let status = process.child.wait().await?;
-                    bail!("ferry-api exited ({status}) before listening:\n{}", process.tail());
+                    bail!(
+                        "ferry-api exited ({status}) before listening:\n{}",
+                        process.tail()
+                    );
                 }
-                Err(_) => bail!("ferry-api did not start listening within 60 s:\n{}", process.tail()),
+                Err(_) => bail!(
+                    "ferry-api did not start listening within 60 s:\n{}",
+                    process.tail()
+                ),
             }
         }
     }
@@ -149,7 +160,9 @@ impl FerryEnv {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| format!("cannot start {bin}"))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {bin}"))?;
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let file = match &self.log_dir {
             Some(dir) => {
@@ -203,7 +216,10 @@ impl FerryProcess {
     }
 
     fn tail(&self) -> String {
-        let tail = self.tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>());
+        let tail = self
+            .tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>());
         tail.unwrap_or_default().join("\n")
     }
 }

@@ -8,16 +8,22 @@
 //! are found next to this binary (build them first with
 //! `cargo build --release --bins`).
 
+mod admin;
 mod db;
 mod ferry;
 mod load;
 mod stats;
 mod tasks;
+mod topics;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferry-bench", version, about = "ferry benchmarks: each figure beside its raw limit")]
+#[command(
+    name = "ferry-bench",
+    version,
+    about = "ferry benchmarks: each figure beside its raw limit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +34,12 @@ enum Command {
     /// Task submission through the HTTP API and no-op task execution by
     /// workers, beside raw INSERTs and a raw SKIP LOCKED claim loop.
     Tasks(tasks::Args),
+    /// Topic creation through TubeMQ's addTopicTask until writable, beside
+    /// one direct batched CreateTopics on the same broker.
+    Topics(topics::Args),
+    /// Confluent v3 reads (list topics, consumer lag) on 1,000 topics,
+    /// beside the same reads made directly with rdkafka.
+    Admin(admin::Args),
 }
 
 #[tokio::main]
@@ -35,5 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Tasks(args) => tasks::run(args).await,
+        Command::Topics(args) => topics::run(args).await,
+        Command::Admin(args) => admin::run(args).await,
     }
 }

@@ -31,9 +31,23 @@ impl Latencies {
         self.0[rank.clamp(1, self.0.len()) - 1]
     }
 
+    /// All samples of several runs together.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a Latencies>) -> Self {
+        Self::new(
+            parts
+                .into_iter()
+                .flat_map(|l| l.0.iter().copied())
+                .collect(),
+        )
+    }
+
     /// `p50 4.1 ms, p99 12 ms`
     pub fn summary(&self) -> String {
-        format!("p50 {}, p99 {}", ms(self.percentile(50.0)), ms(self.percentile(99.0)))
+        format!(
+            "p50 {}, p99 {}",
+            ms(self.percentile(50.0)),
+            ms(self.percentile(99.0))
+        )
     }
 }
 
@@ -56,11 +70,24 @@ pub fn ms(d: Duration) -> String {
     }
 }
 
+/// The median of some values (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// A ferry figure divided by its raw limit.
 #[derive(Debug, Clone)]
 pub struct Ratio {
     pub label: String,
     pub value: f64,
+    /// The lowest and highest ratio of the rounds, when there were several.
+    pub spread: Option<(f64, f64)>,
 }
 
 impl Ratio {
@@ -68,6 +95,28 @@ impl Ratio {
         Self {
             label: label.into(),
             value: ferry / raw.max(1e-9),
+            spread: None,
+        }
+    }
+
+    /// The median of per-round ratios, each of a ferry figure and the raw
+    /// figure measured right beside it. Pairing rounds this way cancels most
+    /// of the drift of a shared machine (disk latency here varies several
+    /// times over within minutes), which a ratio of overall medians would not.
+    pub fn from_rounds(label: impl Into<String>, pairs: &[(f64, f64)]) -> Self {
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .map(|(ferry, raw)| ferry / raw.max(1e-9))
+            .collect();
+        let spread = (ratios.len() > 1).then(|| {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        });
+        Self {
+            label: label.into(),
+            value: median(&ratios),
+            spread,
         }
     }
 
@@ -77,8 +126,16 @@ impl Ratio {
 
     /// `ratio 0.61 (goal >= 0.5)`, flagged when the goal is missed.
     pub fn describe(&self) -> String {
-        let flag = if self.meets_goal() { "" } else { "  MISSES GOAL" };
-        format!("ratio {:.2} (goal >= {GOAL}){flag}", self.value)
+        let flag = if self.meets_goal() {
+            ""
+        } else {
+            "  MISSES GOAL"
+        };
+        let spread = self
+            .spread
+            .map(|(lo, hi)| format!("; rounds {lo:.2}-{hi:.2}"))
+            .unwrap_or_default();
+        format!("ratio {:.2} (goal >= {GOAL}{spread}){flag}", self.value)
     }
 }
 
@@ -112,6 +169,16 @@ mod tests {
         assert_eq!(l.percentile(99.0), Duration::from_millis(99));
         assert_eq!(l.percentile(100.0), Duration::from_millis(100));
         assert_eq!(Latencies::new(vec![]).percentile(50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn medians_and_paired_ratios() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        let r = Ratio::from_rounds("x", &[(1.0, 2.0), (3.0, 4.0), (1.0, 4.0)]);
+        assert_eq!(r.value, 0.5);
+        assert_eq!(r.spread, Some((0.25, 0.75)));
+        assert_eq!(r.describe(), "ratio 0.50 (goal >= 0.5; rounds 0.25-0.75)");
     }
 
     #[test]

@@ -17,9 +17,15 @@ use anyhow::Context;
 use crate::{
     db::{BenchDb, Server},
     ferry::{FerryEnv, LogOptions, WorkerKnobs},
-    stats::{self, Ratio},
+    load::Sample,
+    stats::{self, Latencies, Ratio},
 };
 use ferry_path::TasksClient;
+
+/// `database_max_connections` in ferry's built-in settings
+/// (worker/src/settings.rs): the most connections one worker process opens.
+/// A test checks that it still matches.
+const FERRY_DEFAULT_DB_CONNECTIONS: u32 = 10;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,6 +37,10 @@ pub struct Args {
     /// many connections.
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// Rounds of each measurement; figures are medians, and each ratio is the
+    /// median of ratios of figures taken side by side in one round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Numbers of worker processes to measure, each with a fresh batch.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     workers: Vec<usize>,
@@ -42,7 +52,11 @@ pub struct Args {
     sqlite: bool,
     /// An existing PostgreSQL database to connect to; the benchmark creates
     /// and drops its own databases next to it.
-    #[arg(long, env = "FERRY_BENCH_PG_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    #[arg(
+        long,
+        env = "FERRY_BENCH_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
     pg_url: String,
     /// Where the SQLite files go (default: the system's temporary directory).
     #[arg(long)]
@@ -53,6 +67,10 @@ pub struct Args {
     /// Override `FERRY_WORKER__POLL_MS` (ferry's default when absent).
     #[arg(long)]
     poll_ms: Option<u64>,
+    /// Override `FERRY_DATABASE_MAX_CONNECTIONS`, the pool size of every
+    /// ferry process (ferry's default when absent).
+    #[arg(long)]
+    db_connections: Option<u32>,
     /// `RUST_LOG` for ferry's processes. Anything above `warn` costs time
     /// that then shows in the figures; use it only to find where time goes.
     #[arg(long, default_value = "warn")]
@@ -76,7 +94,10 @@ enum Part {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.n > 0 && args.clients > 0, "--n and --clients must be positive");
+    anyhow::ensure!(
+        args.n > 0 && args.clients > 0 && args.rounds > 0,
+        "--n, --clients and --rounds must be positive"
+    );
     anyhow::ensure!(
         args.workers.iter().all(|w| *w > 0),
         "--workers must list positive counts"
@@ -100,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let knobs = WorkerKnobs {
         concurrency: args.worker_concurrency,
         poll_ms: args.poll_ms,
+        db_connections: args.db_connections,
     };
     let logs = LogOptions {
         filter: args.ferry_log.clone(),
@@ -109,12 +131,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  machine:  {}", machine());
     println!("  database: {}", server.describe().await?);
     println!(
-        "  load:     n={} per measurement, {} HTTP clients, workers {:?}, worker concurrency {}, poll {}",
-        args.n,
-        args.clients,
-        args.workers,
-        knobs.concurrency.map_or("ferry default".to_owned(), |c| c.to_string()),
-        knobs.poll_ms.map_or("ferry default".to_owned(), |p| format!("{p} ms")),
+        "  load:     n={} per measurement, {} rounds, {} HTTP clients, workers {:?}",
+        args.n, args.rounds, args.clients, args.workers,
+    );
+    println!(
+        "  ferry:    worker concurrency {}, poll {}, pool {} connections per process",
+        knobs
+            .concurrency
+            .map_or("default".to_owned(), |c| c.to_string()),
+        knobs
+            .poll_ms
+            .map_or("default".to_owned(), |p| format!("{p} ms")),
+        knobs
+            .db_connections
+            .map_or(format!("default ({FERRY_DEFAULT_DB_CONNECTIONS})"), |c| c
+                .to_string()),
     );
 
     let mut ratios = Vec::new();
@@ -126,8 +157,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ratios.push(ratio);
     }
     if args.part != Part::Submit {
-        let max_workers = args.workers.iter().copied().max().unwrap_or(1);
-        let run_ratios = with_db(&server, max_workers as u32 + 2, async |db| {
+        // The raw loops open their own connections; this pool only enqueues
+        // and watches the tasks table.
+        let run_ratios = with_db(&server, 2, async |db| {
             run_part(&args, &bin_dir, &knobs, &logs, db).await
         })
         .await?;
@@ -153,7 +185,8 @@ async fn with_db<T>(
     result
 }
 
-/// Part 1: submissions through the API beside raw INSERTs.
+/// Part 1: submissions through the API beside raw INSERTs, in rounds that
+/// alternate which side goes first.
 async fn submit_part(
     args: &Args,
     bin_dir: &std::path::Path,
@@ -173,25 +206,45 @@ async fn submit_part(
     client.submit_many(warmup, args.clients).await?;
     baseline::insert_tasks(db.pool(), warmup, args.clients).await?;
 
-    let ferry = client.submit_many(args.n, args.clients).await?;
-    let raw = baseline::insert_tasks(db.pool(), args.n, args.clients).await?;
+    let mut ferry = Vec::new();
+    let mut raw = Vec::new();
+    for round in 0..args.rounds {
+        if round % 2 == 0 {
+            ferry.push(client.submit_many(args.n, args.clients).await?);
+            raw.push(baseline::insert_tasks(db.pool(), args.n, args.clients).await?);
+        } else {
+            raw.push(baseline::insert_tasks(db.pool(), args.n, args.clients).await?);
+            ferry.push(client.submit_many(args.n, args.clients).await?);
+        }
+    }
     api.process.stop().await;
 
-    let ratio = Ratio::new("submit", ferry.per_second(), raw.per_second());
+    let rate = |samples: &[Sample]| {
+        stats::median(&samples.iter().map(Sample::per_second).collect::<Vec<_>>())
+    };
+    let pairs: Vec<(f64, f64)> = ferry
+        .iter()
+        .zip(&raw)
+        .map(|(f, r)| (f.per_second(), r.per_second()))
+        .collect();
+    let ratio = Ratio::from_rounds("submit", &pairs);
     println!(
         "submit: {} tasks/s ({}) | raw INSERT: {} rows/s ({}) | {}",
-        stats::rate(ferry.per_second()),
-        ferry.latencies.summary(),
-        stats::rate(raw.per_second()),
-        raw.latencies.summary(),
+        stats::rate(rate(&ferry)),
+        Latencies::merge(ferry.iter().map(|s| &s.latencies)).summary(),
+        stats::rate(rate(&raw)),
+        Latencies::merge(raw.iter().map(|s| &s.latencies)).summary(),
         ratio.describe()
     );
     Ok(ratio)
 }
 
-/// Part 2: batches of no-op tasks run by 1, 2, 4 workers beside as many raw
-/// SKIP LOCKED loops. The raw loops run first for each count, then ferry's
-/// batch, so that both see the machine in the same state.
+/// Part 2: batches of no-op tasks run by 1, 2, 4 workers. Each count is
+/// compared with two raw limits: as many SKIP LOCKED loops as workers (the
+/// issue's baseline), and as many loops as the workers have database
+/// connections, which is the parallelism ferry itself brings to the database.
+/// In each round the raw loops run first, then ferry's batch, so that each
+/// ratio compares figures taken seconds apart.
 async fn run_part(
     args: &Args,
     bin_dir: &std::path::Path,
@@ -202,54 +255,116 @@ async fn run_part(
     let env = FerryEnv::new(bin_dir, db.url(), knobs, logs)?;
     baseline::create_raw_jobs(db.pool()).await?;
     let timeout = Duration::from_secs(args.timeout_secs);
+    let connections_per_worker =
+        knobs.db_connections.unwrap_or(FERRY_DEFAULT_DB_CONNECTIONS) as usize;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
 
     let mut ratios = Vec::new();
     let mut total = 0;
     for &workers in &args.workers {
-        baseline::enqueue_jobs(db.pool(), args.n).await?;
-        let (raw_done, raw_elapsed) = baseline::drain_jobs(db.pool(), workers).await?;
-        anyhow::ensure!(
-            raw_done == args.n,
-            "the raw loops did {raw_done} jobs, expected {}",
-            args.n
-        );
-        let raw_rate = stats::per_second(raw_done, raw_elapsed);
+        let loop_counts = [workers, workers * connections_per_worker];
+        // Per round: ferry's rate, then the raw rate for each loop count.
+        let mut rounds: Vec<(f64, Vec<f64>)> = Vec::new();
+        let mut failure = None;
+        for _ in 0..args.rounds {
+            let mut raw_rates = Vec::new();
+            for loops in loop_counts {
+                baseline::enqueue_jobs(db.pool(), args.n).await?;
+                let (done, elapsed) = baseline::drain_jobs(db, loops).await?;
+                anyhow::ensure!(
+                    done == args.n,
+                    "the raw loops did {done} jobs, expected {}",
+                    args.n
+                );
+                raw_rates.push(stats::per_second(done, elapsed));
+            }
+            total += args.n;
+            match ferry_batch(args, &env, db, workers, total, timeout).await {
+                Ok(rate) => rounds.push((rate, raw_rates)),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
 
-        // The API has no worker, so the whole batch waits in the queue until
-        // the workers start. It is stopped before they do: its pooled
-        // connections would otherwise count against PostgreSQL's
-        // max_connections (100 by default, and each ferry process pools up
-        // to 32), and its CPU use would be noise in the workers' figure.
-        let api = env.start_api().await?;
-        TasksClient::new(&api, env.token(), args.clients)?
-            .submit_many(args.n, args.clients)
-            .await?;
-        api.process.stop().await;
-        total += args.n;
-        let run = ferry_path::run_batch(&env, db.pool(), workers, total, timeout).await?;
-        anyhow::ensure!(
-            run.count == args.n,
-            "{} tasks of the batch ran, expected {}",
-            run.count,
-            args.n
-        );
-
-        let plural = if workers == 1 { "" } else { "s" };
-        let ratio = Ratio::new(format!("run x{workers}"), run.per_second(), raw_rate);
-        println!(
-            "run, {workers} worker{plural}: {} tasks/s ({} in {:.2} s first claim to last finish; {:.2} s from spawn) \
-             | raw SKIP LOCKED, {workers} loop{plural}: {} jobs/s ({:.2} s) | {}",
-            stats::rate(run.per_second()),
-            run.count,
-            run.window.as_secs_f64(),
-            run.wall.as_secs_f64(),
-            stats::rate(raw_rate),
-            raw_elapsed.as_secs_f64(),
-            ratio.describe()
-        );
-        ratios.push(ratio);
+        let ferry_rate = stats::median(&rounds.iter().map(|(f, _)| *f).collect::<Vec<_>>());
+        match &failure {
+            None => println!(
+                "run, {workers} worker{}: {} tasks/s (median of {} batches of {} tasks, first claim to last finish)",
+                plural(workers),
+                stats::rate(ferry_rate),
+                rounds.len(),
+                args.n,
+            ),
+            Some(err) => {
+                let first_line = err
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                println!(
+                    "run, {workers} worker{}: FAILED: {first_line}",
+                    plural(workers)
+                );
+                eprintln!("{err:?}");
+            }
+        }
+        for (i, loops) in loop_counts.into_iter().enumerate() {
+            let raw_rates: Vec<f64> = rounds.iter().map(|(_, raw)| raw[i]).collect();
+            let label = format!("run x{workers} vs {loops} loop{}", plural(loops));
+            let ratio = if failure.is_some() {
+                Ratio::new(label, 0.0, 1.0)
+            } else {
+                let pairs: Vec<(f64, f64)> = rounds.iter().map(|(f, raw)| (*f, raw[i])).collect();
+                Ratio::from_rounds(label, &pairs)
+            };
+            println!(
+                "    vs raw {}, {loops} loop{}: {} jobs/s | {}",
+                baseline::claim_name(db.pool()),
+                plural(loops),
+                stats::rate(stats::median(&raw_rates)),
+                ratio.describe()
+            );
+            ratios.push(ratio);
+        }
+        if failure.is_some() {
+            // The failed batch may still sit in the queue, where it would
+            // become work for the next count's workers.
+            println!("    (later worker counts skipped)");
+            break;
+        }
     }
     Ok(ratios)
+}
+
+/// Queues one batch through the API, runs it with `workers` worker processes
+/// and returns ferry's rate for it.
+async fn ferry_batch(
+    args: &Args,
+    env: &FerryEnv,
+    db: &BenchDb,
+    workers: usize,
+    expected_total: usize,
+    timeout: Duration,
+) -> anyhow::Result<f64> {
+    // The API has no worker, so the whole batch waits in the queue until the
+    // workers start. It is stopped before they do, so that its CPU use and
+    // pooled connections are no part of the workers' figure.
+    let api = env.start_api().await?;
+    TasksClient::new(&api, env.token(), args.clients)?
+        .submit_many(args.n, args.clients)
+        .await?;
+    api.process.stop().await;
+    let run = ferry_path::run_batch(env, db.pool(), workers, expected_total, timeout).await?;
+    anyhow::ensure!(
+        run.count == args.n,
+        "{} tasks of the batch ran, expected {}",
+        run.count,
+        args.n
+    );
+    Ok(run.per_second())
 }
 
 /// CPUs, CPU model and memory, read from Linux's /proc where available.
@@ -266,6 +381,20 @@ fn machine() -> String {
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or("unknown memory".to_owned(), |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0));
+        .map_or("unknown memory".to_owned(), |kib| {
+            format!("{:.1} GiB", kib / 1024.0 / 1024.0)
+        });
     format!("{cpus} CPUs, {model}, {mem_gib}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_pool_size_matches_ferry() {
+        let settings = ferry_worker::settings::Settings::load(None).expect("ferry's defaults load");
+        assert_eq!(
+            settings.database_max_connections,
+            super::FERRY_DEFAULT_DB_CONNECTIONS
+        );
+    }
 }

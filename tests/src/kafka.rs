@@ -54,6 +54,21 @@ impl TestKafka {
         }
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open but nothing is
+    /// answered, so a client's request hangs mid-flight until [`Self::thaw`].
+    pub fn freeze(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.signal(libc::SIGSTOP);
+        }
+    }
+
+    /// Lets a frozen broker run again (SIGCONT).
+    pub fn thaw(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.signal(libc::SIGCONT);
+        }
+    }
+
     /// Starts the broker again on the same port.
     pub async fn restart(&mut self) {
         self.stop();

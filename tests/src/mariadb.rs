@@ -244,14 +244,23 @@ impl MysqlServer {
     /// Every row of `db`.`table`, ordered by `order_by`, each value as the
     /// hex of its bytes (so that binary data, trailing spaces and float
     /// digits compare exactly); NULL is `None`.
-    pub async fn table_rows(&self, db: &str, table: &str, order_by: &str) -> Vec<Vec<Option<String>>> {
+    pub async fn table_rows(
+        &self,
+        db: &str,
+        table: &str,
+        order_by: &str,
+    ) -> Vec<Vec<Option<String>>> {
         let columns = self
             .query(&format!(
                 "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
             ))
             .await;
-        assert!(!columns.is_empty(), "`{db}`.`{table}` does not exist on {}", self.url());
+        assert!(
+            !columns.is_empty(),
+            "`{db}`.`{table}` does not exist on {}",
+            self.url()
+        );
         let exprs: Vec<String> = columns
             .iter()
             .map(|c| {
@@ -275,7 +284,10 @@ impl MysqlServer {
             .unwrap_or_else(|e| panic!("CHECKSUM TABLE `{db}`.`{table}` failed: {e}"));
         let _ = conn.close().await;
         row.try_get::<Option<u64>, _>(1)
-            .or_else(|_| row.try_get::<Option<i64>, _>(1).map(|v| v.map(|v| v as u64)))
+            .or_else(|_| {
+                row.try_get::<Option<i64>, _>(1)
+                    .map(|v| v.map(|v| v as u64))
+            })
             .expect("CHECKSUM TABLE returns a number")
     }
 
@@ -293,7 +305,10 @@ impl MysqlServer {
 
     /// Creates a database named `<prefix>_<random>`, dropped with the value.
     pub async fn create_database(&self, prefix: &str) -> TestDatabase {
-        let name = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "{prefix}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         self.exec(&format!("CREATE DATABASE `{name}`")).await;
         TestDatabase {
             server: self.clone(),
@@ -331,11 +346,13 @@ impl Drop for TestDatabase {
                 .build()
                 .expect("a current-thread runtime");
             runtime.block_on(async {
-                let connect = tokio::time::timeout(Duration::from_secs(5), MySqlConnection::connect(&url));
+                let connect =
+                    tokio::time::timeout(Duration::from_secs(5), MySqlConnection::connect(&url));
                 if let Ok(Ok(mut conn)) = connect.await {
-                    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-                        .execute(&mut conn)
-                        .await
+                    if let Err(e) =
+                        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                            .execute(&mut conn)
+                            .await
                     {
                         eprintln!("ferry-tests: cannot drop database {name}: {e}");
                     }
@@ -387,7 +404,13 @@ fn template_dir() -> PathBuf {
                 .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
                 .unwrap_or("unknown")
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             let path = std::env::temp_dir().join(format!("ferry-tests-mariadb-template-{tag}"));
             if path.join("mysql").is_dir() {
@@ -419,7 +442,11 @@ fn template_dir() -> PathBuf {
             // Another test process may have finished first; either copy is
             // a complete template.
             if std::fs::rename(&data, &path).is_err() {
-                assert!(path.join("mysql").is_dir(), "cannot create {}", path.display());
+                assert!(
+                    path.join("mysql").is_dir(),
+                    "cannot create {}",
+                    path.display()
+                );
             }
             path
         })

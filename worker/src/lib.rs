@@ -14,6 +14,7 @@ pub mod settings;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod topic_admin;
 pub mod topics;
 
 use settings::Settings;

@@ -46,9 +46,30 @@ pub async fn push(store: &Store, task: &Model) -> Result<(), SubmitError> {
     push_many(store, std::slice::from_ref(task)).await
 }
 
-/// Pushes the jobs of several recorded tasks in one round trip.
+/// Pushes the jobs of several recorded tasks, one job each, in one round trip.
 pub async fn push_many(store: &Store, tasks: &[Model]) -> Result<(), SubmitError> {
-    let jobs: Vec<_> = tasks.iter().map(job_for).collect();
+    push_jobs(store, tasks.iter().map(|t| job_for(t, &[])).collect()).await
+}
+
+/// Pushes one job per `batch_size` tasks, so that a kind that batches (topic
+/// creation) runs a whole request's tasks with one claim, one broker call and
+/// one transaction of outcomes.
+pub async fn push_batches(
+    store: &Store,
+    tasks: &[Model],
+    batch_size: usize,
+) -> Result<(), SubmitError> {
+    let jobs = tasks
+        .chunks(batch_size.max(1))
+        .map(|chunk| job_for(&chunk[0], &chunk[1..]))
+        .collect();
+    push_jobs(store, jobs).await
+}
+
+async fn push_jobs(
+    store: &Store,
+    jobs: Vec<apalis::prelude::Task<TaskJob>>,
+) -> Result<(), SubmitError> {
     let mut stream = futures::stream::iter(jobs);
     match &store.queue {
         QueuePool::Sqlite(pool) => {
@@ -68,12 +89,13 @@ pub async fn push_many(store: &Store, tasks: &[Model]) -> Result<(), SubmitError
     }
 }
 
-fn job_for(task: &Model) -> apalis::prelude::Task<TaskJob> {
+fn job_for(task: &Model, others: &[Model]) -> apalis::prelude::Task<TaskJob> {
     // apalis counts an attempt when a dead worker's job is re-enqueued, so its
     // own limit sits above ours; the runner enforces the task's limit.
     let max_attempts = (task.max_attempts.max(1) as usize) * 2 + 2;
     TaskBuilder::new(TaskJob {
         task_id: task.id.clone(),
+        batch: others.iter().map(|t| t.id.clone()).collect(),
     })
     .max_attempts(max_attempts)
     .idempotency_key(&task.id)

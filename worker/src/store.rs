@@ -141,9 +141,20 @@ impl Store {
             QueuePool::Sqlite(pool) => apalis_sqlite::SqliteStorage::<()>::setup(pool)
                 .await
                 .map_err(|e| e.to_string()),
-            QueuePool::Postgres(pool) => apalis_postgres::PostgresStorage::<()>::setup(pool)
-                .await
-                .map_err(|e| e.to_string()),
+            QueuePool::Postgres(pool) => {
+                apalis_postgres::PostgresStorage::<()>::setup(pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // apalis notifies listeners on every job insert. ferry's workers
+                // poll and never listen, and a notifying transaction commits
+                // one at a time under a global lock, which measured 4x slower
+                // submissions (docs/BENCHMARKS.md).
+                sqlx::query("DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs")
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 

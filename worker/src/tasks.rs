@@ -7,8 +7,10 @@ use ferry_entity::{
     task::{self, ActiveModel, Column, Entity, Model},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func},
 };
 use serde_json::Value;
 
@@ -137,6 +139,37 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<
         updated_at: now,
         ..current
     })))
+}
+
+/// Starts the next attempt of every unfinished task among `ids` with one
+/// statement, for jobs that run a request's tasks together. Returns the tasks
+/// this worker now runs. apalis hands a job to one worker at a time, which is
+/// what keeps two workers from running the same batch.
+pub async fn claim_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    worker: &str,
+) -> Result<Vec<Model>, DbErr> {
+    let now = Utc::now();
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Running.as_str()))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(
+            Column::StartedAt,
+            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
+        )
+        .col_expr(Column::Worker, Expr::value(worker))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(Column::Status.is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]))
+        .exec(db)
+        .await?;
+    Entity::find()
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(Column::Status.eq(TaskStatus::Running.as_str()))
+        .filter(Column::Worker.eq(worker))
+        .all(db)
+        .await
 }
 
 pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Result<(), DbErr> {

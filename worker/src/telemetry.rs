@@ -21,7 +21,9 @@ pub fn init(format: LogFormat) {
                     .with_current_span(true),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(false).with_writer(std::io::stderr)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .try_init(),
     };
     // A second initialisation (the API running a worker in-process) keeps the
     // first subscriber, which is what we want.

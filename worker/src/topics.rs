@@ -18,6 +18,10 @@ use crate::{
     tasks::{self, NewTask, Task},
 };
 
+/// Most topics of one request run as one job (one claim, one CreateTopics,
+/// one transaction of outcomes); larger requests become several jobs.
+pub const SUBMIT_BATCH: usize = 100;
+
 /// What one `topic.create` task creates; stored as the task's payload.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -156,7 +160,7 @@ pub async fn submit(
     txn.commit().await?;
     // The tasks are recorded: from here on they are accepted. A push that fails
     // now is retried by the workers' stale-task sweep.
-    if let Err(err) = queue::push_many(store, &created).await {
+    if let Err(err) = queue::push_batches(store, &created, SUBMIT_BATCH).await {
         tracing::warn!(error = %err, "enqueueing topic tasks failed; the stale-task sweep will retry");
     }
     Ok(created)

@@ -139,6 +139,8 @@ impl TokensApi {
             let mut active: api_token::ActiveModel = row.into();
             active.revoked_at = Set(Some(Utc::now()));
             active.update(&state.store.db).await?;
+            // This process stops accepting it at once; others within the TTL.
+            state.tokens.forget_all();
         }
         Ok(Revoked::Revoked)
     }

@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{
+    AssertSqlSafe, Connection, PgConnection, Postgres, Sqlite, SqliteConnection,
+    pool::PoolConnection,
+};
 
 use crate::{
-    db::RawPool,
+    db::{BenchDb, RawPool},
     load::{Sample, closed_loop},
 };
 
@@ -127,15 +130,25 @@ pub async fn create_raw_jobs(pool: &RawPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the raw claim loop is called in the report.
+pub fn claim_name(pool: &RawPool) -> &'static str {
+    match pool {
+        RawPool::Pg(_) => "SKIP LOCKED",
+        RawPool::Sqlite(_) => "claim UPDATE ... RETURNING",
+    }
+}
+
 /// Adds `n` pending rows to `raw_jobs` in one statement.
 pub async fn enqueue_jobs(pool: &RawPool, n: usize) -> anyhow::Result<()> {
     let n = i64::try_from(n)?;
     match pool {
         RawPool::Pg(pool) => {
-            sqlx::query("INSERT INTO raw_jobs (status) SELECT 'pending' FROM generate_series(1, $1)")
-                .bind(n)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO raw_jobs (status) SELECT 'pending' FROM generate_series(1, $1)",
+            )
+            .bind(n)
+            .execute(pool)
+            .await?;
         }
         RawPool::Sqlite(pool) => {
             sqlx::query(
@@ -152,16 +165,32 @@ pub async fn enqueue_jobs(pool: &RawPool, n: usize) -> anyhow::Result<()> {
 
 /// Drains `raw_jobs` with `loops` concurrent loops, each on its own
 /// connection, claiming and finishing one job per transaction until none is
-/// left. Returns how many jobs were done and how long it took.
-pub async fn drain_jobs(pool: &RawPool, loops: usize) -> anyhow::Result<(usize, Duration)> {
+/// left. The connections are opened before the clock starts, and closed
+/// afterwards. Returns how many jobs were done and how long it took.
+pub async fn drain_jobs(db: &BenchDb, loops: usize) -> anyhow::Result<(usize, Duration)> {
+    let loops = loops.max(1);
+    let pool = db.open_pool(u32::try_from(loops)?).await?;
+    let result = drain_with(&pool, loops).await;
+    pool.close().await;
+    result
+}
+
+async fn drain_with(pool: &RawPool, loops: usize) -> anyhow::Result<(usize, Duration)> {
+    let mut conns = Vec::with_capacity(loops);
+    for _ in 0..loops {
+        conns.push(match pool {
+            RawPool::Pg(pool) => Conn::Pg(pool.acquire().await?),
+            RawPool::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+        });
+    }
     let started = Instant::now();
-    let handles: Vec<_> = (0..loops.max(1))
-        .map(|_| {
-            let pool = pool.clone();
+    let handles: Vec<_> = conns
+        .into_iter()
+        .map(|conn| {
             tokio::spawn(async move {
-                match pool {
-                    RawPool::Pg(pool) => drain_pg(&pool).await,
-                    RawPool::Sqlite(pool) => drain_sqlite(&pool).await,
+                match conn {
+                    Conn::Pg(mut conn) => drain_pg(&mut conn).await,
+                    Conn::Sqlite(mut conn) => drain_sqlite(&mut conn).await,
                 }
             })
         })
@@ -173,8 +202,12 @@ pub async fn drain_jobs(pool: &RawPool, loops: usize) -> anyhow::Result<(usize, 
     Ok((done, started.elapsed()))
 }
 
-async fn drain_pg(pool: &sqlx::PgPool) -> anyhow::Result<usize> {
-    let mut conn = pool.acquire().await?;
+enum Conn {
+    Pg(PoolConnection<Postgres>),
+    Sqlite(PoolConnection<Sqlite>),
+}
+
+async fn drain_pg(conn: &mut PgConnection) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
         let mut tx = conn.begin().await?;
@@ -198,8 +231,7 @@ async fn drain_pg(pool: &sqlx::PgPool) -> anyhow::Result<usize> {
 
 /// SQLite has no SKIP LOCKED; its single writer makes the claim and the
 /// update one atomic statement instead.
-async fn drain_sqlite(pool: &sqlx::SqlitePool) -> anyhow::Result<usize> {
-    let mut conn = pool.acquire().await?;
+async fn drain_sqlite(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
         let id: Option<i64> = sqlx::query_scalar(

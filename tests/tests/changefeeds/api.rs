@@ -1,9 +1,6 @@
 //! The TiEM contract: envelopes, codes, validation and operation semantics.
 
-use ferry_tests::{
-    AppOptions, Backend,
-    mariadb::system_server,
-};
+use ferry_tests::{AppOptions, Backend, mariadb::system_server};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -28,15 +25,39 @@ async fn bad_inputs_get_their_messages() {
         b[key] = value;
         b
     };
-    assert!(create_error(&rig, with("clusterId", json!("9999")), 400).await.contains("no such cluster"));
-    assert!(create_error(&rig, with("rules", json!(["db.[a-"])), 400).await.contains("rules"));
-    assert!(create_error(&rig, with("downstreamType", json!("oracle")), 400).await.contains("downstreamType"));
-    assert!(create_error(&rig, with("name", json!("")), 400).await.contains("name"));
-    assert!(create_error(&rig, with("startTS", json!("abc")), 400).await.contains("startTS"));
+    assert!(
+        create_error(&rig, with("clusterId", json!("9999")), 400)
+            .await
+            .contains("no such cluster")
+    );
+    assert!(
+        create_error(&rig, with("rules", json!(["db.[a-"])), 400)
+            .await
+            .contains("rules")
+    );
+    assert!(
+        create_error(&rig, with("downstreamType", json!("oracle")), 400)
+            .await
+            .contains("downstreamType")
+    );
+    assert!(
+        create_error(&rig, with("name", json!("")), 400)
+            .await
+            .contains("name")
+    );
+    assert!(
+        create_error(&rig, with("startTS", json!("abc")), 400)
+            .await
+            .contains("startTS")
+    );
     let unreachable = json!({ "ip": "127.0.0.1", "port": 1, "username": "root" });
     let msg = create_error(&rig, with("downstream", unreachable), 400).await;
     assert!(msg.contains("downstream"), "{msg}");
-    assert!(create_error(&rig, with("downstream", json!({ "ip": "127.0.0.1" })), 400).await.contains("downstream.port"));
+    assert!(
+        create_error(&rig, with("downstream", json!({ "ip": "127.0.0.1" })), 400)
+            .await
+            .contains("downstream.port")
+    );
 
     // The system instance has its binlog off: refused as an upstream.
     let system = system_server();
@@ -50,28 +71,51 @@ async fn bad_inputs_get_their_messages() {
 
     // A table without a key is refused, and listed, unless forced.
     rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
-    rig.up(&format!("CREATE TABLE `{}`.nokey (a INT, b TEXT)", rig.db)).await;
+    rig.up(&format!("CREATE TABLE `{}`.nokey (a INT, b TEXT)", rig.db))
+        .await;
     let rules = json!([format!("{}.*", rig.db)]);
     let msg = create_error(&rig, with("rules", rules.clone()), 400).await;
     assert!(msg.contains(&format!("{}.nokey", rig.db)), "{msg}");
     let mut forced = with("rules", rules);
     forced["force"] = json!(true);
-    let reply = rig.app.post("/api/v1/changefeeds/", &forced).await.expect(200);
+    let reply = rig
+        .app
+        .post("/api/v1/changefeeds/", &forced)
+        .await
+        .expect(200);
     assert_eq!(reply["code"], 0);
 
     // Malformed JSON: 400 in the TiEM envelope.
     let bad = rig
         .app
-        .send_raw(Method::POST, "/api/v1/changefeeds/", Some(&rig.app.admin_token), Some("application/json"), Some("{".into()))
+        .send_raw(
+            Method::POST,
+            "/api/v1/changefeeds/",
+            Some(&rig.app.admin_token),
+            Some("application/json"),
+            Some("{".into()),
+        )
         .await;
     let body = bad.expect(400);
     assert_eq!(body["code"], 400);
-    assert!(body["message"].as_str().unwrap().contains("parse"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("parse"),
+        "{body}"
+    );
 
     // Unknown ids: 404 with code 21201.
     let missing = rig.app.get("/api/v1/changefeeds/nope/").await.expect(404);
     assert_eq!(missing["code"], 21201);
-    let missing = rig.app.send(Method::POST, "/api/v1/changefeeds/nope/pause", Some(&rig.app.admin_token), None).await.expect(404);
+    let missing = rig
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/changefeeds/nope/pause",
+            Some(&rig.app.admin_token),
+            None,
+        )
+        .await
+        .expect(404);
     assert_eq!(missing["code"], 21201);
 }
 
@@ -81,23 +125,49 @@ async fn lifecycle_statuses_and_conflicts() {
     rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
     let id = rig.create(json!({ "startPaused": true })).await;
     let detail = rig.wait_status(&id, "Stopped").await;
-    for field in ["downstreamSyncTs", "downstreamFetchTs", "upstreamUpdateTs", "startTS"] {
+    for field in [
+        "downstreamSyncTs",
+        "downstreamFetchTs",
+        "upstreamUpdateTs",
+        "startTS",
+    ] {
         let ts: u64 = detail[field].as_str().unwrap().parse().unwrap();
         assert!(ts > 1 << 40, "{field} is a TSO: {detail}");
     }
-    let sync_ts: u64 = detail["downstreamSyncTs"].as_str().unwrap().parse().unwrap();
-    assert_eq!(detail["downstreamSyncUnix"].as_u64().unwrap(), sync_ts >> 18);
-    assert_eq!(detail["downstream"]["password"], Value::Null, "no password was given");
+    let sync_ts: u64 = detail["downstreamSyncTs"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        detail["downstreamSyncUnix"].as_u64().unwrap(),
+        sync_ts >> 18
+    );
+    assert_eq!(
+        detail["downstream"]["password"],
+        Value::Null,
+        "no password was given"
+    );
     assert_eq!(detail["clusterId"], rig.cluster_id);
 
     // Pause of a Stopped changefeed is a no-op success.
     let paused = rig.operate(&id, "pause").await;
     assert_eq!(paused["data"]["status"], "Stopped");
     let resumed = rig.operate(&id, "resume").await;
-    assert_eq!(resumed["data"]["status"], "Stopped", "answers the status before");
+    assert_eq!(
+        resumed["data"]["status"], "Stopped",
+        "answers the status before"
+    );
     rig.wait_status(&id, "Normal").await;
 
-    let list = rig.app.get(&format!("/api/v1/changefeeds/?clusterId={}&page=0&pageSize=10", rig.cluster_id)).await.expect(200);
+    let list = rig
+        .app
+        .get(&format!(
+            "/api/v1/changefeeds/?clusterId={}&page=0&pageSize=10",
+            rig.cluster_id
+        ))
+        .await
+        .expect(200);
     assert_eq!(list["code"], 0);
     assert_eq!(list["page"]["total"], 1);
     assert_eq!(list["page"]["page"], 1, "page 0 means 1");
@@ -105,31 +175,56 @@ async fn lifecycle_statuses_and_conflicts() {
 
     let deleted = rig
         .app
-        .send(Method::DELETE, &format!("/api/v1/changefeeds/{id}"), Some(&rig.app.admin_token), None)
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/changefeeds/{id}"),
+            Some(&rig.app.admin_token),
+            None,
+        )
         .await
         .expect(200);
     assert_eq!(deleted["data"]["id"], id);
     assert_eq!(deleted["data"]["status"], "Normal");
-    rig.app.get(&format!("/api/v1/changefeeds/{id}/")).await.expect(404);
+    rig.app
+        .get(&format!("/api/v1/changefeeds/{id}/"))
+        .await
+        .expect(404);
 }
 
 #[tokio::test]
 async fn an_operation_on_an_unsteady_changefeed_is_refused() {
     // Without a worker, the first operation stays in flight.
-    let rig = Rig::start(AppOptions::new(Backend::Sqlite).without_worker().env("FERRY_API__TASK_WAIT_MS", "200")).await;
+    let rig = Rig::start(
+        AppOptions::new(Backend::Sqlite)
+            .without_worker()
+            .env("FERRY_API__TASK_WAIT_MS", "200"),
+    )
+    .await;
     rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
     let body = json!({
         "clusterId": rig.cluster_id, "name": "pending", "downstreamType": "tidb",
         "downstream": rig.downstream_object(),
     });
-    let reply = rig.app.post("/api/v1/changefeeds/", &body).await.expect(200);
+    let reply = rig
+        .app
+        .post("/api/v1/changefeeds/", &body)
+        .await
+        .expect(200);
     let id = reply["data"]["id"].as_str().unwrap().to_owned();
     let detail = rig.detail(&id).await;
     assert_eq!(detail["status"], "Initial");
-    assert_eq!(detail["unsteady"], true, "create is still in flight: {detail}");
+    assert_eq!(
+        detail["unsteady"], true,
+        "create is still in flight: {detail}"
+    );
     let conflict = rig
         .app
-        .send(Method::POST, &format!("/api/v1/changefeeds/{id}/pause"), Some(&rig.app.admin_token), None)
+        .send(
+            Method::POST,
+            &format!("/api/v1/changefeeds/{id}/pause"),
+            Some(&rig.app.admin_token),
+            None,
+        )
         .await
         .expect(409);
     assert_eq!(conflict["code"], 21203);
@@ -139,10 +234,26 @@ async fn an_operation_on_an_unsteady_changefeed_is_refused() {
 async fn viewers_cannot_operate() {
     let rig = Rig::with_worker().await;
     let (_, viewer) = rig.app.mint_token("watcher", "viewer").await;
-    let reply = rig.app.send(Method::POST, "/api/v1/changefeeds/", Some(&viewer), Some(&json!({}))).await;
+    let reply = rig
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/changefeeds/",
+            Some(&viewer),
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(reply.expect(403)["code"], 403);
-    let list = rig.app.send(Method::GET, "/api/v1/changefeeds/", Some(&viewer), None).await.expect(200);
+    let list = rig
+        .app
+        .send(Method::GET, "/api/v1/changefeeds/", Some(&viewer), None)
+        .await
+        .expect(200);
     assert_eq!(list["code"], 0);
-    let anonymous = rig.app.send(Method::GET, "/api/v1/changefeeds/", None, None).await.expect(401);
+    let anonymous = rig
+        .app
+        .send(Method::GET, "/api/v1/changefeeds/", None, None)
+        .await
+        .expect(401);
     assert_eq!(anonymous["code"], 401);
 }

@@ -26,12 +26,16 @@ impl Drop for Rig {
         let url = self.downstream.url();
         let sql = format!("DROP DATABASE IF EXISTS `{}`", self.db);
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     use sqlx::Connection;
                     if let Ok(mut conn) = sqlx::MySqlConnection::connect(&url).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut conn)
+                            .await;
                     }
                 });
             }
@@ -81,21 +85,37 @@ impl Rig {
         if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
             b.extend(e);
         }
-        let reply = self.app.post("/api/v1/changefeeds/", &body).await.expect(200);
+        let reply = self
+            .app
+            .post("/api/v1/changefeeds/", &body)
+            .await
+            .expect(200);
         assert_eq!(reply["code"], 0, "{reply}");
         reply["data"]["id"].as_str().expect("id").to_owned()
     }
 
     pub async fn detail(&self, id: &str) -> Value {
-        let reply = self.app.get(&format!("/api/v1/changefeeds/{id}/")).await.expect(200);
+        let reply = self
+            .app
+            .get(&format!("/api/v1/changefeeds/{id}/"))
+            .await
+            .expect(200);
         reply["data"].clone()
     }
 
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        eventually(&format!("changefeed {id} to be {status}"), SYNC_TIMEOUT, || async {
-            let d = self.detail(id).await;
-            if d["status"] == status && d["unsteady"] == false { Ok(d) } else { Err(d) }
-        })
+        eventually(
+            &format!("changefeed {id} to be {status}"),
+            SYNC_TIMEOUT,
+            || async {
+                let d = self.detail(id).await;
+                if d["status"] == status && d["unsteady"] == false {
+                    Ok(d)
+                } else {
+                    Err(d)
+                }
+            },
+        )
         .await
     }
 
@@ -114,40 +134,78 @@ impl Rig {
     /// written before the marker has then been replicated.
     pub async fn sync(&self) {
         let marker = uuid::Uuid::new_v4().simple().to_string();
-        self.up(&format!("CREATE TABLE IF NOT EXISTS `{}`.`_marker` (id VARCHAR(40) PRIMARY KEY)", self.db)).await;
-        self.up(&format!("INSERT INTO `{}`.`_marker` VALUES ('{marker}')", self.db)).await;
-        let sql = format!("SELECT COUNT(*) FROM `{}`.`_marker` WHERE id = '{marker}'", self.db);
+        self.up(&format!(
+            "CREATE TABLE IF NOT EXISTS `{}`.`_marker` (id VARCHAR(40) PRIMARY KEY)",
+            self.db
+        ))
+        .await;
+        self.up(&format!(
+            "INSERT INTO `{}`.`_marker` VALUES ('{marker}')",
+            self.db
+        ))
+        .await;
+        let sql = format!(
+            "SELECT COUNT(*) FROM `{}`.`_marker` WHERE id = '{marker}'",
+            self.db
+        );
         eventually("the marker row downstream", SYNC_TIMEOUT, || async {
             let seen = self.downstream_try_query_one(&sql).await;
-            if seen.as_deref() == Some("1") { Ok(()) } else { Err(seen) }
+            if seen.as_deref() == Some("1") {
+                Ok(())
+            } else {
+                Err(seen)
+            }
         })
         .await;
     }
 
     async fn downstream_try_query_one(&self, sql: &str) -> Option<String> {
         use sqlx::{Connection, Row};
-        let mut conn = sqlx::MySqlConnection::connect(&self.downstream.url()).await.ok()?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch_optional(&mut conn).await.ok()??;
+        let mut conn = sqlx::MySqlConnection::connect(&self.downstream.url())
+            .await
+            .ok()?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_optional(&mut conn)
+            .await
+            .ok()??;
         row.try_get::<i64, _>(0).ok().map(|v| v.to_string())
     }
 
     /// Both sides' rows of a table, ordered by `order_by`.
-    pub async fn both(&self, table: &str, order_by: &str) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
+    pub async fn both(
+        &self,
+        table: &str,
+        order_by: &str,
+    ) -> (Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>) {
         (
-            self.upstream.server().table_rows(&self.db, table, order_by).await,
+            self.upstream
+                .server()
+                .table_rows(&self.db, table, order_by)
+                .await,
             self.downstream.table_rows(&self.db, table, order_by).await,
         )
     }
 
     pub async fn assert_equal(&self, table: &str, order_by: &str) {
         let (up, down) = self.both(table, order_by).await;
-        assert!(!up.is_empty() || down.is_empty(), "{table}: upstream empty but downstream not");
-        assert_eq!(up, down, "table {table} differs between upstream and downstream");
+        assert!(
+            !up.is_empty() || down.is_empty(),
+            "{table}: upstream empty but downstream not"
+        );
+        assert_eq!(
+            up, down,
+            "table {table} differs between upstream and downstream"
+        );
     }
 
     pub async fn operate(&self, id: &str, op: &str) -> Value {
         self.app
-            .send(reqwest::Method::POST, &format!("/api/v1/changefeeds/{id}/{op}"), Some(&self.app.admin_token), None)
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/changefeeds/{id}/{op}"),
+                Some(&self.app.admin_token),
+                None,
+            )
             .await
             .expect(200)
     }

@@ -93,7 +93,7 @@ async fn tasks_retry_while_the_broker_is_down_and_succeed_when_it_is_back() {
 }
 
 async fn worker_killed_mid_batch_loses_nothing(backend: Backend) {
-    let kafka = TestKafka::start().await;
+    let mut kafka = TestKafka::start().await;
     let app = TestApp::spawn_with(AppOptions::new(backend).without_worker()).await;
     let cluster = add_cluster(&app, &kafka).await;
     let topics: Vec<_> = (0..20)
@@ -101,16 +101,15 @@ async fn worker_killed_mid_batch_loses_nothing(backend: Backend) {
         .collect();
     add_topic_task(&app, json!(cluster), json!(topics)).await;
 
-    // A long linger holds the claimed batch before CreateTopics, so the kill
-    // lands while tasks are running; short heartbeats make the takeover quick.
+    // With the broker frozen, the doomed worker's batch hangs talking to the
+    // broker while its tasks are running, so the kill lands mid-batch; short
+    // heartbeats make the takeover quick.
     let fast = [
         ("FERRY_WORKER__HEARTBEAT_SECONDS", "1"),
         ("FERRY_WORKER__MISSED_HEARTBEATS", "2"),
-        ("FERRY_WORKER__CONCURRENCY", "32"),
     ];
-    let mut doomed_env = fast.to_vec();
-    doomed_env.push(("FERRY_WORKER__TOPIC_BATCH_LINGER_MS", "3000"));
-    let mut doomed = app.start_worker("doomed", &doomed_env);
+    kafka.freeze();
+    let mut doomed = app.start_worker("doomed", &fast);
     eventually(
         "topic tasks to be running on the doomed worker",
         Duration::from_secs(60),
@@ -126,6 +125,7 @@ async fn worker_killed_mid_batch_loses_nothing(backend: Backend) {
     )
     .await;
     doomed.kill();
+    kafka.thaw();
 
     let _survivor = app.start_worker("survivor", &fast);
     let tasks = wait_all_finished(&app, cluster, 20).await;

@@ -10,7 +10,9 @@ use crate::{runner::WorkerState, store::Store};
 
 pub mod changefeed;
 pub mod ping;
+pub mod topic_config;
 pub mod topic_create;
+pub mod topic_delete;
 
 /// Why a job did not succeed, and whether another attempt can help.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,16 @@ pub fn policy(kind: TaskKind) -> KindPolicy {
             max_attempts: 8,
             attempt_timeout: Duration::from_secs(120),
         },
+        // Deletion waits for the metadata to drop the topic; config changes
+        // are one request. Both retry broker hiccups like topic creation.
+        TaskKind::TopicDelete => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(120),
+        },
+        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(60),
+        },
         // Prechecks answer with precise permanent errors; retries cover a
         // metadata store hiccup or an owner slow to stop the engine.
         TaskKind::ChangefeedCreate
@@ -74,6 +86,8 @@ pub async fn execute(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobEr
     match kind {
         TaskKind::Ping => ping::run(ctx).await,
         TaskKind::TopicCreate => topic_create::run(ctx).await,
+        TaskKind::TopicDelete => topic_delete::run(ctx).await,
+        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => topic_config::run(ctx).await,
         kind if kind.is_changefeed_operation() => changefeed::run(kind, ctx).await,
         other => Err(JobError::Permanent(format!(
             "no job for {}",

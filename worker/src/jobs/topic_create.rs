@@ -26,22 +26,35 @@ use crate::{
     clusters,
     kafka::{self, KafkaAccessError, KafkaCluster, metadata},
     settings::WorkerSettings,
+    store::Store,
     topics::TopicSpec,
 };
 
 pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let spec: TopicSpec = serde_json::from_value(ctx.task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))?;
-    let cluster_id = ctx
-        .task
+    let spec = spec_of(ctx.task)?;
+    let cluster = cluster_of(ctx.store, ctx.task).await?;
+    ctx.worker.topics.create(cluster, spec).await
+}
+
+/// The topic a task creates.
+pub fn spec_of(task: &ferry_entity::task::Model) -> Result<TopicSpec, JobError> {
+    serde_json::from_value(task.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))
+}
+
+/// The Kafka client of the task's cluster.
+pub async fn cluster_of(
+    store: &Store,
+    task: &ferry_entity::task::Model,
+) -> Result<Arc<KafkaCluster>, JobError> {
+    let cluster_id = task
         .cluster_id
         .as_deref()
         .and_then(clusters::parse_id)
         .ok_or_else(|| JobError::Permanent("topic.create task without a cluster".into()))?;
-    let cluster = ctx
-        .store
+    store
         .kafka
-        .get(ctx.store, cluster_id)
+        .get(store, cluster_id)
         .await
         .map_err(|e| match e {
             KafkaAccessError::NoSuchCluster => {
@@ -51,8 +64,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
                 JobError::Permanent(e.to_string())
             }
             KafkaAccessError::Registry(m) => JobError::Retryable(m),
-        })?;
-    ctx.worker.topics.create(cluster, spec).await
+        })
 }
 
 struct Pending {
@@ -92,6 +104,37 @@ impl TopicCreator {
                 writable_timeout: Duration::from_secs(settings.topic_writable_timeout_seconds),
             },
         }
+    }
+
+    /// Creates a request's topics now, in one batch, and answers each.
+    pub async fn create_all(
+        &self,
+        cluster: Arc<KafkaCluster>,
+        specs: Vec<TopicSpec>,
+    ) -> Vec<Result<Value, JobError>> {
+        let mut answers = Vec::with_capacity(specs.len());
+        let mut batch = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (reply, answer) = oneshot::channel();
+            batch.push(Pending {
+                cluster: cluster.clone(),
+                spec,
+                reply,
+            });
+            answers.push(answer);
+        }
+        if !batch.is_empty() {
+            create_batch(batch, self.settings).await;
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(
+                answer.await.unwrap_or_else(|_| {
+                    Err(JobError::Retryable("no answer for this topic".into()))
+                }),
+            );
+        }
+        results
     }
 
     async fn create(&self, cluster: Arc<KafkaCluster>, spec: TopicSpec) -> Result<Value, JobError> {
@@ -325,7 +368,9 @@ async fn create_topics(cluster: &Arc<KafkaCluster>, mut wanted: Vec<Wanted>) -> 
 /// Polls metadata until every topic has a leader for each partition.
 async fn await_writable(cluster: &Arc<KafkaCluster>, mut waiting: Vec<Wanted>, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(50);
+    // Metadata requests are cheap (milliseconds even with thousands of
+    // topics), and new topics usually show up within a few of them.
+    let mut pause = Duration::from_millis(10);
     let mut last_state: HashMap<String, String> = HashMap::new();
     while !waiting.is_empty() {
         if let Ok(snapshot) = metadata::snapshot(cluster, None, kafka::INSPECT_TIMEOUT).await {
@@ -366,7 +411,7 @@ async fn await_writable(cluster: &Arc<KafkaCluster>, mut waiting: Vec<Wanted>, t
             break;
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
+        pause = (pause * 3 / 2).min(Duration::from_millis(200));
     }
     for w in waiting {
         let state = last_state

@@ -21,6 +21,7 @@ use crate::{
     store::Store,
 };
 
+pub mod admin;
 pub mod metadata;
 pub mod topic_config;
 

@@ -253,3 +253,8 @@ pub async fn assert_same_table(
     );
     expected.len()
 }
+
+/// Rules that replicate every table of `db`.
+pub fn rules(db: &str) -> Vec<String> {
+    vec![format!("{db}.*")]
+}

@@ -8,6 +8,7 @@
 
 pub(crate) mod mysql;
 pub(crate) mod sql;
+mod statements;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -12,13 +12,16 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mysql_async::{Conn, prelude::Queryable};
 
-use super::sql;
+use super::{
+    sql,
+    statements::{Op, Plan, op_size, same_kind, split, statement},
+};
 use crate::changefeed::{
     engine::{MysqlEndpoint, ReplicationError},
     source::{
         conn,
         ddl::{DdlKind, DdlPlan, quote_ident},
-        row::{Cell, RowChange, RowOp, TableInfo},
+        row::{RowChange, TableInfo},
     },
 };
 
@@ -33,7 +36,8 @@ const SESSION_INIT: [&str; 4] = [
     "SET SESSION foreign_key_checks = 0",
 ];
 
-/// Statements are sent several at a time, up to this many bytes per round trip.
+/// Statements are sent several at a time, up to this many bytes per round
+/// trip (less if the downstream's max_allowed_packet is smaller).
 const MAX_QUERY_BYTES: usize = 4 << 20;
 
 /// A retryable failure (deadlock, lost connection) is retried this many
@@ -63,30 +67,18 @@ struct Downstream {
     columns: HashMap<String, bool>,
     /// Lower-cased names of the key columns; `None` when there is no key.
     key: Option<Vec<String>>,
-}
-
-/// How to write rows of one upstream table shape into the downstream table.
-#[derive(Debug)]
-struct Plan {
-    /// Upstream columns written (generated columns are left to the server).
-    columns: Vec<usize>,
-    /// Upstream positions of the key columns, `None` without a key.
-    key: Option<Vec<usize>>,
+    /// Whether the key is the primary key and no other unique index exists:
+    /// then changes of different keys never conflict.
+    only_primary: bool,
 }
 
 pub(crate) struct MysqlSink {
     endpoint: MysqlEndpoint,
     conn: Option<Conn>,
+    /// The downstream's max_allowed_packet, read when connecting.
+    max_packet: usize,
     tables: HashMap<(String, String), Arc<Downstream>>,
     plans: HashMap<(String, String), (Arc<TableInfo>, Arc<Plan>)>,
-}
-
-/// One statement's worth of changes.
-enum Op<'a> {
-    Upsert(&'a [Cell]),
-    Insert(&'a [Cell]),
-    DeleteByKey(&'a [Cell]),
-    DeleteExact(&'a [Cell]),
 }
 
 impl MysqlSink {
@@ -94,6 +86,7 @@ impl MysqlSink {
         MysqlSink {
             endpoint,
             conn: None,
+            max_packet: MAX_QUERY_BYTES,
             tables: HashMap::new(),
             plans: HashMap::new(),
         }
@@ -108,9 +101,23 @@ impl MysqlSink {
     async fn conn(&mut self) -> Result<&mut Conn, ReplicationError> {
         if self.conn.is_none() {
             let init = SESSION_INIT.iter().map(|s| (*s).to_owned()).collect();
-            self.conn = Some(conn::connect(&self.endpoint, "downstream", init).await?);
+            let mut conn = conn::connect(&self.endpoint, "downstream", init).await?;
+            let packet: Option<u64> = conn
+                .query_first("SELECT @@max_allowed_packet")
+                .await
+                .map_err(|e| {
+                    conn::classify(&e, "cannot read the downstream's max_allowed_packet")
+                })?;
+            self.max_packet = packet.map_or(MAX_QUERY_BYTES, |p| p as usize);
+            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// The largest query to send: below max_allowed_packet, with room for
+    /// START TRANSACTION and COMMIT.
+    fn query_limit(&self) -> usize {
+        MAX_QUERY_BYTES.min(self.max_packet.saturating_sub(64))
     }
 
     /// Applies `rows` in one downstream transaction, retrying deadlocks and
@@ -131,17 +138,27 @@ impl MysqlSink {
         }
     }
 
-    async fn run_transaction(&mut self, queries: &[String]) -> Result<(), ReplicationError> {
+    async fn run_transaction(&mut self, queries: &[Vec<u8>]) -> Result<(), ReplicationError> {
         let conn = self.conn().await?;
-        let mut result = conn.query_drop("START TRANSACTION").await;
-        for query in queries {
+        // BEGIN and COMMIT travel with the first and last statements: one
+        // round trip for a batch that fits in one query. A failing statement
+        // stops the rest of its query, COMMIT included.
+        let last = queries.len().saturating_sub(1);
+        let mut result = Ok(());
+        for (i, query) in queries.iter().enumerate() {
+            let mut text = Vec::with_capacity(query.len() + 32);
+            if i == 0 {
+                text.extend_from_slice(b"START TRANSACTION;\n");
+            }
+            text.extend_from_slice(query);
+            if i == last {
+                text.extend_from_slice(b";\nCOMMIT");
+            }
+            tracing::trace!(query = %sql::abbreviate(&String::from_utf8_lossy(&text)), "downstream query");
+            result = conn.query_drop(text).await;
             if result.is_err() {
                 break;
             }
-            result = conn.query_drop(query.as_str()).await;
-        }
-        if result.is_ok() {
-            result = conn.query_drop("COMMIT").await;
         }
         let Err(e) = result else { return Ok(()) };
         // Roll back what the failed transaction did; if even that fails the
@@ -189,17 +206,17 @@ impl MysqlSink {
             if let Err(e) = used {
                 return Err(conn::classify(
                     &e,
-                    &format!("cannot apply `{}` downstream", plan.sql),
+                    &format!("cannot apply `{}` downstream", sql::abbreviate(&plan.sql)),
                 ));
             }
         }
         match conn.query_drop(plan.sql.as_str()).await {
             Ok(()) => {
-                tracing::info!(sql = %plan.sql, "applied DDL downstream");
+                tracing::info!(sql = %sql::abbreviate(&plan.sql), "applied DDL downstream");
                 Ok(())
             }
             Err(e) if conn::server_code(&e).is_some_and(|c| already_applied(plan.kind, c)) => {
-                tracing::warn!(sql = %plan.sql, error = %e, "DDL already applied downstream; skipped");
+                tracing::warn!(sql = %sql::abbreviate(&plan.sql), error = %e, "DDL already applied downstream; skipped");
                 Ok(())
             }
             Err(e) => {
@@ -208,15 +225,18 @@ impl MysqlSink {
                 }
                 Err(conn::classify(
                     &e,
-                    &format!("cannot apply `{}` downstream", plan.sql),
+                    &format!("cannot apply `{}` downstream", sql::abbreviate(&plan.sql)),
                 ))
             }
         }
     }
 
     /// The statements for `rows`, grouped into queries of several statements.
-    async fn render(&mut self, rows: &[RowChange]) -> Result<Vec<String>, ReplicationError> {
-        let mut statements: Vec<String> = Vec::new();
+    async fn render(&mut self, rows: &[RowChange]) -> Result<Vec<Vec<u8>>, ReplicationError> {
+        // Connected first: the limits depend on the downstream's settings.
+        self.conn().await?;
+        let group_limit = self.query_limit() / 4;
+        let mut statements: Vec<(Vec<u8>, &TableInfo)> = Vec::new();
         // Consecutive rows of the same table and operation share a statement.
         let mut group: Vec<Op<'_>> = Vec::new();
         let mut group_table: Option<(&Arc<TableInfo>, Arc<Plan>)> = None;
@@ -230,9 +250,9 @@ impl MysqlSink {
                     .is_some_and(|(t, _)| Arc::ptr_eq(t, &change.table))
                     && group.last().is_some_and(|last| same_kind(last, &op))
                     && !matches!(op, Op::DeleteExact(_))
-                    && group_bytes < MAX_QUERY_BYTES / 4;
+                    && group_bytes + op_size(&op) < group_limit;
                 if !same && let Some((table, plan)) = group_table.take() {
-                    statements.push(statement(table, &plan, &group));
+                    statements.push((statement(table, &plan, &group), table));
                     group.clear();
                     group_bytes = 0;
                 }
@@ -242,24 +262,57 @@ impl MysqlSink {
             }
         }
         if let Some((table, plan)) = group_table {
-            statements.push(statement(table, &plan, &group));
+            statements.push((statement(table, &plan, &group), table));
         }
-        // Join statements into multi-statement queries to save round trips.
+        // Join statements into multi-statement queries to save round trips,
+        // each below the downstream's max_allowed_packet.
+        let limit = self.query_limit();
         let mut queries = Vec::new();
-        let mut current = String::new();
-        for s in statements {
-            if !current.is_empty() && current.len() + s.len() > MAX_QUERY_BYTES {
+        let mut current: Vec<u8> = Vec::new();
+        for (s, table) in statements {
+            if s.len() > self.max_packet.saturating_sub(64) {
+                return Err(ReplicationError::Fatal(format!(
+                    "a change to `{}`.`{}` needs a {} byte statement, more than the \
+                     downstream's max_allowed_packet ({} bytes) allows: raise it",
+                    table.schema,
+                    table.name,
+                    s.len(),
+                    self.max_packet
+                )));
+            }
+            if !current.is_empty() && current.len() + s.len() + 2 > limit {
                 queries.push(std::mem::take(&mut current));
             }
             if !current.is_empty() {
-                current.push_str(";\n");
+                current.extend_from_slice(b";\n");
             }
-            current.push_str(&s);
+            current.extend_from_slice(&s);
         }
         if !current.is_empty() {
             queries.push(current);
         }
         Ok(queries)
+    }
+
+    /// Whether changes to rows of `table` with different primary keys may
+    /// be applied in parallel, in any order. Only when the downstream's only
+    /// unique index is a primary key over the same columns as the upstream's:
+    /// with another unique index, applying one row's intermediate state can
+    /// displace (REPLACE deletes) another row whose final state was already
+    /// applied, so such tables are applied in upstream order.
+    pub async fn parallel_safe(&mut self, table: &TableInfo) -> Result<bool, ReplicationError> {
+        if table.primary_key.is_empty() {
+            return Ok(false);
+        }
+        let downstream = self.downstream(&table.schema, &table.name).await?;
+        let same_key = downstream.key.as_ref().is_some_and(|key| {
+            key.len() == table.primary_key.len()
+                && key
+                    .iter()
+                    .zip(&table.primary_key)
+                    .all(|(k, &i)| table.columns[i].name.eq_ignore_ascii_case(k))
+        });
+        Ok(downstream.only_primary && same_key)
     }
 
     async fn plan(&mut self, table: &Arc<TableInfo>) -> Result<Arc<Plan>, ReplicationError> {
@@ -358,6 +411,7 @@ impl MysqlSink {
                 )),
             }
         }
+        let only_primary = keys.len() == 1 && keys[0].0 == "PRIMARY";
         let key = keys
             .into_iter()
             .find(|(_, _, not_null)| *not_null)
@@ -372,109 +426,14 @@ impl MysqlSink {
                 (name.to_lowercase(), generated)
             })
             .collect();
-        let d = Arc::new(Downstream { columns, key });
+        let d = Arc::new(Downstream {
+            columns,
+            key,
+            only_primary,
+        });
         self.tables.insert(name, d.clone());
         Ok(d)
     }
-}
-
-/// The statements one row change needs, in order.
-fn split<'a>(op: &'a RowOp, plan: &Plan) -> Vec<Op<'a>> {
-    match (op, &plan.key) {
-        (RowOp::Insert(after), Some(_)) => vec![Op::Upsert(after)],
-        (RowOp::Insert(after), None) => vec![Op::Insert(after)],
-        (RowOp::Delete(before), Some(_)) => vec![Op::DeleteByKey(before)],
-        (RowOp::Delete(before), None) => vec![Op::DeleteExact(before)],
-        (RowOp::Update { before, after }, Some(key)) => {
-            if key.iter().all(|&k| before[k] == after[k]) {
-                vec![Op::Upsert(after)]
-            } else {
-                vec![Op::DeleteByKey(before), Op::Upsert(after)]
-            }
-        }
-        (RowOp::Update { before, after }, None) => vec![Op::DeleteExact(before), Op::Insert(after)],
-    }
-}
-
-fn same_kind(a: &Op<'_>, b: &Op<'_>) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-fn op_size(op: &Op<'_>) -> usize {
-    let cells = match op {
-        Op::Upsert(c) | Op::Insert(c) | Op::DeleteByKey(c) | Op::DeleteExact(c) => c,
-    };
-    cells
-        .iter()
-        .map(|c| match c {
-            Cell::Text { bytes, .. } | Cell::Bytes(bytes) => bytes.len() * 2 + 4,
-            _ => 24,
-        })
-        .sum()
-}
-
-/// One statement for a group of operations of the same kind on one table.
-fn statement(table: &TableInfo, plan: &Plan, group: &[Op<'_>]) -> String {
-    let mut out = String::new();
-    let names = || plan.columns.iter().map(|&i| table.columns[i].name.as_str());
-    match group.first() {
-        Some(Op::Upsert(_) | Op::Insert(_)) => {
-            let verb = if matches!(group[0], Op::Upsert(_)) {
-                "REPLACE INTO "
-            } else {
-                "INSERT INTO "
-            };
-            out.push_str(verb);
-            sql::push_table(&mut out, &table.schema, &table.name);
-            out.push(' ');
-            sql::push_column_list(&mut out, names());
-            out.push_str(" VALUES ");
-            for (i, op) in group.iter().enumerate() {
-                if let Op::Upsert(cells) | Op::Insert(cells) = op {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    sql::push_tuple(&mut out, cells, &plan.columns);
-                }
-            }
-        }
-        Some(Op::DeleteByKey(_)) => {
-            let key = plan.key.as_deref().unwrap_or_default();
-            out.push_str("DELETE FROM ");
-            sql::push_table(&mut out, &table.schema, &table.name);
-            out.push_str(" WHERE ");
-            sql::push_column_list(
-                &mut out,
-                key.iter().map(|&i| table.columns[i].name.as_str()),
-            );
-            out.push_str(" IN (");
-            for (i, op) in group.iter().enumerate() {
-                if let Op::DeleteByKey(cells) = op {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    sql::push_tuple(&mut out, cells, key);
-                }
-            }
-            out.push(')');
-        }
-        Some(Op::DeleteExact(cells)) => {
-            out.push_str("DELETE FROM ");
-            sql::push_table(&mut out, &table.schema, &table.name);
-            out.push_str(" WHERE ");
-            for (n, &i) in plan.columns.iter().enumerate() {
-                if n > 0 {
-                    out.push_str(" AND ");
-                }
-                out.push_str(&quote_ident(&table.columns[i].name));
-                out.push_str(" <=> ");
-                sql::push_literal(&mut out, &cells[i]);
-            }
-            out.push_str(" LIMIT 1");
-        }
-        None => {}
-    }
-    out
 }
 
 /// A failed downstream write: unknown tables and columns are a schema

@@ -208,12 +208,9 @@ impl BinlogReader {
             Decoded::Rotate => {}
             // A heartbeat's position is the server's, not one of an event read.
             Decoded::Heartbeat => {}
-            Decoded::FormatDescription => {
-                self.seen_format_description = true;
-                if log_pos != 0 {
-                    self.position = end;
-                }
-            }
+            // When a stream starts inside a file, the server sends that file's
+            // format description first, which lies before the position asked for.
+            Decoded::FormatDescription => self.seen_format_description = true,
             _ if log_pos != 0 => self.position = end,
             _ => {}
         }
@@ -350,8 +347,26 @@ impl BinlogReader {
     }
 }
 
-/// Collation id -> character set name, from the upstream.
+/// Collation id -> character set name, from the upstream. MariaDB 10.10+
+/// lists some collations' ids (the UCA 14.0 ones) only in
+/// COLLATION_CHARACTER_SET_APPLICABILITY, which older servers lack.
 async fn read_charsets(conn: &mut mysql_async::Conn) -> Result<Charsets, ReplicationError> {
+    let mut charsets = read_collations(conn).await?;
+    if let Ok(more) = conn
+        .query::<(u16, String), _>(
+            "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY \
+             WHERE ID IS NOT NULL",
+        )
+        .await
+    {
+        for (id, charset) in more {
+            charsets.entry(id).or_insert_with(|| Arc::from(charset.as_str()));
+        }
+    }
+    Ok(charsets)
+}
+
+async fn read_collations(conn: &mut mysql_async::Conn) -> Result<Charsets, ReplicationError> {
     let rows: Vec<(u16, String)> = conn
         .query(
             "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL",

@@ -78,6 +78,17 @@ pub(crate) struct ColumnInfo {
     kind: Kind,
 }
 
+#[cfg(test)]
+impl ColumnInfo {
+    /// A numeric column, for other modules' tests.
+    pub fn test(name: &str) -> ColumnInfo {
+        ColumnInfo {
+            name: name.to_owned(),
+            kind: Kind::Number,
+        }
+    }
+}
+
 /// How a column's binlog value becomes a [`Cell`].
 #[derive(Debug, Clone)]
 enum Kind {

@@ -11,24 +11,30 @@
 //! the appliers are drained, the DDL is applied, and replication goes on.
 
 use std::{
-    collections::VecDeque,
-    hash::{DefaultHasher, Hash, Hasher},
     sync::Arc,
     time::{Duration, Instant},
 };
 
+mod rounds;
+mod shutdown;
+
 use tokio::{sync::mpsc, task::JoinHandle};
+
+use self::{
+    rounds::{Rounds, partition},
+    shutdown::is_after,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     engine::{Checkpoint, Progress, ReplicationError, ReplicationSpec, StartFrom},
     filter::TableFilter,
     precheck,
-    sink::{ApplierMsg, Done, mysql::MysqlSink, run_applier},
+    sink::{ApplierMsg, Done, mysql::MysqlSink, run_applier, sql},
     source::{
         self, SourceEvent, SourceOptions,
         ddl::{self, Statement},
-        row::{RowChange, RowOp},
+        row::{RowChange, RowOp, TableInfo},
         scan,
     },
     tso,
@@ -72,7 +78,7 @@ pub async fn run(
     // The resolved start is worth persisting at once: restarting from
     // `StartFrom::Now` later would skip what happened in between.
     engine.dirty = true;
-    engine.report(false);
+    engine.report();
     let result = engine.run(&stop).await;
     engine.shut_down(result.is_ok()).await;
     match &result {
@@ -82,16 +88,6 @@ pub async fn run(
         }
     }
     result
-}
-
-/// One numbered batch of changes, split among the appliers.
-struct Round {
-    id: u64,
-    /// Appliers that have not committed their part yet.
-    outstanding: usize,
-    /// Where the checkpoint goes once the round is committed; `None` when
-    /// the round ends inside a transaction.
-    checkpoint: Option<Checkpoint>,
 }
 
 struct Engine {
@@ -107,15 +103,16 @@ struct Engine {
     ddl_sink: MysqlSink,
     progress: mpsc::Sender<Progress>,
 
-    /// Rows of the round being gathered.
-    pending: Vec<RowChange>,
+    /// Rows of the round being gathered, each with its partition hash.
+    pending: Vec<(u64, RowChange)>,
+    /// The last table seen and whether its rows may go to any applier.
+    last_table: Option<(Arc<TableInfo>, bool)>,
     /// Where in `pending` the current upstream transaction starts.
     txn_start: usize,
     /// Whether part of the current transaction was already sent.
     txn_split: bool,
     pending_checkpoint: Option<Checkpoint>,
-    rounds: VecDeque<Round>,
-    next_round: u64,
+    rounds: Rounds,
 
     committed: Checkpoint,
     fetched_tso: u64,
@@ -173,11 +170,11 @@ impl Engine {
             ddl_sink: MysqlSink::new(spec.downstream.clone()),
             progress,
             pending: Vec::new(),
+            last_table: None,
             txn_start: 0,
             txn_split: false,
             pending_checkpoint: None,
-            rounds: VecDeque::new(),
-            next_round: 0,
+            rounds: Rounds::default(),
             fetched_tso: start.tso,
             upstream_tso: start.tso,
             committed: start,
@@ -212,7 +209,7 @@ impl Engine {
                     if self.flush_boundary(stop).await? {
                         return Ok(());
                     }
-                    self.report(false);
+                    self.report();
                 }
             }
         }
@@ -227,7 +224,8 @@ impl Engine {
         match event {
             SourceEvent::Rows(rows) => {
                 for change in rows {
-                    self.push_change(change);
+                    let parallel = self.parallel(&change.table).await?;
+                    self.push_change(change, parallel);
                 }
                 if self.pending.len() >= self.max_rows {
                     self.txn_split = true;
@@ -236,13 +234,14 @@ impl Engine {
             }
             SourceEvent::Commit(checkpoint) => return self.commit(checkpoint, stop).await,
             SourceEvent::Rollback(checkpoint) => {
-                if self.txn_split {
-                    tracing::warn!(
-                        file = %checkpoint.file,
-                        position = checkpoint.position,
-                        "a transaction rolled back after part of it was applied downstream"
-                    );
-                }
+                // Only transactions that also wrote non-transactional tables
+                // reach the binlog with a ROLLBACK; their rows are dropped.
+                tracing::warn!(
+                    file = %checkpoint.file,
+                    position = checkpoint.position,
+                    partly_applied = self.txn_split,
+                    "the binlog holds a rolled-back transaction; its row changes are not applied"
+                );
                 self.pending.truncate(self.txn_start);
                 return self.commit(checkpoint, stop).await;
             }
@@ -251,7 +250,7 @@ impl Engine {
                     return Err(ReplicationError::Fatal(format!(
                         "the upstream logged a change as a statement, not as rows \
                          (binlog_format must be ROW): `{}`",
-                        String::from_utf8_lossy(&sql)
+                        sql::abbreviate(&String::from_utf8_lossy(&sql))
                     )));
                 }
             }
@@ -274,7 +273,7 @@ impl Engine {
                 if std::str::from_utf8(&sql).is_err() {
                     return Err(ReplicationError::Fatal(format!(
                         "a DDL is not valid UTF-8, which ferry cannot apply: `{}`",
-                        plan.sql
+                        sql::abbreviate(&plan.sql)
                     )));
                 }
                 plan.sql = plan.sql.trim().to_owned();
@@ -292,10 +291,11 @@ impl Engine {
                     // A closed applier has failed; its error is in `done_rx`.
                     let _ = applier.send(ApplierMsg::SchemaChanged).await;
                 }
+                self.last_table = None;
                 self.observe(checkpoint.tso);
                 self.committed = checkpoint;
                 self.dirty = true;
-                self.report(false);
+                self.report();
             }
             SourceEvent::Heartbeat(position) => {
                 let now = tso::from_unix_ms(chrono::Utc::now().timestamp_millis().max(0) as u64);
@@ -304,7 +304,11 @@ impl Engine {
                 // Idle with everything committed: the checkpoint can move past
                 // what follows the last commit (rotations, checkpoints), so
                 // that it does not pin an old binlog file.
-                if self.pending.is_empty() && self.pending_checkpoint.is_none() && self.rounds.is_empty() {
+                if self.pending.is_empty()
+                    && self.pending_checkpoint.is_none()
+                    && self.rounds.is_empty()
+                    && is_after(&position, &self.committed)
+                {
                     self.committed = position;
                 }
             }
@@ -317,29 +321,53 @@ impl Engine {
         self.upstream_tso = self.upstream_tso.max(tso);
     }
 
-    /// Adds one row change to the round, splitting an update that changes
-    /// the primary key into a delete of the old row and an insert of the
-    /// new one, since the two keys may belong to different appliers.
-    fn push_change(&mut self, change: RowChange) {
+    /// Whether rows of `table` may be spread over the appliers by primary
+    /// key (see `MysqlSink::parallel_safe`); otherwise the whole table goes
+    /// to one applier, in upstream order.
+    async fn parallel(&mut self, table: &Arc<TableInfo>) -> Result<bool, ReplicationError> {
+        if self.appliers.len() <= 1 {
+            return Ok(false);
+        }
+        if let Some((last, parallel)) = &self.last_table
+            && Arc::ptr_eq(last, table)
+        {
+            return Ok(*parallel);
+        }
+        let parallel = self.ddl_sink.parallel_safe(table).await?;
+        self.last_table = Some((table.clone(), parallel));
+        Ok(parallel)
+    }
+
+    /// Adds one row change to the round with the applier it belongs to.
+    /// With parallel appliers, an update that changes the primary key is
+    /// split into a delete of the old row and an insert of the new one,
+    /// since the two keys may belong to different appliers.
+    fn push_change(&mut self, change: RowChange, parallel: bool) {
+        if !parallel {
+            let slot = partition(&change, false);
+            self.pending.push((slot, change));
+            return;
+        }
         let pk = &change.table.primary_key;
         if let RowOp::Update { before, after } = &change.op
-            && !pk.is_empty()
             && pk.iter().any(|&i| before[i] != after[i])
         {
             let RowOp::Update { before, after } = change.op else {
                 unreachable!()
             };
-            self.pending.push(RowChange {
+            let delete = RowChange {
                 table: change.table.clone(),
                 op: RowOp::Delete(before),
-            });
-            self.pending.push(RowChange {
+            };
+            let insert = RowChange {
                 table: change.table,
                 op: RowOp::Insert(after),
-            });
+            };
+            self.pending.push((partition(&delete, true), delete));
+            self.pending.push((partition(&insert, true), insert));
             return;
         }
-        self.pending.push(change);
+        self.pending.push((partition(&change, true), change));
     }
 
     /// The end of an upstream transaction (or of a statement outside one).
@@ -372,24 +400,16 @@ impl Engine {
         if self.pending.is_empty() && self.pending_checkpoint.is_none() {
             return Ok(false);
         }
-        let id = self.next_round;
-        self.next_round += 1;
         let workers = self.appliers.len();
         let mut parts: Vec<Vec<RowChange>> = (0..workers).map(|_| Vec::new()).collect();
-        for change in self.pending.drain(..) {
-            let slot = if workers == 1 {
-                0
-            } else {
-                partition(&change) % workers
-            };
-            parts[slot].push(change);
+        for (slot, change) in self.pending.drain(..) {
+            parts[(slot % workers as u64) as usize].push(change);
         }
         self.txn_start = 0;
-        self.rounds.push_back(Round {
-            id,
-            outstanding: parts.iter().filter(|p| !p.is_empty()).count(),
-            checkpoint: self.pending_checkpoint.take(),
-        });
+        let id = self.rounds.open(
+            parts.iter().filter(|p| !p.is_empty()).count(),
+            self.pending_checkpoint.take(),
+        );
         for (slot, rows) in parts.into_iter().enumerate() {
             if rows.is_empty() {
                 continue;
@@ -430,102 +450,18 @@ impl Engine {
     fn complete(&mut self, done: Done) -> Result<(), ReplicationError> {
         let rows = done.result?;
         self.rows_applied += rows as u64;
-        let index = self
-            .rounds
-            .front()
-            .and_then(|front| done.round.checked_sub(front.id));
-        if let Some(round) = index.and_then(|i| self.rounds.get_mut(i as usize)) {
-            round.outstanding = round.outstanding.saturating_sub(1);
-        }
+        self.rounds.done(done.round);
         self.settle();
         Ok(())
     }
 
     /// Moves the checkpoint past every leading round that is fully committed.
     fn settle(&mut self) {
-        while self.rounds.front().is_some_and(|r| r.outstanding == 0) {
-            let round = self.rounds.pop_front().expect("checked above");
-            if let Some(cp) = round.checkpoint {
-                self.committed = cp;
-                self.dirty = true;
-            }
+        if let Some(cp) = self.rounds.settle() {
+            self.committed = cp;
+            self.dirty = true;
         }
-        self.report(false);
-    }
-
-    /// Sends progress if it changed, at most every [`PROGRESS_INTERVAL`]
-    /// unless `force`.
-    fn report(&mut self, force: bool) {
-        if !self.dirty {
-            return;
-        }
-        if !force
-            && self
-                .last_report
-                .is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL)
-        {
-            return;
-        }
-        match self.progress.try_send(self.snapshot()) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.dirty = false;
-                self.last_report = Some(Instant::now());
-            }
-            // The supervisor is behind; the next tick sends a newer one.
-            Err(mpsc::error::TrySendError::Full(_)) => {}
-        }
-    }
-
-    fn snapshot(&self) -> Progress {
-        Progress {
-            checkpoint: self.committed.clone(),
-            fetched_tso: self.fetched_tso,
-            upstream_tso: self.upstream_tso,
-            rows_applied: self.rows_applied,
-        }
-    }
-
-    /// Stops reading, lets the appliers commit what they were given (up to
-    /// [`DRAIN_TIMEOUT`], only when stopping cleanly), abandons the rest and
-    /// reports the final checkpoint. Rows gathered but not sent are dropped:
-    /// they are after the checkpoint and will be read again.
-    async fn shut_down(&mut self, clean: bool) {
-        self.source_stop.cancel();
-        self.source_rx.close();
-        self.appliers.clear();
-        if clean {
-            let deadline = tokio::time::sleep(DRAIN_TIMEOUT);
-            tokio::pin!(deadline);
-            while !self.rounds.is_empty() {
-                tokio::select! {
-                    done = self.done_rx.recv() => match done {
-                        Some(done) => {
-                            if let Err(error) = self.complete(done) {
-                                tracing::warn!(%error, "an applier failed while stopping");
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    () = &mut deadline => {
-                        tracing::warn!("in-flight batches did not commit in time; abandoning them");
-                        break;
-                    }
-                }
-            }
-        }
-        self.applier_abort.cancel();
-        for task in self.applier_tasks.drain(..) {
-            let _ = task.await;
-        }
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.source_task)
-            .await
-            .is_err()
-        {
-            self.source_task.abort();
-        }
-        let _ =
-            tokio::time::timeout(Duration::from_secs(5), self.progress.send(self.snapshot())).await;
+        self.report();
     }
 }
 
@@ -536,21 +472,4 @@ impl Drop for Engine {
         self.source_stop.cancel();
         self.applier_abort.cancel();
     }
-}
-
-/// Which applier a change belongs to: by table and primary key, so every
-/// change of one row goes to the same applier; tables without a primary key
-/// in the binlog go whole to one applier.
-fn partition(change: &RowChange) -> usize {
-    let mut h = DefaultHasher::new();
-    change.table.schema.hash(&mut h);
-    change.table.name.hash(&mut h);
-    let cells = match &change.op {
-        RowOp::Insert(c) | RowOp::Delete(c) => c,
-        RowOp::Update { after, .. } => after,
-    };
-    for &i in &change.table.primary_key {
-        cells[i].hash(&mut h);
-    }
-    h.finish() as usize
 }

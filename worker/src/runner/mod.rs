@@ -9,6 +9,8 @@
 //! waits up to the drain time; jobs still held after that stay locked by this
 //! worker until its heartbeat expires, and then another worker re-runs them.
 
+mod batch;
+
 use std::{sync::Arc, time::Duration};
 
 use apalis::{
@@ -161,8 +163,12 @@ fn retry_policy(settings: &WorkerSettings) -> TaskRetryPolicy {
 
 /// The apalis handler: one call per attempt.
 async fn handle_job(job: TaskJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
-    let span = tracing::info_span!("task", task_id = %job.task_id);
-    run_attempt(&state, &job.task_id).instrument(span).await
+    let span = tracing::info_span!("task", task_id = %job.task_id, batch = job.batch.len());
+    if job.batch.is_empty() {
+        run_attempt(&state, &job.task_id).instrument(span).await
+    } else {
+        batch::run_batch(&state, &job).instrument(span).await
+    }
 }
 
 async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynError> {

@@ -1,0 +1,130 @@
+//! `GET .../brokers`, `GET .../brokers/{broker_id}` and
+//! `GET .../brokers/{broker_id}/partition-replicas`, from the cluster's
+//! metadata. Broker configs are in `configs`.
+
+use ferry_entity::Role;
+use ferry_worker::kafka::admin::{BrokerInfo, ClusterDescription};
+use poem::Request;
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+
+use super::{
+    ConfluentError, Ctx, Related, ResourceMetadata, V3Result, list_meta, list_type, parse_index,
+    partitions::{KafkaReplicaList, replica_ids, replica_view},
+    related,
+    topics::describe,
+};
+use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
+
+#[derive(Debug, Object)]
+pub struct KafkaBroker {
+    /// `KafkaBroker`.
+    pub kind: String,
+    pub metadata: ResourceMetadata,
+    pub cluster_id: String,
+    pub broker_id: i32,
+    pub host: String,
+    pub port: i32,
+    /// Always null: librdkafka's Metadata does not carry racks.
+    pub rack: Option<String>,
+    pub configs: Related,
+    pub partition_replicas: Related,
+}
+
+list_type!(KafkaBrokerList, KafkaBroker);
+
+fn view(ctx: &Ctx, b: &BrokerInfo) -> KafkaBroker {
+    let path = format!("/brokers/{}", b.id);
+    KafkaBroker {
+        kind: "KafkaBroker".into(),
+        metadata: ctx.meta(&path, &format!("/broker={}", b.id)),
+        cluster_id: ctx.cluster_id(),
+        broker_id: b.id,
+        host: b.host.clone(),
+        port: b.port,
+        rack: None,
+        configs: related(ctx.url(&format!("{path}/configs"))),
+        partition_replicas: related(ctx.url(&format!("{path}/partition-replicas"))),
+    }
+}
+
+/// The broker with this id, or 404.
+pub fn find_broker(described: &ClusterDescription, raw: &str) -> V3Result<BrokerInfo> {
+    parse_index(raw)
+        .and_then(|id| described.broker(id).cloned())
+        .ok_or_else(|| ConfluentError::not_found(404, format!("Broker {raw} cannot be found.")))
+}
+
+pub struct ConfluentBrokersApi;
+
+#[OpenApi(prefix_path = "/v3/clusters", tag = "ApiTags::Confluent")]
+impl ConfluentBrokersApi {
+    /// List the cluster's brokers.
+    #[oai(path = "/:cluster_id/brokers", method = "get")]
+    async fn list(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        cluster_id: Path<String>,
+    ) -> V3Result<Json<KafkaBrokerList>> {
+        auth.0.require(Role::Viewer)?;
+        let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
+        let described = describe(&ctx).await?;
+        Ok(Json(KafkaBrokerList {
+            kind: "KafkaBrokerList".into(),
+            metadata: list_meta(ctx.url("/brokers")),
+            data: described.brokers.iter().map(|b| view(&ctx, b)).collect(),
+        }))
+    }
+
+    /// One broker.
+    #[oai(path = "/:cluster_id/brokers/:broker_id", method = "get")]
+    async fn get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        cluster_id: Path<String>,
+        broker_id: Path<String>,
+    ) -> V3Result<Json<KafkaBroker>> {
+        auth.0.require(Role::Viewer)?;
+        let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
+        let described = describe(&ctx).await?;
+        Ok(Json(view(&ctx, &find_broker(&described, &broker_id.0)?)))
+    }
+
+    /// The partition replicas a broker holds.
+    #[oai(
+        path = "/:cluster_id/brokers/:broker_id/partition-replicas",
+        method = "get"
+    )]
+    async fn replicas(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        cluster_id: Path<String>,
+        broker_id: Path<String>,
+    ) -> V3Result<Json<KafkaReplicaList>> {
+        auth.0.require(Role::Viewer)?;
+        let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
+        let described = describe(&ctx).await?;
+        let broker = find_broker(&described, &broker_id.0)?;
+        let data = described
+            .topics
+            .iter()
+            .filter(|t| t.error.is_none())
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| replica_ids(p).contains(&broker.id))
+                    .map(|p| replica_view(&ctx, &t.name, p, broker.id))
+            })
+            .collect();
+        Ok(Json(KafkaReplicaList {
+            kind: "KafkaReplicaList".into(),
+            metadata: list_meta(ctx.url(&format!("/brokers/{}/partition-replicas", broker.id))),
+            data,
+        }))
+    }
+}

@@ -1,0 +1,481 @@
+//! The Confluent REST Proxy v3 admin dialect: `/v3/clusters/{cluster_id}/...`
+//! topics, partitions, replicas, configs, brokers and consumer groups, in
+//! Confluent's shapes (`kind`, `metadata.self`, `metadata.resource_name`,
+//! `related` links) and error envelope `{"error_code": N, "message": "..."}`.
+//!
+//! `{cluster_id}` is ferry's id of a registered Kafka cluster (the numeric ids
+//! of `/api/v1/clusters`), not Kafka's own cluster id: ferry administers many
+//! clusters, each registered once with its credentials.
+//!
+//! Status and error codes:
+//! - 404 `404`: unknown cluster, broker, config or assignment (Confluent's
+//!   REST Proxy answers `error_code` 404 for an unknown cluster too);
+//!   `40401` topic, `40402` partition, `40403` consumer group or consumer.
+//! - 422 `422`: an invalid request; the message names the field.
+//! - 400 `40002`: Kafka refused the change (the topic exists, a bad config
+//!   value the broker rejects); the message says why.
+//! - 409 `40901`: a task for the same topic is in progress; `40902`: the
+//!   task was cancelled.
+//! - 403 `403`: the token's role may not do this (mutations need `client`).
+//! - 501 `501`: cluster-wide config changes (see `configs`).
+//! - 502 `50002`: a Kafka error that retrying will not fix; 503 `50003`: the
+//!   cluster is unreachable or slow (retry); 503 `503`: the metadata store is.
+//!
+//! Creating and deleting topics and changing configs are tasks: the call waits
+//! up to `api.task_wait_ms` for its task and answers as Confluent does (201,
+//! 204); a task still running then is answered with 202 and a link to it.
+
+use std::{sync::Arc, time::Duration};
+
+use ferry_entity::TaskStatus;
+use ferry_worker::{
+    kafka::{KafkaAccessError, KafkaCluster, admin::AdminError},
+    tasks::{self, Task},
+};
+use poem::Request;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use sea_orm::DbErr;
+use serde_json::Value;
+
+use crate::{
+    auth::{BearerAuth, Forbidden},
+    middleware::{audit::AuditNote, request_id::RequestId},
+    state::AppState,
+};
+
+pub mod broker_configs;
+pub mod brokers;
+pub mod clusters;
+pub mod configs;
+pub mod consumer_groups;
+pub mod lags;
+pub mod partitions;
+pub mod topics;
+
+/// Every v3 route, as one element of the application's API tuple.
+pub type ConfluentApis = (
+    clusters::ConfluentClustersApi,
+    topics::ConfluentTopicsApi,
+    partitions::ConfluentPartitionsApi,
+    configs::ConfluentTopicConfigsApi,
+    broker_configs::ConfluentBrokerConfigsApi,
+    brokers::ConfluentBrokersApi,
+    consumer_groups::ConfluentConsumerGroupsApi,
+    lags::ConfluentLagsApi,
+);
+
+pub fn apis() -> ConfluentApis {
+    (
+        clusters::ConfluentClustersApi,
+        topics::ConfluentTopicsApi,
+        partitions::ConfluentPartitionsApi,
+        configs::ConfluentTopicConfigsApi,
+        broker_configs::ConfluentBrokerConfigsApi,
+        brokers::ConfluentBrokersApi,
+        consumer_groups::ConfluentConsumerGroupsApi,
+        lags::ConfluentLagsApi,
+    )
+}
+
+pub const TOPIC_NOT_FOUND: i32 = 40401;
+pub const PARTITION_NOT_FOUND: i32 = 40402;
+pub const GROUP_NOT_FOUND: i32 = 40403;
+pub const KAFKA_REFUSED: i32 = 40002;
+pub const TASK_IN_PROGRESS: i32 = 40901;
+pub const TASK_CANCELLED: i32 = 40902;
+pub const KAFKA_ERROR: i32 = 50002;
+pub const KAFKA_RETRIABLE: i32 = 50003;
+
+/// How long a read may wait for the cluster before answering 503.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Confluent's error body.
+#[derive(Debug, Object)]
+pub struct ErrorBody {
+    pub error_code: i32,
+    pub message: String,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ConfluentError {
+    /// `40002`: Kafka refused the change.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The token's role may not do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `404` cluster, broker or config; `40401` topic; `40402` partition;
+    /// `40403` consumer group or consumer.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// `40901`: a task for the same topic is in progress.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request is invalid; the message names the field.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// ferry cannot do this on any cluster (see the message).
+    #[oai(status = 501)]
+    NotImplemented(Json<ErrorBody>),
+    /// `50002`: Kafka answered with an error that retrying will not fix.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// `50003`: the cluster did not answer in time; `503`: the metadata store
+    /// is unavailable. Retry.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error_code: code,
+        message: message.into(),
+    })
+}
+
+impl ConfluentError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Unprocessable(body(422, message))
+    }
+    pub fn not_found(code: i32, message: impl Into<String>) -> Self {
+        Self::NotFound(body(code, message))
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::BadRequest(body(KAFKA_REFUSED, message))
+    }
+    pub fn conflict(code: i32, message: impl Into<String>) -> Self {
+        Self::Conflict(body(code, message))
+    }
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::NotImplemented(body(501, message))
+    }
+    pub fn store(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "metadata store error");
+        Self::Unavailable(body(503, "the metadata store is unavailable; try again"))
+    }
+    pub fn topic_not_found(topic: &str) -> Self {
+        Self::not_found(TOPIC_NOT_FOUND, format!("Topic '{topic}' not found."))
+    }
+    pub fn partition_not_found(topic: &str, partition: &str) -> Self {
+        Self::not_found(
+            PARTITION_NOT_FOUND,
+            format!("Partition {partition} of topic '{topic}' not found."),
+        )
+    }
+
+    /// A Kafka call that failed, with what was being done.
+    pub fn kafka(doing: &str, err: AdminError) -> Self {
+        let message = format!("{doing}: {err}");
+        if err.is_retryable() {
+            Self::Unavailable(body(KAFKA_RETRIABLE, message))
+        } else {
+            Self::BadGateway(body(KAFKA_ERROR, message))
+        }
+    }
+}
+
+impl From<Forbidden> for ConfluentError {
+    fn from(err: Forbidden) -> Self {
+        Self::Forbidden(body(403, err.to_string()))
+    }
+}
+
+impl From<DbErr> for ConfluentError {
+    fn from(err: DbErr) -> Self {
+        Self::store(err)
+    }
+}
+
+pub type V3Result<T> = Result<T, ConfluentError>;
+
+#[derive(Debug, Object)]
+pub struct ResourceMetadata {
+    #[oai(rename = "self")]
+    pub self_: String,
+    pub resource_name: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ListMetadata {
+    #[oai(rename = "self")]
+    pub self_: String,
+    /// Always null: every list is answered in one page.
+    pub next: Option<String>,
+}
+
+/// A link to a related resource.
+#[derive(Debug, Object)]
+pub struct Related {
+    pub related: String,
+}
+
+pub fn related(url: String) -> Related {
+    Related { related: url }
+}
+
+pub fn list_meta(self_: String) -> ListMetadata {
+    ListMetadata { self_, next: None }
+}
+
+/// A `{kind, metadata, data}` list of one resource type.
+macro_rules! list_type {
+    ($name:ident, $item:ty) => {
+        #[derive(Debug, poem_openapi::Object)]
+        pub struct $name {
+            pub kind: String,
+            pub metadata: $crate::confluent::ListMetadata,
+            pub data: Vec<$item>,
+        }
+    };
+}
+pub(crate) use list_type;
+
+/// Percent-encodes one path segment of a link (group and consumer ids may
+/// hold any character).
+pub fn seg(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `scheme://host` of the request, for `metadata.self` and `related` links.
+/// A reverse proxy's `X-Forwarded-Proto` is honoured; a Host header that
+/// does not look like a host name is not echoed back.
+pub fn base_url(req: &Request) -> String {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = header("host")
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    let scheme = match header("x-forwarded-proto") {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+/// Who is calling and which cluster: what every v3 handler starts from.
+pub struct Ctx {
+    /// `http://host`.
+    pub base: String,
+    pub cluster_id: i64,
+    pub cluster: Arc<KafkaCluster>,
+}
+
+impl Ctx {
+    /// Resolves `{cluster_id}` to a registered Kafka cluster and its client.
+    pub async fn open(state: &AppState, req: &Request, raw_id: &str) -> V3Result<Self> {
+        let not_found =
+            || ConfluentError::not_found(404, format!("Cluster {raw_id} cannot be found."));
+        let cluster_id = ferry_worker::clusters::parse_id(raw_id).ok_or_else(not_found)?;
+        let cluster = match state.store.kafka.get(&state.store, cluster_id).await {
+            Ok(c) => c,
+            Err(KafkaAccessError::NoSuchCluster | KafkaAccessError::NotKafka(_)) => {
+                return Err(not_found());
+            }
+            Err(KafkaAccessError::Client(m)) => {
+                return Err(ConfluentError::BadGateway(body(
+                    KAFKA_ERROR,
+                    format!("cannot build a Kafka client for cluster {cluster_id}: {m}"),
+                )));
+            }
+            Err(e @ KafkaAccessError::Registry(_)) => return Err(ConfluentError::store(e)),
+        };
+        Ok(Self {
+            base: base_url(req),
+            cluster_id,
+            cluster,
+        })
+    }
+
+    /// `http://host/v3/clusters/{id}` followed by `suffix`.
+    pub fn url(&self, suffix: &str) -> String {
+        format!("{}/v3/clusters/{}{suffix}", self.base, self.cluster_id)
+    }
+
+    /// `crn:///kafka={id}` followed by `suffix`.
+    pub fn crn(&self, suffix: &str) -> String {
+        format!("crn:///kafka={}{suffix}", self.cluster_id)
+    }
+
+    /// `metadata` of a resource at `suffix` with the resource name `crn`.
+    pub fn meta(&self, suffix: &str, crn: &str) -> ResourceMetadata {
+        ResourceMetadata {
+            self_: self.url(suffix),
+            resource_name: Some(self.crn(crn)),
+        }
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id.to_string()
+    }
+}
+
+/// Reads `?validate_only=` and the body's `validate_only`, either of which
+/// asks for a dry run.
+pub fn validate_only(query: Option<bool>, body: Option<bool>) -> bool {
+    query.unwrap_or(false) || body.unwrap_or(false)
+}
+
+/// The request's id and the caller, for task rows.
+pub fn requester(auth: &BearerAuth, req: &Request) -> ferry_worker::topic_admin::Requester {
+    ferry_worker::topic_admin::Requester {
+        created_by: auth.0.name.clone(),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// Adds the dialect's details to the call's audit entry.
+pub fn audit(req: &Request, detail: Value) {
+    if let Some(note) = req.extensions().get::<AuditNote>() {
+        note.set(detail);
+    }
+}
+
+/// A change still running when the call stopped waiting.
+#[derive(Debug, Object)]
+pub struct TaskAccepted {
+    /// `FerryTask`.
+    pub kind: String,
+    /// `self` is the task in the native API (`/api/v1/tasks/{id}`).
+    pub metadata: ResourceMetadata,
+    pub task_id: String,
+    /// `topic.create`, `topic.delete`, `topic.config` or `broker.config`.
+    pub task_kind: String,
+    /// `pending` or `running`.
+    pub status: String,
+    pub message: String,
+}
+
+impl TaskAccepted {
+    pub fn new(base: &str, task: &Task) -> (Json<Self>, String) {
+        let url = format!("{base}/api/v1/tasks/{}", task.id);
+        let accepted = Self {
+            kind: "FerryTask".into(),
+            metadata: ResourceMetadata {
+                self_: url.clone(),
+                resource_name: None,
+            },
+            task_id: task.id.clone(),
+            task_kind: task.kind.clone(),
+            status: task.status.as_str().to_owned(),
+            message:
+                "the change was accepted and is still running; follow the task for its outcome"
+                    .into(),
+        };
+        (Json(accepted), url)
+    }
+}
+
+/// The answer to a change that has no body of its own.
+#[derive(Debug, ApiResponse)]
+pub enum Applied {
+    /// Done; with `validate_only`, valid and nothing was changed.
+    #[oai(status = 204)]
+    Done,
+    /// Still running after the wait: follow the task in `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<TaskAccepted>, #[oai(header = "Location")] String),
+}
+
+/// Where a change's task ended up after the bounded wait.
+pub enum Waited {
+    Succeeded(Task),
+    Running(Task),
+}
+
+/// Waits up to `api.task_wait_ms` for a task; a failed or cancelled task is
+/// answered as an error.
+pub async fn wait_task(state: &AppState, task: Task) -> V3Result<Waited> {
+    let wait = Duration::from_millis(state.settings.api.task_wait_ms);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(20);
+    let mut task = task;
+    loop {
+        match task.status {
+            TaskStatus::Succeeded => return Ok(Waited::Succeeded(task)),
+            TaskStatus::Failed => return Err(task_failure(&task)),
+            TaskStatus::Cancelled => {
+                return Err(ConfluentError::conflict(
+                    TASK_CANCELLED,
+                    format!("task {} was cancelled before it ran", task.id),
+                ));
+            }
+            TaskStatus::Pending | TaskStatus::Running => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Waited::Running(task));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+        task = tasks::get(&state.store.db, &task.id)
+            .await?
+            .ok_or_else(|| ConfluentError::store(format!("task {} vanished", task.id)))?;
+    }
+}
+
+/// A failed task: retries exhausted on a transient error is the cluster's
+/// unavailability (503); anything else is Kafka refusing the change (400).
+fn task_failure(task: &Task) -> ConfluentError {
+    let reason = task.last_error.as_deref().unwrap_or("the change failed");
+    let message = format!("{reason} (task {})", task.id);
+    if reason.starts_with("gave up after") {
+        ConfluentError::Unavailable(body(KAFKA_RETRIABLE, message))
+    } else {
+        ConfluentError::refused(message)
+    }
+}
+
+/// Answers a change as done (204) or still running (202).
+pub async fn applied(state: &AppState, base: &str, task: Task) -> V3Result<Applied> {
+    Ok(match wait_task(state, task).await? {
+        Waited::Succeeded(_) => Applied::Done,
+        Waited::Running(task) => {
+            let (body, location) = TaskAccepted::new(base, &task);
+            Applied::Accepted(body, location)
+        }
+    })
+}
+
+/// Parses a numeric id from a path (partition, broker); `None` when it is
+/// not a non-negative 32-bit integer.
+pub fn parse_index(raw: &str) -> Option<i32> {
+    raw.trim().parse::<i32>().ok().filter(|v| *v >= 0)
+}
+
+/// `usize` counts as Confluent's 32-bit integers.
+pub fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(seg("orders.v1_x-y~"), "orders.v1_x-y~");
+        assert_eq!(seg("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn indexes_are_non_negative_integers() {
+        assert_eq!(parse_index("3"), Some(3));
+        assert_eq!(parse_index("-1"), None);
+        assert_eq!(parse_index("x"), None);
+    }
+}

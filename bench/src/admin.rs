@@ -1,0 +1,325 @@
+//! `ferry-bench admin`: the Confluent v3 admin reads on a cluster with 1,000
+//! topics, beside the same reads made directly with the rdkafka client, on
+//! the same tansu broker in the same run:
+//!
+//! - list topics: `GET /v3/clusters/{id}/topics` beside one Metadata request
+//!   of every topic (`fetch_metadata`);
+//! - consumer lag: `GET .../consumer-groups/{group}/lags` beside the calls a
+//!   direct client makes for the same figures: the group's description
+//!   (`fetch_group_list`), its committed offsets (`committed_offsets` of every
+//!   partition, from a consumer of that group that does not join it) and the
+//!   partitions' end offsets (`offsets_for_times` at the latest offset, one
+//!   ListOffsets per leader). The direct side gets the partition list for free
+//!   (read once before timing); ferry reads everything on every call.
+//!
+//! The group is a real one: a consumer subscribed to every topic, which has
+//! committed offset 0 on each, so that every one of the 1,000 partitions
+//! (holding one record each) lags by one.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use rdkafka::{
+    ClientConfig, Offset, TopicPartitionList,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, CommitMode, Consumer},
+    producer::{FutureProducer, FutureRecord},
+};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::{
+    ferry::{FerryEnv, LogOptions, WorkerKnobs},
+    stats::{self, Latencies},
+};
+
+const GROUP: &str = "bench-lag";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topics on the cluster (one partition each).
+    #[arg(long, default_value_t = 1000)]
+    pub topics: usize,
+    /// Timed calls per measurement (after as many warm-up calls as a tenth).
+    #[arg(long, default_value_t = 100)]
+    pub calls: usize,
+    /// Where ferry-api is (default: beside this binary).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// RUST_LOG for ferry's process.
+    #[arg(long, default_value = "warn")]
+    pub ferry_log: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.topics > 0 && args.calls > 0, "--topics and --calls must be positive");
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?.parent().context("no parent dir")?.to_owned(),
+    };
+    let broker = Tansu::start().await?;
+    let dir = std::env::temp_dir().join(format!("ferry-bench-admin-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let logs = LogOptions { filter: args.ferry_log.clone(), dir: None };
+    let env = FerryEnv::new(&bin_dir, &url, &WorkerKnobs::default(), &logs)?;
+    // Reads only: no worker is needed.
+    let api = env.start_api().await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let base = api.base_url.clone();
+    let token = env.token().to_owned();
+
+    println!("ferry-bench admin");
+    println!("  broker:   tansu 0.6.0 (memory storage) at {}", broker.bootstrap());
+    let names: Vec<String> = (0..args.topics).map(|i| format!("bench-{i:05}")).collect();
+    let admin = Arc::new(broker.client::<AdminClient<DefaultClientContext>>()?);
+    create_topics(&admin, &names).await?;
+    produce_one_each(&broker, &names).await?;
+    let _member = join_and_commit(&broker, &names).await?;
+    println!("  cluster:  {} topics of 1 partition, 1 record each; group `{GROUP}` committed 0 on each", names.len());
+
+    let cluster: Value = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "bench", "kind": "kafka", "bootstrapServers": broker.bootstrap() }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let cluster_id = cluster["id"].as_str().context("cluster id")?.to_owned();
+    let topics_url = format!("{base}/v3/clusters/{cluster_id}/topics");
+    let lags_url = format!("{base}/v3/clusters/{cluster_id}/consumer-groups/{GROUP}/lags");
+
+    // Check once that both sides see the same thing before timing them.
+    let listed = get(&http, &token, &topics_url).await?;
+    let listed = listed["data"].as_array().map_or(0, Vec::len);
+    let lags = get(&http, &token, &lags_url).await?;
+    let lag_rows = lags["data"].as_array().cloned().unwrap_or_default();
+    let total: i64 = lag_rows.iter().filter_map(|l| l["lag"].as_i64()).sum();
+    if listed < names.len() || lag_rows.len() != names.len() {
+        bail!("ferry sees {listed} topics and {} lag rows, expected {}", lag_rows.len(), names.len());
+    }
+    println!("  checked:  ferry lists {listed} topics and {} lag rows (total lag {total})", lag_rows.len());
+
+    let warm = (args.calls / 10).max(1);
+    let ferry_topics = time(warm, args.calls, || {
+        let (http, token, url) = (http.clone(), token.clone(), topics_url.clone());
+        async move { get(&http, &token, &url).await.map(drop) }
+    })
+    .await?;
+    let direct_topics = time(warm, args.calls, || {
+        let admin = admin.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                admin.inner().fetch_metadata(None, Duration::from_secs(10)).map(drop)
+            })
+            .await??;
+            Ok(())
+        }
+    })
+    .await?;
+    report("list topics", &ferry_topics, &direct_topics);
+
+    let reader = Arc::new(
+        broker
+            .config()
+            .set("group.id", GROUP)
+            .set("enable.auto.commit", "false")
+            .create::<BaseConsumer>()?,
+    );
+    let mut partitions = TopicPartitionList::new();
+    for name in &names {
+        partitions.add_partition(name, 0);
+    }
+    let ferry_lags = time(warm, args.calls, || {
+        let (http, token, url) = (http.clone(), token.clone(), lags_url.clone());
+        async move { get(&http, &token, &url).await.map(drop) }
+    })
+    .await?;
+    let direct_lags = time(warm, args.calls, || {
+        let (admin, reader, partitions) = (admin.clone(), reader.clone(), partitions.clone());
+        async move {
+            tokio::task::spawn_blocking(move || direct_lag(&admin, &reader, &partitions)).await?
+        }
+    })
+    .await?;
+    report("lag", &ferry_lags, &direct_lags);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The direct client's lag: group description, committed offsets, end
+/// offsets; checks that every partition lags by one.
+fn direct_lag(
+    admin: &AdminClient<DefaultClientContext>,
+    reader: &BaseConsumer,
+    partitions: &TopicPartitionList,
+) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(10);
+    let groups = admin.inner().fetch_group_list(Some(GROUP), timeout)?;
+    anyhow::ensure!(groups.groups().len() == 1, "group not found directly");
+    let committed = reader.committed_offsets(partitions.clone(), timeout)?;
+    let mut latest = TopicPartitionList::new();
+    for e in partitions.elements() {
+        latest.add_partition_offset(e.topic(), e.partition(), Offset::End)?;
+    }
+    let ends = reader.offsets_for_times(latest, timeout)?;
+    let mut total = 0;
+    for (c, e) in committed.elements().iter().zip(ends.elements().iter()) {
+        if let (Offset::Offset(c), Offset::Offset(e)) = (c.offset(), e.offset()) {
+            total += e - c;
+        }
+    }
+    anyhow::ensure!(total == partitions.count() as i64, "direct lag {total}, expected {}", partitions.count());
+    Ok(())
+}
+
+async fn get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<Value> {
+    let resp = http.get(url).bearer_auth(token).send().await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    if !status.is_success() {
+        bail!("GET {url} -> {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// Runs `op` `warm` times untimed, then `calls` times one after another.
+async fn time<F, Fut>(warm: usize, calls: usize, mut op: F) -> anyhow::Result<Latencies>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for _ in 0..warm {
+        op().await?;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        op().await?;
+        samples.push(started.elapsed());
+    }
+    Ok(Latencies::new(samples))
+}
+
+fn report(what: &str, ferry: &Latencies, direct: &Latencies) {
+    let p50 = |l: &Latencies| l.percentile(50.0).as_secs_f64();
+    println!("  {what}:");
+    println!("    ferry (HTTP, v3):  {}", ferry.summary());
+    println!("    direct (rdkafka):  {}", direct.summary());
+    println!(
+        "    ferry / direct:    {:.2} at p50 ({} more per call)",
+        p50(ferry) / p50(direct).max(1e-9),
+        stats::ms(Duration::from_secs_f64((p50(ferry) - p50(direct)).max(0.0)))
+    );
+}
+
+async fn create_topics(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
+    let topics: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))).collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+    for result in admin.create_topics(&topics, &opts).await? {
+        if let Err((name, code)) = result {
+            bail!("creating {name} failed: {code}");
+        }
+    }
+    Ok(())
+}
+
+async fn produce_one_each(broker: &Tansu, names: &[String]) -> anyhow::Result<()> {
+    let producer: FutureProducer = broker.config().set("message.timeout.ms", "30000").create()?;
+    let sends = names.iter().map(|name| {
+        let producer = producer.clone();
+        async move {
+            producer
+                .send(FutureRecord::<(), str>::to(name).partition(0).payload("x"), Duration::from_secs(30))
+                .await
+                .map(drop)
+                .map_err(|(e, _)| anyhow::anyhow!("producing to {name}: {e}"))
+        }
+    });
+    futures::future::try_join_all(sends).await?;
+    Ok(())
+}
+
+/// A member of the group that subscribed to every topic, has its assignment,
+/// and committed offset 0 everywhere; it stays in the group until dropped.
+async fn join_and_commit(broker: &Tansu, names: &[String]) -> anyhow::Result<BaseConsumer> {
+    let names = names.to_vec();
+    let consumer: BaseConsumer = broker
+        .config()
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .set("max.poll.interval.ms", "3600000")
+        .create()?;
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while consumer.assignment()?.count() == 0 {
+            if Instant::now() > deadline {
+                bail!("the benchmark consumer got no assignment within 120 s");
+            }
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        let mut offsets = TopicPartitionList::new();
+        for name in &names {
+            offsets.add_partition_offset(name, 0, Offset::Offset(0))?;
+        }
+        consumer.commit(&offsets, CommitMode::Sync)?;
+        Ok(consumer)
+    })
+    .await?
+}
+
+/// A tansu broker on a free port, killed on drop.
+struct Tansu {
+    port: u16,
+    _child: Child,
+}
+
+impl Tansu {
+    async fn start() -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let home = std::env::var("HOME").unwrap_or_default();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let child = Command::new("tansu")
+            .env("PATH", format!("{home}/.cargo/bin:{path}"))
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start tansu (scripts/test installs it)")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tansu did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { port, _child: child })
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap()).set("log_level", "3");
+        config
+    }
+
+    fn client<T: rdkafka::config::FromClientConfig>(&self) -> anyhow::Result<T> {
+        Ok(self.config().create()?)
+    }
+}

@@ -1,0 +1,282 @@
+//! `ferry-bench topics`: 1,000 topics through TubeMQ's addTopicTask (10
+//! requests of 100) until all are writable, beside one direct batched
+//! CreateTopics of 1,000 other topics with the rdkafka admin client plus the
+//! same writability wait, on the same tansu broker in the same run. Also the
+//! addTopicTask request rate and its p99 latency.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::{
+    ferry::{FerryEnv, LogOptions, WorkerKnobs},
+    load::closed_loop,
+    stats,
+};
+
+/// The goal: ferry takes at most 1.5 times as long as the direct call.
+const GOAL: f64 = 1.5;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topics per side.
+    #[arg(long, default_value_t = 1000)]
+    pub topics: usize,
+    /// Topics per addTopicTask request.
+    #[arg(long, default_value_t = 100)]
+    pub per_request: usize,
+    /// Requests of one topic each for the request-rate figure.
+    #[arg(long, default_value_t = 300)]
+    pub rate_requests: usize,
+    /// Concurrent clients for the request-rate figure.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Where ferry-api and ferry-worker are (default: beside this binary).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Worker concurrency (default: ferry's).
+    #[arg(long)]
+    pub worker_concurrency: Option<usize>,
+    /// How often an idle worker polls the queue (default: ferry's).
+    #[arg(long)]
+    pub poll_ms: Option<u64>,
+    /// RUST_LOG for ferry's processes.
+    #[arg(long, default_value = "warn")]
+    pub ferry_log: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.topics > 0 && args.per_request > 0, "--topics and --per-request must be positive");
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?.parent().context("no parent dir")?.to_owned(),
+    };
+    let broker = Tansu::start().await?;
+    let dir = tempfile_dir()?;
+    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let knobs = WorkerKnobs {
+        concurrency: args.worker_concurrency,
+        poll_ms: args.poll_ms,
+        ..Default::default()
+    };
+    let logs = LogOptions { filter: args.ferry_log.clone(), dir: None };
+    let env = FerryEnv::new(&bin_dir, &url, &knobs, &logs)?;
+    let api = env.start_api().await?;
+    let _worker = env.start_worker()?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let base = api.base_url.clone();
+    let token = env.token().to_owned();
+
+    println!("ferry-bench topics");
+    println!("  broker:   tansu 0.6.0 (memory storage) at {}", broker.bootstrap());
+    println!(
+        "  ferry:    SQLite metadata store, one ferry-worker, worker concurrency {}, poll {}",
+        args.worker_concurrency.map_or("ferry default".into(), |c| c.to_string()),
+        args.poll_ms.map_or("ferry default".into(), |p| format!("{p} ms")),
+    );
+    let cluster: Value = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "bench", "kind": "kafka", "bootstrapServers": broker.bootstrap() }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let cluster_id: i64 = cluster["id"].as_str().context("cluster id")?.parse()?;
+
+    // Both sides start warm: a first topic each builds the admin clients'
+    // connections and metadata caches.
+    let admin = broker.admin()?;
+    direct_create(&admin, &["warm-direct".to_owned()]).await?;
+    submit(&http, &base, &token, cluster_id, &["warm-ferry".to_owned()]).await?;
+    wait_succeeded(&http, &base, &token, 1).await?;
+
+    let direct_names: Vec<String> = (0..args.topics).map(|i| format!("direct-{i:05}")).collect();
+    let started = Instant::now();
+    direct_create(&admin, &direct_names).await?;
+    let direct = started.elapsed();
+    println!("  direct:   {} topics in one CreateTopics + writability wait: {}", args.topics, secs(direct));
+
+    let ferry_names: Vec<String> = (0..args.topics).map(|i| format!("ferry-{i:05}")).collect();
+    let started = Instant::now();
+    let mut request_latencies = Vec::new();
+    for chunk in ferry_names.chunks(args.per_request) {
+        let t = Instant::now();
+        submit(&http, &base, &token, cluster_id, chunk).await?;
+        request_latencies.push(t.elapsed());
+    }
+    wait_succeeded(&http, &base, &token, 1 + args.topics).await?;
+    let ferry = started.elapsed();
+    verify_writable(&admin, &ferry_names).await?;
+    let per_request = stats::Latencies::new(request_latencies);
+    println!(
+        "  ferry:    {} topics in {} addTopicTask requests until every task succeeded: {} (request p50 {}, p99 {})",
+        args.topics,
+        args.topics.div_ceil(args.per_request),
+        secs(ferry),
+        stats::ms(per_request.percentile(50.0)),
+        stats::ms(per_request.percentile(99.0)),
+    );
+    let ratio = ferry.as_secs_f64() / direct.as_secs_f64().max(1e-9);
+    println!(
+        "  ratio:    ferry / direct = {ratio:.2} (goal <= {GOAL}) {}",
+        if ratio <= GOAL { "MET" } else { "MISSED" }
+    );
+
+    // Request rate: one topic per request, answered once recorded and queued.
+    let http2 = http.clone();
+    let (base2, token2) = (base.clone(), token.clone());
+    let sample = closed_loop(args.rate_requests, args.clients, move |i| {
+        let (http, base, token) = (http2.clone(), base2.clone(), token2.clone());
+        async move { submit(&http, &base, &token, cluster_id, &[format!("rate-{i:05}")]).await }
+    })
+    .await?;
+    println!(
+        "  requests: {} addTopicTask/s from {} clients (p50 {}, p99 {})",
+        stats::rate(sample.per_second()),
+        args.clients,
+        stats::ms(sample.latencies.percentile(50.0)),
+        stats::ms(sample.latencies.percentile(99.0)),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ferry-bench-topics-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn submit(http: &reqwest::Client, base: &str, token: &str, cluster: i64, names: &[String]) -> anyhow::Result<()> {
+    let topics: Vec<Value> = names.iter().map(|n| json!({ "topicName": n })).collect();
+    let reply: Value = http
+        .post(format!("{base}/v1/task?method=addTopicTask"))
+        .bearer_auth(token)
+        .json(&json!({ "clusterId": cluster, "addTopicTasks": topics, "user": "bench" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if reply["result"] != true {
+        bail!("addTopicTask refused: {reply}");
+    }
+    Ok(())
+}
+
+/// Polls until `n` topic tasks have succeeded; fails on any failed task.
+async fn wait_succeeded(http: &reqwest::Client, base: &str, token: &str, n: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let count = |status: &'static str| {
+            let url = format!("{base}/api/v1/tasks?kind=topic.create&status={status}&pageSize=1");
+            let req = http.get(url).bearer_auth(token);
+            async move { anyhow::Ok(req.send().await?.json::<Value>().await?["total"].as_u64().unwrap_or(0)) }
+        };
+        let failed = count("failed").await?;
+        if failed > 0 {
+            bail!("{failed} topic tasks failed");
+        }
+        if count("succeeded").await? as usize >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("topic tasks did not finish within 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One CreateTopics request, then the same wait ferry does: every partition
+/// of every topic has a leader in the metadata.
+async fn direct_create(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+    for result in admin.create_topics(&topics, &opts).await? {
+        if let Err((name, code)) = result {
+            bail!("creating {name} directly failed: {code}");
+        }
+    }
+    verify_writable(admin, names).await
+}
+
+async fn verify_writable(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let md = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+        let ready = names.iter().all(|n| {
+            md.topics().iter().any(|t| {
+                t.name() == n && t.error().is_none() && !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0)
+            })
+        });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("topics not writable within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A tansu broker on a free port, killed on drop.
+struct Tansu {
+    port: u16,
+    _child: Child,
+}
+
+impl Tansu {
+    async fn start() -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let home = std::env::var("HOME").unwrap_or_default();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let child = Command::new("tansu")
+            .env("PATH", format!("{home}/.cargo/bin:{path}"))
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start tansu (scripts/test installs it)")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tansu did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { port, _child: child })
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .set("log_level", "3")
+            .create()?)
+    }
+}

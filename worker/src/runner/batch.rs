@@ -1,0 +1,158 @@
+//! Jobs that run several tasks together: the tasks of one addTopicTask
+//! request. One statement claims them, one broker call creates their topics,
+//! and one transaction records every task's own outcome. A retryable failure
+//! of some tasks sends the job back to apalis for a later attempt, which
+//! claims only the tasks still unfinished.
+
+use std::collections::BTreeMap;
+
+use apalis::prelude::BoxDynError;
+use ferry_entity::{TaskJob, TaskKind, task::Model};
+use sea_orm::TransactionTrait;
+use serde_json::Value;
+
+use super::{WorkerState, record};
+use crate::{
+    jobs::{self, JobError, topic_create},
+    tasks,
+};
+
+pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), BoxDynError> {
+    let db = &state.store.db;
+    let ids: Vec<String> = std::iter::once(job.task_id.clone())
+        .chain(job.batch.iter().cloned())
+        .collect();
+    let claimed = tasks::claim_many(db, &ids, &state.name).await?;
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let mut outcomes: Vec<(Model, Result<Value, JobError>)> = Vec::with_capacity(claimed.len());
+    let mut runnable = Vec::with_capacity(claimed.len());
+    for task in claimed {
+        if task.attempts > task.max_attempts {
+            let reason = format!(
+                "gave up after {} attempts; last error: {}",
+                task.max_attempts,
+                task.last_error.as_deref().unwrap_or("worker lost")
+            );
+            outcomes.push((task, Err(JobError::Permanent(reason))));
+        } else if TaskKind::parse(&task.kind) != Some(TaskKind::TopicCreate) {
+            let reason = format!("kind `{}` cannot run in a batch", task.kind);
+            outcomes.push((task, Err(JobError::Permanent(reason))));
+        } else {
+            runnable.push(task);
+        }
+    }
+    tracing::info!(tasks = runnable.len(), "batch attempt started");
+    let timeout = jobs::policy(TaskKind::TopicCreate).attempt_timeout;
+    match tokio::time::timeout(timeout, create_topics(state, &runnable)).await {
+        Ok(results) => outcomes.extend(runnable.into_iter().zip(results)),
+        Err(_) => {
+            for task in runnable {
+                let err = JobError::Retryable(format!("attempt timed out after {timeout:?}"));
+                outcomes.push((task, Err(err)));
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Every task's outcome, in one transaction: one commit instead of one
+    // per task is what makes batches fast on SQLite and PostgreSQL alike.
+    let txn = db.begin().await?;
+    let mut retrying = Vec::new();
+    for (task, outcome) in &outcomes {
+        match outcome {
+            Ok(result) => {
+                tasks::succeed(&txn, &task.id, result.clone()).await?;
+                record(&task.kind, "succeeded", elapsed);
+            }
+            Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
+                tasks::retry_later(&txn, &task.id, &err.to_string()).await?;
+                record(&task.kind, "retrying", elapsed);
+                retrying.push(format!(
+                    "{}: {err}",
+                    task.subject.as_deref().unwrap_or(&task.id)
+                ));
+            }
+            Err(err) => {
+                let reason = if err.is_retryable() {
+                    format!("gave up after {} attempts: {err}", task.attempts)
+                } else {
+                    err.to_string()
+                };
+                tasks::fail(&txn, &task.id, &reason).await?;
+                record(&task.kind, "failed", elapsed);
+            }
+        }
+    }
+    txn.commit().await?;
+    if retrying.is_empty() {
+        tracing::info!(
+            tasks = outcomes.len(),
+            elapsed_s = elapsed,
+            "batch attempt finished"
+        );
+        return Ok(());
+    }
+    let summary = format!(
+        "{} of {} tasks will be retried; first: {}",
+        retrying.len(),
+        outcomes.len(),
+        retrying[0]
+    );
+    tracing::warn!(error = %summary, "batch attempt partly failed");
+    Err(JobError::Retryable(summary).into())
+}
+
+/// Creates the topics of the claimed tasks, grouped by cluster (a request has
+/// one), and answers in the tasks' order.
+async fn create_topics(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value, JobError>> {
+    let mut answers: Vec<Option<Result<Value, JobError>>> =
+        (0..tasks.len()).map(|_| None).collect();
+    let mut by_cluster: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    for (i, task) in tasks.iter().enumerate() {
+        by_cluster
+            .entry(task.cluster_id.clone())
+            .or_default()
+            .push(i);
+    }
+    for indexes in by_cluster.into_values() {
+        let first = &tasks[indexes[0]];
+        let cluster = match topic_create::cluster_of(&state.store, first).await {
+            Ok(c) => c,
+            Err(err) => {
+                for &i in &indexes {
+                    answers[i] = Some(Err(clone_error(&err)));
+                }
+                continue;
+            }
+        };
+        let mut specs = Vec::new();
+        let mut spec_indexes = Vec::new();
+        for &i in &indexes {
+            match topic_create::spec_of(&tasks[i]) {
+                Ok(spec) => {
+                    specs.push(spec);
+                    spec_indexes.push(i);
+                }
+                Err(err) => answers[i] = Some(Err(err)),
+            }
+        }
+        let results = state.topics.create_all(cluster, specs).await;
+        for (i, result) in spec_indexes.into_iter().zip(results) {
+            answers[i] = Some(result);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(JobError::Retryable("no outcome".into()))))
+        .collect()
+}
+
+fn clone_error(err: &JobError) -> JobError {
+    match err {
+        JobError::Retryable(m) => JobError::Retryable(m.clone()),
+        JobError::Permanent(m) => JobError::Permanent(m.clone()),
+    }
+}
