@@ -59,16 +59,28 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.topics > 0 && args.calls > 0, "--topics and --calls must be positive");
+    anyhow::ensure!(
+        args.topics > 0 && args.calls > 0,
+        "--topics and --calls must be positive"
+    );
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
-        None => std::env::current_exe()?.parent().context("no parent dir")?.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent dir")?
+            .to_owned(),
     };
     let broker = Tansu::start().await?;
-    let dir = std::env::temp_dir().join(format!("ferry-bench-admin-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "ferry-bench-admin-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir)?;
     let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
-    let logs = LogOptions { filter: args.ferry_log.clone(), dir: None };
+    let logs = LogOptions {
+        filter: args.ferry_log.clone(),
+        dir: None,
+    };
     let env = FerryEnv::new(&bin_dir, &url, &WorkerKnobs::default(), &logs)?;
     // Reads only: no worker is needed.
     let api = env.start_api().await?;
@@ -77,13 +89,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let token = env.token().to_owned();
 
     println!("ferry-bench admin");
-    println!("  broker:   tansu 0.6.0 (memory storage) at {}", broker.bootstrap());
+    println!(
+        "  broker:   tansu 0.6.0 (memory storage) at {}",
+        broker.bootstrap()
+    );
     let names: Vec<String> = (0..args.topics).map(|i| format!("bench-{i:05}")).collect();
     let admin = Arc::new(broker.client::<AdminClient<DefaultClientContext>>()?);
     create_topics(&admin, &names).await?;
     produce_one_each(&broker, &names).await?;
     let _member = join_and_commit(&broker, &names).await?;
-    println!("  cluster:  {} topics of 1 partition, 1 record each; group `{GROUP}` committed 0 on each", names.len());
+    println!(
+        "  cluster:  {} topics of 1 partition, 1 record each; group `{GROUP}` committed 0 on each",
+        names.len()
+    );
 
     let cluster: Value = http
         .post(format!("{base}/api/v1/clusters"))
@@ -105,9 +123,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let lag_rows = lags["data"].as_array().cloned().unwrap_or_default();
     let total: i64 = lag_rows.iter().filter_map(|l| l["lag"].as_i64()).sum();
     if listed < names.len() || lag_rows.len() != names.len() {
-        bail!("ferry sees {listed} topics and {} lag rows, expected {}", lag_rows.len(), names.len());
+        bail!(
+            "ferry sees {listed} topics and {} lag rows, expected {}",
+            lag_rows.len(),
+            names.len()
+        );
     }
-    println!("  checked:  ferry lists {listed} topics and {} lag rows (total lag {total})", lag_rows.len());
+    println!(
+        "  checked:  ferry lists {listed} topics and {} lag rows (total lag {total})",
+        lag_rows.len()
+    );
+    let size = |body: &Value| body.to_string().len() / 1024;
+    println!(
+        "  bodies:   topic list {} KiB, lag list {} KiB of JSON (the direct calls return librdkafka structs)",
+        size(&get(&http, &token, &topics_url).await?),
+        size(&lags)
+    );
 
     let warm = (args.calls / 10).max(1);
     let ferry_topics = time(warm, args.calls, || {
@@ -119,7 +150,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let admin = admin.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                admin.inner().fetch_metadata(None, Duration::from_secs(10)).map(drop)
+                admin
+                    .inner()
+                    .fetch_metadata(None, Duration::from_secs(10))
+                    .map(drop)
             })
             .await??;
             Ok(())
@@ -178,7 +212,11 @@ fn direct_lag(
             total += e - c;
         }
     }
-    anyhow::ensure!(total == partitions.count() as i64, "direct lag {total}, expected {}", partitions.count());
+    anyhow::ensure!(
+        total == partitions.count() as i64,
+        "direct lag {total}, expected {}",
+        partitions.count()
+    );
     Ok(())
 }
 
@@ -222,8 +260,14 @@ fn report(what: &str, ferry: &Latencies, direct: &Latencies) {
     );
 }
 
-async fn create_topics(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
-    let topics: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))).collect();
+async fn create_topics(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+        .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
     for result in admin.create_topics(&topics, &opts).await? {
         if let Err((name, code)) = result {
@@ -234,12 +278,18 @@ async fn create_topics(admin: &AdminClient<DefaultClientContext>, names: &[Strin
 }
 
 async fn produce_one_each(broker: &Tansu, names: &[String]) -> anyhow::Result<()> {
-    let producer: FutureProducer = broker.config().set("message.timeout.ms", "30000").create()?;
+    let producer: FutureProducer = broker
+        .config()
+        .set("message.timeout.ms", "30000")
+        .create()?;
     let sends = names.iter().map(|name| {
         let producer = producer.clone();
         async move {
             producer
-                .send(FutureRecord::<(), str>::to(name).partition(0).payload("x"), Duration::from_secs(30))
+                .send(
+                    FutureRecord::<(), str>::to(name).partition(0).payload("x"),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map(drop)
                 .map_err(|(e, _)| anyhow::anyhow!("producing to {name}: {e}"))
@@ -293,7 +343,15 @@ impl Tansu {
         let path = std::env::var("PATH").unwrap_or_default();
         let child = Command::new("tansu")
             .env("PATH", format!("{home}/.cargo/bin:{path}"))
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -306,7 +364,10 @@ impl Tansu {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Self { port, _child: child })
+        Ok(Self {
+            port,
+            _child: child,
+        })
     }
 
     fn bootstrap(&self) -> String {
@@ -315,7 +376,9 @@ impl Tansu {
 
     fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", self.bootstrap()).set("log_level", "3");
+        config
+            .set("bootstrap.servers", self.bootstrap())
+            .set("log_level", "3");
         config
     }
 

@@ -9,6 +9,7 @@
 //! `cargo build --release --bins`).
 
 mod admin;
+mod changefeed;
 mod db;
 mod ferry;
 mod load;
@@ -37,6 +38,9 @@ enum Command {
     /// Topic creation through TubeMQ's addTopicTask until writable, beside
     /// one direct batched CreateTopics on the same broker.
     Topics(topics::Args),
+    /// Rows/s replicated by a changefeed beside direct batched INSERTs, and
+    /// end-to-end lag at a steady rate.
+    Changefeed(changefeed::Args),
     /// Confluent v3 reads (list topics, consumer lag) on 1,000 topics,
     /// beside the same reads made directly with rdkafka.
     Admin(admin::Args),
@@ -48,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Tasks(args) => tasks::run(args).await,
         Command::Topics(args) => topics::run(args).await,
+        Command::Changefeed(args) => changefeed::run(args).await,
         Command::Admin(args) => admin::run(args).await,
     }
 }

@@ -125,6 +125,7 @@ async fn replicates_rows_types_and_ddl() {
          UPDATE nokey SET b = 'z' WHERE a = 2;
          DELETE FROM nokey WHERE a = 3;
          UPDATE nokey SET a = 5 WHERE a = 1 LIMIT 1;
+         CREATE TABLE ctas (PRIMARY KEY (id)) SELECT id, name, qty * 2 AS dbl FROM items WHERE id < 7;
          CREATE TABLE swap (id INT PRIMARY KEY, u INT NOT NULL, UNIQUE KEY (u));
          INSERT INTO swap VALUES (1, 10), (2, 20), (3, 30);
          START TRANSACTION;
@@ -164,9 +165,11 @@ async fn replicates_rows_types_and_ddl() {
     assert_eq!(assert_same_table(&up, &down, &db, "gen", "id").await, 2);
     assert_eq!(assert_same_table(&up, &down, &db, "nokey", "a, b").await, 3);
     assert_eq!(assert_same_table(&up, &down, &db, "swap", "id").await, 3);
+    assert_eq!(assert_same_table(&up, &down, &db, "ctas", "id").await, 3);
     assert_eq!(
         down.tables(&db).await,
         vec![
+            "ctas",
             "gen",
             "items",
             "nokey",
@@ -279,15 +282,7 @@ async fn throughput() {
 
     let started = Instant::now();
     let mut feed = Feed::start(
-        spec(
-            &up,
-            &down,
-            &rules(&db),
-            std::env::var("W").map(|w| w.parse().unwrap()).unwrap_or(4),
-            std::env::var("R")
-                .map(|w| w.parse().unwrap())
-                .unwrap_or(2000),
-        ),
+        spec(&up, &down, &rules(&db), 4, 2000),
         StartFrom::Checkpoint(start),
     );
     let progress = feed.wait_for(&target).await;

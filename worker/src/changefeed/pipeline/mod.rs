@@ -268,7 +268,10 @@ impl Engine {
                     _ => None,
                 };
                 let Some(mut plan) = plan else {
-                    return self.commit(checkpoint, stop).await;
+                    return match checkpoint {
+                        Some(checkpoint) => self.commit(checkpoint, stop).await,
+                        None => Ok(false),
+                    };
                 };
                 if std::str::from_utf8(&sql).is_err() {
                     return Err(ReplicationError::Fatal(format!(
@@ -292,10 +295,14 @@ impl Engine {
                     let _ = applier.send(ApplierMsg::SchemaChanged).await;
                 }
                 self.last_table = None;
-                self.observe(checkpoint.tso);
-                self.committed = checkpoint;
-                self.dirty = true;
-                self.report();
+                // A DDL inside a transaction (CREATE TABLE ... SELECT) moves
+                // the checkpoint only with the transaction's commit.
+                if let Some(checkpoint) = checkpoint {
+                    self.observe(checkpoint.tso);
+                    self.committed = checkpoint;
+                    self.dirty = true;
+                    self.report();
+                }
             }
             SourceEvent::Heartbeat(position) => {
                 let now = tso::from_unix_ms(chrono::Utc::now().timestamp_millis().max(0) as u64);

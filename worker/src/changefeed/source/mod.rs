@@ -49,12 +49,14 @@ pub(crate) enum SourceEvent {
     /// which only happens when it also wrote non-transactional tables).
     Rollback(Checkpoint),
     /// A statement outside a transaction (a DDL, or something ignored),
-    /// which is a transaction of its own.
+    /// which is a transaction of its own and ends at `checkpoint`; or a DDL
+    /// that opens a transaction (`CREATE TABLE ... SELECT`, whose rows and
+    /// commit follow), with no checkpoint.
     Statement {
         schema: String,
         sql: Vec<u8>,
         statement: Statement,
-        checkpoint: Checkpoint,
+        checkpoint: Option<Checkpoint>,
     },
     /// A statement-based data change (binlog_format is not ROW for it).
     StatementDml { schema: String, sql: Vec<u8> },
@@ -213,6 +215,12 @@ impl Transactions {
                         schema: schema.clone(),
                         sql: sql.clone(),
                     }],
+                    Statement::Ddl(_) if self.in_txn => vec![SourceEvent::Statement {
+                        schema: schema.clone(),
+                        sql: sql.clone(),
+                        statement,
+                        checkpoint: None,
+                    }],
                     // Savepoints and the like inside a transaction.
                     _ if self.in_txn => vec![],
                     statement => {
@@ -221,7 +229,7 @@ impl Transactions {
                             schema: schema.clone(),
                             sql: sql.clone(),
                             statement,
-                            checkpoint,
+                            checkpoint: Some(checkpoint),
                         }]
                     }
                 }
@@ -234,5 +242,151 @@ impl Transactions {
             })],
             _ => vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changefeed::source::{
+        mariadb::GtidEvent,
+        row::{ColumnInfo, RowOp, TableInfo},
+    };
+
+    fn at(event: Decoded, end: u64, timestamp: u32) -> Positioned {
+        Positioned {
+            event,
+            file: Arc::from("binlog.000001"),
+            end,
+            timestamp,
+            artificial: false,
+        }
+    }
+
+    fn gtid(seq: u64, standalone: bool) -> Decoded {
+        Decoded::Gtid(GtidEvent {
+            gtid: Gtid {
+                domain: 0,
+                server: 1,
+                seq,
+            },
+            standalone,
+        })
+    }
+
+    fn query(sql: &str) -> Decoded {
+        Decoded::Query {
+            schema: "db".into(),
+            sql: sql.as_bytes().to_vec(),
+        }
+    }
+
+    fn rows() -> Decoded {
+        let table = Arc::new(TableInfo {
+            schema: "db".into(),
+            name: "t".into(),
+            columns: vec![ColumnInfo::test("id")],
+            primary_key: vec![0],
+        });
+        Decoded::Rows(vec![RowChange {
+            table,
+            op: RowOp::Insert(vec![row::Cell::Int(1)]),
+        }])
+    }
+
+    #[test]
+    fn transactions_end_at_their_commit_with_gtid_and_increasing_tso() {
+        let mut t = Transactions::new(GtidState::parse("0-1-4").unwrap(), 0);
+        assert!(t.feed(at(gtid(5, false), 100, 1000)).is_empty());
+        assert!(matches!(
+            t.feed(at(rows(), 200, 1000))[..],
+            [SourceEvent::Rows(_)]
+        ));
+        let [SourceEvent::Commit(first)] = &t.feed(at(Decoded::Xid, 231, 1000))[..] else {
+            panic!("a commit");
+        };
+        assert_eq!(
+            (first.position, first.gtid.as_deref()),
+            (231, Some("0-1-5"))
+        );
+        assert_eq!(first.tso, tso::from_binlog(1000, 0));
+
+        // Same second: the logical part counts up.
+        t.feed(at(gtid(6, false), 300, 1000));
+        let [SourceEvent::Commit(second)] = &t.feed(at(query("COMMIT"), 400, 1000))[..] else {
+            panic!("a commit");
+        };
+        assert_eq!(second.tso, first.tso + 1);
+        assert_eq!(second.gtid.as_deref(), Some("0-1-6"));
+
+        // A clock going back still gives a larger TSO.
+        t.feed(at(gtid(7, true), 450, 999));
+        let [
+            SourceEvent::Statement {
+                checkpoint: Some(ddl),
+                ..
+            },
+        ] = &t.feed(at(query("CREATE TABLE x (a int)"), 500, 999))[..]
+        else {
+            panic!("a statement");
+        };
+        assert_eq!(ddl.tso, second.tso + 1);
+        assert_eq!(ddl.gtid.as_deref(), Some("0-1-7"));
+    }
+
+    #[test]
+    fn create_table_select_is_a_ddl_inside_a_transaction() {
+        let mut t = Transactions::new(GtidState::default(), 0);
+        t.feed(at(gtid(1, false), 100, 1000));
+        let out = t.feed(at(
+            query("CREATE TABLE b (PRIMARY KEY (id)) SELECT * FROM a"),
+            200,
+            1000,
+        ));
+        assert!(matches!(
+            out[..],
+            [SourceEvent::Statement {
+                checkpoint: None,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            t.feed(at(rows(), 300, 1000))[..],
+            [SourceEvent::Rows(_)]
+        ));
+        assert!(matches!(
+            t.feed(at(Decoded::Xid, 400, 1000))[..],
+            [SourceEvent::Commit(_)]
+        ));
+    }
+
+    #[test]
+    fn heartbeats_report_the_position_only_between_transactions() {
+        let mut t = Transactions::new(GtidState::default(), 42);
+        let heartbeat = |end| Positioned {
+            artificial: true,
+            ..at(Decoded::Heartbeat, end, 0)
+        };
+        let [SourceEvent::Heartbeat(idle)] = &t.feed(heartbeat(900))[..] else {
+            panic!("a heartbeat");
+        };
+        assert_eq!((idle.position, idle.tso), (900, 42));
+        t.feed(at(gtid(1, false), 1000, 1000));
+        assert!(t.feed(heartbeat(1000)).is_empty());
+    }
+
+    #[test]
+    fn statement_based_changes_are_reported() {
+        let mut t = Transactions::new(GtidState::default(), 0);
+        t.feed(at(query("BEGIN"), 100, 1000));
+        assert!(matches!(
+            t.feed(at(query("INSERT INTO t VALUES (1)"), 200, 1000))[..],
+            [SourceEvent::StatementDml { .. }]
+        ));
+        assert!(t.feed(at(query("SAVEPOINT a"), 250, 1000)).is_empty());
+        assert!(matches!(
+            t.feed(at(query("ROLLBACK"), 300, 1000))[..],
+            [SourceEvent::Rollback(_)]
+        ));
     }
 }

@@ -124,7 +124,10 @@ pub(crate) async fn find_start(
         for out in txns.feed(event) {
             let checkpoint = match out {
                 SourceEvent::Commit(cp) | SourceEvent::Rollback(cp) => cp,
-                SourceEvent::Statement { checkpoint, .. } => checkpoint,
+                SourceEvent::Statement {
+                    checkpoint: Some(checkpoint),
+                    ..
+                } => checkpoint,
                 _ => continue,
             };
             if timestamp >= target {

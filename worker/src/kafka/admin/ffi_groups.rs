@@ -168,10 +168,12 @@ pub(super) fn list_groups(
             &mut list,
             millis(timeout),
         );
+        // A partial answer (`__PARTIAL`: some brokers did not answer in
+        // time) comes with a list too; the guard frees it on every path.
+        let list = Guard::new(list.cast_mut(), free_group_list);
         if is_error(err) {
             return Err(kafka_error(err, None));
         }
-        let list = Guard::new(list.cast_mut(), free_group_list);
         if list.ptr.is_null() {
             return Ok(Vec::new());
         }

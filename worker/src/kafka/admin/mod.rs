@@ -40,7 +40,10 @@ impl AdminError {
     /// Whether trying again later can help.
     pub fn is_retryable(&self) -> bool {
         match self {
-            AdminError::Kafka { code, .. } => is_transient_code(*code),
+            // A partial answer means some broker did not answer in time.
+            AdminError::Kafka { code, .. } => {
+                is_transient_code(*code) || *code == RDKafkaErrorCode::Partial
+            }
             AdminError::Timeout(_) => true,
             AdminError::Invalid(_) => false,
         }
