@@ -50,13 +50,21 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
-        None => std::env::current_exe()?.parent().context("no parent dir")?.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent dir")?
+            .to_owned(),
     };
     let upstream = MariaDb::start().await;
     let downstream = system_server();
-    let db = format!("bench_cf_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let db = format!(
+        "bench_cf_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     let table = |name: &str| {
-        format!("CREATE TABLE `{db}`.`{name}` (id BIGINT PRIMARY KEY, payload VARCHAR(100), n INT, at DATETIME(3))")
+        format!(
+            "CREATE TABLE `{db}`.`{name}` (id BIGINT PRIMARY KEY, payload VARCHAR(100), n INT, at DATETIME(3))"
+        )
     };
     for server in [upstream.server(), &downstream] {
         server.exec(&format!("CREATE DATABASE `{db}`")).await;
@@ -64,15 +72,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     downstream.exec(&table("direct")).await;
     let result = measure(&args, &bin_dir, &upstream, &downstream, &db).await;
-    downstream.exec(&format!("DROP DATABASE IF EXISTS `{db}`")).await;
+    downstream
+        .exec(&format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await;
     result
 }
 
-async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, downstream: &MysqlServer, db: &str) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("ferry-bench-cf-{}", uuid::Uuid::new_v4().simple()));
+async fn measure(
+    args: &Args,
+    bin_dir: &std::path::Path,
+    upstream: &MariaDb,
+    downstream: &MysqlServer,
+    db: &str,
+) -> anyhow::Result<()> {
+    let dir =
+        std::env::temp_dir().join(format!("ferry-bench-cf-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
-    let logs = LogOptions { filter: args.ferry_log.clone(), dir: None };
+    let logs = LogOptions {
+        filter: args.ferry_log.clone(),
+        dir: None,
+    };
     let env = FerryEnv::new(bin_dir, &url, &WorkerKnobs::default(), &logs)?;
     let api = env.start_api().await?;
     let _worker = env.start_worker()?;
@@ -80,7 +100,10 @@ async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, dow
     let (base, token) = (api.base_url.clone(), env.token().to_owned());
 
     println!("ferry-bench changefeed");
-    println!("  upstream:   scratch MariaDB (binlog ROW) on port {}", upstream.port());
+    println!(
+        "  upstream:   scratch MariaDB (binlog ROW) on port {}",
+        upstream.port()
+    );
     println!(
         "  downstream: MariaDB at {}:{}; ferry on SQLite with one ferry-worker; workerCount {}, maxTxnRow {}",
         downstream.host, downstream.port, args.worker_count, args.max_txn_row
@@ -109,7 +132,10 @@ async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, dow
     if created["code"] != 0 {
         bail!("changefeed creation failed: {created}");
     }
-    let id = created["data"]["id"].as_str().context("changefeed id")?.to_owned();
+    let id = created["data"]["id"]
+        .as_str()
+        .context("changefeed id")?
+        .to_owned();
     wait_normal(&http, &base, &token, &id).await?;
 
     // The limit: the same rows, the same statements, straight into the downstream.
@@ -131,10 +157,12 @@ async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, dow
     // A worker picks the resumed changefeed up within a supervisor tick; the
     // rate is measured from the first replicated row on.
     let first_row = loop {
-        let max = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COALESCE(MAX(id), -1) FROM `{db}`.`feed`")))
-            .fetch_one(&mut down)
-            .await?
-            .try_get::<i64, _>(0)?;
+        let max = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COALESCE(MAX(id), -1) FROM `{db}`.`feed`"
+        )))
+        .fetch_one(&mut down)
+        .await?
+        .try_get::<i64, _>(0)?;
         if max >= 0 {
             break Instant::now();
         }
@@ -143,11 +171,27 @@ async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, dow
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    wait_count(&mut down, db, "feed", args.rows, args.rows - 1, Duration::from_secs(600)).await?;
+    wait_count(
+        &mut down,
+        db,
+        "feed",
+        args.rows,
+        args.rows - 1,
+        Duration::from_secs(600),
+    )
+    .await?;
     let replicated = stats::per_second(args.rows, first_row.elapsed());
-    println!("  resume:     first row downstream {} after resume", stats::ms(first_row - resumed));
+    println!(
+        "  resume:     first row downstream {} after resume",
+        stats::ms(first_row - resumed)
+    );
     let ratio = replicated / direct.max(1e-9);
-    println!("  direct:     {} rows/s ({} rows in INSERTs of {})", stats::rate(direct), args.rows, args.batch);
+    println!(
+        "  direct:     {} rows/s ({} rows in INSERTs of {})",
+        stats::rate(direct),
+        args.rows,
+        args.batch
+    );
     println!(
         "  replicated: {} rows/s (catch-up of a paused backlog; the upstream took {:.2} s to insert it) | ratio {ratio:.2} (goal >= {GOAL}) {}",
         stats::rate(replicated),
@@ -164,13 +208,23 @@ async fn measure(args: &Args, bin_dir: &std::path::Path, upstream: &MariaDb, dow
         stats::ms(p99),
         args.lag_rate,
         args.lag_seconds,
-        if p99 < Duration::from_secs(1) { "MET" } else { "MISSED" }
+        if p99 < Duration::from_secs(1) {
+            "MET"
+        } else {
+            "MISSED"
+        }
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-async fn operate(http: &reqwest::Client, base: &str, token: &str, id: &str, op: &str) -> anyhow::Result<()> {
+async fn operate(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    op: &str,
+) -> anyhow::Result<()> {
     let reply: Value = http
         .post(format!("{base}/api/v1/changefeeds/{id}/{op}"))
         .bearer_auth(token)
@@ -184,10 +238,21 @@ async fn operate(http: &reqwest::Client, base: &str, token: &str, id: &str, op: 
     Ok(())
 }
 
-async fn wait_normal(http: &reqwest::Client, base: &str, token: &str, id: &str) -> anyhow::Result<()> {
+async fn wait_normal(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let d: Value = http.get(format!("{base}/api/v1/changefeeds/{id}/")).bearer_auth(token).send().await?.json().await?;
+        let d: Value = http
+            .get(format!("{base}/api/v1/changefeeds/{id}/"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
         if d["data"]["status"] == "Normal" && d["data"]["unsteady"] == false {
             return Ok(());
         }
@@ -198,7 +263,14 @@ async fn wait_normal(http: &reqwest::Client, base: &str, token: &str, id: &str) 
     }
 }
 
-async fn insert_rows(conn: &mut MySqlConnection, db: &str, table: &str, from: usize, n: usize, batch: usize) -> anyhow::Result<()> {
+async fn insert_rows(
+    conn: &mut MySqlConnection,
+    db: &str,
+    table: &str,
+    from: usize,
+    n: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
     let mut next = from;
     while next < from + n {
         let end = (next + batch).min(from + n);
@@ -206,16 +278,20 @@ async fn insert_rows(conn: &mut MySqlConnection, db: &str, table: &str, from: us
             .map(|i| format!("({i}, 'payload-{i:0>40}', {}, NOW(3))", i % 1000))
             .collect();
         let sql = format!("INSERT INTO `{db}`.`{table}` VALUES {}", values.join(","));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await?;
         next = end;
     }
     Ok(())
 }
 
 async fn count(conn: &mut MySqlConnection, db: &str, table: &str) -> anyhow::Result<usize> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM `{db}`.`{table}`")))
-        .fetch_one(&mut *conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM `{db}`.`{table}`"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(row.try_get::<i64, _>(0)? as usize)
 }
 
@@ -232,10 +308,12 @@ async fn wait_count(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let max = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COALESCE(MAX(id), -1) FROM `{db}`.`{table}`")))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get::<i64, _>(0)?;
+        let max = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COALESCE(MAX(id), -1) FROM `{db}`.`{table}`"
+        )))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get::<i64, _>(0)?;
         if max >= last_id as i64 && count(conn, db, table).await? >= n {
             return Ok(());
         }
@@ -248,7 +326,12 @@ async fn wait_count(
 
 /// Inserts at a steady rate (a batch every 10 ms) and samples, every 50 ms,
 /// how long ago the newest row the downstream has was inserted upstream.
-async fn steady_lag(args: &Args, up: &mut MySqlConnection, down: &mut MySqlConnection, db: &str) -> anyhow::Result<stats::Latencies> {
+async fn steady_lag(
+    args: &Args,
+    up: &mut MySqlConnection,
+    down: &mut MySqlConnection,
+    db: &str,
+) -> anyhow::Result<stats::Latencies> {
     let per_tick = (args.lag_rate / 100).max(1);
     let first_id = args.rows + 1_000_000;
     let inserted_at: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
@@ -265,7 +348,10 @@ async fn steady_lag(args: &Args, up: &mut MySqlConnection, down: &mut MySqlConne
                 tick.tick().await;
                 insert_rows(&mut conn, &db, "feed", next, per_tick, per_tick).await?;
                 next += per_tick;
-                inserted_at.lock().expect("lock").push((next - 1, Instant::now()));
+                inserted_at
+                    .lock()
+                    .expect("lock")
+                    .push((next - 1, Instant::now()));
             }
             anyhow::Ok(next)
         })
@@ -274,10 +360,12 @@ async fn steady_lag(args: &Args, up: &mut MySqlConnection, down: &mut MySqlConne
     let mut sampler = tokio::time::interval(Duration::from_millis(50));
     let last_id = loop {
         sampler.tick().await;
-        let newest = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COALESCE(MAX(id), 0) FROM `{db}`.`feed`")))
-            .fetch_one(&mut *down)
-            .await?
-            .try_get::<i64, _>(0)? as usize;
+        let newest = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COALESCE(MAX(id), 0) FROM `{db}`.`feed`"
+        )))
+        .fetch_one(&mut *down)
+        .await?
+        .try_get::<i64, _>(0)? as usize;
         let now = Instant::now();
         {
             let log = inserted_at.lock().expect("lock");
@@ -292,12 +380,23 @@ async fn steady_lag(args: &Args, up: &mut MySqlConnection, down: &mut MySqlConne
             break (&mut writer).await??;
         }
     };
-    wait_count(down, db, "feed", args.rows + (last_id - first_id), last_id - 1, Duration::from_secs(120)).await?;
+    wait_count(
+        down,
+        db,
+        "feed",
+        args.rows + (last_id - first_id),
+        last_id - 1,
+        Duration::from_secs(120),
+    )
+    .await?;
     Ok(stats::Latencies::new(samples))
 }
 
 /// The upstream URL of a connection's server, for a second connection.
 async fn up_url(conn: &mut MySqlConnection) -> anyhow::Result<String> {
-    let port: u64 = sqlx::query("SELECT @@port").fetch_one(&mut *conn).await?.try_get(0)?;
+    let port: u64 = sqlx::query("SELECT @@port")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
     Ok(format!("mysql://root@127.0.0.1:{port}/"))
 }

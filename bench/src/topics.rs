@@ -58,10 +58,16 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.topics > 0 && args.per_request > 0, "--topics and --per-request must be positive");
+    anyhow::ensure!(
+        args.topics > 0 && args.per_request > 0,
+        "--topics and --per-request must be positive"
+    );
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
-        None => std::env::current_exe()?.parent().context("no parent dir")?.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent dir")?
+            .to_owned(),
     };
     let broker = Tansu::start().await?;
     let dir = tempfile_dir()?;
@@ -71,7 +77,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         poll_ms: args.poll_ms,
         ..Default::default()
     };
-    let logs = LogOptions { filter: args.ferry_log.clone(), dir: None };
+    let logs = LogOptions {
+        filter: args.ferry_log.clone(),
+        dir: None,
+    };
     let env = FerryEnv::new(&bin_dir, &url, &knobs, &logs)?;
     let api = env.start_api().await?;
     let _worker = env.start_worker()?;
@@ -80,11 +89,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let token = env.token().to_owned();
 
     println!("ferry-bench topics");
-    println!("  broker:   tansu 0.6.0 (memory storage) at {}", broker.bootstrap());
+    println!(
+        "  broker:   tansu 0.6.0 (memory storage) at {}",
+        broker.bootstrap()
+    );
     println!(
         "  ferry:    SQLite metadata store, one ferry-worker, worker concurrency {}, poll {}",
-        args.worker_concurrency.map_or("ferry default".into(), |c| c.to_string()),
-        args.poll_ms.map_or("ferry default".into(), |p| format!("{p} ms")),
+        args.worker_concurrency
+            .map_or("ferry default".into(), |c| c.to_string()),
+        args.poll_ms
+            .map_or("ferry default".into(), |p| format!("{p} ms")),
     );
     let cluster: Value = http
         .post(format!("{base}/api/v1/clusters"))
@@ -108,7 +122,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     direct_create(&admin, &direct_names).await?;
     let direct = started.elapsed();
-    println!("  direct:   {} topics in one CreateTopics + writability wait: {}", args.topics, secs(direct));
+    println!(
+        "  direct:   {} topics in one CreateTopics + writability wait: {}",
+        args.topics,
+        secs(direct)
+    );
 
     let ferry_names: Vec<String> = (0..args.topics).map(|i| format!("ferry-{i:05}")).collect();
     let started = Instant::now();
@@ -160,12 +178,21 @@ fn secs(d: Duration) -> String {
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("ferry-bench-topics-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "ferry-bench-topics-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
-async fn submit(http: &reqwest::Client, base: &str, token: &str, cluster: i64, names: &[String]) -> anyhow::Result<()> {
+async fn submit(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    cluster: i64,
+    names: &[String],
+) -> anyhow::Result<()> {
     let topics: Vec<Value> = names.iter().map(|n| json!({ "topicName": n })).collect();
     let reply: Value = http
         .post(format!("{base}/v1/task?method=addTopicTask"))
@@ -182,13 +209,24 @@ async fn submit(http: &reqwest::Client, base: &str, token: &str, cluster: i64, n
 }
 
 /// Polls until `n` topic tasks have succeeded; fails on any failed task.
-async fn wait_succeeded(http: &reqwest::Client, base: &str, token: &str, n: usize) -> anyhow::Result<()> {
+async fn wait_succeeded(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let count = |status: &'static str| {
             let url = format!("{base}/api/v1/tasks?kind=topic.create&status={status}&pageSize=1");
             let req = http.get(url).bearer_auth(token);
-            async move { anyhow::Ok(req.send().await?.json::<Value>().await?["total"].as_u64().unwrap_or(0)) }
+            async move {
+                anyhow::Ok(
+                    req.send().await?.json::<Value>().await?["total"]
+                        .as_u64()
+                        .unwrap_or(0),
+                )
+            }
         };
         let failed = count("failed").await?;
         if failed > 0 {
@@ -206,7 +244,10 @@ async fn wait_succeeded(http: &reqwest::Client, base: &str, token: &str, n: usiz
 
 /// One CreateTopics request, then the same wait ferry does: every partition
 /// of every topic has a leader in the metadata.
-async fn direct_create(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
+async fn direct_create(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[String],
+) -> anyhow::Result<()> {
     let topics: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
@@ -220,13 +261,21 @@ async fn direct_create(admin: &AdminClient<DefaultClientContext>, names: &[Strin
     verify_writable(admin, names).await
 }
 
-async fn verify_writable(admin: &AdminClient<DefaultClientContext>, names: &[String]) -> anyhow::Result<()> {
+async fn verify_writable(
+    admin: &AdminClient<DefaultClientContext>,
+    names: &[String],
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let md = admin.inner().fetch_metadata(None, Duration::from_secs(10))?;
+        let md = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))?;
         let ready = names.iter().all(|n| {
             md.topics().iter().any(|t| {
-                t.name() == n && t.error().is_none() && !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0)
+                t.name() == n
+                    && t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
             })
         });
         if ready {
@@ -253,7 +302,15 @@ impl Tansu {
         let path = std::env::var("PATH").unwrap_or_default();
         let child = Command::new("tansu")
             .env("PATH", format!("{home}/.cargo/bin:{path}"))
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -266,7 +323,10 @@ impl Tansu {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Self { port, _child: child })
+        Ok(Self {
+            port,
+            _child: child,
+        })
     }
 
     fn bootstrap(&self) -> String {

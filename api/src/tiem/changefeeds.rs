@@ -123,7 +123,7 @@ impl ChangefeedsApi {
         let model = changefeeds::get(&state.store.db, &id.0)
             .await
             .map_err(|e| from_changefeed_error(e, &id.0))?;
-        let unsteady = !changefeeds::unsteady(&state.store.db, &[model.id.clone()])
+        let unsteady = !changefeeds::unsteady(&state.store.db, std::slice::from_ref(&model.id))
             .await?
             .is_empty();
         Ok(Json(DetailResult {
