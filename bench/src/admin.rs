@@ -17,27 +17,25 @@
 //! (holding one record each) lags by one.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
-    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use rdkafka::{
-    ClientConfig, Offset, TopicPartitionList,
+    Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     consumer::{BaseConsumer, CommitMode, Consumer},
     producer::{FutureProducer, FutureRecord},
 };
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
 use crate::{
     ferry::{FerryEnv, LogOptions, WorkerKnobs},
     stats::{self, Latencies},
+    tansu::Tansu,
 };
 
 const GROUP: &str = "bench-lag";
@@ -327,62 +325,4 @@ async fn join_and_commit(broker: &Tansu, names: &[String]) -> anyhow::Result<Bas
         Ok(consumer)
     })
     .await?
-}
-
-/// A tansu broker on a free port, killed on drop.
-struct Tansu {
-    port: u16,
-    _child: Child,
-}
-
-impl Tansu {
-    async fn start() -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let home = std::env::var("HOME").unwrap_or_default();
-        let path = std::env::var("PATH").unwrap_or_default();
-        let child = Command::new("tansu")
-            .env("PATH", format!("{home}/.cargo/bin:{path}"))
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start tansu (scripts/test installs it)")?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tansu did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Self {
-            port,
-            _child: child,
-        })
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", self.bootstrap())
-            .set("log_level", "3");
-        config
-    }
-
-    fn client<T: rdkafka::config::FromClientConfig>(&self) -> anyhow::Result<T> {
-        Ok(self.config().create()?)
-    }
 }

@@ -14,6 +14,7 @@ mod db;
 mod ferry;
 mod load;
 mod stats;
+mod tansu;
 mod tasks;
 mod topics;
 

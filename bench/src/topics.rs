@@ -5,25 +5,22 @@
 //! addTopicTask request rate and its p99 latency.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
-    process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use rdkafka::{
-    ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
 };
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
 use crate::{
     ferry::{FerryEnv, LogOptions, WorkerKnobs},
     load::closed_loop,
     stats,
+    tansu::Tansu,
 };
 
 /// The goal: ferry takes at most 1.5 times as long as the direct call.
@@ -113,7 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // Both sides start warm: a first topic each builds the admin clients'
     // connections and metadata caches.
-    let admin = broker.admin()?;
+    let admin: AdminClient<DefaultClientContext> = broker.client()?;
     direct_create(&admin, &["warm-direct".to_owned()]).await?;
     submit(&http, &base, &token, cluster_id, &["warm-ferry".to_owned()]).await?;
     wait_succeeded(&http, &base, &token, 1).await?;
@@ -285,58 +282,5 @@ async fn verify_writable(
             bail!("topics not writable within 120 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A tansu broker on a free port, killed on drop.
-struct Tansu {
-    port: u16,
-    _child: Child,
-}
-
-impl Tansu {
-    async fn start() -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let home = std::env::var("HOME").unwrap_or_default();
-        let path = std::env::var("PATH").unwrap_or_default();
-        let child = Command::new("tansu")
-            .env("PATH", format!("{home}/.cargo/bin:{path}"))
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start tansu (scripts/test installs it)")?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tansu did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Self {
-            port,
-            _child: child,
-        })
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-        Ok(ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .set("log_level", "3")
-            .create()?)
     }
 }
