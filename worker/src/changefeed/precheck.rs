@@ -177,12 +177,16 @@ pub(crate) async fn current_checkpoint(ep: &MysqlEndpoint) -> Result<Checkpoint,
             "the upstream has no binlog position: log_bin must be ON".into(),
         ));
     }
-    let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    // Binlog events carry whole seconds, so the start is expressed at that
+    // resolution: the last millisecond of the previous second. Every event
+    // after this position then has a larger TSO, and the checkpoint visibly
+    // moves as soon as the first of them is applied.
+    let now_s = chrono::Utc::now().timestamp().max(1) as u64;
     Ok(Checkpoint {
         file,
         position,
         gtid: gtid.flatten().filter(|g| !g.is_empty()),
-        tso: tso::from_unix_ms(now_ms),
+        tso: tso::from_unix_ms(now_s * 1000 - 1),
     })
 }
 
