@@ -13,17 +13,21 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    changefeed::{engine::MysqlEndpoint, filter::TableFilter, tso},
+    changefeed::{filter::TableFilter, tso},
     clusters::{self, ClusterError},
     jobs, queue,
     store::Store,
     tasks::{self, NewTask, Task},
 };
+
+mod downstream;
+
+use downstream::split_downstream;
+pub use downstream::{downstream_view, endpoints};
 
 /// Downstream kinds a changefeed can write to.
 pub const DOWNSTREAM_TYPES: [&str; 3] = ["mysql", "tidb", "kafka"];
@@ -410,191 +414,4 @@ fn validate_start_ts(ts: Option<&str>) -> Result<Option<u64>, ChangefeedError> {
         )));
     }
     Ok(Some(tso))
-}
-
-/// Checks a MySQL/TiDB downstream object and splits out its password.
-async fn split_downstream(
-    store: &Store,
-    downstream_type: &str,
-    downstream: Value,
-    force: bool,
-) -> Result<(Value, Option<String>, ChangefeedOptions), ChangefeedError> {
-    let Value::Object(mut map) = downstream else {
-        return Err(ChangefeedError::Invalid(
-            "downstream must be an object".into(),
-        ));
-    };
-    let count = |key: &str, default: usize, max: usize| -> Result<usize, ChangefeedError> {
-        match map.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_u64()
-                .map(|n| n as usize)
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ChangefeedError::Invalid(format!(
-                        "downstream.{key} must be between 1 and {max}"
-                    ))
-                }),
-        }
-    };
-    let worker_count = count("workerCount", count("concurrentThreads", 4, 128)?, 128)?;
-    let options = ChangefeedOptions {
-        worker_count,
-        max_txn_row: count("maxTxnRow", 256, 100_000)?,
-        force,
-    };
-    let target = map.get("targetClusterId").and_then(|v| match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
-    if let Some(target) = target {
-        let id = clusters::parse_id(&target).ok_or_else(|| {
-            ChangefeedError::Invalid(format!(
-                "downstream.targetClusterId `{target}`: no such cluster"
-            ))
-        })?;
-        let view = clusters::get(store, id).await.map_err(|e| match e {
-            ClusterError::NotFound => ChangefeedError::Invalid(format!(
-                "downstream.targetClusterId `{target}`: no such cluster"
-            )),
-            other => other.into(),
-        })?;
-        if view.kind == ClusterKind::Kafka {
-            return Err(ChangefeedError::Invalid(format!(
-                "downstream.targetClusterId `{target}` is a kafka cluster; a {downstream_type} downstream needs a mysql or tidb cluster"
-            )));
-        }
-        map.remove("password");
-        return Ok((Value::Object(map), None, options));
-    }
-    let ip = map
-        .get("ip")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    if ip.is_empty() {
-        return Err(ChangefeedError::Invalid(
-            "downstream.ip is required (or downstream.targetClusterId)".into(),
-        ));
-    }
-    match map.get("port").and_then(Value::as_u64) {
-        Some(p) if (1..=65535).contains(&p) => {}
-        _ => {
-            return Err(ChangefeedError::Invalid(
-                "downstream.port must be between 1 and 65535".into(),
-            ));
-        }
-    }
-    if map
-        .get("username")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .is_empty()
-    {
-        return Err(ChangefeedError::Invalid(
-            "downstream.username is required".into(),
-        ));
-    }
-    let secret = match map.remove("password") {
-        Some(Value::String(pw)) if !pw.is_empty() => Some(store.secrets.encrypt(&pw)),
-        Some(Value::String(_)) | Some(Value::Null) | None => None,
-        Some(_) => {
-            return Err(ChangefeedError::Invalid(
-                "downstream.password must be a string".into(),
-            ));
-        }
-    };
-    Ok((Value::Object(map), secret, options))
-}
-
-/// The downstream object as the API shows it: the password masked.
-pub fn downstream_view(model: &Model) -> Value {
-    let mut shown = model.downstream.clone();
-    if let Value::Object(map) = &mut shown {
-        let has_password = model.downstream_secret.is_some();
-        map.insert(
-            "password".into(),
-            if has_password {
-                json!("******")
-            } else {
-                Value::Null
-            },
-        );
-    }
-    shown
-}
-
-/// How the engine reaches the upstream and the downstream, secrets included.
-pub async fn endpoints(
-    store: &Store,
-    model: &Model,
-) -> Result<(MysqlEndpoint, MysqlEndpoint), ChangefeedError> {
-    let upstream_id = clusters::parse_id(&model.cluster_id)
-        .ok_or_else(|| ChangefeedError::Invalid("the upstream cluster was removed".into()))?;
-    let upstream = cluster_endpoint(store, upstream_id).await?;
-    let target = model
-        .downstream
-        .get("targetClusterId")
-        .and_then(|v| match v {
-            Value::String(s) => clusters::parse_id(s),
-            Value::Number(n) => n.as_i64(),
-            _ => None,
-        });
-    let downstream = match target {
-        Some(id) => cluster_endpoint(store, id).await?,
-        None => MysqlEndpoint {
-            host: model
-                .downstream
-                .get("ip")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            port: model
-                .downstream
-                .get("port")
-                .and_then(Value::as_u64)
-                .unwrap_or(3306) as u16,
-            user: model
-                .downstream
-                .get("username")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            password: match &model.downstream_secret {
-                Some(sealed) => Some(
-                    store
-                        .secrets
-                        .decrypt(sealed)
-                        .map_err(|e| ChangefeedError::Secret(e.to_string()))?,
-                ),
-                None => None,
-            },
-            tls: model
-                .downstream
-                .get("tls")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        },
-    };
-    Ok((upstream, downstream))
-}
-
-async fn cluster_endpoint(store: &Store, id: i64) -> Result<MysqlEndpoint, ChangefeedError> {
-    let conn = clusters::connection(store, id).await.map_err(|e| match e {
-        ClusterError::NotFound => ChangefeedError::Invalid(format!("cluster {id} was removed")),
-        other => other.into(),
-    })?;
-    Ok(MysqlEndpoint {
-        host: conn.settings.host.clone().unwrap_or_default(),
-        port: conn.settings.port.unwrap_or(3306),
-        user: conn.settings.user.clone().unwrap_or_default(),
-        password: conn
-            .password
-            .as_ref()
-            .map(|p| SecretString::from(p.expose_secret().to_owned())),
-        tls: conn.settings.tls.as_ref().is_some_and(|t| t.enabled),
-    })
 }
