@@ -71,8 +71,13 @@ pub fn generate_token() -> String {
 }
 
 pub async fn lookup(db: &DatabaseConnection, token: &str) -> Result<Option<Identity>, DbErr> {
+    lookup_digest(db, &hash_token(token)).await
+}
+
+/// Looks a token up by its digest, for callers that already computed it.
+async fn lookup_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<Identity>, DbErr> {
     let found = Tokens::find()
-        .filter(api_token::Column::TokenHash.eq(hash_token(token)))
+        .filter(api_token::Column::TokenHash.eq(digest))
         .filter(api_token::Column::RevokedAt.is_null())
         .one(db)
         .await?;
@@ -178,7 +183,7 @@ pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Resul
             req.extensions_mut().insert(identity);
             return next.call(req).await.map(IntoResponse::into_response);
         }
-        match lookup(&state.store.db, &token).await {
+        match lookup_digest(&state.store.db, &digest).await {
             Ok(Some(identity)) => {
                 state.tokens.0.insert(digest, identity.clone());
                 req.extensions_mut().insert(identity);

@@ -31,7 +31,7 @@ use super::{
     brokers::find_broker,
     configs::{
         AlterConfigsRequest, KafkaConfig, KafkaConfigList, Scope, UpdateConfigRequest, parse_alter,
-        require_alter_suffix,
+        require_alter_suffix, reset_one, set_one,
     },
     topics::{describe, submit_error},
 };
@@ -151,17 +151,7 @@ impl ConfluentBrokerConfigsApi {
         #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
         body: Json<UpdateConfigRequest>,
     ) -> V3Result<Applied> {
-        let ops = body
-            .0
-            .value
-            .ok_or_else(|| ConfluentError::invalid("value is required"))
-            .map(|value| {
-                vec![ConfigOp {
-                    name: name.0.clone(),
-                    value: Some(value),
-                    operation: ConfigOpKind::Set,
-                }]
-            });
+        let ops = set_one(name.0, body.0.value);
         let dry_run = validate_only.0.unwrap_or(false);
         change_broker(
             &state,
@@ -191,11 +181,7 @@ impl ConfluentBrokerConfigsApi {
         name: Path<String>,
         #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
     ) -> V3Result<Applied> {
-        let ops = Ok(vec![ConfigOp {
-            name: name.0,
-            value: None,
-            operation: ConfigOpKind::Delete,
-        }]);
+        let ops = reset_one(name.0);
         let dry_run = validate_only.0.unwrap_or(false);
         change_broker(
             &state,

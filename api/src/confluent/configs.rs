@@ -184,6 +184,25 @@ impl Scope {
 
 /// The changes of a batch alter: names given, `SET` with a value, each name
 /// once.
+/// The change of `PUT .../configs/{name}`: set one config.
+pub fn set_one(name: String, value: Option<String>) -> V3Result<Vec<ConfigOp>> {
+    let value = value.ok_or_else(|| ConfluentError::invalid("value is required"))?;
+    Ok(vec![ConfigOp {
+        name,
+        value: Some(value),
+        operation: ConfigOpKind::Set,
+    }])
+}
+
+/// The change of `DELETE .../configs/{name}`: reset one config.
+pub fn reset_one(name: String) -> V3Result<Vec<ConfigOp>> {
+    Ok(vec![ConfigOp {
+        name,
+        value: None,
+        operation: ConfigOpKind::Delete,
+    }])
+}
+
 pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
     let entries = body.data.as_deref().unwrap_or_default();
     if entries.is_empty() {
@@ -318,17 +337,7 @@ impl ConfluentTopicConfigsApi {
         #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
         body: Json<UpdateConfigRequest>,
     ) -> V3Result<Applied> {
-        let value = body
-            .0
-            .value
-            .ok_or_else(|| ConfluentError::invalid("value is required"));
-        let ops = value.map(|value| {
-            vec![ConfigOp {
-                name: name.0.clone(),
-                value: Some(value),
-                operation: ConfigOpKind::Set,
-            }]
-        });
+        let ops = set_one(name.0, body.0.value);
         change_topic(
             &state,
             &auth,
@@ -357,11 +366,7 @@ impl ConfluentTopicConfigsApi {
         name: Path<String>,
         #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
     ) -> V3Result<Applied> {
-        let ops = Ok(vec![ConfigOp {
-            name: name.0,
-            value: None,
-            operation: ConfigOpKind::Delete,
-        }]);
+        let ops = reset_one(name.0);
         change_topic(
             &state,
             &auth,

@@ -11,7 +11,10 @@ use ferry_entity::{TaskJob, TaskKind, task::Model};
 use sea_orm::TransactionTrait;
 use serde_json::Value;
 
-use super::{WorkerState, record};
+use super::{
+    WorkerState,
+    outcome::{self, Settled},
+};
 use crate::{
     jobs::{self, JobError, topic_create},
     tasks,
@@ -31,11 +34,7 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     let mut runnable = Vec::with_capacity(claimed.len());
     for task in claimed {
         if task.attempts > task.max_attempts {
-            let reason = format!(
-                "gave up after {} attempts; last error: {}",
-                task.max_attempts,
-                task.last_error.as_deref().unwrap_or("worker lost")
-            );
+            let reason = outcome::exhausted(&task);
             outcomes.push((task, Err(JobError::Permanent(reason))));
         } else if TaskKind::parse(&task.kind) != Some(TaskKind::TopicCreate) {
             let reason = format!("kind `{}` cannot run in a batch", task.kind);
@@ -61,44 +60,24 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     // per task is what makes batches fast on SQLite and PostgreSQL alike.
     let txn = db.begin().await?;
     let mut retrying = Vec::new();
-    for (task, outcome) in &outcomes {
-        match outcome {
-            Ok(result) => {
-                tasks::succeed(&txn, &task.id, result.clone()).await?;
-                record(&task.kind, "succeeded", elapsed);
-            }
-            Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
-                tasks::retry_later(&txn, &task.id, &err.to_string()).await?;
-                record(&task.kind, "retrying", elapsed);
-                retrying.push(format!(
-                    "{}: {err}",
-                    task.subject.as_deref().unwrap_or(&task.id)
-                ));
-            }
-            Err(err) => {
-                let reason = if err.is_retryable() {
-                    format!("gave up after {} attempts: {err}", task.attempts)
-                } else {
-                    err.to_string()
-                };
-                tasks::fail(&txn, &task.id, &reason).await?;
-                record(&task.kind, "failed", elapsed);
-            }
+    let total = outcomes.len();
+    for (task, result) in outcomes {
+        if let Settled::Retrying(message) = outcome::settle(&txn, &task, result, elapsed).await? {
+            retrying.push(format!(
+                "{}: {message}",
+                task.subject.as_deref().unwrap_or(&task.id)
+            ));
         }
     }
     txn.commit().await?;
     if retrying.is_empty() {
-        tracing::info!(
-            tasks = outcomes.len(),
-            elapsed_s = elapsed,
-            "batch attempt finished"
-        );
+        tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
         return Ok(());
     }
     let summary = format!(
         "{} of {} tasks will be retried; first: {}",
         retrying.len(),
-        outcomes.len(),
+        total,
         retrying[0]
     );
     tracing::warn!(error = %summary, "batch attempt partly failed");

@@ -10,6 +10,7 @@
 //! worker until its heartbeat expires, and then another worker re-runs them.
 
 mod batch;
+mod outcome;
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,6 +26,8 @@ use apalis_sqlite::SqliteStorage;
 use ferry_entity::{TaskJob, TaskKind};
 use futures::Future;
 use tracing::Instrument;
+
+use self::outcome::Settled;
 
 use tokio_util::sync::CancellationToken;
 
@@ -79,45 +82,32 @@ where
     tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
 
     let drain = Duration::from_secs(settings.drain_seconds);
+    // The two storages differ only in type and config; apalis's bounds on a
+    // backend make a generic function far noisier than this macro.
+    macro_rules! monitor_for {
+        ($storage:ident, $config:expr, $pool:expr) => {{
+            let pool = $pool.clone();
+            let settings = settings.clone();
+            Monitor::new().register(move |_run| {
+                let config = $config
+                    .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
+                    .missed_heartbeats(settings.missed_heartbeats)
+                    .batch_size(settings.concurrency);
+                let backend = $storage::<TaskJob>::new(&pool)
+                    .with_config(config)
+                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
+                WorkerBuilder::new(name.as_str())
+                    .backend(backend)
+                    .data(state.clone())
+                    .concurrency(settings.concurrency)
+                    .retry(retry_policy(&settings))
+                    .build(handle_job)
+            })
+        }};
+    }
     let monitor = match &store.queue {
-        QueuePool::Sqlite(pool) => {
-            let pool = pool.clone();
-            let settings = settings.clone();
-            Monitor::new().register(move |_run| {
-                let config = queue::sqlite_config()
-                    .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
-                    .missed_heartbeats(settings.missed_heartbeats)
-                    .batch_size(settings.concurrency);
-                let backend = SqliteStorage::<TaskJob>::new(&pool)
-                    .with_config(config)
-                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
-                WorkerBuilder::new(name.as_str())
-                    .backend(backend)
-                    .data(state.clone())
-                    .concurrency(settings.concurrency)
-                    .retry(retry_policy(&settings))
-                    .build(handle_job)
-            })
-        }
-        QueuePool::Postgres(pool) => {
-            let pool = pool.clone();
-            let settings = settings.clone();
-            Monitor::new().register(move |_run| {
-                let config = queue::postgres_config()
-                    .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
-                    .missed_heartbeats(settings.missed_heartbeats)
-                    .batch_size(settings.concurrency);
-                let backend = PostgresStorage::<TaskJob>::new(&pool)
-                    .with_config(config)
-                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
-                WorkerBuilder::new(name.as_str())
-                    .backend(backend)
-                    .data(state.clone())
-                    .concurrency(settings.concurrency)
-                    .retry(retry_policy(&settings))
-                    .build(handle_job)
-            })
-        }
+        QueuePool::Sqlite(pool) => monitor_for!(SqliteStorage, queue::sqlite_config(), pool),
+        QueuePool::Postgres(pool) => monitor_for!(PostgresStorage, queue::postgres_config(), pool),
     };
     // The same signal stops the task workers and, through the monitor's
     // signal future, the changefeed supervisor.
@@ -187,11 +177,7 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         return Err(AbortError::new(reason).into());
     };
     if task.attempts > task.max_attempts {
-        let reason = format!(
-            "gave up after {} attempts; last error: {}",
-            task.max_attempts,
-            task.last_error.as_deref().unwrap_or("worker lost")
-        );
+        let reason = outcome::exhausted(&task);
         tasks::fail(db, task_id, &reason).await?;
         return Err(AbortError::new(reason).into());
     }
@@ -212,27 +198,16 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         ))),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    match outcome {
-        Ok(result) => {
-            tasks::succeed(db, task_id, result).await?;
-            record(&task.kind, "succeeded", elapsed);
+    match outcome::settle(db, &task, outcome, elapsed).await? {
+        Settled::Succeeded => {
             tracing::info!(elapsed_s = elapsed, "task succeeded");
             Ok(())
         }
-        Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
-            tasks::retry_later(db, task_id, &err.to_string()).await?;
-            record(&task.kind, "retrying", elapsed);
-            tracing::warn!(error = %err, attempt = task.attempts, "attempt failed; will retry");
-            Err(Box::new(err))
+        Settled::Retrying(message) => {
+            tracing::warn!(error = %message, attempt = task.attempts, "attempt failed; will retry");
+            Err(Box::new(JobError::Retryable(message)))
         }
-        Err(err) => {
-            let reason = if err.is_retryable() {
-                format!("gave up after {} attempts: {err}", task.attempts)
-            } else {
-                err.to_string()
-            };
-            tasks::fail(db, task_id, &reason).await?;
-            record(&task.kind, "failed", elapsed);
+        Settled::Failed(reason) => {
             tracing::warn!(error = %reason, "task failed");
             Err(AbortError::new(reason).into())
         }

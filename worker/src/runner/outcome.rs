@@ -1,0 +1,65 @@
+//! Recording how an attempt ended, shared by single-task and batch jobs.
+
+use ferry_entity::task::Model;
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::Value;
+
+use super::record;
+use crate::{jobs::JobError, tasks};
+
+/// What an attempt's outcome made of its task.
+pub(super) enum Settled {
+    Succeeded,
+    /// Back to pending; apalis retries the job after a backoff.
+    Retrying(String),
+    /// Finished as failed, with this reason.
+    Failed(String),
+}
+
+/// The reason recorded when a task starts an attempt beyond its limit (its
+/// job was re-run after its worker died on the last allowed attempt).
+pub(super) fn exhausted(task: &Model) -> String {
+    format!(
+        "gave up after {} attempts; last error: {}",
+        task.max_attempts,
+        task.last_error.as_deref().unwrap_or("worker lost")
+    )
+}
+
+/// Records the outcome on the task row: a success, a retryable error below
+/// the attempt limit, or a failure (permanent, or retryable on the last
+/// attempt).
+pub(super) async fn settle(
+    db: &impl ConnectionTrait,
+    task: &Model,
+    outcome: Result<Value, JobError>,
+    elapsed: f64,
+) -> Result<Settled, DbErr> {
+    let settled = match outcome {
+        Ok(result) => {
+            tasks::succeed(db, &task.id, result).await?;
+            Settled::Succeeded
+        }
+        Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
+            let message = err.to_string();
+            tasks::retry_later(db, &task.id, &message).await?;
+            Settled::Retrying(message)
+        }
+        Err(err) => {
+            let reason = if err.is_retryable() {
+                format!("gave up after {} attempts: {err}", task.attempts)
+            } else {
+                err.to_string()
+            };
+            tasks::fail(db, &task.id, &reason).await?;
+            Settled::Failed(reason)
+        }
+    };
+    let label = match settled {
+        Settled::Succeeded => "succeeded",
+        Settled::Retrying(_) => "retrying",
+        Settled::Failed(_) => "failed",
+    };
+    record(&task.kind, label, elapsed);
+    Ok(settled)
+}
