@@ -93,18 +93,24 @@ async fn replicates_dml_ddl_and_types_exactly() {
         .await;
     assert_eq!(rolled_back.as_deref(), Some("0"));
 
-    let detail = rig.detail(&id).await;
-    let sync: u64 = detail["downstreamSyncTs"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let start: u64 = detail["startTS"].as_str().unwrap().parse().unwrap();
-    let upstream: u64 = detail["upstreamUpdateTs"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // The engine reports its checkpoint shortly after the downstream commit
+    // and the supervisor persists it after that, so the rows can be visible
+    // downstream a moment before the checkpoint shows them.
+    let ts = |detail: &serde_json::Value, field: &str| -> u64 {
+        detail[field].as_str().unwrap().parse().unwrap()
+    };
+    let detail = eventually("the checkpoint to advance", SYNC_TIMEOUT, || async {
+        let detail = rig.detail(&id).await;
+        if ts(&detail, "downstreamSyncTs") > ts(&detail, "startTS") {
+            Ok(detail)
+        } else {
+            Err(detail)
+        }
+    })
+    .await;
+    let sync = ts(&detail, "downstreamSyncTs");
+    let start = ts(&detail, "startTS");
+    let upstream = ts(&detail, "upstreamUpdateTs");
     assert!(sync > start, "the checkpoint advanced: {detail}");
     assert!(
         upstream >= sync,
