@@ -218,7 +218,7 @@ async fn measure(
     Ok(())
 }
 
-async fn operate(
+pub(crate) async fn operate(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -238,7 +238,7 @@ async fn operate(
     Ok(())
 }
 
-async fn wait_normal(
+pub(crate) async fn wait_normal(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -263,7 +263,7 @@ async fn wait_normal(
     }
 }
 
-async fn insert_rows(
+pub(crate) async fn insert_rows(
     conn: &mut MySqlConnection,
     db: &str,
     table: &str,

@@ -12,6 +12,7 @@ mod admin;
 mod changefeed;
 mod db;
 mod ferry;
+mod kafka_sink;
 mod load;
 mod stats;
 mod tansu;
@@ -42,6 +43,9 @@ enum Command {
     /// Rows/s replicated by a changefeed beside direct batched INSERTs, and
     /// end-to-end lag at a steady rate.
     Changefeed(changefeed::Args),
+    /// Messages/s produced by a changefeed into Kafka (canal-json) beside a
+    /// raw idempotent rdkafka producer sending as many messages of that size.
+    KafkaSink(kafka_sink::Args),
     /// Confluent v3 reads (list topics, consumer lag) on 1,000 topics,
     /// beside the same reads made directly with rdkafka.
     Admin(admin::Args),
@@ -55,5 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Topics(args) => topics::run(args).await,
         Command::Changefeed(args) => changefeed::run(args).await,
         Command::Admin(args) => admin::run(args).await,
+        Command::KafkaSink(args) => kafka_sink::run(args).await,
     }
 }

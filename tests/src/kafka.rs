@@ -13,13 +13,23 @@ use std::{
 };
 
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, Message, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
     producer::{FutureProducer, FutureRecord},
 };
 
 use crate::process::FerryProcess;
+
+/// One record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+}
 
 /// A running tansu broker, killed when dropped.
 pub struct TestKafka {
@@ -177,6 +187,115 @@ impl TestKafka {
             .await
             .map(|_| ())
             .map_err(|(e, _)| e.to_string())
+    }
+}
+
+impl TestKafka {
+    /// Every record of every partition of `topic`, read from the beginning
+    /// until at least `count` have arrived or `timeout` has passed (then
+    /// whatever arrived), in arrival order (offset order per partition).
+    pub async fn consume_all(&self, topic: &str, count: usize, timeout: Duration) -> Vec<Record> {
+        self.consume_until(topic, timeout, move |records| records.len() >= count)
+            .await
+    }
+
+    /// Reads every partition of `topic` from the beginning until `done`
+    /// accepts the records read so far or `timeout` has passed; returns what
+    /// was read either way. `done` is asked whenever the topic is idle for a
+    /// moment, so it may be as slow as a full check of the records.
+    pub async fn consume_until(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        done: impl Fn(&[Record]) -> bool + Send + 'static,
+    ) -> Vec<Record> {
+        let config = self.config();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || consume_blocking(config, &topic, timeout, done))
+            .await
+            .expect("consumer task")
+    }
+}
+
+fn consume_blocking(
+    mut config: ClientConfig,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
+    let deadline = Instant::now() + timeout;
+    let consumer: BaseConsumer = config
+        .set(
+            "group.id",
+            format!("ferry-tests-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    // The topic may not exist yet, or not report its partitions yet.
+    let partitions = loop {
+        let count = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| {
+                md.topics()
+                    .iter()
+                    .find(|t| t.name() == topic && t.error().is_none())
+                    .map(|t| t.partitions().len())
+            })
+            .unwrap_or(0);
+        if count > 0 {
+            break count;
+        }
+        if Instant::now() >= deadline {
+            return Vec::new();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("partition offset");
+    }
+    consumer
+        .assign(&assignment)
+        .expect("assign every partition");
+    let mut records = Vec::new();
+    let mut unchecked = 0usize;
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                records.push(Record {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                });
+                unchecked += 1;
+                // A busy topic is never idle: check now and then anyway.
+                if unchecked >= 200 {
+                    unchecked = 0;
+                    if done(&records) {
+                        return records;
+                    }
+                }
+            }
+            // End-of-partition and transient errors: keep reading.
+            Some(Err(_)) => {}
+            None => {
+                unchecked = 0;
+                if done(&records) {
+                    return records;
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return records;
+        }
     }
 }
 

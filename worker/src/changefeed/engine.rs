@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use super::sink::kafka::{codec::Protocol, dispatcher::Dispatchers};
+
 /// How to reach a MySQL-protocol server (MariaDB, MySQL or TiDB).
 #[derive(Debug, Clone)]
 pub struct MysqlEndpoint {
@@ -18,12 +20,47 @@ pub struct MysqlEndpoint {
     pub tls: bool,
 }
 
+/// Where a changefeed's changes go.
+#[derive(Debug, Clone)]
+pub enum Downstream {
+    /// MySQL or TiDB, written over the MySQL protocol.
+    Mysql(MysqlEndpoint),
+    /// A Kafka topic.
+    Kafka(KafkaSinkSpec),
+}
+
+/// How to reach a Kafka topic and what to write to it.
+#[derive(Debug, Clone)]
+pub struct KafkaSinkSpec {
+    /// librdkafka client settings (bootstrap servers, security, client id);
+    /// may hold a SASL password, so it is never printed.
+    pub client: KafkaClientConfig,
+    pub topic: String,
+    pub protocol: Protocol,
+    pub dispatchers: Dispatchers,
+    /// The largest record (key and value) the changefeed may produce.
+    pub max_message_bytes: usize,
+    /// At most this many messages in one producer batch (librdkafka
+    /// `batch.num.messages`).
+    pub max_batch_size: usize,
+}
+
+/// librdkafka settings whose `Debug` shows nothing: they may carry secrets.
+#[derive(Clone)]
+pub struct KafkaClientConfig(pub rdkafka::ClientConfig);
+
+impl std::fmt::Debug for KafkaClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KafkaClientConfig(..)")
+    }
+}
+
 /// Everything the engine needs to replicate one changefeed.
 #[derive(Debug, Clone)]
 pub struct ReplicationSpec {
     pub changefeed_id: String,
     pub upstream: MysqlEndpoint,
-    pub downstream: MysqlEndpoint,
+    pub downstream: Downstream,
     /// TiDB table-filter rules; see `filter.rs`.
     pub rules: Vec<String>,
     /// Parallel appliers downstream (TiEM `workerCount`), at least 1.

@@ -253,11 +253,6 @@ async fn spec_of(store: &Store, model: &Model) -> Result<ReplicationSpec, Replic
     let rules: Vec<String> = serde_json::from_value(model.rules.clone()).unwrap_or_default();
     let options: ChangefeedOptions = serde_json::from_value(model.options.clone())
         .map_err(|e| ReplicationError::Fatal(format!("stored options unreadable: {e}")))?;
-    if model.downstream_type == "kafka" {
-        return Err(ReplicationError::Fatal(
-            "kafka downstreams are not supported yet".into(),
-        ));
-    }
     Ok(ReplicationSpec {
         changefeed_id: model.id.clone(),
         upstream,

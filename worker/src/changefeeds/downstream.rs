@@ -5,9 +5,9 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{ChangefeedError, ChangefeedOptions};
+use super::{ChangefeedError, ChangefeedOptions, kafka_downstream};
 use crate::{
-    changefeed::engine::MysqlEndpoint,
+    changefeed::engine::{Downstream, MysqlEndpoint},
     clusters::{self, ClusterError},
     store::Store,
 };
@@ -25,6 +25,9 @@ pub(super) async fn split_downstream(
             "downstream must be an object".into(),
         ));
     };
+    if downstream_type == "kafka" {
+        return split_kafka(store, map, force).await;
+    }
     let count = |key: &str, default: usize, max: usize| -> Result<usize, ChangefeedError> {
         match map.get(key) {
             None | Some(Value::Null) => Ok(default),
@@ -111,6 +114,40 @@ pub(super) async fn split_downstream(
     Ok((Value::Object(map), secret, options))
 }
 
+/// Checks a Kafka downstream object. It holds no password of its own (a
+/// registered cluster keeps its SASL secret), so nothing is split out.
+async fn split_kafka(
+    store: &Store,
+    mut map: serde_json::Map<String, Value>,
+    force: bool,
+) -> Result<(Value, Option<String>, ChangefeedOptions), ChangefeedError> {
+    let parsed = kafka_downstream::parse(&map).map_err(ChangefeedError::Invalid)?;
+    if let Some(id) = parsed.target_cluster_id {
+        let view = clusters::get(store, id).await.map_err(|e| match e {
+            ClusterError::NotFound => ChangefeedError::Invalid(format!(
+                "downstream.targetClusterId `{id}`: no such cluster"
+            )),
+            other => other.into(),
+        })?;
+        if view.kind != ClusterKind::Kafka {
+            return Err(ChangefeedError::Invalid(format!(
+                "downstream.targetClusterId `{id}` is a {} cluster; a kafka downstream needs a kafka cluster",
+                view.kind.as_str()
+            )));
+        }
+    }
+    map.remove("password");
+    let options = ChangefeedOptions {
+        // One producer per changefeed; librdkafka parallelises by itself.
+        worker_count: 1,
+        // Rows per round: whole transactions are sent together anyway, and
+        // bigger rounds mean fewer acknowledgement waits.
+        max_txn_row: 4096,
+        force,
+    };
+    Ok((Value::Object(map), None, options))
+}
+
 /// The downstream object as the API shows it: the password masked.
 pub fn downstream_view(model: &Model) -> Value {
     let mut shown = model.downstream.clone();
@@ -128,14 +165,32 @@ pub fn downstream_view(model: &Model) -> Value {
     shown
 }
 
+/// The stored Kafka downstream of a changefeed, checked again (it was
+/// checked when recorded).
+pub fn kafka_of(model: &Model) -> Result<kafka_downstream::KafkaDownstream, ChangefeedError> {
+    let Value::Object(map) = &model.downstream else {
+        return Err(ChangefeedError::Invalid(
+            "the stored downstream is not an object".into(),
+        ));
+    };
+    kafka_downstream::parse(map).map_err(ChangefeedError::Invalid)
+}
+
 /// How the engine reaches the upstream and the downstream, secrets included.
 pub async fn endpoints(
     store: &Store,
     model: &Model,
-) -> Result<(MysqlEndpoint, MysqlEndpoint), ChangefeedError> {
+) -> Result<(MysqlEndpoint, Downstream), ChangefeedError> {
     let upstream_id = clusters::parse_id(&model.cluster_id)
         .ok_or_else(|| ChangefeedError::Invalid("the upstream cluster was removed".into()))?;
     let upstream = cluster_endpoint(store, upstream_id).await?;
+    if model.downstream_type == "kafka" {
+        let spec = kafka_of(model)?
+            .sink_spec(store)
+            .await
+            .map_err(ChangefeedError::Invalid)?;
+        return Ok((upstream, Downstream::Kafka(spec)));
+    }
     let target = model
         .downstream
         .get("targetClusterId")
@@ -180,7 +235,7 @@ pub async fn endpoints(
                 .unwrap_or(false),
         },
     };
-    Ok((upstream, downstream))
+    Ok((upstream, Downstream::Mysql(downstream)))
 }
 
 async fn cluster_endpoint(store: &Store, id: i64) -> Result<MysqlEndpoint, ChangefeedError> {

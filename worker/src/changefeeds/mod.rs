@@ -25,9 +25,10 @@ use crate::{
 };
 
 mod downstream;
+pub mod kafka_downstream;
 
 use downstream::split_downstream;
-pub use downstream::{downstream_view, endpoints};
+pub use downstream::{downstream_view, endpoints, kafka_of};
 
 /// Downstream kinds a changefeed can write to.
 pub const DOWNSTREAM_TYPES: [&str; 3] = ["mysql", "tidb", "kafka"];
@@ -381,9 +382,6 @@ fn validate_downstream_type(t: Option<&str>) -> Result<String, ChangefeedError> 
     match t {
         None | Some("") => Err(ChangefeedError::Invalid(
             "downstreamType is required: tidb, mysql or kafka".into(),
-        )),
-        Some("kafka") => Err(ChangefeedError::Invalid(
-            "downstreamType `kafka` is not supported yet; use mysql or tidb".into(),
         )),
         Some(t) if DOWNSTREAM_TYPES.contains(&t) => Ok(t.to_owned()),
         Some(t) => Err(ChangefeedError::Invalid(format!(

@@ -20,8 +20,13 @@ use serde_json::{Value, json};
 
 use super::{JobContext, JobError};
 use crate::{
-    changefeed::{engine::Checkpoint, filter::TableFilter, precheck},
+    changefeed::{
+        engine::{Checkpoint, Downstream},
+        filter::TableFilter,
+        precheck,
+    },
     changefeeds::{self, ChangefeedError, ChangefeedOptions, ChangefeedPatch},
+    jobs::topic_create::TopicCreator,
     store::Store,
 };
 
@@ -35,8 +40,9 @@ pub async fn run(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError>
         .clone()
         .ok_or_else(|| JobError::Permanent("changefeed task without a changefeed id".into()))?;
     let store = ctx.store;
+    let topics = &ctx.worker.topics;
     match kind {
-        TaskKind::ChangefeedCreate => create(store, &id).await,
+        TaskKind::ChangefeedCreate => create(store, topics, &id).await,
         TaskKind::ChangefeedPause => pause(store, &id)
             .await
             .map(|prev| json!({ "status": prev })),
@@ -46,7 +52,7 @@ pub async fn run(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError>
         TaskKind::ChangefeedUpdate => {
             let patch: ChangefeedPatch = serde_json::from_value(ctx.task.payload.clone())
                 .map_err(|e| JobError::Permanent(format!("invalid update payload: {e}")))?;
-            update(store, &id, patch)
+            update(store, topics, &id, patch)
                 .await
                 .map(|prev| json!({ "status": prev }))
         }
@@ -80,13 +86,13 @@ fn state_of(model: &Model) -> ChangefeedState {
 /// Prechecks the new changefeed, fixes its start position and starts it (or
 /// leaves it stopped when created paused). A failed precheck removes the
 /// changefeed: it never existed as far as the caller is concerned.
-async fn create(store: &Store, id: &str) -> Result<Value, JobError> {
+async fn create(store: &Store, topics: &TopicCreator, id: &str) -> Result<Value, JobError> {
     let model = load(store, id).await?;
     if state_of(&model) != ChangefeedState::Initial {
         // An earlier attempt finished the work before its worker died.
         return Ok(json!({ "id": id, "status": model.state }));
     }
-    let checkpoint = match prepare(store, &model, true).await {
+    let checkpoint = match prepare(store, topics, &model, true).await {
         Ok(cp) => cp.expect("prepare with a start position returns one"),
         Err(JobError::Permanent(reason)) => {
             Changefeeds::delete_by_id(id.to_owned())
@@ -118,9 +124,11 @@ async fn create(store: &Store, id: &str) -> Result<Value, JobError> {
 }
 
 /// Runs the prechecks of a changefeed's configuration; with `start`, also
-/// finds where replication begins.
+/// finds where replication begins. A Kafka downstream's topic is created
+/// here when missing.
 async fn prepare(
     store: &Store,
+    topics: &TopicCreator,
     model: &Model,
     start: bool,
 ) -> Result<Option<Checkpoint>, JobError> {
@@ -134,15 +142,32 @@ async fn prepare(
     precheck::check_upstream(&upstream)
         .await
         .map_err(|e| JobError::Permanent(format!("upstream: {e}")))?;
-    precheck::check_downstream(&downstream)
-        .await
-        .map_err(|e| JobError::Permanent(format!("downstream: {e}")))?;
+    // Kafka consumers get every change of a keyless table as well (with
+    // possible duplicates, like every row after a replay); only a SQL
+    // downstream needs a key to apply changes exactly once.
+    let needs_keys = match &downstream {
+        Downstream::Mysql(endpoint) => {
+            precheck::check_downstream(endpoint)
+                .await
+                .map_err(|e| JobError::Permanent(format!("downstream: {e}")))?;
+            true
+        }
+        Downstream::Kafka(_) => {
+            let kafka =
+                changefeeds::kafka_of(model).map_err(|e| JobError::Permanent(e.to_string()))?;
+            let created = kafka.prepare(store, topics).await?;
+            if created {
+                tracing::info!(changefeed = %model.id, topic = %kafka.topic, "created the changefeed's topic");
+            }
+            false
+        }
+    };
     let rules: Vec<String> = serde_json::from_value(model.rules.clone()).unwrap_or_default();
     let filter =
         TableFilter::parse(&rules).map_err(|e| JobError::Permanent(format!("rules: {e}")))?;
     let options: ChangefeedOptions = serde_json::from_value(model.options.clone())
         .map_err(|e| JobError::Permanent(format!("stored options unreadable: {e}")))?;
-    if !options.force {
+    if needs_keys && !options.force {
         let keyless = precheck::tables_without_key(&upstream, &filter)
             .await
             .map_err(|e| JobError::Permanent(format!("upstream: {e}")))?;
@@ -248,7 +273,12 @@ async fn start(store: &Store, id: &str) -> Result<(), JobError> {
 
 /// Applies a validated change: a Normal changefeed is paused, changed and
 /// resumed; a Stopped, Error or Failed one is changed in place.
-async fn update(store: &Store, id: &str, patch: ChangefeedPatch) -> Result<String, JobError> {
+async fn update(
+    store: &Store,
+    topics: &TopicCreator,
+    id: &str,
+    patch: ChangefeedPatch,
+) -> Result<String, JobError> {
     let model = load(store, id).await?;
     let previous = model.state.clone();
     let was_running = model.desired == "running" && state_of(&model) == ChangefeedState::Normal;
@@ -259,7 +289,7 @@ async fn update(store: &Store, id: &str, patch: ChangefeedPatch) -> Result<Strin
     let mut candidate = model.clone();
     apply_patch(&mut candidate, &patch);
     let checked = if patch.downstream.is_some() || patch.rules.is_some() {
-        prepare(store, &candidate, false).await.map(|_| ())
+        prepare(store, topics, &candidate, false).await.map(|_| ())
     } else {
         Ok(())
     };

@@ -31,6 +31,14 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, JobError::Retryable(_))
     }
+
+    /// The same error, its message rewritten (e.g. prefixed with context).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> JobError {
+        match self {
+            JobError::Retryable(m) => JobError::Retryable(f(m)),
+            JobError::Permanent(m) => JobError::Permanent(f(m)),
+        }
+    }
 }
 
 /// How many attempts a kind gets and how long each may take.

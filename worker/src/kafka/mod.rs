@@ -56,6 +56,21 @@ pub struct KafkaCluster {
     version: chrono::DateTime<chrono::Utc>,
 }
 
+impl KafkaCluster {
+    /// A client for brokers that are not in the registry (a changefeed's
+    /// Kafka downstream given by address); it is not cached.
+    pub fn unregistered(config: &ClientConfig) -> Result<KafkaCluster, KafkaAccessError> {
+        let admin: Admin = config
+            .create()
+            .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
+        Ok(KafkaCluster {
+            id: 0,
+            admin,
+            version: chrono::Utc::now(),
+        })
+    }
+}
+
 /// The per-process cache of clients, shared by the API (read-only inspection)
 /// and the worker (topic creation).
 #[derive(Default, Clone)]

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use ferry_tests::mariadb::{MariaDb, MariaDbOptions, MysqlServer};
 use ferry_worker::changefeed::{
     engine::{
-        self, Checkpoint, MysqlEndpoint, Progress, ReplicationError, ReplicationSpec, StartFrom,
+        self, Checkpoint, Downstream, MysqlEndpoint, Progress, ReplicationError, ReplicationSpec,
+        StartFrom,
     },
     precheck,
 };
@@ -60,7 +61,7 @@ pub fn spec(
     ReplicationSpec {
         changefeed_id: "test".into(),
         upstream: endpoint(up),
-        downstream: endpoint(down),
+        downstream: Downstream::Mysql(endpoint(down)),
         rules: rules.to_vec(),
         worker_count: workers,
         max_txn_rows: max_rows,

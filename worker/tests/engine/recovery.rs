@@ -1,7 +1,7 @@
 //! Stopping and restarting, replaying, crashing; retryable and fatal errors.
 
 use ferry_tests::mariadb::{MariaDb, MariaDbOptions, system_server};
-use ferry_worker::changefeed::engine::{Checkpoint, ReplicationError, StartFrom};
+use ferry_worker::changefeed::engine::{Checkpoint, Downstream, ReplicationError, StartFrom};
 
 use crate::helpers::{Feed, assert_same_table, position, rules, spec, upstream};
 
@@ -272,7 +272,9 @@ async fn transient_failures_are_retryable() {
     ))
     .await;
     let mut no_downstream = spec(&up, &down, &rules(&db), 2, 10);
-    no_downstream.downstream.port = closed_port;
+    if let Downstream::Mysql(endpoint) = &mut no_downstream.downstream {
+        endpoint.port = closed_port;
+    }
     let feed = Feed::start(no_downstream, StartFrom::Checkpoint(position(&up).await));
     up.exec(&format!("INSERT INTO `{db}`.t VALUES (1)")).await;
     let err = feed.error().await;

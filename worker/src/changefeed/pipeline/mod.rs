@@ -27,10 +27,15 @@ use self::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    engine::{Checkpoint, Progress, ReplicationError, ReplicationSpec, StartFrom},
+    engine::{Checkpoint, Downstream, Progress, ReplicationError, ReplicationSpec, StartFrom},
     filter::TableFilter,
     precheck,
-    sink::{ApplierMsg, Done, mysql::MysqlSink, run_applier, sql},
+    sink::{
+        ApplierMsg, DdlTarget, Done,
+        kafka::{self, KafkaSink},
+        mysql::MysqlSink,
+        run_applier, sql,
+    },
     source::{
         self, SourceEvent, SourceOptions,
         ddl::{self, Statement},
@@ -74,7 +79,7 @@ pub async fn run(
         workers = spec.worker_count,
         "replication starting"
     );
-    let mut engine = Engine::start(&spec, start, filter, progress, &stop);
+    let mut engine = Engine::start(&spec, start, filter, progress, &stop).await?;
     // The resolved start is worth persisting at once: restarting from
     // `StartFrom::Now` later would skip what happened in between.
     engine.dirty = true;
@@ -100,11 +105,15 @@ struct Engine {
     applier_tasks: Vec<JoinHandle<()>>,
     applier_abort: CancellationToken,
     done_rx: mpsc::UnboundedReceiver<Done>,
-    ddl_sink: MysqlSink,
+    target: DdlTarget,
+    /// Whether a transaction bigger than `max_rows` may be sent in parts
+    /// before its commit. Kafka messages carry the commit TSO, so a Kafka
+    /// downstream gets whole transactions only.
+    split_transactions: bool,
     progress: mpsc::Sender<Progress>,
 
-    /// Rows of the round being gathered, each with its partition hash.
-    pending: Vec<(u64, RowChange)>,
+    /// Rows of the round being gathered.
+    pending: Vec<PendingRow>,
     /// The last table seen and whether its rows may go to any applier.
     last_table: Option<(Arc<TableInfo>, bool)>,
     /// Where in `pending` the current upstream transaction starts.
@@ -122,14 +131,28 @@ struct Engine {
     last_report: Option<Instant>,
 }
 
+/// A row change waiting to be sent, with the applier it belongs to and, once
+/// its transaction has committed, the commit TSO.
+struct PendingRow {
+    slot: u64,
+    change: RowChange,
+    commit_ts: u64,
+}
+
 impl Engine {
-    fn start(
+    async fn start(
         spec: &ReplicationSpec,
         start: Checkpoint,
         filter: Arc<TableFilter>,
         progress: mpsc::Sender<Progress>,
         stop: &CancellationToken,
-    ) -> Engine {
+    ) -> Result<Engine, ReplicationError> {
+        // The Kafka producer is ready (and the topic known) before the
+        // binlog is read, so a broken downstream fails fast.
+        let kafka = match &spec.downstream {
+            Downstream::Kafka(k) => Some(KafkaSink::open(k).await?),
+            Downstream::Mysql(_) => None,
+        };
         let source_stop = stop.child_token();
         let (source_tx, source_rx) = mpsc::channel(SOURCE_BUFFER);
         let source_task = tokio::spawn(source::run(
@@ -146,18 +169,35 @@ impl Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let mut appliers = Vec::new();
         let mut applier_tasks = Vec::new();
-        for id in 0..spec.worker_count.max(1) {
-            let (tx, rx) = mpsc::channel(APPLIER_QUEUE);
-            appliers.push(tx);
-            applier_tasks.push(tokio::spawn(run_applier(
-                id,
-                spec.downstream.clone(),
-                rx,
-                done_tx.clone(),
-                applier_abort.clone(),
-            )));
-        }
-        Engine {
+        let target = match (&spec.downstream, kafka) {
+            (Downstream::Mysql(endpoint), _) => {
+                for id in 0..spec.worker_count.max(1) {
+                    let (tx, rx) = mpsc::channel(APPLIER_QUEUE);
+                    appliers.push(tx);
+                    applier_tasks.push(tokio::spawn(run_applier(
+                        id,
+                        endpoint.clone(),
+                        rx,
+                        done_tx.clone(),
+                        applier_abort.clone(),
+                    )));
+                }
+                DdlTarget::Mysql(MysqlSink::new(endpoint.clone()))
+            }
+            (Downstream::Kafka(_), Some(sink)) => {
+                let (tx, rx) = mpsc::channel(APPLIER_QUEUE);
+                appliers.push(tx);
+                applier_tasks.push(tokio::spawn(kafka::run_applier(
+                    sink.clone(),
+                    rx,
+                    done_tx.clone(),
+                    applier_abort.clone(),
+                )));
+                DdlTarget::Kafka(sink)
+            }
+            (Downstream::Kafka(_), None) => unreachable!("opened above"),
+        };
+        Ok(Engine {
             filter,
             max_rows: spec.max_txn_rows.max(1),
             source_rx,
@@ -167,7 +207,8 @@ impl Engine {
             applier_tasks,
             applier_abort,
             done_rx,
-            ddl_sink: MysqlSink::new(spec.downstream.clone()),
+            split_transactions: matches!(target, DdlTarget::Mysql(_)),
+            target,
             progress,
             pending: Vec::new(),
             last_table: None,
@@ -181,7 +222,7 @@ impl Engine {
             rows_applied: 0,
             dirty: false,
             last_report: None,
-        }
+        })
     }
 
     /// Replicates until `stop` (Ok) or an error.
@@ -227,7 +268,7 @@ impl Engine {
                     let parallel = self.parallel(&change.table).await?;
                     self.push_change(change, parallel);
                 }
-                if self.pending.len() >= self.max_rows {
+                if self.split_transactions && self.pending.len() >= self.max_rows {
                     self.txn_split = true;
                     return self.flush(stop).await;
                 }
@@ -263,11 +304,11 @@ impl Engine {
                 let plan = match &statement {
                     Statement::Ddl(d) => {
                         let text = String::from_utf8_lossy(&sql);
-                        ddl::plan(d, &text, &schema, &self.filter)
+                        ddl::plan(d, &text, &schema, &self.filter).map(|p| (d, p))
                     }
                     _ => None,
                 };
-                let Some(mut plan) = plan else {
+                let Some((d, mut plan)) = plan else {
                     return match checkpoint {
                         Some(checkpoint) => self.commit(checkpoint, stop).await,
                         None => Ok(false),
@@ -286,8 +327,9 @@ impl Engine {
                 }
                 // A DDL can take long; stopping abandons it (the server may
                 // still finish it, and a replay then finds it applied).
+                let commit_ts = checkpoint.as_ref().map_or(self.fetched_tso, |c| c.tso);
                 tokio::select! {
-                    applied = self.ddl_sink.apply_ddl(&plan) => applied?,
+                    applied = self.target.apply_ddl(d, &plan, &schema, commit_ts) => applied?,
                     () = stop.cancelled() => return Ok(true),
                 }
                 for applier in &self.appliers {
@@ -340,7 +382,7 @@ impl Engine {
         {
             return Ok(*parallel);
         }
-        let parallel = self.ddl_sink.parallel_safe(table).await?;
+        let parallel = self.target.parallel_safe(table).await?;
         self.last_table = Some((table.clone(), parallel));
         Ok(parallel)
     }
@@ -352,7 +394,7 @@ impl Engine {
     fn push_change(&mut self, change: RowChange, parallel: bool) {
         if !parallel {
             let slot = partition(&change, false);
-            self.pending.push((slot, change));
+            self.queue(slot, change);
             return;
         }
         let pk = &change.table.primary_key;
@@ -370,11 +412,19 @@ impl Engine {
                 table: change.table,
                 op: RowOp::Insert(after),
             };
-            self.pending.push((partition(&delete, true), delete));
-            self.pending.push((partition(&insert, true), insert));
+            self.queue(partition(&delete, true), delete);
+            self.queue(partition(&insert, true), insert);
             return;
         }
-        self.pending.push((partition(&change, true), change));
+        self.queue(partition(&change, true), change);
+    }
+
+    fn queue(&mut self, slot: u64, change: RowChange) {
+        self.pending.push(PendingRow {
+            slot,
+            change,
+            commit_ts: 0,
+        });
     }
 
     /// The end of an upstream transaction (or of a statement outside one).
@@ -384,6 +434,9 @@ impl Engine {
         stop: &CancellationToken,
     ) -> Result<bool, ReplicationError> {
         self.observe(checkpoint.tso);
+        for row in &mut self.pending[self.txn_start..] {
+            row.commit_ts = checkpoint.tso;
+        }
         self.pending_checkpoint = Some(checkpoint);
         self.txn_start = self.pending.len();
         self.txn_split = false;
@@ -408,20 +461,27 @@ impl Engine {
             return Ok(false);
         }
         let workers = self.appliers.len();
-        let mut parts: Vec<Vec<RowChange>> = (0..workers).map(|_| Vec::new()).collect();
-        for (slot, change) in self.pending.drain(..) {
-            parts[(slot % workers as u64) as usize].push(change);
+        let mut parts: Vec<(Vec<RowChange>, Vec<u64>)> =
+            (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
+        for row in self.pending.drain(..) {
+            let part = &mut parts[(row.slot % workers as u64) as usize];
+            part.0.push(row.change);
+            part.1.push(row.commit_ts);
         }
         self.txn_start = 0;
         let id = self.rounds.open(
-            parts.iter().filter(|p| !p.is_empty()).count(),
+            parts.iter().filter(|p| !p.0.is_empty()).count(),
             self.pending_checkpoint.take(),
         );
-        for (slot, rows) in parts.into_iter().enumerate() {
+        for (slot, (rows, commit_ts)) in parts.into_iter().enumerate() {
             if rows.is_empty() {
                 continue;
             }
-            let msg = ApplierMsg::Batch { round: id, rows };
+            let msg = ApplierMsg::Batch {
+                round: id,
+                rows,
+                commit_ts,
+            };
             tokio::select! {
                 sent = self.appliers[slot].send(msg) => {
                     if sent.is_err() {

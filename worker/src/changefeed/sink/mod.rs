@@ -1,11 +1,16 @@
-//! Sinks: where replicated changes go. Only MySQL/TiDB for now; Kafka will
-//! be a sibling of `mysql`.
+//! Sinks: where replicated changes go, one module per downstream kind:
+//! `mysql` (MySQL and TiDB) and `kafka`.
 //!
-//! The pipeline runs `worker_count` appliers ([`run_applier`]), each with its
-//! own downstream connection, and hands each one batches of row changes
-//! partitioned by table and key, numbered by round. An applier commits each
-//! batch in one downstream transaction and reports it with [`Done`].
+//! The pipeline runs appliers and hands each one batches of row changes,
+//! numbered by round. For MySQL there are `worker_count` appliers
+//! ([`run_applier`]), each with its own downstream connection, fed batches
+//! partitioned by table and key; an applier commits each batch in one
+//! downstream transaction and reports it with [`Done`]. For Kafka one
+//! applier ([`kafka::run_applier`]) produces every batch and reports it once
+//! the broker has acknowledged it. DDL goes through [`DdlTarget`] after the
+//! appliers have drained.
 
+pub(crate) mod kafka;
 pub(crate) mod mysql;
 pub(crate) mod sql;
 mod statements;
@@ -13,16 +18,60 @@ mod statements;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::mysql::MysqlSink;
+use self::{kafka::KafkaSink, mysql::MysqlSink};
 use super::{
     engine::{MysqlEndpoint, ReplicationError},
-    source::row::RowChange,
+    source::{
+        ddl::{Ddl, DdlPlan},
+        row::{RowChange, TableInfo},
+    },
 };
+
+/// Where the pipeline sends DDL, and what it asks about tables.
+pub(crate) enum DdlTarget {
+    Mysql(MysqlSink),
+    Kafka(KafkaSink),
+}
+
+impl DdlTarget {
+    /// Applies (MySQL) or publishes (Kafka) a DDL that committed at
+    /// `commit_ts`, run upstream in `schema`.
+    pub async fn apply_ddl(
+        &mut self,
+        ddl: &Ddl,
+        plan: &DdlPlan,
+        schema: &str,
+        commit_ts: u64,
+    ) -> Result<(), ReplicationError> {
+        match self {
+            DdlTarget::Mysql(sink) => sink.apply_ddl(plan).await,
+            DdlTarget::Kafka(sink) => {
+                let (schema, table, kind) = kafka::describe_ddl(ddl, plan, schema);
+                sink.publish_ddl(schema, table, &plan.sql, kind, commit_ts)
+                    .await
+            }
+        }
+    }
+
+    /// Whether rows of `table` may be spread over several appliers (MySQL
+    /// only; Kafka has one applier and partitions by its dispatchers).
+    pub async fn parallel_safe(&mut self, table: &TableInfo) -> Result<bool, ReplicationError> {
+        match self {
+            DdlTarget::Mysql(sink) => sink.parallel_safe(table).await,
+            DdlTarget::Kafka(_) => Ok(false),
+        }
+    }
+}
 
 /// Work for one applier, in order.
 pub(crate) enum ApplierMsg {
     /// Apply these rows (a part of round `round`) in one transaction.
-    Batch { round: u64, rows: Vec<RowChange> },
+    /// `commit_ts[i]` is the commit TSO of `rows[i]`'s transaction.
+    Batch {
+        round: u64,
+        rows: Vec<RowChange>,
+        commit_ts: Vec<u64>,
+    },
     /// A DDL changed downstream tables: forget their cached shape.
     SchemaChanged,
 }
@@ -54,7 +103,7 @@ pub(crate) async fn run_applier(
         let Some(msg) = msg else { break };
         match msg {
             ApplierMsg::SchemaChanged => sink.invalidate(),
-            ApplierMsg::Batch { round, rows } => {
+            ApplierMsg::Batch { round, rows, .. } => {
                 let result = tokio::select! {
                     result = sink.apply(&rows) => result,
                     () = abort.cancelled() => break,

@@ -76,15 +76,181 @@ pub(crate) struct TableInfo {
 pub(crate) struct ColumnInfo {
     pub name: String,
     kind: Kind,
+    /// The column's type as TiDB numbers it (see [`tidb_type`]), which is
+    /// what change-data encoders publish.
+    ty: ColumnType,
+    unsigned: bool,
+    nullable: bool,
 }
 
 #[cfg(test)]
 impl ColumnInfo {
-    /// A numeric column, for other modules' tests.
+    /// A nullable signed INT column, for other modules' tests.
     pub fn test(name: &str) -> ColumnInfo {
+        ColumnInfo::test_typed(name, ColumnType::MYSQL_TYPE_LONG, "binary")
+    }
+
+    /// A nullable, signed column of type `ty` (as [`tidb_type`] gives it),
+    /// for other modules' tests; `charset` is the character set of a
+    /// character column (`binary` for a binary string) and is otherwise
+    /// ignored.
+    pub fn test_typed(name: &str, ty: ColumnType, charset: &str) -> ColumnInfo {
+        let charsets = Charsets::from([(1, Arc::from(charset))]);
+        let collation = if charset == "binary" {
+            BINARY_COLLATION
+        } else {
+            1
+        };
         ColumnInfo {
             name: name.to_owned(),
-            kind: Kind::Number,
+            kind: kind_of(ty, &[], Some(collation), &charsets),
+            ty,
+            unsigned: false,
+            nullable: true,
+        }
+    }
+
+    pub fn unsigned(mut self) -> ColumnInfo {
+        self.unsigned = true;
+        self
+    }
+
+    pub fn not_null(mut self) -> ColumnInfo {
+        self.nullable = false;
+        self
+    }
+}
+
+/// Type information for encoders that publish it (the Kafka protocols),
+/// spelled the way TiDB and TiCDC spell it.
+impl ColumnInfo {
+    /// The column's type; its `u8` value is the MySQL protocol type code
+    /// that TiCDC's open protocol publishes.
+    pub fn column_type(&self) -> ColumnType {
+        self.ty
+    }
+
+    /// Whether the numeric column is UNSIGNED.
+    pub fn is_unsigned(&self) -> bool {
+        self.unsigned
+    }
+
+    /// Whether the column accepts NULL.
+    pub fn is_nullable(&self) -> bool {
+        self.nullable
+    }
+
+    /// Whether the column's character set is `binary` in TiDB's sense:
+    /// binary strings and every column that is not character data (numbers,
+    /// temporal values, BIT, JSON) are binary; ENUM and SET are not.
+    pub fn is_binary(&self) -> bool {
+        !matches!(self.kind, Kind::Text(_) | Kind::Enum | Kind::Set)
+    }
+
+    /// The type's name as TiCDC's canal-json `mysqlType` shows it: the base
+    /// name (TEXT becomes BLOB and CHAR becomes BINARY for binary strings),
+    /// with ` unsigned` for unsigned numbers.
+    pub fn mysql_type_name(&self) -> String {
+        use ColumnType::*;
+        let binary = self.is_binary();
+        let name = match self.ty {
+            MYSQL_TYPE_TINY => "tinyint",
+            MYSQL_TYPE_SHORT => "smallint",
+            MYSQL_TYPE_INT24 => "mediumint",
+            MYSQL_TYPE_LONG => "int",
+            MYSQL_TYPE_LONGLONG => "bigint",
+            MYSQL_TYPE_FLOAT => "float",
+            MYSQL_TYPE_DOUBLE => "double",
+            MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => "decimal",
+            MYSQL_TYPE_NULL => "null",
+            MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => "timestamp",
+            MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => "date",
+            MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => "time",
+            MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => "datetime",
+            MYSQL_TYPE_YEAR => "year",
+            MYSQL_TYPE_BIT => "bit",
+            MYSQL_TYPE_JSON => "json",
+            MYSQL_TYPE_ENUM => "enum",
+            MYSQL_TYPE_SET => "set",
+            MYSQL_TYPE_GEOMETRY => "geometry",
+            MYSQL_TYPE_VECTOR => "vector",
+            MYSQL_TYPE_VARCHAR if binary => "varbinary",
+            MYSQL_TYPE_VARCHAR => "varchar",
+            MYSQL_TYPE_VAR_STRING => "var_string",
+            MYSQL_TYPE_STRING if binary => "binary",
+            MYSQL_TYPE_STRING => "char",
+            MYSQL_TYPE_TINY_BLOB if binary => "tinyblob",
+            MYSQL_TYPE_TINY_BLOB => "tinytext",
+            MYSQL_TYPE_BLOB if binary => "blob",
+            MYSQL_TYPE_BLOB => "text",
+            MYSQL_TYPE_MEDIUM_BLOB if binary => "mediumblob",
+            MYSQL_TYPE_MEDIUM_BLOB => "mediumtext",
+            MYSQL_TYPE_LONG_BLOB if binary => "longblob",
+            MYSQL_TYPE_LONG_BLOB => "longtext",
+            MYSQL_TYPE_TYPED_ARRAY | MYSQL_TYPE_UNKNOWN => "unspecified",
+        };
+        if self.unsigned {
+            format!("{name} unsigned")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// The `java.sql.Types` code TiCDC's canal-json `sqlType` gives the
+    /// column (canal's own mapping: YEAR is VARCHAR, ENUM is INTEGER, SET is
+    /// BIT, and binary strings are BLOB). canal-json promotes unsigned
+    /// integers whose value does not fit the signed type; that depends on
+    /// the value and is the encoder's business.
+    pub fn jdbc_type(&self) -> i32 {
+        use ColumnType::*;
+        const BIT: i32 = -7;
+        const TINYINT: i32 = -6;
+        const SMALLINT: i32 = 5;
+        const INTEGER: i32 = 4;
+        const BIGINT: i32 = -5;
+        const REAL: i32 = 7;
+        const DOUBLE: i32 = 8;
+        const DECIMAL: i32 = 3;
+        const CHAR: i32 = 1;
+        const VARCHAR: i32 = 12;
+        const DATE: i32 = 91;
+        const TIME: i32 = 92;
+        const TIMESTAMP: i32 = 93;
+        const BINARY: i32 = -2;
+        const NULL: i32 = 0;
+        const BLOB: i32 = 2004;
+        const CLOB: i32 = 2005;
+        let binary = self.is_binary();
+        match self.ty {
+            MYSQL_TYPE_TINY => TINYINT,
+            MYSQL_TYPE_SHORT => SMALLINT,
+            MYSQL_TYPE_INT24 | MYSQL_TYPE_LONG | MYSQL_TYPE_ENUM => INTEGER,
+            MYSQL_TYPE_LONGLONG => BIGINT,
+            MYSQL_TYPE_FLOAT => REAL,
+            MYSQL_TYPE_DOUBLE => DOUBLE,
+            MYSQL_TYPE_NULL => NULL,
+            MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => DECIMAL,
+            MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_TIMESTAMP2
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_DATETIME2 => TIMESTAMP,
+            MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => DATE,
+            MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => TIME,
+            MYSQL_TYPE_SET | MYSQL_TYPE_BIT => BIT,
+            MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB => {
+                if binary {
+                    BLOB
+                } else {
+                    CLOB
+                }
+            }
+            MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING if binary => BLOB,
+            MYSQL_TYPE_STRING => CHAR,
+            MYSQL_TYPE_GEOMETRY => BINARY,
+            _ => VARCHAR,
         }
     }
 }
@@ -140,6 +306,8 @@ impl TableInfo {
             .map_err(|e| format!("bad table map for `{schema}`.`{name}`: {e}"))?;
         let mut names = meta.iter_column_name();
         let mut text_charsets = meta.iter_charset();
+        let mut signedness = meta.iter_signedness();
+        let nulls = tme.null_bitmask();
         let count = usize::try_from(tme.columns_count()).unwrap_or(usize::MAX);
         let mut columns = Vec::with_capacity(count);
         for i in 0..count {
@@ -175,9 +343,15 @@ impl TableInfo {
             } else {
                 None
             };
+            // Only numeric columns have a signedness bit; consuming one for
+            // any other column would shift the bits of the columns after it.
+            let unsigned = has_signedness(ty) && signedness.next().unwrap_or(false);
             columns.push(ColumnInfo {
                 name: column_name,
                 kind: kind_of(ty, column_meta, charset, charsets),
+                ty: tidb_type(ty, column_meta),
+                unsigned,
+                nullable: nulls.get(i).is_none_or(|nullable| *nullable),
             });
         }
         let primary_key = meta
@@ -254,6 +428,46 @@ fn kind_of(ty: ColumnType, meta: &[u8], charset: Option<u16>, charsets: &Charset
             Some(id) => Kind::Text(charsets.get(&id).cloned()),
         },
         _ => Kind::Binary { pad_to: None },
+    }
+}
+
+/// Whether the table map's SIGNEDNESS metadata has a bit for a column of
+/// this type: the server's `is_numeric_type`, which, unlike
+/// [`ColumnType::is_numeric_type`], leaves out YEAR.
+fn has_signedness(ty: ColumnType) -> bool {
+    use ColumnType::*;
+    matches!(
+        ty,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_NEWDECIMAL
+            | MYSQL_TYPE_FLOAT
+            | MYSQL_TYPE_DOUBLE
+    )
+}
+
+/// The column type as TiDB's schema has it, which is what TiCDC publishes:
+/// the binlog's storage variants (TIMESTAMP2, DATETIME2, TIME2, NEWDATE)
+/// become the plain types, and BLOB/TEXT is told apart from TINY-, MEDIUM-
+/// and LONGBLOB by the length bytes its metadata declares.
+fn tidb_type(ty: ColumnType, meta: &[u8]) -> ColumnType {
+    use ColumnType::*;
+    match ty {
+        MYSQL_TYPE_DECIMAL => MYSQL_TYPE_NEWDECIMAL,
+        MYSQL_TYPE_NEWDATE => MYSQL_TYPE_DATE,
+        MYSQL_TYPE_TIMESTAMP2 => MYSQL_TYPE_TIMESTAMP,
+        MYSQL_TYPE_DATETIME2 => MYSQL_TYPE_DATETIME,
+        MYSQL_TYPE_TIME2 => MYSQL_TYPE_TIME,
+        MYSQL_TYPE_BLOB => match meta.first() {
+            Some(1) => MYSQL_TYPE_TINY_BLOB,
+            Some(3) => MYSQL_TYPE_MEDIUM_BLOB,
+            Some(4) => MYSQL_TYPE_LONG_BLOB,
+            _ => MYSQL_TYPE_BLOB,
+        },
+        other => other,
     }
 }
 
@@ -464,6 +678,47 @@ mod tests {
             Cell::Bytes(vec![1, 0, 0, 0])
         );
         assert_eq!(string_length(&[0xfe, 16]), 16);
+    }
+
+    #[test]
+    fn type_names_follow_tidb() {
+        use ColumnType::*;
+        let col = |ty, charset| ColumnInfo::test_typed("c", ty, charset);
+        assert_eq!(tidb_type(MYSQL_TYPE_BLOB, &[1]), MYSQL_TYPE_TINY_BLOB);
+        assert_eq!(tidb_type(MYSQL_TYPE_BLOB, &[2]), MYSQL_TYPE_BLOB);
+        assert_eq!(tidb_type(MYSQL_TYPE_DATETIME2, &[6]), MYSQL_TYPE_DATETIME);
+        assert_eq!(tidb_type(MYSQL_TYPE_NEWDATE, &[]), MYSQL_TYPE_DATE);
+        assert_eq!(
+            col(MYSQL_TYPE_LONGLONG, "binary")
+                .unsigned()
+                .mysql_type_name(),
+            "bigint unsigned"
+        );
+        assert_eq!(
+            col(MYSQL_TYPE_VARCHAR, "utf8mb4").mysql_type_name(),
+            "varchar"
+        );
+        assert_eq!(
+            col(MYSQL_TYPE_VARCHAR, "binary").mysql_type_name(),
+            "varbinary"
+        );
+        assert_eq!(col(MYSQL_TYPE_STRING, "binary").mysql_type_name(), "binary");
+        assert_eq!(col(MYSQL_TYPE_BLOB, "latin1").mysql_type_name(), "text");
+        assert_eq!(
+            col(MYSQL_TYPE_MEDIUM_BLOB, "binary").mysql_type_name(),
+            "mediumblob"
+        );
+        assert_eq!(col(MYSQL_TYPE_ENUM, "binary").mysql_type_name(), "enum");
+        assert_eq!(col(MYSQL_TYPE_JSON, "binary").mysql_type_name(), "json");
+        assert_eq!(col(MYSQL_TYPE_STRING, "utf8mb4").jdbc_type(), 1);
+        assert_eq!(col(MYSQL_TYPE_VARCHAR, "binary").jdbc_type(), 2004);
+        assert_eq!(col(MYSQL_TYPE_BLOB, "utf8mb4").jdbc_type(), 2005);
+        assert_eq!(col(MYSQL_TYPE_YEAR, "binary").jdbc_type(), 12);
+        assert_eq!(col(MYSQL_TYPE_SET, "utf8mb4").jdbc_type(), -7);
+        assert!(col(MYSQL_TYPE_LONG, "binary").is_binary());
+        assert!(!col(MYSQL_TYPE_ENUM, "utf8mb4").is_binary());
+        assert!(!col(MYSQL_TYPE_VARCHAR, "latin1").is_binary());
+        assert!(has_signedness(MYSQL_TYPE_NEWDECIMAL) && !has_signedness(MYSQL_TYPE_YEAR));
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! `ferry-bench kafka-sink`: messages/s produced by a changefeed into Kafka
+//! (canal-json) from an upstream insert backlog, beside a raw rdkafka
+//! producer sending the same number of messages of the same size, with the
+//! same delivery guarantees (idempotent, acks=all) and the same partitions,
+//! to the same tansu broker (the limit).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ferry_tests::mariadb::MariaDb;
+use rdkafka::{
+    Message,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
+    producer::{FutureProducer, FutureRecord},
+};
+use serde_json::{Value, json};
+use sqlx::{Connection, MySqlConnection};
+
+use crate::{
+    changefeed::{insert_rows, operate, wait_normal},
+    ferry::{FerryEnv, LogOptions, WorkerKnobs},
+    stats,
+    tansu::Tansu,
+};
+
+/// The goal: the changefeed reaches at least 0.7 of the raw producer's rate.
+const GOAL: f64 = 0.7;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Upstream rows, hence messages, on each side.
+    #[arg(long, default_value_t = 50_000)]
+    pub rows: usize,
+    /// Rows per upstream INSERT statement.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Partitions of both topics.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    #[arg(long)]
+    pub bin_dir: Option<std::path::PathBuf>,
+    #[arg(long, default_value = "warn")]
+    pub ferry_log: String,
+    /// Write ferry's logs into this directory instead of discarding them.
+    #[arg(long)]
+    pub log_dir: Option<std::path::PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent dir")?
+            .to_owned(),
+    };
+    let tansu = Tansu::start().await?;
+    let upstream = MariaDb::start().await;
+    let db = format!(
+        "bench_ks_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    upstream
+        .server()
+        .exec(&format!("CREATE DATABASE `{db}`"))
+        .await;
+    upstream
+        .server()
+        .exec(&format!(
+            "CREATE TABLE `{db}`.`feed` (id BIGINT PRIMARY KEY, payload VARCHAR(100), n INT, at DATETIME(3))"
+        ))
+        .await;
+
+    let dir =
+        std::env::temp_dir().join(format!("ferry-bench-ks-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let logs = LogOptions {
+        filter: args.ferry_log.clone(),
+        dir: args.log_dir.clone(),
+    };
+    let env = FerryEnv::new(&bin_dir, &url, &WorkerKnobs::default(), &logs)?;
+    let api = env.start_api().await?;
+    let _worker = env.start_worker()?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let (base, token) = (api.base_url.clone(), env.token().to_owned());
+
+    println!("ferry-bench kafka-sink");
+    println!(
+        "  upstream:   scratch MariaDB (binlog ROW) on port {}; {} rows in INSERTs of {}",
+        upstream.port(),
+        args.rows,
+        args.batch
+    );
+    println!(
+        "  downstream: tansu at {} (memory storage), topics of {} partitions; ferry on SQLite with one ferry-worker",
+        tansu.bootstrap(),
+        args.partitions
+    );
+
+    let cluster: Value = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "up", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let port: u16 = tansu
+        .bootstrap()
+        .rsplit(':')
+        .next()
+        .context("port")?
+        .parse()?;
+    let created: Value = http
+        .post(format!("{base}/api/v1/changefeeds/"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "clusterId": cluster["id"], "name": "bench", "downstreamType": "kafka",
+            "downstream": {
+                "ip": "127.0.0.1", "port": port, "topicName": "bench-cdc",
+                "partitions": args.partitions, "replicationFactor": 1, "protocol": "canal-json",
+                "dispatchers": [{ "matcher": "*.*", "dispatcher": "index-value" }],
+            },
+            "rules": [format!("{db}.feed")],
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if created["code"] != 0 {
+        bail!("changefeed creation failed: {created}");
+    }
+    let id = created["data"]["id"]
+        .as_str()
+        .context("changefeed id")?
+        .to_owned();
+    wait_normal(&http, &base, &token, &id).await?;
+
+    // Through ferry: the rows wait in the upstream's binlog while the
+    // changefeed is paused; the clock runs from the first message on until
+    // the topic holds them all, so it measures the sink, not the inserts.
+    let mut up = MySqlConnection::connect(&upstream.server().url()).await?;
+    operate(&http, &base, &token, &id, "pause").await?;
+    insert_rows(&mut up, &db, "feed", 0, args.rows, args.batch).await?;
+    let reader = {
+        let (config, partitions, rows) = (tansu.config(), args.partitions, args.rows);
+        tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, rows))
+    };
+    let resumed = Instant::now();
+    operate(&http, &base, &token, &id, "resume").await?;
+    let ferry = reader.await??;
+    let ferry_rate = ferry.rate;
+    let size = ferry.size;
+    println!(
+        "  ferry:      {} messages/s (canal-json, ~{size} bytes each; first message's timestamp to the last one read back; all read {} after resume)",
+        stats::rate(ferry_rate),
+        stats::ms(resumed.elapsed())
+    );
+
+    // The limit: a raw idempotent producer, same count, size and partitions.
+    let admin: AdminClient<DefaultClientContext> = tansu.client()?;
+    admin
+        .create_topics(
+            &[NewTopic::new(
+                "bench-raw",
+                args.partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let raw_rate = raw_produce(&tansu, "bench-raw", args.rows, size, args.partitions).await?;
+    let ratio = ferry_rate / raw_rate.max(1e-9);
+    println!(
+        "  raw:        {} messages/s (rdkafka FutureProducer, idempotent, acks=all, linger 5 ms; first send to last acknowledgement)",
+        stats::rate(raw_rate)
+    );
+    println!(
+        "  ratio:      {ratio:.2} (goal >= {GOAL}) {}",
+        if ratio >= GOAL { "MET" } else { "MISSED" }
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// What reading a topic back shows.
+struct Produced {
+    /// Messages per second from the first message's producer timestamp
+    /// until the reader had them all: the delivered rate.
+    rate: f64,
+    /// The first message's size (key and value).
+    size: usize,
+}
+
+/// Reads the topic from the beginning until `n` messages have arrived. The
+/// clock starts at the first message's producer timestamp (CreateTime) and
+/// stops when the reader, running from before the first message was
+/// produced, has read the last one; ferry and the raw producer are measured
+/// alike. Messages are counted by reading them: tansu's end offsets count
+/// record batches, not records.
+fn read_messages(
+    tansu_config: rdkafka::ClientConfig,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+) -> anyhow::Result<Produced> {
+    let mut config = tansu_config;
+    config
+        .set("group.id", "ferry-bench-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10");
+    let consumer: BaseConsumer = config.create()?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let (mut size, mut seen) = (0, 0);
+    let mut earliest = i64::MAX;
+    while Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        if seen == 0 {
+            size = message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len);
+        }
+        let at = message
+            .timestamp()
+            .to_millis()
+            .context("a message without a timestamp")?;
+        earliest = earliest.min(at);
+        seen += 1;
+        if seen >= n {
+            let now = chrono::Utc::now().timestamp_millis();
+            let span = Duration::from_millis((now - earliest).max(1) as u64);
+            return Ok(Produced {
+                rate: stats::per_second(n, span),
+                size,
+            });
+        }
+    }
+    bail!("only {seen} of {n} messages in {topic} after 600 s")
+}
+
+/// Sends `n` messages of `size` bytes spread over the partitions and waits
+/// for every acknowledgement; returns messages per second from the first
+/// send to the last acknowledgement. One message sent and acknowledged
+/// first lets the producer connect and get its idempotent producer id off
+/// the clock, as ferry's producer does before the changefeed's first row.
+async fn raw_produce(
+    tansu: &Tansu,
+    topic: &str,
+    n: usize,
+    size: usize,
+    partitions: i32,
+) -> anyhow::Result<f64> {
+    let mut config = tansu.config();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5");
+    let producer: FutureProducer = config.create()?;
+    let payload = vec![b'x'; size];
+    producer
+        .send(
+            FutureRecord::<[u8], [u8]>::to(topic)
+                .payload(b"warm-up")
+                .partition(0),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("warm-up delivery failed: {e}"))?;
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(n);
+    for i in 0..n {
+        let partition = (i % partitions as usize) as i32;
+        loop {
+            let record = FutureRecord::<[u8], [u8]>::to(topic)
+                .payload(&payload)
+                .partition(partition);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    _,
+                )) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err((e, _)) => bail!("raw produce failed: {e}"),
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .context("producer gone")?
+            .map_err(|(e, _)| anyhow::anyhow!("delivery failed: {e}"))?;
+    }
+    Ok(stats::per_second(n, started.elapsed()))
+}
