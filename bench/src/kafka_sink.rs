@@ -140,24 +140,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     wait_normal(&http, &base, &token, &id).await?;
 
     // Through ferry: the rows wait in the upstream's binlog while the
-    // changefeed is paused; the clock runs from the first message on until
-    // the topic holds them all, so it measures the sink, not the inserts.
+    // changefeed is paused. The clock runs from the first message's producer
+    // timestamp until the changefeed's checkpoint reaches the last
+    // transaction, which it does only once the broker has acknowledged
+    // every message: the same span as the raw producer's first send to last
+    // acknowledgement. No reader runs meanwhile (one waits for the first
+    // message only), so neither side shares the CPU with a consumer.
     let mut up = MySqlConnection::connect(&upstream.server().url()).await?;
     operate(&http, &base, &token, &id, "pause").await?;
     insert_rows(&mut up, &db, "feed", 0, args.rows, args.batch).await?;
-    let reader = {
-        let (config, partitions, rows) = (tansu.config(), args.partitions, args.rows);
-        tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, rows))
+    let before = checkpoint(&http, &base, &token, &id).await?;
+    let first = {
+        let (config, partitions) = (tansu.config(), args.partitions);
+        tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, 1))
     };
     let resumed = Instant::now();
     operate(&http, &base, &token, &id, "resume").await?;
-    let ferry = reader.await??;
-    let ferry_rate = ferry.rate;
-    let size = ferry.size;
+    let first = first.await??;
+    let done_ms = checkpoint_settled(&http, &base, &token, &id, before).await?;
+    let ferry_rate = stats::per_second(
+        args.rows,
+        Duration::from_millis((done_ms - first.first_ms).max(1) as u64),
+    );
+    let size = first.size;
+    // Off the clock: every row is on the topic.
+    let all = {
+        let (config, partitions, rows) = (tansu.config(), args.partitions, args.rows);
+        tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, rows))
+    };
+    all.await??;
     println!(
-        "  ferry:      {} messages/s (canal-json, ~{size} bytes each; first message's timestamp to the last one read back; all read {} after resume)",
+        "  ferry:      {} messages/s (canal-json, ~{size} bytes each; first message's timestamp to the checkpoint passing the last; first message {} after resume; all {} messages read back)",
         stats::rate(ferry_rate),
-        stats::ms(resumed.elapsed())
+        stats::ms(Duration::from_millis(
+            (first.first_ms
+                - (chrono::Utc::now().timestamp_millis() - resumed.elapsed().as_millis() as i64))
+                .max(0) as u64
+        )),
+        args.rows
     );
 
     // The limit: a raw idempotent producer, same count, size and partitions.
@@ -188,26 +208,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// What reading a topic back shows.
-struct Produced {
-    /// Messages per second from the first message's producer timestamp
-    /// until the reader had them all: the delivered rate.
-    rate: f64,
+struct ReadBack {
+    /// The earliest producer timestamp (CreateTime) seen, in ms since the epoch.
+    first_ms: i64,
     /// The first message's size (key and value).
     size: usize,
 }
 
-/// Reads the topic from the beginning until `n` messages have arrived. The
-/// clock starts at the first message's producer timestamp (CreateTime) and
-/// stops when the reader, running from before the first message was
-/// produced, has read the last one; ferry and the raw producer are measured
-/// alike. Messages are counted by reading them: tansu's end offsets count
-/// record batches, not records.
+/// Reads the topic from the beginning until `n` messages have arrived.
+/// Messages are counted by reading them: tansu's end offsets count record
+/// batches, not records.
 fn read_messages(
     tansu_config: rdkafka::ClientConfig,
     topic: &str,
     partitions: i32,
     n: usize,
-) -> anyhow::Result<Produced> {
+) -> anyhow::Result<ReadBack> {
     let mut config = tansu_config;
     config
         .set("group.id", "ferry-bench-reader")
@@ -237,15 +253,61 @@ fn read_messages(
         earliest = earliest.min(at);
         seen += 1;
         if seen >= n {
-            let now = chrono::Utc::now().timestamp_millis();
-            let span = Duration::from_millis((now - earliest).max(1) as u64);
-            return Ok(Produced {
-                rate: stats::per_second(n, span),
+            return Ok(ReadBack {
+                first_ms: earliest,
                 size,
             });
         }
     }
     bail!("only {seen} of {n} messages in {topic} after 600 s")
+}
+
+/// The changefeed's checkpoint (`downstreamSyncTs`).
+async fn checkpoint(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> anyhow::Result<u64> {
+    let detail: Value = http
+        .get(format!("{base}/api/v1/changefeeds/{id}/"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    detail["data"]["downstreamSyncTs"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .with_context(|| format!("no checkpoint in {detail}"))
+}
+
+/// Polls the checkpoint until it has moved past `before` and then stayed
+/// put for two seconds; returns when (ms since the epoch) it first showed
+/// its final value. The engine reports progress every 100 ms, so this is
+/// late by up to that much, never early.
+async fn checkpoint_settled(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    before: u64,
+) -> anyhow::Result<i64> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last = (before, chrono::Utc::now().timestamp_millis());
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let value = checkpoint(http, base, token, id).await?;
+        if value != last.0 {
+            last = (value, now);
+        } else if value > before && now - last.1 > 2000 {
+            return Ok(last.1);
+        }
+        if Instant::now() > deadline {
+            bail!("the checkpoint did not settle within 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Sends `n` messages of `size` bytes spread over the partitions and waits

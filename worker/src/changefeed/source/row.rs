@@ -150,7 +150,7 @@ impl ColumnInfo {
     /// The type's name as TiCDC's canal-json `mysqlType` shows it: the base
     /// name (TEXT becomes BLOB and CHAR becomes BINARY for binary strings),
     /// with ` unsigned` for unsigned numbers.
-    pub fn mysql_type_name(&self) -> String {
+    pub fn mysql_type_name(&self) -> std::borrow::Cow<'static, str> {
         use ColumnType::*;
         let binary = self.is_binary();
         let name = match self.ty {
@@ -190,9 +190,9 @@ impl ColumnInfo {
             MYSQL_TYPE_TYPED_ARRAY | MYSQL_TYPE_UNKNOWN => "unspecified",
         };
         if self.unsigned {
-            format!("{name} unsigned")
+            format!("{name} unsigned").into()
         } else {
-            name.to_owned()
+            name.into()
         }
     }
 

@@ -19,7 +19,7 @@
 
 use crate::changefeed::{
     filter::TableFilter,
-    source::row::{Cell, RowChange, RowOp},
+    source::row::{Cell, RowChange, RowOp, TableInfo},
 };
 
 /// How one rule spreads changes.
@@ -83,20 +83,32 @@ impl Dispatchers {
             .map_or(DispatchKind::Default, |r| r.kind)
     }
 
-    /// Whether changes of this table are spread by primary key, in which case
-    /// an update that changes the key must be sent as a delete of the old
-    /// key and an insert of the new one to keep each key's order.
-    pub(crate) fn by_key(&self, change: &RowChange) -> bool {
-        self.kind_for(&change.table.schema, &change.table.name) == DispatchKind::IndexValue
-            && !change.table.primary_key.is_empty()
+    /// How changes of `table` are spread: its rule's kind, with a keyless
+    /// table's `index-value` falling back to `table`. The sink asks once per
+    /// table, not once per row: matching runs the table-filter patterns.
+    pub(crate) fn resolve(&self, table: &TableInfo) -> DispatchKind {
+        match self.kind_for(&table.schema, &table.name) {
+            DispatchKind::IndexValue if table.primary_key.is_empty() => DispatchKind::Table,
+            kind => kind,
+        }
+    }
+}
+
+impl DispatchKind {
+    /// Whether changes are spread by primary key, in which case an update
+    /// that changes the key must be sent as a delete of the old key and an
+    /// insert of the new one to keep each key's order.
+    pub(crate) fn by_key(self) -> bool {
+        self == DispatchKind::IndexValue
     }
 
     /// The partition of `change`, committed at `commit_ts`, in a topic of
-    /// `partitions` partitions.
-    pub(crate) fn partition(&self, change: &RowChange, commit_ts: u64, partitions: i32) -> i32 {
+    /// `partitions` partitions; `self` is what [`Dispatchers::resolve`]
+    /// said for its table.
+    pub(crate) fn partition(self, change: &RowChange, commit_ts: u64, partitions: i32) -> i32 {
         let partitions = partitions.max(1) as u32;
         let table = &change.table;
-        let hash = match self.kind_for(&table.schema, &table.name) {
+        let hash = match self {
             DispatchKind::Ts => return (commit_ts % u64::from(partitions)) as i32,
             DispatchKind::IndexValue if !table.primary_key.is_empty() => {
                 let cells = match &change.op {
@@ -144,7 +156,14 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::changefeed::source::row::{ColumnInfo, TableInfo};
+    use crate::changefeed::source::row::ColumnInfo;
+
+    impl Dispatchers {
+        fn partition(&self, change: &RowChange, commit_ts: u64, partitions: i32) -> i32 {
+            self.resolve(&change.table)
+                .partition(change, commit_ts, partitions)
+        }
+    }
 
     fn table(schema: &str, name: &str, pk: bool) -> Arc<TableInfo> {
         Arc::new(TableInfo {
@@ -205,7 +224,7 @@ mod tests {
             .map(|id| d.partition(&insert(&t, id), 1, 8))
             .collect();
         assert_eq!(parts.len(), 1);
-        assert!(!d.by_key(&insert(&t, 1)));
+        assert!(!d.resolve(&t).by_key());
     }
 
     #[test]

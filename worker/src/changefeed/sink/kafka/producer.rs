@@ -11,12 +11,15 @@ use rdkafka::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{DdlEvent, DdlEventKind, Message, Protocol, RowEvent};
+use super::{
+    codec::{DdlEvent, DdlEventKind, Message, Protocol, RowEvent},
+    dispatcher::DispatchKind,
+};
 use crate::{
     changefeed::{
         engine::{KafkaSinkSpec, ReplicationError},
         sink::{ApplierMsg, Done},
-        source::row::{Cell, RowChange, RowOp},
+        source::row::{Cell, RowChange, RowOp, TableInfo},
     },
     kafka,
 };
@@ -139,14 +142,24 @@ impl KafkaSink {
     ) -> Result<Vec<DeliveryFuture>, ReplicationError> {
         let dispatchers = &self.inner.spec.dispatchers;
         let mut deliveries = Vec::with_capacity(rows.len());
+        // Consecutive rows nearly always share their table's `Arc`.
+        let mut last: Option<(&Arc<TableInfo>, DispatchKind)> = None;
         for (change, &ts) in rows.iter().zip(commit_ts) {
+            let kind = match last {
+                Some((table, kind)) if Arc::ptr_eq(table, &change.table) => kind,
+                _ => {
+                    let kind = dispatchers.resolve(&change.table);
+                    last = Some((&change.table, kind));
+                    kind
+                }
+            };
             let split;
             let parts: &[RowChange] = match &change.op {
                 // With per-key partitions, a key change is a delete of the
                 // old key and an insert of the new one, each in its key's
                 // partition, so that both keys keep their order.
                 RowOp::Update { before, after }
-                    if dispatchers.by_key(change)
+                    if kind.by_key()
                         && change
                             .table
                             .primary_key
@@ -173,7 +186,7 @@ impl KafkaSink {
                     commit_ts: ts,
                 });
                 self.check_size(&message, || describe_row(part))?;
-                let partition = dispatchers.partition(part, ts, self.inner.partitions);
+                let partition = kind.partition(part, ts, self.inner.partitions);
                 deliveries.push(self.send(&message, partition).await?);
             }
         }

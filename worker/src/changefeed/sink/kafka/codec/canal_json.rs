@@ -17,7 +17,7 @@ pub(super) fn encode_row(event: &RowEvent<'_>) -> Message {
         RowOp::Update { before, after } => ("UPDATE", after, Some(before)),
         RowOp::Delete(before) => ("DELETE", before, None),
     };
-    let mut out = String::new();
+    let mut out = String::with_capacity(256 + 64 * table.columns.len());
     let mut o = Object::begin(&mut out);
     header(&mut o, &table.schema, &table.name);
     primary_key_names(o.key("pkNames"), table);
@@ -120,28 +120,32 @@ fn row_image(out: &mut String, table: &TableInfo, cells: &[Cell]) {
     out.push('[');
     let mut row = Object::begin(out);
     for (column, cell) in table.columns.iter().zip(cells) {
-        let value = row.key(&column.name);
-        match text(column, cell) {
-            Some(text) => json::string(value, &text),
-            None => json::raw(value, "null"),
-        }
+        write_text(row.key(&column.name), column, cell);
     }
     row.end();
     out.push(']');
 }
 
-/// A value as canal writes it: numbers in decimal, ENUM as its index, SET
-/// and BIT as their integer value, binary data as ISO-8859-1 text.
-fn text(column: &ColumnInfo, cell: &Cell) -> Option<String> {
-    Some(match values::scalar(column, cell) {
-        Scalar::Null => return None,
-        Scalar::Int(v) => v.to_string(),
-        Scalar::UInt(v) => v.to_string(),
-        Scalar::Float(v) => values::float_text(v),
-        Scalar::Double(v) => values::double_text(v),
-        Scalar::Text(s) => s.into_owned(),
-        Scalar::Bytes(b) => values::latin1(b),
-    })
+/// Writes a value as canal does: a string holding numbers in decimal, ENUM
+/// as its index, SET and BIT as their integer value, binary data as
+/// ISO-8859-1 text; or `null`. Numbers and text are written straight into
+/// the message: this runs for every column of every row.
+fn write_text(out: &mut String, column: &ColumnInfo, cell: &Cell) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    match values::scalar(column, cell) {
+        Scalar::Null => json::raw(out, "null"),
+        Scalar::Int(v) => {
+            let _ = write!(out, "\"{v}\"");
+        }
+        Scalar::UInt(v) => {
+            let _ = write!(out, "\"{v}\"");
+        }
+        Scalar::Float(v) => json::string(out, &values::float_text(v)),
+        Scalar::Double(v) => json::string(out, &values::double_text(v)),
+        Scalar::Text(s) => json::string(out, &s),
+        Scalar::Bytes(b) => json::string(out, &values::latin1(b)),
+    }
 }
 
 /// The column's JDBC type for this value: like canal, an unsigned integer

@@ -34,29 +34,47 @@ impl<'a> Object<'a> {
     }
 }
 
-/// Writes `s` as a JSON string literal.
+/// Writes `s` as a JSON string literal. Runs of characters that need no
+/// escape (nearly all text) are copied whole.
 pub(super) fn string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
+    let bytes = s.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+        let line_separator = b == 0xE2
+            && bytes.get(i + 1) == Some(&0x80)
+            && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9));
+        if b >= 0x20 && b != b'"' && b != b'\\' && !line_separator {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[copied..i]);
+        let width = if line_separator { 3 } else { 1 };
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
             // JSON forbids raw control characters; U+2028 and U+2029 are
             // escaped as well because JavaScript consumers choke on them
             // (Go's encoding/json, which TiCDC uses, does the same).
-            c if c < ' ' || c == '\u{2028}' || c == '\u{2029}' => {
+            _ => {
+                let c = s[i..].chars().next().map_or(0, u32::from);
                 // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+                let _ = write!(out, "\\u{c:04x}");
             }
-            c => out.push(c),
         }
+        i += width;
+        copied = i;
     }
+    out.push_str(&s[copied..]);
     out.push('"');
 }
 
