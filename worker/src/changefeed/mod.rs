@@ -1,5 +1,5 @@
 //! Changefeeds: replicate row changes from an upstream MySQL-compatible
-//! database's binlog into MySQL/TiDB (and later Kafka).
+//! database's binlog into MySQL/TiDB or a Kafka topic.
 //!
 //! - `engine`: the contract between the supervisor and the replication engine.
 //! - `pipeline`: the engine's run loop: source -> filter -> sink.

@@ -151,6 +151,11 @@ async fn split_kafka(
 /// The downstream object as the API shows it: the password masked.
 pub fn downstream_view(model: &Model) -> Value {
     let mut shown = model.downstream.clone();
+    // A Kafka downstream has no password field (SASL secrets stay with the
+    // registered cluster).
+    if model.downstream_type == "kafka" {
+        return shown;
+    }
     if let Value::Object(map) = &mut shown {
         let has_password = model.downstream_secret.is_some();
         map.insert(
