@@ -29,8 +29,10 @@ use crate::{
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting and reading the topic's metadata may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rounds handed to librdkafka but not yet acknowledged.
-const ROUNDS_IN_FLIGHT: usize = 8;
+/// Rounds handed to librdkafka but not yet acknowledged. Waiting for
+/// acknowledgements is what bounds a catch-up, so many rounds stay in
+/// flight; librdkafka's own queue limit (100,000 messages) holds memory.
+const ROUNDS_IN_FLIGHT: usize = 32;
 
 /// A connected producer for one changefeed's topic; cheap to clone.
 #[derive(Clone)]
