@@ -61,13 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.topics > 0 && args.calls > 0,
         "--topics and --calls must be positive"
     );
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no parent dir")?
-            .to_owned(),
-    };
+    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let broker = Tansu::start().await?;
     let dir = std::env::temp_dir().join(format!(
         "ferry-bench-admin-{}",

@@ -48,13 +48,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no parent dir")?
-            .to_owned(),
-    };
+    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let upstream = MariaDb::start().await;
     let downstream = system_server();
     let db = format!(
@@ -109,34 +103,18 @@ async fn measure(
         downstream.host, downstream.port, args.worker_count, args.max_txn_row
     );
 
-    let cluster: Value = http
-        .post(format!("{base}/api/v1/clusters"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "up", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let created: Value = http
-        .post(format!("{base}/api/v1/changefeeds/"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "clusterId": cluster["id"], "name": "bench", "downstreamType": "mysql",
+    let id = create_changefeed(
+        &http,
+        &base,
+        &token,
+        upstream.port(),
+        json!({
+            "downstreamType": "mysql",
             "downstream": { "ip": downstream.host, "port": downstream.port, "username": downstream.user, "workerCount": args.worker_count, "maxTxnRow": args.max_txn_row },
             "rules": [format!("{db}.feed")],
-        }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if created["code"] != 0 {
-        bail!("changefeed creation failed: {created}");
-    }
-    let id = created["data"]["id"]
-        .as_str()
-        .context("changefeed id")?
-        .to_owned();
-    wait_normal(&http, &base, &token, &id).await?;
+        }),
+    )
+    .await?;
 
     // The limit: the same rows, the same statements, straight into the downstream.
     let mut down = MySqlConnection::connect(&downstream.url()).await?;
@@ -218,6 +196,44 @@ async fn measure(
     Ok(())
 }
 
+/// Registers the upstream on `upstream_port` and creates a changefeed named
+/// `bench` from it with the rest of `body`; returns its id once it is Normal.
+pub(crate) async fn create_changefeed(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    upstream_port: u16,
+    mut body: Value,
+) -> anyhow::Result<String> {
+    let cluster: Value = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(token)
+        .json(&json!({ "name": "up", "kind": "mysql", "host": "127.0.0.1", "port": upstream_port, "user": "root" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["clusterId"] = cluster["id"].clone();
+    body["name"] = json!("bench");
+    let created: Value = http
+        .post(format!("{base}/api/v1/changefeeds/"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if created["code"] != 0 {
+        bail!("changefeed creation failed: {created}");
+    }
+    let id = created["data"]["id"]
+        .as_str()
+        .context("changefeed id")?
+        .to_owned();
+    wait_normal(http, base, token, &id).await?;
+    Ok(id)
+}
+
 pub(crate) async fn operate(
     http: &reqwest::Client,
     base: &str,
@@ -238,7 +254,7 @@ pub(crate) async fn operate(
     Ok(())
 }
 
-pub(crate) async fn wait_normal(
+async fn wait_normal(
     http: &reqwest::Client,
     base: &str,
     token: &str,

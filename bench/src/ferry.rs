@@ -47,6 +47,17 @@ pub struct LogOptions {
     pub dir: Option<PathBuf>,
 }
 
+/// Where ferry's binaries are: `--bin-dir`, or beside this benchmark binary.
+pub fn bin_dir(given: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_owned()),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("the benchmark binary has no parent directory"))?
+            .to_owned()),
+    }
+}
+
 /// The environment shared by every ferry process of one database.
 #[derive(Debug)]
 pub struct FerryEnv {

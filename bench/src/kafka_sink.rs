@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection};
 
 use crate::{
-    changefeed::{insert_rows, operate, wait_normal},
+    changefeed::{create_changefeed, insert_rows, operate},
     ferry::{FerryEnv, LogOptions, WorkerKnobs},
     stats,
     tansu::Tansu,
@@ -49,13 +49,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("no parent dir")?
-            .to_owned(),
-    };
+    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let tansu = Tansu::start().await?;
     let upstream = MariaDb::start().await;
     let db = format!(
@@ -100,44 +94,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.partitions
     );
 
-    let cluster: Value = http
-        .post(format!("{base}/api/v1/clusters"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "up", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }))
-        .send()
-        .await?
-        .json()
-        .await?;
     let port: u16 = tansu
         .bootstrap()
         .rsplit(':')
         .next()
         .context("port")?
         .parse()?;
-    let created: Value = http
-        .post(format!("{base}/api/v1/changefeeds/"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "clusterId": cluster["id"], "name": "bench", "downstreamType": "kafka",
+    let id = create_changefeed(
+        &http,
+        &base,
+        &token,
+        upstream.port(),
+        json!({
+            "downstreamType": "kafka",
             "downstream": {
                 "ip": "127.0.0.1", "port": port, "topicName": "bench-cdc",
                 "partitions": args.partitions, "replicationFactor": 1, "protocol": "canal-json",
                 "dispatchers": [{ "matcher": "*.*", "dispatcher": "index-value" }],
             },
             "rules": [format!("{db}.feed")],
-        }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if created["code"] != 0 {
-        bail!("changefeed creation failed: {created}");
-    }
-    let id = created["data"]["id"]
-        .as_str()
-        .context("changefeed id")?
-        .to_owned();
-    wait_normal(&http, &base, &token, &id).await?;
+        }),
+    )
+    .await?;
 
     // Through ferry: the rows wait in the upstream's binlog while the
     // changefeed is paused. The clock runs from the first message's producer

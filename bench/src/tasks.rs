@@ -12,7 +12,6 @@ mod ferry_path;
 
 use std::{path::PathBuf, time::Duration};
 
-use anyhow::Context;
 
 use crate::{
     db::{BenchDb, Server},
@@ -111,13 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             admin_url: args.pg_url.clone(),
         }
     };
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the bench binary has no parent directory")?
-            .to_owned(),
-    };
+    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let knobs = WorkerKnobs {
         concurrency: args.worker_concurrency,
         poll_ms: args.poll_ms,

@@ -224,21 +224,17 @@ impl KafkaDownstream {
                     .map_err(|e| format!("downstream cluster {id}: {e}"))?;
                 kafka::client_config(&conn)
             }
-            None => {
-                let mut config = ClientConfig::new();
-                config
-                    .set(
-                        "bootstrap.servers",
-                        self.bootstrap.clone().unwrap_or_default(),
-                    )
-                    .set("socket.timeout.ms", "10000")
-                    .set("log_level", "3")
-                    .set(
-                        "security.protocol",
-                        if self.tls { "ssl" } else { "plaintext" },
-                    );
-                config
-            }
+            None => kafka::config_for(
+                &clusters::ClusterSettings {
+                    bootstrap_servers: self.bootstrap.clone(),
+                    tls: Some(clusters::Tls {
+                        enabled: self.tls,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                None,
+            ),
         };
         config.set("client.id", self.client_id.as_deref().unwrap_or("ferry"));
         if let Some(version) = &self.version {

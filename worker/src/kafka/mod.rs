@@ -129,7 +129,15 @@ impl KafkaClients {
 /// librdkafka settings for a registered cluster, secrets included. The config
 /// object is handed straight to librdkafka and never logged.
 pub fn client_config(conn: &ClusterConnection) -> ClientConfig {
-    let s = &conn.settings;
+    config_for(
+        &conn.settings,
+        conn.sasl_password.as_ref().map(ExposeSecret::expose_secret),
+    )
+}
+
+/// librdkafka settings from cluster settings, whether registered or given
+/// inline (a changefeed's Kafka downstream by address).
+pub fn config_for(s: &clusters::ClusterSettings, sasl_password: Option<&str>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set(
@@ -153,8 +161,8 @@ pub fn client_config(conn: &ClusterConnection) -> ClientConfig {
         config
             .set("sasl.mechanism", sasl.mechanism.clone())
             .set("sasl.username", sasl.username.clone());
-        if let Some(pw) = &conn.sasl_password {
-            config.set("sasl.password", pw.expose_secret());
+        if let Some(pw) = sasl_password {
+            config.set("sasl.password", pw);
         }
     }
     if let Some(t) = &s.tls {

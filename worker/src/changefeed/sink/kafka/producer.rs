@@ -15,13 +15,10 @@ use super::{
     codec::{DdlEvent, DdlEventKind, Message, Protocol, RowEvent},
     dispatcher::DispatchKind,
 };
-use crate::{
-    changefeed::{
-        engine::{KafkaSinkSpec, ReplicationError},
-        sink::{ApplierMsg, Done},
-        source::row::{Cell, RowChange, RowOp, TableInfo},
-    },
-    kafka,
+use crate::changefeed::{
+    engine::{KafkaSinkSpec, ReplicationError},
+    sink::{ApplierMsg, Done, sql::abbreviate},
+    source::row::{Cell, RowChange, RowOp, TableInfo},
 };
 
 /// How long the broker may take to acknowledge a message before the
@@ -254,20 +251,18 @@ async fn await_deliveries(deliveries: Vec<DeliveryFuture>) -> Result<(), Replica
     Ok(())
 }
 
+/// Too large or not authorised will not pass by retrying; anything else (a
+/// broker down, a timeout, a fenced idempotent producer) is retried from the
+/// checkpoint with a new producer.
 fn delivery_error(err: &KafkaError) -> ReplicationError {
-    let code = err.rdkafka_error_code();
     let message = format!("producing to Kafka failed: {err}");
-    match code {
-        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
-            ReplicationError::Fatal(message)
-        }
+    match err.rdkafka_error_code() {
         Some(
-            RDKafkaErrorCode::TopicAuthorizationFailed
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::TopicAuthorizationFailed
             | RDKafkaErrorCode::ClusterAuthorizationFailed,
         ) => ReplicationError::Fatal(message),
-        _ if kafka::is_transient(err) => ReplicationError::Retryable(message),
-        // Anything else (a fenced or fatal idempotent producer included) is
-        // also worth a retry from the checkpoint with a new producer.
         _ => ReplicationError::Retryable(message),
     }
 }
@@ -310,10 +305,6 @@ fn show(cell: &Cell) -> String {
         Cell::Text { bytes, .. } => abbreviate(&String::from_utf8_lossy(bytes)),
         Cell::Bytes(b) => format!("0x{}", hex::encode(&b[..b.len().min(32)])),
     }
-}
-
-fn abbreviate(text: &str) -> String {
-    crate::changefeed::sink::sql::abbreviate(text)
 }
 
 /// Produces the batches from `rx` until it closes (then waits for what is
