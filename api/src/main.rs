@@ -15,6 +15,13 @@ struct Cli {
     with_worker: bool,
 }
 
+/// With `--with-worker` this process runs changefeeds too; it uses the same
+/// allocator as `ferry-worker` for the same reason (see its `main.rs`):
+/// memory allocated on one thread and freed on another, which mimalloc
+/// handles without glibc's arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -63,12 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let broker = Tansu::start().await?;
-    let dir = std::env::temp_dir().join(format!(
-        "ferry-bench-admin-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let (dir, url) = crate::ferry::scratch_sqlite("admin")?;
     let logs = LogOptions {
         filter: args.ferry_log.clone(),
         dir: None,

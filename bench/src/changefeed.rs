@@ -79,10 +79,7 @@ async fn measure(
     downstream: &MysqlServer,
     db: &str,
 ) -> anyhow::Result<()> {
-    let dir =
-        std::env::temp_dir().join(format!("ferry-bench-cf-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let (dir, url) = crate::ferry::scratch_sqlite("cf")?;
     let logs = LogOptions {
         filter: args.ferry_log.clone(),
         dir: None,

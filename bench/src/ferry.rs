@@ -37,6 +37,18 @@ pub struct WorkerKnobs {
     pub db_connections: Option<u32>,
 }
 
+/// A fresh directory for one bench run's SQLite metadata store, and the
+/// store's URL. The caller removes the directory when done.
+pub fn scratch_sqlite(tag: &str) -> anyhow::Result<(PathBuf, String)> {
+    let dir = std::env::temp_dir().join(format!(
+        "ferry-bench-{tag}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    Ok((dir, url))
+}
+
 /// How much ferry's processes log, and where their output is kept.
 #[derive(Debug, Clone)]
 pub struct LogOptions {

@@ -67,10 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ))
         .await;
 
-    let dir =
-        std::env::temp_dir().join(format!("ferry-bench-ks-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let (dir, url) = crate::ferry::scratch_sqlite("ks")?;
     let logs = LogOptions {
         filter: args.ferry_log.clone(),
         dir: args.log_dir.clone(),

@@ -12,7 +12,6 @@ mod ferry_path;
 
 use std::{path::PathBuf, time::Duration};
 
-
 use crate::{
     db::{BenchDb, Server},
     ferry::{FerryEnv, LogOptions, WorkerKnobs},

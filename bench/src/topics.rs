@@ -52,6 +52,9 @@ pub struct Args {
     /// RUST_LOG for ferry's processes.
     #[arg(long, default_value = "warn")]
     pub ferry_log: String,
+    /// Write each ferry process's whole output to a file in this directory.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -61,8 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let broker = Tansu::start().await?;
-    let dir = tempfile_dir()?;
-    let url = format!("sqlite://{}/ferry.db?mode=rwc", dir.display());
+    let (dir, url) = crate::ferry::scratch_sqlite("topics")?;
     let knobs = WorkerKnobs {
         concurrency: args.worker_concurrency,
         poll_ms: args.poll_ms,
@@ -70,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let logs = LogOptions {
         filter: args.ferry_log.clone(),
-        dir: None,
+        dir: args.log_dir.clone(),
     };
     let env = FerryEnv::new(&bin_dir, &url, &knobs, &logs)?;
     let api = env.start_api().await?;
@@ -139,6 +141,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stats::ms(per_request.percentile(50.0)),
         stats::ms(per_request.percentile(99.0)),
     );
+    println!(
+        "            {}",
+        timeline(&http, &base, &token, "ferry-").await?
+    );
     let ratio = ferry.as_secs_f64() / direct.as_secs_f64().max(1e-9);
     println!(
         "  ratio:    ferry / direct = {ratio:.2} (goal <= {GOAL}) {}",
@@ -166,15 +172,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "ferry-bench-topics-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 async fn submit(
@@ -231,6 +228,58 @@ async fn wait_succeeded(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Where ferry's time went, from the times the tasks record: when the last
+/// task was accepted, when the first and the last started, and when the last
+/// finished, each from the first task's acceptance.
+async fn timeline(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    let mut times: Vec<[i64; 3]> = Vec::new();
+    for page in 1.. {
+        let url = format!("{base}/api/v1/tasks?kind=topic.create&pageSize=500&page={page}");
+        let body: Value = http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let tasks = body["data"].as_array().context("task list")?;
+        if tasks.is_empty() {
+            break;
+        }
+        let at = |t: &Value, field: &str| {
+            t[field]
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map_or(0, |d| d.timestamp_micros())
+        };
+        times.extend(
+            tasks
+                .iter()
+                .filter(|t| t["subject"].as_str().is_some_and(|s| s.starts_with(prefix)))
+                .map(|t| [at(t, "createdAt"), at(t, "startedAt"), at(t, "finishedAt")]),
+        );
+    }
+    anyhow::ensure!(!times.is_empty(), "no ferry topic tasks listed");
+    let origin = times.iter().map(|t| t[0]).min().unwrap_or_default();
+    let span = |i: usize, last: bool| {
+        let values = times.iter().map(|t| t[i]);
+        let v = if last { values.max() } else { values.min() };
+        format!("{:.2} s", (v.unwrap_or_default() - origin) as f64 / 1e6)
+    };
+    Ok(format!(
+        "(from the first task accepted: last accepted {}, first started {}, last started {}, last finished {})",
+        span(0, true),
+        span(1, false),
+        span(1, true),
+        span(2, true)
+    ))
 }
 
 /// One CreateTopics request, then the same wait ferry does: every partition

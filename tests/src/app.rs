@@ -215,6 +215,33 @@ impl TestApp {
             .await
     }
 
+    /// A changefeed's detail (`data` of `GET /api/v1/changefeeds/{id}/`).
+    pub async fn changefeed(&self, id: &str) -> Value {
+        let reply = self
+            .get(&format!("/api/v1/changefeeds/{id}/"))
+            .await
+            .expect(200);
+        reply["data"].clone()
+    }
+
+    /// Waits until the changefeed is in `status` with no operation in flight;
+    /// returns its detail.
+    pub async fn wait_changefeed(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        eventually(
+            &format!("changefeed {id} to be {status}"),
+            timeout,
+            || async {
+                let d = self.changefeed(id).await;
+                if d["status"] == status && d["unsteady"] == false {
+                    Ok(d)
+                } else {
+                    Err(d)
+                }
+            },
+        )
+        .await
+    }
+
     /// `POST` with a JSON body as the admin.
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.send(Method::POST, path, Some(&self.admin_token), Some(body))

@@ -188,6 +188,31 @@ impl MysqlServer {
         conn
     }
 
+    /// Inserts `batches` INSERTs of `rows` rows `(id, 'v<i>')` into `table`
+    /// in the background, pausing `pause` after each: a steady upstream load
+    /// while a test stops or kills something.
+    pub fn spawn_inserts(
+        &self,
+        table: &str,
+        batches: usize,
+        rows: usize,
+        pause: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let server = self.clone();
+        let table = table.to_owned();
+        tokio::spawn(async move {
+            for batch in 0..batches {
+                let values: Vec<String> = (0..rows)
+                    .map(|i| format!("({}, 'v{}')", batch * rows + i, i))
+                    .collect();
+                server
+                    .exec(&format!("INSERT INTO {table} VALUES {}", values.join(",")))
+                    .await;
+                tokio::time::sleep(pause).await;
+            }
+        })
+    }
+
     /// Runs one or more statements (separated by `;`).
     pub async fn exec(&self, sql: &str) {
         let mut conn = self.connect().await;

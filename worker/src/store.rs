@@ -21,10 +21,16 @@ use crate::{kafka::KafkaClients, secrets::SecretBox, settings::Settings};
 pub enum StoreError {
     #[error("cannot connect to the metadata store: {0}")]
     Connect(#[source] sqlx::Error),
-    #[error(
-        "the metadata store URL must start with sqlite:, postgres:// or postgresql:// (MySQL holds changefeed data but cannot yet hold the task queue: apalis-mysql 1.0 is not released)"
-    )]
+    #[error("the metadata store URL must start with sqlite:, postgres:// or postgresql://")]
     UnsupportedUrl,
+    #[error(
+        "FERRY_DATABASE_URL names MySQL/MariaDB, which cannot hold ferry's task queue yet: the \
+         newest apalis-mysql release on crates.io (1.0.0-rc.8) requires sqlx ^0.8.1, while sea-orm 2 \
+         and apalis-postgres/apalis-sqlite 1.0 use sqlx 0.9, so its queue could share neither \
+         ferry's connection pool nor a task's transaction; use sqlite: or postgres:// for the \
+         metadata store (MySQL/MariaDB stay supported as changefeed upstreams and downstreams)"
+    )]
+    MysqlQueueUnavailable,
     #[error("migrating the metadata store failed: {0}")]
     Migrate(String),
     #[error(transparent)]
@@ -51,8 +57,13 @@ pub struct Store {
 impl Store {
     /// Connects to the database named by the settings and loads the secret key.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
-        let secrets = SecretBox::load(settings)?;
         let url = settings.database_url.as_str();
+        // The URL is checked before the secret key, so that a MySQL user learns
+        // that the store is unsupported rather than first being asked for a key.
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            return Err(StoreError::MysqlQueueUnavailable);
+        }
+        let secrets = SecretBox::load(settings)?;
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed while one process writes, and the busy
             // timeout makes a writer wait for the lock instead of failing with
@@ -80,6 +91,11 @@ impl Store {
                 .min_connections(0)
                 .idle_timeout(Duration::from_secs(60))
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it takes from the idle set, one
+                // more round trip per acquire; a connection that died while
+                // idle fails its statement instead, which callers already
+                // treat as a transient store error.
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(StoreError::Connect)?;

@@ -1,7 +1,7 @@
 //! The `tasks` table: the user-visible record of every durable task, and the
 //! state transitions the runner and the API make on it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use ferry_entity::{
     TaskKind, TaskStatus,
     task::{self, ActiveModel, Column, Entity, Model},
@@ -36,7 +36,9 @@ pub struct TaskFilter {
 }
 
 pub fn new_model(new: &NewTask, max_attempts: i32) -> ActiveModel {
-    let now = Utc::now();
+    // PostgreSQL keeps microseconds; truncating here makes the task a caller
+    // gets back on submission equal to the one it reads later.
+    let now = Utc::now().trunc_subsecs(6);
     ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         kind: Set(new.kind.as_str().to_owned()),

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::{
     clusters::{self, ClusterError},
     jobs,
-    kafka::{INSPECT_TIMEOUT, metadata, topic_config},
+    kafka::{INSPECT_TIMEOUT, KafkaAddress, admin, metadata, placement, topic_config},
     queue,
     store::Store,
     tasks::{self, NewTask, Task},
@@ -38,6 +38,20 @@ pub struct TopicSpec {
     /// The caller-supplied user (TubeMQ's `user` field), kept for the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// A `topic.create` task's payload: the topic, and where its brokers are when
+/// they are not a registered cluster (a changefeed's downstream by address).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicTaskPayload {
+    #[serde(flatten)]
+    pub spec: TopicSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<KafkaAddress>,
+    /// The changefeed that asked for the topic, for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changefeed_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +126,9 @@ pub async fn submit(
         .into_iter()
         .filter(|s| seen.insert(s.topic_name.clone()))
         .collect();
-    let brokers = live_broker_count(store, cluster_id).await;
+    let live = live_brokers(store, cluster_id, specs.iter().any(|s| s.region.is_some())).await;
     for spec in &specs {
-        validate_spec(spec, brokers).map_err(TopicSubmitError::Invalid)?;
+        validate_spec(spec, live.as_ref()).map_err(TopicSubmitError::Invalid)?;
     }
 
     let txn = store.db.begin().await?;
@@ -166,17 +180,34 @@ pub async fn submit(
     Ok(created)
 }
 
-/// Brokers the cluster reports now, or `None` when it does not answer (the
-/// worker then checks the replication factor itself).
-async fn live_broker_count(store: &Store, cluster_id: i64) -> Option<usize> {
+/// The brokers a cluster reports now, and their racks when asked for.
+#[derive(Debug, Default)]
+struct LiveBrokers {
+    count: usize,
+    /// Each broker's rack; `None` when not asked for or not answered.
+    racks: Option<BTreeMap<i32, Option<String>>>,
+}
+
+/// What the cluster says about its brokers, or `None` when it does not
+/// answer in time (the worker then checks the request against the brokers
+/// itself).
+async fn live_brokers(store: &Store, cluster_id: i64, with_racks: bool) -> Option<LiveBrokers> {
     let cluster = store.kafka.get(store, cluster_id).await.ok()?;
     let snapshot = metadata::snapshot(&cluster, None, INSPECT_TIMEOUT)
         .await
         .ok()?;
-    Some(snapshot.broker_ids.len())
+    let racks = if with_racks {
+        admin::broker_racks(&cluster, INSPECT_TIMEOUT).await.ok()
+    } else {
+        None
+    };
+    Some(LiveBrokers {
+        count: snapshot.broker_ids.len(),
+        racks,
+    })
 }
 
-fn validate_spec(spec: &TopicSpec, brokers: Option<usize>) -> Result<(), String> {
+fn validate_spec(spec: &TopicSpec, live: Option<&LiveBrokers>) -> Result<(), String> {
     validate_topic_name(&spec.topic_name)?;
     let name = &spec.topic_name;
     if let Some(p) = spec.partition_count
@@ -192,7 +223,7 @@ fn validate_spec(spec: &TopicSpec, brokers: Option<usize>) -> Result<(), String>
                 "topic `{name}`: replicationFactor must be at least 1, got {rf}"
             ));
         }
-        if let Some(brokers) = brokers
+        if let Some(brokers) = live.map(|l| l.count)
             && rf as usize > brokers
         {
             return Err(format!(
@@ -202,12 +233,23 @@ fn validate_spec(spec: &TopicSpec, brokers: Option<usize>) -> Result<(), String>
     }
     topic_config::validate(&spec.configs).map_err(|e| format!("topic `{name}`: {e}"))?;
     if let Some(region) = &spec.region {
-        // Placing replicas by rack needs each broker's rack, which Kafka only
-        // reports through DescribeCluster; the rdkafka crate does not expose
-        // that call yet, so refusing is the honest answer.
-        return Err(format!(
-            "topic `{name}`: region `{region}` cannot be honoured: this ferry cannot read broker racks yet"
-        ));
+        if region.trim().is_empty() {
+            return Err(format!("topic `{name}`: region must name a rack"));
+        }
+        // Racks are checked here when the cluster answered; otherwise the
+        // worker checks them before creating the topic.
+        if let Some(racks) = live.and_then(|l| l.racks.as_ref()) {
+            let brokers = placement::brokers_in_rack(racks, region)
+                .map_err(|e| format!("topic `{name}`: {e}"))?;
+            if let Some(rf) = spec.replication_factor
+                && rf as usize > brokers.len()
+            {
+                return Err(format!(
+                    "topic `{name}`: replicationFactor {rf} exceeds the {} broker(s) of rack `{region}`",
+                    brokers.len()
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! `GET .../brokers/{broker_id}/partition-replicas`, from the cluster's
 //! metadata. Broker configs are in `configs`.
 
+use std::{collections::BTreeMap, time::Duration};
+
 use ferry_entity::Role;
-use ferry_worker::kafka::admin::{BrokerInfo, ClusterDescription};
+use ferry_worker::kafka::admin::{self, BrokerInfo, ClusterDescription};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
@@ -24,7 +26,8 @@ pub struct KafkaBroker {
     pub broker_id: i32,
     pub host: String,
     pub port: i32,
-    /// Always null: librdkafka's Metadata does not carry racks.
+    /// The broker's `broker.rack`, from DescribeCluster; null when it has
+    /// none or the cluster did not say in time.
     pub rack: Option<String>,
     pub configs: Related,
     pub partition_replicas: Related,
@@ -32,7 +35,18 @@ pub struct KafkaBroker {
 
 list_type!(KafkaBrokerList, KafkaBroker);
 
-fn view(ctx: &Ctx, b: &BrokerInfo) -> KafkaBroker {
+/// Each broker's rack. librdkafka's Metadata leaves racks out, so they come
+/// from a DescribeCluster call; a cluster that does not answer it only costs
+/// the racks, not the listing.
+async fn racks(ctx: &Ctx) -> BTreeMap<i32, Option<String>> {
+    admin::broker_racks(&ctx.cluster, RACKS_TIMEOUT)
+        .await
+        .unwrap_or_default()
+}
+
+const RACKS_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn view(ctx: &Ctx, b: &BrokerInfo, racks: &BTreeMap<i32, Option<String>>) -> KafkaBroker {
     let path = format!("/brokers/{}", b.id);
     KafkaBroker {
         kind: "KafkaBroker".into(),
@@ -41,7 +55,7 @@ fn view(ctx: &Ctx, b: &BrokerInfo) -> KafkaBroker {
         broker_id: b.id,
         host: b.host.clone(),
         port: b.port,
-        rack: None,
+        rack: racks.get(&b.id).cloned().flatten(),
         configs: related(ctx.url(&format!("{path}/configs"))),
         partition_replicas: related(ctx.url(&format!("{path}/partition-replicas"))),
     }
@@ -70,10 +84,15 @@ impl ConfluentBrokersApi {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
         let described = describe(&ctx).await?;
+        let racks = racks(&ctx).await;
         Ok(Json(KafkaBrokerList {
             kind: "KafkaBrokerList".into(),
             metadata: list_meta(ctx.url("/brokers")),
-            data: described.brokers.iter().map(|b| view(&ctx, b)).collect(),
+            data: described
+                .brokers
+                .iter()
+                .map(|b| view(&ctx, b, &racks))
+                .collect(),
         }))
     }
 
@@ -90,7 +109,8 @@ impl ConfluentBrokersApi {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
         let described = describe(&ctx).await?;
-        Ok(Json(view(&ctx, &find_broker(&described, &broker_id.0)?)))
+        let broker = find_broker(&described, &broker_id.0)?;
+        Ok(Json(view(&ctx, &broker, &racks(&ctx).await)))
     }
 
     /// The partition replicas a broker holds.

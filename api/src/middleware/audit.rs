@@ -6,26 +6,87 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use ferry_entity::audit_log;
-use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    http::{Method, StatusCode},
+};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
 
 use crate::{auth::Identity, middleware::request_id::RequestId, state::AppState};
 
 /// Lets a handler add dialect-specific details to its audit entry (e.g. the
-/// TubeMQ `user` field).
+/// TubeMQ `user` field), or write the entry itself inside its own transaction.
 #[derive(Clone, Default)]
-pub struct AuditNote(Arc<Mutex<Option<Value>>>);
+pub struct AuditNote(Arc<Mutex<Note>>);
+
+#[derive(Default)]
+struct Note {
+    detail: Option<Value>,
+    call: Option<Call>,
+    recorded: bool,
+}
+
+/// What the middleware knows of a call before the handler runs.
+#[derive(Clone)]
+struct Call {
+    identity: Option<Identity>,
+    request_id: String,
+    method: String,
+    path: String,
+}
 
 impl AuditNote {
     pub fn set(&self, detail: Value) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(detail);
+        if let Ok(mut note) = self.0.lock() {
+            note.detail = Some(detail);
         }
     }
 
-    fn take(&self) -> Option<Value> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
+    /// The entry this call leaves if it answers `status`, for a handler that
+    /// writes it in the same transaction as its own rows (a task submission).
+    /// Call [`AuditNote::recorded`] once that transaction has committed.
+    pub fn entry(&self, status: StatusCode) -> Option<audit_log::ActiveModel> {
+        let note = self.0.lock().ok()?;
+        let call = note.call.as_ref()?;
+        Some(entry(call, status, note.detail.clone()))
+    }
+
+    /// Tells the middleware that the handler has written the entry itself.
+    pub fn recorded(&self) {
+        if let Ok(mut note) = self.0.lock() {
+            note.recorded = true;
+        }
+    }
+
+    /// The details for an entry the middleware writes, or `None` when the
+    /// handler has already written it.
+    fn take_unrecorded(&self) -> Option<Option<Value>> {
+        let mut note = self.0.lock().ok()?;
+        (!note.recorded).then(|| note.detail.take())
+    }
+}
+
+fn entry(call: &Call, status: StatusCode, detail: Option<Value>) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
+        at: Set(Utc::now()),
+        actor: Set(call
+            .identity
+            .as_ref()
+            .map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
+        role: Set(call.identity.as_ref().map(|i| i.role.as_str().to_owned())),
+        method: Set(call.method.clone()),
+        path: Set(call.path.chars().take(1024).collect()),
+        request_id: Set(call.request_id.clone()),
+        status: Set(i32::from(status.as_u16())),
+        outcome: Set(if status.is_success() {
+            "success"
+        } else {
+            "failure"
+        }
+        .to_owned()),
+        detail: Set(detail),
+        ..Default::default()
     }
 }
 
@@ -37,20 +98,25 @@ pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
     if !mutating {
         return next.call(req).await.map(IntoResponse::into_response);
     }
-    let note = AuditNote::default();
+    let call = Call {
+        identity: req.extensions().get::<Identity>().cloned(),
+        request_id: req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_default(),
+    };
+    let note = AuditNote(Arc::new(Mutex::new(Note {
+        call: Some(call.clone()),
+        ..Default::default()
+    })));
     req.extensions_mut().insert(note.clone());
-    let identity = req.extensions().get::<Identity>().cloned();
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let method = req.method().to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_default();
     let state = req.data::<AppState>().cloned();
 
     let result = next.call(req).await.map(IntoResponse::into_response);
@@ -58,29 +124,10 @@ pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
         Ok(resp) => resp.status(),
         Err(err) => err.status(),
     };
-    if let Some(state) = state {
-        let entry = audit_log::ActiveModel {
-            at: Set(Utc::now()),
-            actor: Set(identity
-                .as_ref()
-                .map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
-            role: Set(identity.as_ref().map(|i| i.role.as_str().to_owned())),
-            method: Set(method),
-            path: Set(path.chars().take(1024).collect()),
-            request_id: Set(request_id),
-            status: Set(i32::from(status.as_u16())),
-            outcome: Set(if status.is_success() {
-                "success"
-            } else {
-                "failure"
-            }
-            .to_owned()),
-            detail: Set(note.take()),
-            ..Default::default()
-        };
-        if let Err(err) = entry.insert(&state.store.db).await {
-            tracing::error!(error = %err, "writing the audit log failed");
-        }
+    if let (Some(state), Some(detail)) = (state, note.take_unrecorded())
+        && let Err(err) = entry(&call, status, detail).insert(&state.store.db).await
+    {
+        tracing::error!(error = %err, "writing the audit log failed");
     }
     result
 }

@@ -6,13 +6,16 @@ use ferry_worker::{
     queue::{self, SubmitError},
     tasks::{self, NewTask, Task, TaskFilter},
 };
-use poem::Request;
+use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 use serde_json::Value;
 
 use super::{NativeError, NativeResult, paging};
 use crate::{
-    api_tags::ApiTags, auth::BearerAuth, middleware::request_id::RequestId, state::AppState,
+    api_tags::ApiTags,
+    auth::BearerAuth,
+    middleware::{audit::AuditNote, request_id::RequestId},
+    state::AppState,
 };
 
 /// A durable task and where it is in its life cycle.
@@ -188,9 +191,16 @@ impl TasksApi {
             created_by: auth.0.name.clone(),
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
         };
-        let task = queue::submit(&state.store, new)
+        // The audit row of an accepted submission commits with the task and
+        // its job; a refused one is still recorded by the middleware.
+        let note = req.extensions().get::<AuditNote>();
+        let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
+        let task = queue::submit_audited(&state.store, new, audit)
             .await
             .map_err(submit_error)?;
+        if let Some(note) = note {
+            note.recorded();
+        }
         Ok(Submitted::Accepted(Json(task.into())))
     }
 

@@ -233,3 +233,40 @@ async fn logs_go_to_stderr() {
         "the logs are not on stderr:\n{stderr}"
     );
 }
+
+/// A MySQL/MariaDB metadata store is refused at start, before any connection
+/// or key check, with the reason: no apalis-mysql release shares ferry's sqlx.
+#[tokio::test]
+async fn a_mysql_metadata_store_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let env = vec![
+        (
+            "FERRY_DATABASE_URL".to_owned(),
+            "mysql://root@127.0.0.1:3306/ferry_unused".to_owned(),
+        ),
+        ("FERRY_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("NO_COLOR".to_owned(), "1".to_owned()),
+    ];
+    let mut api = ferry_tests::FerryProcess::spawn(
+        "ferry-api",
+        &ferry_tests::binaries::binary(ferry_tests::binaries::API),
+        &["--with-worker"],
+        &env,
+        dir.path(),
+    );
+    let status = api.wait_exit(std::time::Duration::from_secs(30)).await;
+    assert!(!status.success(), "ferry-api accepted a MySQL store");
+    let output = api.output();
+    for needle in [
+        "MySQL/MariaDB",
+        "apalis-mysql",
+        "1.0.0-rc.8",
+        "sqlx ^0.8.1",
+        "sqlx 0.9",
+    ] {
+        assert!(
+            output.contains(needle),
+            "the refusal does not mention `{needle}`:\n{output}"
+        );
+    }
+}

@@ -259,24 +259,12 @@ async fn a_killed_worker_loses_no_row() {
         },
     )
     .await;
-    let writer = {
-        let server = rig.upstream.server().clone();
-        let db = db.clone();
-        tokio::spawn(async move {
-            for batch in 0..40 {
-                let values: Vec<String> = (0..50)
-                    .map(|i| format!("({}, 'v{}')", batch * 50 + i, i))
-                    .collect();
-                server
-                    .exec(&format!(
-                        "INSERT INTO {db}.load VALUES {}",
-                        values.join(",")
-                    ))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let writer = rig.upstream.server().spawn_inserts(
+        &format!("{db}.load"),
+        40,
+        50,
+        Duration::from_millis(50),
+    );
     tokio::time::sleep(Duration::from_millis(700)).await;
     first.kill();
     let _second = rig.app.start_worker("second", &fast);

@@ -66,6 +66,16 @@ async fn dispatchers_keep_a_key_or_a_table_in_one_partition() {
     let id = rig.create(downstream).await;
     rig.wait_status(&id, "Normal").await;
     assert_eq!(rig.kafka.partitions_of(&rig.topic).await, Some(3));
+    // On a registered cluster the topic's task is listed under it.
+    let topic_tasks = rig
+        .tasks(
+            "topic.create",
+            &rig.topic,
+            &format!("&clusterId={kafka_cluster}"),
+        )
+        .await;
+    assert_eq!(topic_tasks.len(), 1, "{topic_tasks:#?}");
+    assert_eq!(topic_tasks[0]["status"], "succeeded", "{topic_tasks:#?}");
 
     for table in ["keyed", "whole"] {
         for chunk in (1..=ROWS).collect::<Vec<_>>().chunks(20) {
@@ -171,24 +181,12 @@ async fn a_killed_worker_loses_no_message() {
     .await;
     let id = rig.create(rig.downstream("default", json!({}))).await;
     rig.wait_status(&id, "Normal").await;
-    let writer = {
-        let server = rig.upstream.server().clone();
-        let db = db.clone();
-        tokio::spawn(async move {
-            for batch in 0..40 {
-                let values: Vec<String> = (0..50)
-                    .map(|i| format!("({}, 'v{}')", batch * 50 + i, i))
-                    .collect();
-                server
-                    .exec(&format!(
-                        "INSERT INTO {db}.load VALUES {}",
-                        values.join(",")
-                    ))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let writer = rig.upstream.server().spawn_inserts(
+        &format!("{db}.load"),
+        40,
+        50,
+        Duration::from_millis(100),
+    );
     // Kill the first worker once it has published part of the stream.
     let published = rig
         .kafka
@@ -348,6 +346,10 @@ async fn an_existing_topic_with_too_few_partitions_is_refused() {
         .await;
     rig.wait_status(&id, "Normal").await;
     assert_eq!(rig.kafka.partitions_of(&rig.topic).await, Some(1));
+    assert!(
+        rig.tasks("topic.create", &rig.topic, "").await.is_empty(),
+        "an existing topic needs no topic task"
+    );
     let db = format!("`{}`", rig.db);
     rig.up(&format!("CREATE DATABASE {db}")).await;
     rig.up(&format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferry_tests::{AppOptions, Backend, TestApp, eventually, kafka::TestKafka, mariadb::MariaDb};
+use ferry_tests::{AppOptions, Backend, TestApp, kafka::TestKafka, mariadb::MariaDb};
 use serde_json::{Value, json};
 
 pub use crate::decode::*;
@@ -104,28 +104,24 @@ impl Rig {
     }
 
     pub async fn detail(&self, id: &str) -> Value {
+        self.app.changefeed(id).await
+    }
+
+    /// Tasks of `kind` whose subject is `subject`, as `GET /api/v1/tasks`
+    /// lists them, with `extra` query parameters.
+    pub async fn tasks(&self, kind: &str, subject: &str, extra: &str) -> Vec<Value> {
         let reply = self
             .app
-            .get(&format!("/api/v1/changefeeds/{id}/"))
+            .get(&format!(
+                "/api/v1/tasks?kind={kind}&subject={subject}&pageSize=100{extra}"
+            ))
             .await
             .expect(200);
-        reply["data"].clone()
+        reply["data"].as_array().expect("a list of tasks").clone()
     }
 
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        eventually(
-            &format!("changefeed {id} to be {status}"),
-            SYNC_TIMEOUT,
-            || async {
-                let d = self.detail(id).await;
-                if d["status"] == status && d["unsteady"] == false {
-                    Ok(d)
-                } else {
-                    Err(d)
-                }
-            },
-        )
-        .await
+        self.app.wait_changefeed(id, status, SYNC_TIMEOUT).await
     }
 
     pub async fn up(&self, sql: &str) {

@@ -107,6 +107,23 @@ async fn carries_every_change(protocol: Protocol, name: &str) {
         Some(3),
         "ferry created the topic with the partitions asked"
     );
+    // The topic came from a topic task of the caller who created the
+    // changefeed, tied to the same request.
+    let topic_tasks = rig.tasks("topic.create", &rig.topic, "").await;
+    assert_eq!(topic_tasks.len(), 1, "{topic_tasks:#?}");
+    let topic_task = &topic_tasks[0];
+    assert_eq!(topic_task["status"], "succeeded", "{topic_task}");
+    assert_eq!(topic_task["payload"]["changefeedId"], id, "{topic_task}");
+    assert_eq!(
+        topic_task["payload"]["address"]["bootstrapServers"],
+        rig.kafka.bootstrap(),
+        "{topic_task}"
+    );
+    let create_task = &rig.tasks("changefeed.create", &id, "").await[0];
+    for field in ["createdBy", "requestId"] {
+        assert!(!create_task[field].is_null(), "{create_task}");
+        assert_eq!(topic_task[field], create_task[field], "{field}");
+    }
 
     let db = format!("`{}`", rig.db);
     rig.up(&format!("CREATE DATABASE {db}")).await;

@@ -75,6 +75,16 @@ async fn bad_requests_get_their_messages() {
             json!([{ "topicName": "c", "configs": { "retension.ms": "1" } }]),
             "unknown topic config",
         ),
+        // tansu's brokers report no rack (DescribeCluster answers without
+        // one), so no region can be honoured there.
+        (
+            json!([{ "topicName": "g", "region": "east" }]),
+            "region `east`: no broker is in that rack",
+        ),
+        (
+            json!([{ "topicName": "g", "region": " " }]),
+            "region must name a rack",
+        ),
     ];
     for (topics, message) in cases {
         let reply = add_topic_task(&app, json!(cluster), topics.clone()).await;

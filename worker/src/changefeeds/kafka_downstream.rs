@@ -8,13 +8,15 @@ use std::sync::Arc;
 use rdkafka::ClientConfig;
 use serde_json::{Map, Value};
 
+use super::topic_task;
 use crate::{
     changefeed::engine::{Dispatchers, KafkaClientConfig, KafkaSinkSpec, Protocol},
     clusters,
-    jobs::{JobError, topic_create::TopicCreator},
-    kafka::{self, KafkaAccessError, KafkaCluster, metadata},
+    jobs::JobError,
+    kafka::{self, KafkaAccessError, KafkaAddress, KafkaCluster, metadata},
     store::Store,
-    topics::{self, TopicSpec},
+    tasks::Task,
+    topics::{self, TopicSpec, TopicTaskPayload},
 };
 
 /// Partitions of a topic the changefeed creates, when not given (TiCDC's
@@ -217,30 +219,31 @@ impl KafkaDownstream {
     /// librdkafka settings for this downstream, secrets included when the
     /// cluster is a registered one with SASL.
     pub async fn client_config(&self, store: &Store) -> Result<ClientConfig, String> {
-        let mut config = match self.target_cluster_id {
-            Some(id) => {
-                let conn = clusters::connection(store, id)
-                    .await
-                    .map_err(|e| format!("downstream cluster {id}: {e}"))?;
-                kafka::client_config(&conn)
-            }
-            None => kafka::config_for(
-                &clusters::ClusterSettings {
-                    bootstrap_servers: self.bootstrap.clone(),
-                    tls: Some(clusters::Tls {
-                        enabled: self.tls,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                None,
-            ),
-        };
-        config.set("client.id", self.client_id.as_deref().unwrap_or("ferry"));
-        if let Some(version) = &self.version {
-            config.set("broker.version.fallback", version);
+        if let Some(address) = self.address() {
+            return Ok(address.client_config());
         }
+        let id = self.target_cluster_id.unwrap_or_default();
+        let conn = clusters::connection(store, id)
+            .await
+            .map_err(|e| format!("downstream cluster {id}: {e}"))?;
+        let mut config = kafka::client_config(&conn);
+        kafka::identify(
+            &mut config,
+            self.client_id.as_deref(),
+            self.version.as_deref(),
+        );
         Ok(config)
+    }
+
+    /// The brokers by address, when the downstream names no registered
+    /// cluster.
+    pub fn address(&self) -> Option<KafkaAddress> {
+        self.bootstrap.as_ref().map(|servers| KafkaAddress {
+            bootstrap_servers: servers.clone(),
+            tls: self.tls,
+            client_id: self.client_id.clone(),
+            version: self.version.clone(),
+        })
     }
 
     /// What the engine needs to produce.
@@ -255,11 +258,17 @@ impl KafkaDownstream {
         })
     }
 
-    /// Verifies the broker answers and the topic is usable, creating it when
-    /// missing with the topic-task code (`topic.create`'s creator, so it is
-    /// idempotent and waits until the topic is writable). Returns whether
-    /// the topic was created.
-    pub async fn prepare(&self, store: &Store, creator: &TopicCreator) -> Result<bool, JobError> {
+    /// Verifies the broker answers and the topic is usable. A missing topic
+    /// is created through a `topic.create` task on behalf of `origin` (the
+    /// changefeed operation asking for it), so that it is retried like any
+    /// topic task and listed with the caller's name and request id. Returns
+    /// whether the topic was created.
+    pub async fn prepare(
+        &self,
+        store: &Store,
+        changefeed_id: &str,
+        origin: &Task,
+    ) -> Result<bool, JobError> {
         let cluster = self.admin(store).await?;
         let snapshot = metadata::snapshot(&cluster, None, PRECHECK_TIMEOUT)
             .await
@@ -287,23 +296,21 @@ impl KafkaDownstream {
             }
             return Ok(false);
         }
-        let spec = TopicSpec {
-            topic_name: self.topic.clone(),
-            partition_count: Some(self.partitions.unwrap_or(DEFAULT_PARTITIONS)),
-            replication_factor: Some(
-                self.replication_factor
-                    .unwrap_or_else(|| brokers.clamp(1, 3)),
-            ),
-            configs: Default::default(),
-            region: None,
-            user: None,
+        let payload = TopicTaskPayload {
+            spec: TopicSpec {
+                topic_name: self.topic.clone(),
+                partition_count: Some(self.partitions.unwrap_or(DEFAULT_PARTITIONS)),
+                replication_factor: Some(
+                    self.replication_factor
+                        .unwrap_or_else(|| brokers.clamp(1, 3)),
+                ),
+                ..Default::default()
+            },
+            address: self.address(),
+            changefeed_id: Some(changefeed_id.to_owned()),
         };
-        let result = creator
-            .create_all(cluster, vec![spec])
+        topic_task::create_and_wait(store, origin, self.target_cluster_id, payload)
             .await
-            .pop()
-            .unwrap_or_else(|| Err(JobError::Retryable("no answer for the topic".into())));
-        result
             .map(|_| true)
             .map_err(|e| e.map_message(|m| format!("downstream: {m}")))
     }

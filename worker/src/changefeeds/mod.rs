@@ -26,6 +26,7 @@ use crate::{
 
 mod downstream;
 pub mod kafka_downstream;
+mod topic_task;
 
 use downstream::split_downstream;
 pub use downstream::{downstream_view, endpoints, kafka_of};

@@ -26,8 +26,8 @@ use crate::{
         precheck,
     },
     changefeeds::{self, ChangefeedError, ChangefeedOptions, ChangefeedPatch},
-    jobs::topic_create::TopicCreator,
     store::Store,
+    tasks::Task,
 };
 
 /// How long a pause waits for the owning worker to stop the engine.
@@ -40,9 +40,9 @@ pub async fn run(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError>
         .clone()
         .ok_or_else(|| JobError::Permanent("changefeed task without a changefeed id".into()))?;
     let store = ctx.store;
-    let topics = &ctx.worker.topics;
+    let origin = ctx.task;
     match kind {
-        TaskKind::ChangefeedCreate => create(store, topics, &id).await,
+        TaskKind::ChangefeedCreate => create(store, origin, &id).await,
         TaskKind::ChangefeedPause => pause(store, &id)
             .await
             .map(|prev| json!({ "status": prev })),
@@ -52,7 +52,7 @@ pub async fn run(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError>
         TaskKind::ChangefeedUpdate => {
             let patch: ChangefeedPatch = serde_json::from_value(ctx.task.payload.clone())
                 .map_err(|e| JobError::Permanent(format!("invalid update payload: {e}")))?;
-            update(store, topics, &id, patch)
+            update(store, origin, &id, patch)
                 .await
                 .map(|prev| json!({ "status": prev }))
         }
@@ -66,16 +66,12 @@ pub async fn run(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError>
     }
 }
 
-fn store_error(err: impl std::fmt::Display) -> JobError {
-    JobError::Retryable(format!("metadata store error: {err}"))
-}
-
 async fn load(store: &Store, id: &str) -> Result<Model, JobError> {
     changefeeds::get(&store.db, id).await.map_err(|e| match e {
         ChangefeedError::NotFound => {
             JobError::Permanent(format!("changefeed {id} no longer exists"))
         }
-        other => store_error(other),
+        other => JobError::store(other),
     })
 }
 
@@ -86,19 +82,19 @@ fn state_of(model: &Model) -> ChangefeedState {
 /// Prechecks the new changefeed, fixes its start position and starts it (or
 /// leaves it stopped when created paused). A failed precheck removes the
 /// changefeed: it never existed as far as the caller is concerned.
-async fn create(store: &Store, topics: &TopicCreator, id: &str) -> Result<Value, JobError> {
+async fn create(store: &Store, origin: &Task, id: &str) -> Result<Value, JobError> {
     let model = load(store, id).await?;
     if state_of(&model) != ChangefeedState::Initial {
         // An earlier attempt finished the work before its worker died.
         return Ok(json!({ "id": id, "status": model.state }));
     }
-    let checkpoint = match prepare(store, topics, &model, true).await {
+    let checkpoint = match prepare(store, origin, &model, true).await {
         Ok(cp) => cp.expect("prepare with a start position returns one"),
         Err(JobError::Permanent(reason)) => {
             Changefeeds::delete_by_id(id.to_owned())
                 .exec(&store.db)
                 .await
-                .map_err(store_error)?;
+                .map_err(JobError::store)?;
             return Err(JobError::Permanent(reason));
         }
         Err(other) => return Err(other),
@@ -119,16 +115,16 @@ async fn create(store: &Store, topics: &TopicCreator, id: &str) -> Result<Value,
     }
     active.state = Set(state.as_str().to_owned());
     active.updated_at = Set(Utc::now());
-    active.update(&store.db).await.map_err(store_error)?;
+    active.update(&store.db).await.map_err(JobError::store)?;
     Ok(json!({ "id": id, "status": state.as_str() }))
 }
 
 /// Runs the prechecks of a changefeed's configuration; with `start`, also
 /// finds where replication begins. A Kafka downstream's topic is created
-/// here when missing.
+/// here when missing, by a `topic.create` task on behalf of `origin`.
 async fn prepare(
     store: &Store,
-    topics: &TopicCreator,
+    origin: &Task,
     model: &Model,
     start: bool,
 ) -> Result<Option<Checkpoint>, JobError> {
@@ -136,7 +132,7 @@ async fn prepare(
         changefeeds::endpoints(store, model)
             .await
             .map_err(|e| match e {
-                ChangefeedError::Store(e) => store_error(e),
+                ChangefeedError::Store(e) => JobError::store(e),
                 other => JobError::Permanent(other.to_string()),
             })?;
     precheck::check_upstream(&upstream)
@@ -155,7 +151,7 @@ async fn prepare(
         Downstream::Kafka(_) => {
             let kafka =
                 changefeeds::kafka_of(model).map_err(|e| JobError::Permanent(e.to_string()))?;
-            let created = kafka.prepare(store, topics).await?;
+            let created = kafka.prepare(store, &model.id, origin).await?;
             if created {
                 tracing::info!(changefeed = %model.id, topic = %kafka.topic, "created the changefeed's topic");
             }
@@ -241,7 +237,7 @@ async fn stop_and_wait(store: &Store, id: &str) -> Result<(), JobError> {
         .filter(changefeed::Column::Desired.eq("stopped"))
         .exec(&store.db)
         .await
-        .map_err(store_error)?;
+        .map_err(JobError::store)?;
     Ok(())
 }
 
@@ -275,7 +271,7 @@ async fn start(store: &Store, id: &str) -> Result<(), JobError> {
 /// resumed; a Stopped, Error or Failed one is changed in place.
 async fn update(
     store: &Store,
-    topics: &TopicCreator,
+    origin: &Task,
     id: &str,
     patch: ChangefeedPatch,
 ) -> Result<String, JobError> {
@@ -289,7 +285,7 @@ async fn update(
     let mut candidate = model.clone();
     apply_patch(&mut candidate, &patch);
     let checked = if patch.downstream.is_some() || patch.rules.is_some() {
-        prepare(store, topics, &candidate, false).await.map(|_| ())
+        prepare(store, origin, &candidate, false).await.map(|_| ())
     } else {
         Ok(())
     };
@@ -307,7 +303,7 @@ async fn update(
     active.downstream_secret = Set(candidate.downstream_secret);
     active.options = Set(candidate.options);
     active.updated_at = Set(Utc::now());
-    active.update(&store.db).await.map_err(store_error)?;
+    active.update(&store.db).await.map_err(JobError::store)?;
     if was_running {
         start(store, id).await?;
     }
@@ -350,7 +346,7 @@ async fn delete(store: &Store, id: &str) -> Result<String, JobError> {
     Changefeeds::delete_by_id(id.to_owned())
         .exec(&store.db)
         .await
-        .map_err(store_error)?;
+        .map_err(JobError::store)?;
     Ok(previous)
 }
 
@@ -375,6 +371,6 @@ async fn set_columns(store: &Store, id: &str, values: &[(&str, Value)]) -> Resul
             other => update.col_expr(col, Expr::value(other.to_string())),
         };
     }
-    update.exec(&store.db).await.map_err(store_error)?;
+    update.exec(&store.db).await.map_err(JobError::store)?;
     Ok(())
 }

@@ -32,6 +32,11 @@ impl JobError {
         matches!(self, JobError::Retryable(_))
     }
 
+    /// The metadata store failed: worth another attempt.
+    pub fn store(err: impl std::fmt::Display) -> JobError {
+        JobError::Retryable(format!("metadata store error: {err}"))
+    }
+
     /// The same error, its message rewritten (e.g. prefixed with context).
     pub fn map_message(self, f: impl FnOnce(String) -> String) -> JobError {
         match self {

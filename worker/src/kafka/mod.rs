@@ -23,6 +23,7 @@ use crate::{
 
 pub mod admin;
 pub mod metadata;
+pub mod placement;
 pub mod topic_config;
 
 pub type Admin = AdminClient<DefaultClientContext>;
@@ -174,6 +175,51 @@ pub fn config_for(s: &clusters::ClusterSettings, sasl_password: Option<&str>) ->
         }
     }
     config
+}
+
+/// A Kafka cluster named by address instead of a registry id: a changefeed's
+/// downstream given as `ip`/`port`. Such a downstream has no SASL settings,
+/// so an address holds no secret and may be stored in a task's payload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaAddress {
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The brokers' Kafka version, for brokers that cannot say it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl KafkaAddress {
+    pub fn client_config(&self) -> ClientConfig {
+        let settings = clusters::ClusterSettings {
+            bootstrap_servers: Some(self.bootstrap_servers.clone()),
+            tls: Some(clusters::Tls {
+                enabled: self.tls,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut config = config_for(&settings, None);
+        identify(
+            &mut config,
+            self.client_id.as_deref(),
+            self.version.as_deref(),
+        );
+        config
+    }
+}
+
+/// Sets the client id the brokers log and, when given, the Kafka version to
+/// assume for brokers too old to answer ApiVersions.
+pub fn identify(config: &mut ClientConfig, client_id: Option<&str>, version: Option<&str>) {
+    config.set("client.id", client_id.unwrap_or("ferry"));
+    if let Some(version) = version {
+        config.set("broker.version.fallback", version);
+    }
 }
 
 /// Whether an error from Kafka can go away by itself (retry) or not.

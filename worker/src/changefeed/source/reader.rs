@@ -13,7 +13,7 @@ use mysql_async::{
 use super::{
     conn,
     mariadb::{self, Gtid, GtidEvent},
-    row::{Charsets, RowChange, RowOp, TableInfo},
+    row::{Charsets, RowChange, TableInfo},
 };
 use crate::changefeed::{
     engine::{MysqlEndpoint, ReplicationError},
@@ -313,36 +313,8 @@ impl BinlogReader {
         let Some(table) = table else {
             return Ok(Vec::new());
         };
-        let columns = rows.num_columns() as usize;
-        for image in [rows.columns_before_image(), rows.columns_after_image()]
-            .into_iter()
-            .flatten()
-        {
-            if image.count_ones() != columns {
-                return Err(format!(
-                    "a row image of `{}` lacks columns: the upstream's binlog_row_image must be FULL",
-                    table.full_name()
-                ));
-            }
-        }
         let mut changes = Vec::new();
-        for row in rows.rows(tme) {
-            let (before, after) =
-                row.map_err(|e| format!("cannot decode a row of `{}`: {e}", table.full_name()))?;
-            let op = match (before, after) {
-                (None, Some(after)) => RowOp::Insert(table.cells(after)?),
-                (Some(before), Some(after)) => RowOp::Update {
-                    before: table.cells(before)?,
-                    after: table.cells(after)?,
-                },
-                (Some(before), None) => RowOp::Delete(table.cells(before)?),
-                (None, None) => continue,
-            };
-            changes.push(RowChange {
-                table: table.clone(),
-                op,
-            });
-        }
+        table.decode_rows(rows, &mut changes)?;
         Ok(changes)
     }
 }

@@ -1,7 +1,7 @@
 //! Consumer groups and offsets through librdkafka's raw bindings, with the
 //! plumbing of `ffi`: the committed offsets of a group, the earliest or latest
 //! offsets of many partitions at once, the classic group listing with each
-//! group's coordinator, and the controller's id. Each call blocks for at most
+//! group's coordinator, the controller's id and the brokers' racks. Each call blocks for at most
 //! its timeout; everything is copied out before native objects are freed.
 
 use std::{ffi::c_int, ptr, time::Duration};
@@ -220,4 +220,44 @@ pub(super) fn controller_id(rk: Rk, timeout: Duration) -> Option<i32> {
     // SAFETY: `rk` is a live client handle.
     let id = unsafe { rd::rd_kafka_controllerid(rk, millis(timeout)) };
     (id >= 0).then_some(id)
+}
+
+/// Every broker's id and rack, from DescribeCluster (the Metadata answer
+/// carries racks too, but librdkafka's public metadata struct leaves them
+/// out).
+pub(super) fn broker_racks(
+    rk: Rk,
+    timeout: Duration,
+) -> Result<Vec<(i32, Option<String>)>, AdminError> {
+    // SAFETY: as in `describe_configs`; the nodes belong to the event, which
+    // outlives this block.
+    unsafe {
+        let event = request(
+            rk,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECLUSTER,
+            timeout,
+            false,
+            |options, queue| rd::rd_kafka_DescribeCluster(rk, options, queue),
+        )?;
+        let result = rd::rd_kafka_event_DescribeCluster_result(event.ptr);
+        if result.is_null() {
+            return Err(AdminError::Invalid(
+                "DescribeCluster returned no result".into(),
+            ));
+        }
+        let mut count = 0;
+        let nodes = rd::rd_kafka_DescribeCluster_result_nodes(result, &mut count);
+        if nodes.is_null() {
+            return Ok(Vec::new());
+        }
+        Ok((0..count)
+            .map(|i| {
+                let node = *nodes.add(i);
+                (
+                    rd::rd_kafka_Node_id(node),
+                    text(rd::rd_kafka_Node_rack(node)),
+                )
+            })
+            .collect())
+    }
 }

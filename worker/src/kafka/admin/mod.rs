@@ -4,7 +4,11 @@
 //! config jobs make. Every call runs on tokio's blocking pool and is bounded
 //! by its timeout, whatever librdkafka does with its own.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::{Deserialize, Serialize};
@@ -340,6 +344,19 @@ pub async fn controller(cluster: &Arc<KafkaCluster>, timeout: Duration) -> Optio
     .await
     .ok()
     .flatten()
+}
+
+/// Each broker's rack (`None` for a broker without one), by broker id.
+pub async fn broker_racks(
+    cluster: &Arc<KafkaCluster>,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, Option<String>>, AdminError> {
+    let cluster = cluster.clone();
+    blocking(timeout, move || {
+        ffi_groups::broker_racks(cluster.admin.inner().native_ptr(), timeout)
+            .map(|racks| racks.into_iter().collect())
+    })
+    .await
 }
 
 /// Every config of a topic or broker, as the broker reports it.

@@ -26,10 +26,12 @@ use crate::changefeed::{
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting and reading the topic's metadata may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-/// Rounds handed to librdkafka but not yet acknowledged. Waiting for
-/// acknowledgements is what bounds a catch-up, so many rounds stay in
-/// flight; librdkafka's own queue limit (100,000 messages) holds memory.
-const ROUNDS_IN_FLIGHT: usize = 32;
+/// Messages handed to librdkafka but not yet acknowledged, over all rounds
+/// in flight. Waiting for acknowledgements is what bounds a catch-up, so
+/// this is librdkafka's own queue limit (`queue.buffering.max.messages`,
+/// 100,000), the most it holds anyway; a count of rounds instead (32 was
+/// tried) left the producer waiting with small transactions in flight.
+const MESSAGES_IN_FLIGHT: usize = 100_000;
 
 /// A connected producer for one changefeed's topic; cheap to clone.
 #[derive(Clone)]
@@ -317,13 +319,15 @@ pub(crate) async fn run_applier(
     abort: CancellationToken,
 ) {
     let mut in_flight = FuturesOrdered::new();
+    let mut messages = 0;
     let mut open = true;
     while open || !in_flight.is_empty() {
         tokio::select! {
             biased;
             () = abort.cancelled() => break,
-            Some((round, result)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((round, sent, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 let result: Result<usize, ReplicationError> = result;
+                messages -= sent;
                 let failed = result.is_err();
                 if let Err(error) = &result {
                     tracing::warn!(round, %error, "kafka delivery failed");
@@ -332,7 +336,7 @@ pub(crate) async fn run_applier(
                     break;
                 }
             }
-            msg = rx.recv(), if open && in_flight.len() < ROUNDS_IN_FLIGHT => {
+            msg = rx.recv(), if open && messages < MESSAGES_IN_FLIGHT => {
                 let Some(msg) = msg else {
                     open = false;
                     continue;
@@ -346,9 +350,10 @@ pub(crate) async fn run_applier(
                 };
                 match sent {
                     Ok(deliveries) => {
-                        let count = rows.len();
+                        let (count, sent) = (rows.len(), deliveries.len());
+                        messages += sent;
                         in_flight.push_back(async move {
-                            (round, await_deliveries(deliveries).await.map(|()| count))
+                            (round, sent, await_deliveries(deliveries).await.map(|()| count))
                         });
                     }
                     Err(error) => {

@@ -131,16 +131,10 @@ fn row_image(out: &mut String, table: &TableInfo, cells: &[Cell]) {
 /// ISO-8859-1 text; or `null`. Numbers and text are written straight into
 /// the message: this runs for every column of every row.
 fn write_text(out: &mut String, column: &ColumnInfo, cell: &Cell) {
-    use std::fmt::Write;
-    // Writing to a String cannot fail.
     match values::scalar(column, cell) {
         Scalar::Null => json::raw(out, "null"),
-        Scalar::Int(v) => {
-            let _ = write!(out, "\"{v}\"");
-        }
-        Scalar::UInt(v) => {
-            let _ = write!(out, "\"{v}\"");
-        }
+        Scalar::Int(v) => json::quoted_number(out, v),
+        Scalar::UInt(v) => json::quoted_number(out, v),
         Scalar::Float(v) => json::string(out, &values::float_text(v)),
         Scalar::Double(v) => json::string(out, &values::double_text(v)),
         Scalar::Text(s) => json::string(out, &s),

@@ -82,7 +82,14 @@ fn integer_bits(ty: ColumnType) -> Option<u32> {
 /// sets without a decoder here (cp850, swe7, dec8 and other rare ones) are
 /// read as UTF-8, replacing invalid bytes, so the JSON stays valid.
 pub(super) fn decode<'a>(bytes: &'a [u8], charset: &str) -> Cow<'a, str> {
-    let charset = charset.to_ascii_lowercase();
+    // The server names character sets in lower case; folding is only for
+    // names from elsewhere, and is skipped because this runs for every
+    // text value.
+    let charset = if charset.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(charset.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(charset)
+    };
     if charset == "utf32" {
         return Cow::Owned(utf32(bytes));
     }
@@ -289,6 +296,7 @@ mod tests {
         assert_eq!(decode(b"\x00\x00\x00A\x00\x01\xf6\x00", "utf32"), "A😀");
         assert_eq!(decode(b"\x00A\x00\xe9", "ucs2"), "Aé");
         assert_eq!(decode(b"a\xffb", "swe7"), "a\u{fffd}b");
+        assert_eq!(decode(b"caf\xe9", "Latin1"), "café");
     }
 
     #[test]

@@ -1,12 +1,8 @@
-//! `topic.create`: creates one Kafka topic and succeeds once it is writable.
-//!
-//! Each task is its own apalis job, but the jobs running at the same moment on
-//! one worker for one cluster are merged by a per-cluster batcher into a
-//! single CreateTopics request (up to `topic_batch_size`), and their
-//! writability is awaited with shared Metadata requests. Every task still gets
-//! its own outcome. Creation is idempotent: a topic that already exists with
-//! the requested partitions and replication factor counts as created, so a
-//! re-run after a crash succeeds; one with other settings fails permanently.
+//! The topic creator: one batcher per cluster merges the topics asked for at
+//! the same moment into one CreateTopics request (up to `topic_batch_size`),
+//! awaits their writability with shared Metadata requests, and answers each
+//! topic on its own. A topic with a `region` gets a replica assignment over
+//! the brokers of that rack.
 
 use std::{
     collections::HashMap,
@@ -21,51 +17,12 @@ use rdkafka::{
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{JobContext, JobError};
 use crate::{
-    clusters,
-    kafka::{self, KafkaAccessError, KafkaCluster, metadata},
+    jobs::JobError,
+    kafka::{self, KafkaCluster, admin, metadata, placement},
     settings::WorkerSettings,
-    store::Store,
     topics::TopicSpec,
 };
-
-pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let spec = spec_of(ctx.task)?;
-    let cluster = cluster_of(ctx.store, ctx.task).await?;
-    ctx.worker.topics.create(cluster, spec).await
-}
-
-/// The topic a task creates.
-pub fn spec_of(task: &ferry_entity::task::Model) -> Result<TopicSpec, JobError> {
-    serde_json::from_value(task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))
-}
-
-/// The Kafka client of the task's cluster.
-pub async fn cluster_of(
-    store: &Store,
-    task: &ferry_entity::task::Model,
-) -> Result<Arc<KafkaCluster>, JobError> {
-    let cluster_id = task
-        .cluster_id
-        .as_deref()
-        .and_then(clusters::parse_id)
-        .ok_or_else(|| JobError::Permanent("topic.create task without a cluster".into()))?;
-    store
-        .kafka
-        .get(store, cluster_id)
-        .await
-        .map_err(|e| match e {
-            KafkaAccessError::NoSuchCluster => {
-                JobError::Permanent(format!("cluster {cluster_id} was removed"))
-            }
-            KafkaAccessError::NotKafka(_) | KafkaAccessError::Client(_) => {
-                JobError::Permanent(e.to_string())
-            }
-            KafkaAccessError::Registry(m) => JobError::Retryable(m),
-        })
-}
 
 struct Pending {
     cluster: Arc<KafkaCluster>,
@@ -137,7 +94,13 @@ impl TopicCreator {
         results
     }
 
-    async fn create(&self, cluster: Arc<KafkaCluster>, spec: TopicSpec) -> Result<Value, JobError> {
+    /// Creates one topic, batched with whatever else is asked for on its
+    /// cluster at the same moment.
+    pub(super) async fn create(
+        &self,
+        cluster: Arc<KafkaCluster>,
+        spec: TopicSpec,
+    ) -> Result<Value, JobError> {
         let (reply, answer) = oneshot::channel();
         let mut pending = Pending {
             cluster,
@@ -199,6 +162,8 @@ struct Wanted {
     pending: Pending,
     partitions: usize,
     replication: usize,
+    /// Replicas of each partition, when the topic is confined to a rack.
+    assignment: Option<Vec<Vec<i32>>>,
     created: bool,
 }
 
@@ -255,10 +220,35 @@ async fn create_batch(batch: Vec<Pending>, settings: BatchSettings) {
             );
         }
     };
-    let brokers = snapshot.broker_ids.len();
+    let racks = if batch.iter().any(|p| p.spec.region.is_some()) {
+        Some(
+            admin::broker_racks(&cluster, kafka::INSPECT_TIMEOUT * 3)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    } else {
+        None
+    };
     let mut to_create = Vec::new();
     let mut to_wait = Vec::new();
     for pending in batch {
+        // A topic with a region may only use the brokers of that rack.
+        let eligible = match (&pending.spec.region, &racks) {
+            (Some(region), Some(Ok(racks))) => match placement::brokers_in_rack(racks, region) {
+                Ok(brokers) => brokers,
+                Err(msg) => {
+                    let _ = pending.reply.send(Err(JobError::Permanent(msg)));
+                    continue;
+                }
+            },
+            (Some(_), Some(Err(e))) => {
+                let msg = format!("cannot read the brokers' racks: {e}");
+                let _ = pending.reply.send(Err(JobError::Retryable(msg)));
+                continue;
+            }
+            _ => snapshot.broker_ids.clone(),
+        };
+        let brokers = eligible.len();
         let partitions = pending
             .spec
             .partition_count
@@ -267,19 +257,27 @@ async fn create_batch(batch: Vec<Pending>, settings: BatchSettings) {
             .spec
             .replication_factor
             .map_or(brokers.min(3), |r| r.max(1) as usize);
+        if replication > brokers {
+            let brokers = match &pending.spec.region {
+                Some(region) => format!("the {brokers} broker(s) of rack `{region}`"),
+                None => format!("the cluster's {brokers} broker(s)"),
+            };
+            let msg = format!("replicationFactor {replication} exceeds {brokers}");
+            let _ = pending.reply.send(Err(JobError::Permanent(msg)));
+            continue;
+        }
+        let assignment = pending
+            .spec
+            .region
+            .is_some()
+            .then(|| placement::assign(&eligible, partitions, replication));
         let wanted = Wanted {
             pending,
             partitions,
             replication,
+            assignment,
             created: false,
         };
-        if replication > brokers {
-            let msg = format!(
-                "replicationFactor {replication} exceeds the cluster's {brokers} broker(s)"
-            );
-            wanted.answer(Err(JobError::Permanent(msg)));
-            continue;
-        }
         match snapshot.topic(wanted.name()).filter(|t| t.error.is_none()) {
             Some(existing) => match wanted.mismatch(existing) {
                 Some(diff) => wanted.answer(Err(JobError::Permanent(diff))),
@@ -296,14 +294,24 @@ async fn create_batch(batch: Vec<Pending>, settings: BatchSettings) {
 
 /// One CreateTopics request for the whole batch; returns the topics to wait for.
 async fn create_topics(cluster: &Arc<KafkaCluster>, mut wanted: Vec<Wanted>) -> Vec<Wanted> {
-    let new_topics: Vec<NewTopic<'_>> = wanted
+    let assignments: Vec<Option<Vec<&[i32]>>> = wanted
         .iter()
         .map(|w| {
-            let mut topic = NewTopic::new(
-                &w.pending.spec.topic_name,
-                w.partitions as i32,
-                TopicReplication::Fixed(w.replication as i32),
-            );
+            w.assignment
+                .as_ref()
+                .map(|a| a.iter().map(Vec::as_slice).collect())
+        })
+        .collect();
+    let new_topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .zip(&assignments)
+        .map(|(w, assignment)| {
+            let replication = match assignment {
+                Some(replicas) => TopicReplication::Variable(replicas),
+                None => TopicReplication::Fixed(w.replication as i32),
+            };
+            let mut topic =
+                NewTopic::new(&w.pending.spec.topic_name, w.partitions as i32, replication);
             for (key, value) in &w.pending.spec.configs {
                 topic = topic.set(key, value);
             }
@@ -315,6 +323,7 @@ async fn create_topics(cluster: &Arc<KafkaCluster>, mut wanted: Vec<Wanted>) -> 
         .request_timeout(Some(Duration::from_secs(30)));
     let results = cluster.admin.create_topics(&new_topics, &options).await;
     drop(new_topics);
+    drop(assignments);
     let results = match results {
         Ok(results) => results,
         Err(err) => {
@@ -381,12 +390,18 @@ async fn await_writable(cluster: &Arc<KafkaCluster>, mut waiting: Vec<Wanted>, t
                         if let Some(diff) = (!w.created).then(|| w.mismatch(t)).flatten() {
                             w.answer(Err(JobError::Permanent(diff)));
                         } else {
-                            let result = json!({
+                            let mut result = json!({
                                 "topic": w.name(),
                                 "partitions": t.partitions,
                                 "replicationFactor": w.replication,
                                 "created": w.created,
                             });
+                            if let (Some(region), Some(assignment)) =
+                                (&w.pending.spec.region, &w.assignment)
+                            {
+                                result["region"] = json!(region);
+                                result["replicas"] = json!(assignment);
+                            }
                             w.answer(Ok(result));
                         }
                     }
