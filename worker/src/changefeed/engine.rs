@@ -110,7 +110,7 @@ pub struct Progress {
     pub rows_applied: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReplicationError {
     /// Will likely pass: upstream or downstream unreachable, deadlock, lost
     /// connection. The supervisor sets state Error and retries with backoff.

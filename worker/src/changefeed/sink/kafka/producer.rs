@@ -1,14 +1,27 @@
 //! The producer side of the Kafka sink: encoding, size checks, partitions,
 //! and waiting for the broker's acknowledgements.
+//!
+//! Acknowledgements are counted per round ([`RoundAcks`]) by the delivery
+//! callback of a [`ThreadedProducer`], instead of one future per message:
+//! the checkpoint only needs to know when a whole round is acknowledged,
+//! and a oneshot channel per message was a measurable share of the CPU a
+//! message costs.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use futures::{StreamExt, stream::FuturesOrdered};
 use rdkafka::{
+    ClientContext,
     error::{KafkaError, RDKafkaErrorCode},
-    producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
+    producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -40,9 +53,84 @@ pub(crate) struct KafkaSink {
 }
 
 struct Inner {
-    producer: FutureProducer,
+    producer: ThreadedProducer<AckCounter>,
     spec: KafkaSinkSpec,
     partitions: i32,
+}
+
+/// The broker's acknowledgements of one round's messages.
+///
+/// `pending` starts at one for the sender, who releases it with
+/// [`RoundAcks::sealed`] once every message is handed to librdkafka, so the
+/// count cannot reach zero while messages are still being added.
+struct RoundAcks {
+    pending: AtomicUsize,
+    /// The first delivery error of the round; later ones add nothing.
+    error: OnceLock<ReplicationError>,
+    /// Woken when the count reaches zero or an error is recorded.
+    settled: Notify,
+}
+
+impl RoundAcks {
+    fn new() -> Arc<RoundAcks> {
+        Arc::new(RoundAcks {
+            pending: AtomicUsize::new(1),
+            error: OnceLock::new(),
+            settled: Notify::new(),
+        })
+    }
+
+    /// One more message is handed to librdkafka for this round.
+    fn add(self: &Arc<Self>) -> Arc<RoundAcks> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.clone()
+    }
+
+    /// Counts one message as settled (acknowledged or failed).
+    fn settle_one(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settled.notify_one();
+        }
+    }
+
+    fn fail(&self, error: ReplicationError) {
+        if self.error.set(error).is_ok() {
+            self.settled.notify_one();
+        }
+    }
+
+    /// The sender is done adding messages: waits for every acknowledgement,
+    /// or for the first error.
+    async fn sealed(self: Arc<Self>) -> Result<(), ReplicationError> {
+        self.settle_one();
+        loop {
+            if let Some(error) = self.error.get() {
+                return Err(error.clone());
+            }
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return Ok(());
+            }
+            // `notify_one` keeps a permit when nobody waits, so a wake-up
+            // between the checks above and this await is not lost.
+            self.settled.notified().await;
+        }
+    }
+}
+
+/// The producer's context: each message carries its round's [`RoundAcks`].
+struct AckCounter;
+
+impl ClientContext for AckCounter {}
+
+impl ProducerContext for AckCounter {
+    type DeliveryOpaque = Arc<RoundAcks>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, round: Arc<RoundAcks>) {
+        if let Err((err, _)) = result {
+            round.fail(delivery_error(err));
+        }
+        round.settle_one();
+    }
 }
 
 impl KafkaSink {
@@ -66,9 +154,11 @@ impl KafkaSink {
                 "message.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
             );
-        let producer: FutureProducer = config.create().map_err(|e| {
-            ReplicationError::Fatal(format!("cannot build the Kafka producer: {e}"))
-        })?;
+        let producer: ThreadedProducer<AckCounter> =
+            config.create_with_context(AckCounter).map_err(|e| {
+                ReplicationError::Fatal(format!("cannot build the Kafka producer: {e}"))
+            })?;
+        let producer = Arc::new(producer);
         let topic = spec.topic.clone();
         let client = producer.clone();
         let partitions = tokio::task::spawn_blocking(move || {
@@ -94,6 +184,9 @@ impl KafkaSink {
                 spec.topic
             )));
         }
+        let producer = Arc::into_inner(producer).ok_or_else(|| {
+            ReplicationError::Retryable("the metadata lookup kept the producer".into())
+        })?;
         Ok(KafkaSink {
             inner: Arc::new(Inner {
                 producer,
@@ -127,22 +220,24 @@ impl KafkaSink {
         });
         let describe = || format!("the DDL `{}`", abbreviate(sql));
         self.check_size(&message, describe)?;
-        let mut deliveries = Vec::with_capacity(self.inner.partitions as usize);
+        let acks = RoundAcks::new();
         for partition in 0..self.inner.partitions {
-            deliveries.push(self.send(&message, partition).await?);
+            self.send(&message, partition, &acks).await?;
         }
-        await_deliveries(deliveries).await
+        acks.sealed().await
     }
 
-    /// Hands a round's rows to librdkafka; the returned futures resolve as
-    /// the broker acknowledges them.
+    /// Hands a round's rows to librdkafka, each counted in `acks`; returns
+    /// how many messages that made.
     async fn send_rows(
         &self,
         rows: &[RowChange],
         commit_ts: &[u64],
-    ) -> Result<Vec<DeliveryFuture>, ReplicationError> {
+        acks: &Arc<RoundAcks>,
+    ) -> Result<usize, ReplicationError> {
         let dispatchers = &self.inner.spec.dispatchers;
-        let mut deliveries = Vec::with_capacity(rows.len());
+        let mut encoder = self.protocol().row_encoder();
+        let mut sent = 0;
         // Consecutive rows nearly always share their table's `Arc`.
         let mut last: Option<(&Arc<TableInfo>, DispatchKind)> = None;
         for (change, &ts) in rows.iter().zip(commit_ts) {
@@ -182,16 +277,17 @@ impl KafkaSink {
                 _ => std::slice::from_ref(change),
             };
             for part in parts {
-                let message = self.protocol().encode_row(&RowEvent {
+                let message = encoder.encode(&RowEvent {
                     change: part,
                     commit_ts: ts,
                 });
                 self.check_size(&message, || describe_row(part))?;
                 let partition = kind.partition(part, ts, self.inner.partitions);
-                deliveries.push(self.send(&message, partition).await?);
+                self.send(&message, partition, acks).await?;
+                sent += 1;
             }
         }
-        Ok(deliveries)
+        Ok(sent)
     }
 
     /// A record larger than `maxMessageBytes` fails the changefeed: dropping
@@ -212,45 +308,36 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// Enqueues one record, waiting while librdkafka's queue is full.
+    /// Enqueues one record counted in `acks`, waiting while librdkafka's
+    /// queue is full.
     async fn send(
         &self,
         message: &Message,
         partition: i32,
-    ) -> Result<DeliveryFuture, ReplicationError> {
+        acks: &Arc<RoundAcks>,
+    ) -> Result<(), ReplicationError> {
         let topic = &self.inner.spec.topic;
+        let mut record = BaseRecord::<[u8], [u8], _>::with_opaque_to(topic, acks.add())
+            .payload(&message.value)
+            .partition(partition);
+        if let Some(key) = &message.key {
+            record = record.key(key);
+        }
         loop {
-            let mut record = FutureRecord::<[u8], [u8]>::to(topic)
-                .payload(&message.value)
-                .partition(partition);
-            if let Some(key) = &message.key {
-                record = record.key(key);
-            }
-            match self.inner.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+            match self.inner.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                Err((err, _)) => return Err(delivery_error(&err)),
+                Err((err, back)) => {
+                    // Not handed over: it will never be acknowledged.
+                    back.delivery_opaque.settle_one();
+                    return Err(delivery_error(&err));
+                }
             }
         }
     }
-}
-
-/// Waits until the broker has acknowledged every delivery, in order.
-async fn await_deliveries(deliveries: Vec<DeliveryFuture>) -> Result<(), ReplicationError> {
-    for delivery in deliveries {
-        match delivery.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((err, _))) => return Err(delivery_error(&err)),
-            Err(_) => {
-                return Err(ReplicationError::Retryable(
-                    "the Kafka producer shut down before acknowledging".into(),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Too large or not authorised will not pass by retrying; anything else (a
@@ -344,16 +431,17 @@ pub(crate) async fn run_applier(
                 let ApplierMsg::Batch { round, rows, commit_ts } = msg else {
                     continue;
                 };
+                let acks = RoundAcks::new();
                 let sent = tokio::select! {
-                    sent = sink.send_rows(&rows, &commit_ts) => sent,
+                    sent = sink.send_rows(&rows, &commit_ts, &acks) => sent,
                     () = abort.cancelled() => break,
                 };
                 match sent {
-                    Ok(deliveries) => {
-                        let (count, sent) = (rows.len(), deliveries.len());
+                    Ok(sent) => {
+                        let count = rows.len();
                         messages += sent;
                         in_flight.push_back(async move {
-                            (round, sent, await_deliveries(deliveries).await.map(|()| count))
+                            (round, sent, acks.sealed().await.map(|()| count))
                         });
                     }
                     Err(error) => {

@@ -1,6 +1,8 @@
 //! TiCDC's `canal-json`: canal's flat JSON message, one row per message,
 //! every value as a string, no key.
 
+use std::sync::Arc;
+
 use mysql_async::consts::ColumnType;
 
 use super::{
@@ -10,50 +12,130 @@ use super::{
 };
 use crate::changefeed::source::row::{Cell, ColumnInfo, RowOp, TableInfo};
 
-pub(super) fn encode_row(event: &RowEvent<'_>) -> Message {
+/// The parts of a row message that depend only on the table, written once
+/// per table instead of once per row: with a few columns they are most of
+/// the message, and each column name appears in it three or four times.
+pub(super) struct TableParts {
+    table: Arc<TableInfo>,
+    /// `{"id":0,"database":…,"table":…,"pkNames":…,"isDdl":false,"type":`
+    head: String,
+    /// `"sqlType":{…}` when no value can change it (no unsigned integer
+    /// column); otherwise it is written per row.
+    sql_type: Option<String>,
+    /// `"mysqlType":{…}`
+    mysql_type: String,
+    /// Each column's name as an object key: `"name":`.
+    keys: Vec<String>,
+}
+
+impl TableParts {
+    fn of(table: &Arc<TableInfo>) -> TableParts {
+        let mut head = String::new();
+        let mut o = Object::begin(&mut head);
+        header(&mut o, &table.schema, &table.name);
+        primary_key_names(o.key("pkNames"), table);
+        json::raw(o.key("isDdl"), "false");
+        o.key("type");
+        let keys: Vec<String> = table
+            .columns
+            .iter()
+            .map(|column| {
+                let mut key = String::new();
+                json::string(&mut key, &column.name);
+                key.push(':');
+                key
+            })
+            .collect();
+        let sql_type = (!table.columns.iter().any(could_widen)).then(|| {
+            let mut out = String::new();
+            sql_types(&mut out, table, &keys, None);
+            out
+        });
+        let mut mysql_type = String::from("\"mysqlType\":");
+        if table.columns.is_empty() {
+            json::raw(&mut mysql_type, "{}");
+        } else {
+            for (n, (column, key)) in table.columns.iter().zip(&keys).enumerate() {
+                mysql_type.push(if n == 0 { '{' } else { ',' });
+                mysql_type.push_str(key);
+                json::string(&mut mysql_type, &column.mysql_type_name());
+            }
+            mysql_type.push('}');
+        }
+        TableParts {
+            table: table.clone(),
+            head,
+            sql_type,
+            mysql_type,
+            keys,
+        }
+    }
+}
+
+/// Encodes one row, reusing `cache` when the row is of the same table as
+/// the one before (consecutive rows nearly always are).
+pub(super) fn encode_row(event: &RowEvent<'_>, cache: &mut Option<TableParts>) -> Message {
     let table = &event.change.table;
+    let parts = match cache {
+        Some(parts) if Arc::ptr_eq(&parts.table, table) => parts,
+        _ => cache.insert(TableParts::of(table)),
+    };
     let (kind, data, old) = match &event.change.op {
         RowOp::Insert(after) => ("INSERT", after, None),
         RowOp::Update { before, after } => ("UPDATE", after, Some(before)),
         RowOp::Delete(before) => ("DELETE", before, None),
     };
-    let mut out = String::with_capacity(256 + 64 * table.columns.len());
-    let mut o = Object::begin(&mut out);
-    header(&mut o, &table.schema, &table.name);
-    primary_key_names(o.key("pkNames"), table);
-    json::raw(o.key("isDdl"), "false");
-    json::string(o.key("type"), kind);
-    times(&mut o, event.commit_ts);
-    json::string(o.key("sql"), "");
+    let mut out = String::with_capacity(parts.head.len() + parts.mysql_type.len() + 256);
+    out.push_str(&parts.head);
+    json::string(&mut out, kind);
+    out.push_str(",\"es\":");
+    json::number(&mut out, event.commit_ts >> 18);
+    out.push_str(",\"ts\":");
+    json::number(&mut out, chrono::Utc::now().timestamp_millis());
+    out.push_str(",\"sql\":\"\",");
     // The types describe the row image the message carries as `data`; the
     // JDBC type of an unsigned integer depends on that image's value.
-    if table.columns.is_empty() {
-        json::raw(o.key("sqlType"), "null");
-    } else {
-        let mut types = Object::begin(o.key("sqlType"));
-        for (column, cell) in table.columns.iter().zip(data) {
-            json::number(types.key(&column.name), sql_type(column, cell));
-        }
-        types.end();
+    match &parts.sql_type {
+        Some(fixed) => out.push_str(fixed),
+        None => sql_types(&mut out, table, &parts.keys, Some(data)),
     }
-    let mut types = Object::begin(o.key("mysqlType"));
-    for column in &table.columns {
-        json::string(types.key(&column.name), &column.mysql_type_name());
-    }
-    types.end();
+    out.push(',');
+    out.push_str(&parts.mysql_type);
     // TiCDC writes `old` before `data` for rows (and the other way round
     // for DDL); consumers do not care, but keeping its order keeps byte-
     // level comparisons with TiCDC's output simple.
+    out.push_str(",\"old\":");
     match old {
-        Some(before) => row_image(o.key("old"), table, before),
-        None => json::raw(o.key("old"), "null"),
+        Some(before) => row_image(&mut out, table, &parts.keys, before),
+        None => json::raw(&mut out, "null"),
     }
-    row_image(o.key("data"), table, data);
-    o.end();
+    out.push_str(",\"data\":");
+    row_image(&mut out, table, &parts.keys, data);
+    out.push('}');
     Message {
         key: None,
         value: out.into_bytes(),
     }
+}
+
+/// `"sqlType":{…}`, or `"sqlType":null` for a table without columns. With
+/// no row image, each column's base type.
+fn sql_types(out: &mut String, table: &TableInfo, keys: &[String], cells: Option<&[Cell]>) {
+    out.push_str("\"sqlType\":");
+    if table.columns.is_empty() {
+        json::raw(out, "null");
+        return;
+    }
+    for (n, (column, key)) in table.columns.iter().zip(keys).enumerate() {
+        out.push(if n == 0 { '{' } else { ',' });
+        out.push_str(key);
+        let ty = match cells {
+            Some(cells) => sql_type(column, &cells[n]),
+            None => column.jdbc_type(),
+        };
+        json::number(out, ty);
+    }
+    out.push('}');
 }
 
 pub(super) fn encode_ddl(event: &DdlEvent<'_>) -> Message {
@@ -112,18 +194,17 @@ fn primary_key_names(out: &mut String, table: &TableInfo) {
 }
 
 /// `[{column: value, ...}]` with every value as a string or `null`.
-fn row_image(out: &mut String, table: &TableInfo, cells: &[Cell]) {
+fn row_image(out: &mut String, table: &TableInfo, keys: &[String], cells: &[Cell]) {
     if table.columns.is_empty() {
         json::raw(out, "null");
         return;
     }
-    out.push('[');
-    let mut row = Object::begin(out);
-    for (column, cell) in table.columns.iter().zip(cells) {
-        write_text(row.key(&column.name), column, cell);
+    for (n, ((column, key), cell)) in table.columns.iter().zip(keys).zip(cells).enumerate() {
+        out.push_str(if n == 0 { "[{" } else { "," });
+        out.push_str(key);
+        write_text(out, column, cell);
     }
-    row.end();
-    out.push(']');
+    out.push_str("}]");
 }
 
 /// Writes a value as canal does: a string holding numbers in decimal, ENUM
@@ -140,6 +221,19 @@ fn write_text(out: &mut String, column: &ColumnInfo, cell: &Cell) {
         Scalar::Text(s) => json::string(out, &s),
         Scalar::Bytes(b) => json::string(out, &values::latin1(b)),
     }
+}
+
+/// Whether [`sql_type`] can announce a wider type than the column's own,
+/// depending on the value.
+fn could_widen(column: &ColumnInfo) -> bool {
+    column.is_unsigned()
+        && matches!(
+            column.column_type(),
+            ColumnType::MYSQL_TYPE_TINY
+                | ColumnType::MYSQL_TYPE_SHORT
+                | ColumnType::MYSQL_TYPE_LONG
+                | ColumnType::MYSQL_TYPE_LONGLONG
+        )
 }
 
 /// The column's JDBC type for this value: like canal, an unsigned integer
@@ -227,10 +321,13 @@ mod tests {
 
     fn encode(op: RowOp) -> Value {
         let change = RowChange { table: table(), op };
-        let message = encode_row(&RowEvent {
-            change: &change,
-            commit_ts: COMMIT_TS,
-        });
+        let message = encode_row(
+            &RowEvent {
+                change: &change,
+                commit_ts: COMMIT_TS,
+            },
+            &mut None,
+        );
         assert_eq!(message.key, None);
         let mut value: Value = serde_json::from_slice(&message.value).unwrap();
         let built = value["ts"].as_i64().unwrap();
@@ -283,16 +380,80 @@ mod tests {
             table: table(),
             op: RowOp::Delete(row(2, b"x", Cell::Null)),
         };
-        let message = encode_row(&RowEvent {
-            change: &change,
-            commit_ts: COMMIT_TS,
-        });
+        let message = encode_row(
+            &RowEvent {
+                change: &change,
+                commit_ts: COMMIT_TS,
+            },
+            &mut None,
+        );
         let text = String::from_utf8(message.value).unwrap();
         assert!(
             text.contains(r#""old":null,"data":[{"id":"2","name":"x","bin":"\u0000éÿ","price":null,"small":null}]}"#),
             "{text}"
         );
         assert!(text.starts_with(r#"{"id":0,"database":"db","table":"t","pkNames":["id"],"isDdl":false,"type":"DELETE","es":1704067200000,"ts":"#));
+    }
+
+    #[test]
+    fn cached_table_parts_follow_the_table() {
+        let signed = Arc::new(TableInfo {
+            schema: "db".into(),
+            name: "plain \"quoted\"".into(),
+            columns: vec![
+                ColumnInfo::test_typed("k", MYSQL_TYPE_LONG, "binary").not_null(),
+                ColumnInfo::test_typed("v", MYSQL_TYPE_VARCHAR, "latin1"),
+            ],
+            primary_key: vec![0],
+        });
+        let plain = |id: i64| RowChange {
+            table: signed.clone(),
+            op: RowOp::Insert(vec![
+                Cell::Int(id),
+                Cell::Text {
+                    bytes: b"x".to_vec(),
+                    charset: "latin1".into(),
+                },
+            ]),
+        };
+        let unsigned = |small: u64| RowChange {
+            table: table(),
+            op: RowOp::Insert(row(1, b"a", Cell::UInt(small))),
+        };
+        let without_ts = |m: Message| {
+            let mut v: Value = serde_json::from_slice(&m.value).unwrap();
+            v["ts"] = json!(0);
+            v
+        };
+        let mut cache = None;
+        for change in [plain(1), unsigned(1), unsigned(200), plain(2), plain(3)] {
+            let event = RowEvent {
+                change: &change,
+                commit_ts: COMMIT_TS,
+            };
+            let cached = without_ts(encode_row(&event, &mut cache));
+            let fresh = without_ts(encode_row(&event, &mut None));
+            assert_eq!(cached, fresh);
+        }
+        let first = without_ts(encode_row(
+            &RowEvent {
+                change: &plain(1),
+                commit_ts: COMMIT_TS,
+            },
+            &mut cache,
+        ));
+        assert_eq!(first["table"], "plain \"quoted\"");
+        assert_eq!(first["sqlType"], json!({"k": 4, "v": 12}));
+        assert_eq!(first["mysqlType"], json!({"k": "int", "v": "varchar"}));
+        assert_eq!(first["data"], json!([{"k": "1", "v": "x"}]));
+        let widened = without_ts(encode_row(
+            &RowEvent {
+                change: &unsigned(200),
+                commit_ts: COMMIT_TS,
+            },
+            &mut cache,
+        ));
+        assert_eq!(widened["sqlType"]["small"], 5);
     }
 
     #[test]

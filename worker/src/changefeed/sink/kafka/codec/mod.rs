@@ -5,7 +5,8 @@
 //! is `pub` because the engine's public `KafkaSinkSpec` holds it):
 //! - [`Protocol`] and [`Protocol::parse`].
 //! - [`RowEvent`], [`DdlEvent`], [`DdlEventKind`], [`Message`].
-//! - [`Protocol::encode_row`] and [`Protocol::encode_ddl`].
+//! - [`Protocol::row_encoder`] (a [`RowEncoder`] keeps per-table parts of
+//!   the messages between rows) and [`Protocol::encode_ddl`].
 
 mod canal_json;
 mod json;
@@ -60,11 +61,11 @@ impl Protocol {
         }
     }
 
-    pub(crate) fn encode_row(self, event: &RowEvent<'_>) -> Message {
-        match self {
-            Protocol::CanalJson => canal_json::encode_row(event),
-            Protocol::Maxwell => maxwell::encode_row(event),
-            Protocol::Open => open_protocol::encode_row(event),
+    /// An encoder for a run of rows, such as one round.
+    pub(crate) fn row_encoder(self) -> RowEncoder {
+        RowEncoder {
+            protocol: self,
+            canal: None,
         }
     }
 
@@ -73,6 +74,23 @@ impl Protocol {
             Protocol::CanalJson => canal_json::encode_ddl(event),
             Protocol::Maxwell => maxwell::encode_ddl(event),
             Protocol::Open => open_protocol::encode_ddl(event),
+        }
+    }
+}
+
+/// Encodes rows in one protocol, remembering what depends only on the
+/// table between consecutive rows of the same table.
+pub(crate) struct RowEncoder {
+    protocol: Protocol,
+    canal: Option<canal_json::TableParts>,
+}
+
+impl RowEncoder {
+    pub(crate) fn encode(&mut self, event: &RowEvent<'_>) -> Message {
+        match self.protocol {
+            Protocol::CanalJson => canal_json::encode_row(event, &mut self.canal),
+            Protocol::Maxwell => maxwell::encode_row(event),
+            Protocol::Open => open_protocol::encode_row(event),
         }
     }
 }
