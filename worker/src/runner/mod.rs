@@ -11,6 +11,7 @@
 
 mod batch;
 mod outcome;
+mod poll;
 
 use std::{sync::Arc, time::Duration};
 
@@ -95,7 +96,9 @@ where
                     .batch_size(settings.concurrency);
                 let backend = $storage::<TaskJob>::new(&pool)
                     .with_config(config)
-                    .poll_with_interval(Duration::from_millis(settings.poll_ms));
+                    .poll_with_strategy(poll::EveryInterval::new(Duration::from_millis(
+                        settings.poll_ms,
+                    )));
                 WorkerBuilder::new(name.as_str())
                     .backend(backend)
                     .data(state.clone())
