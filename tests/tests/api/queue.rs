@@ -186,3 +186,36 @@ async fn several_workers_never_run_a_task_twice(backend: Backend) {
     assert_eq!(data(&body).len(), ids.len());
     eprintln!("tasks per worker: {per_worker:?}");
 }
+
+/// On PostgreSQL ferry writes the apalis job row itself, in the statement
+/// that records the task: the row must be what apalis's own push writes
+/// (a ULID id, the queue name, `Pending`, the task id as idempotency key),
+/// and a worker started afterwards must fetch and run it.
+#[tokio::test]
+async fn submit_is_one_statement_that_apalis_runs() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let id = app.ping(json!({})).await;
+    let rows = app
+        .db
+        .query_strings(&format!(
+            "SELECT concat_ws('|', id, job_type, status, attempts, idempotency_key, \
+             convert_from(job, 'UTF8')) FROM apalis.jobs WHERE idempotency_key = '{id}'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "one job for the task: {rows:?}");
+    let row = rows[0].clone().unwrap_or_default();
+    let fields: Vec<&str> = row.splitn(6, '|').collect();
+    assert_eq!(fields[0].len(), 26, "a ULID id: {row}");
+    assert_eq!(
+        &fields[1..5],
+        ["ferry-tasks", "Pending", "0", id.as_str()],
+        "{row}"
+    );
+    let job: Value = serde_json::from_str(fields[5]).expect("the job is JSON");
+    assert_eq!(job["task_id"], id.as_str(), "{row}");
+
+    let _worker = app.start_worker("worker-after", &[]);
+    let task = app.wait_finished(&id).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["worker"], "worker-after", "{task}");
+}
