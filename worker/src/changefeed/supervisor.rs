@@ -14,7 +14,10 @@ use std::{
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use ferry_entity::changefeed::Model;
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -30,6 +33,19 @@ use crate::{
 struct Running {
     stop: CancellationToken,
     handle: JoinHandle<()>,
+}
+
+/// Wakes this process's supervisor before its next tick. A changefeed job
+/// that changed what a changefeed should do calls [`wake`], so that the
+/// change takes effect here at once instead of up to a tick (a second)
+/// later; supervisors in other processes still see it on their own tick.
+/// `notify_one` keeps a permit when the supervisor is in the middle of a
+/// tick, so a change made during a tick is seen by the next one.
+static WAKE: Notify = Notify::const_new();
+
+/// See [`WAKE`].
+pub fn wake() {
+    WAKE.notify_one();
 }
 
 pub struct Supervisor {
@@ -67,6 +83,7 @@ impl Supervisor {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = interval.tick() => {}
+                () = WAKE.notified() => {}
             }
             if let Err(err) = self.tick().await {
                 tracing::warn!(error = %err, "changefeed supervisor tick failed");

@@ -23,7 +23,7 @@ use crate::{
     changefeed::{
         engine::{Checkpoint, Downstream},
         filter::TableFilter,
-        precheck,
+        precheck, supervisor,
     },
     changefeeds::{self, ChangefeedError, ChangefeedOptions, ChangefeedPatch},
     store::Store,
@@ -116,6 +116,7 @@ async fn create(store: &Store, origin: &Task, id: &str) -> Result<Value, JobErro
     active.state = Set(state.as_str().to_owned());
     active.updated_at = Set(Utc::now());
     active.update(&store.db).await.map_err(JobError::store)?;
+    supervisor::wake();
     Ok(json!({ "id": id, "status": state.as_str() }))
 }
 
@@ -201,6 +202,7 @@ async fn pause(store: &Store, id: &str) -> Result<String, JobError> {
 
 async fn stop_and_wait(store: &Store, id: &str) -> Result<(), JobError> {
     set_columns(store, id, &[("desired", json!("stopped"))]).await?;
+    supervisor::wake();
     let deadline = tokio::time::Instant::now() + RELEASE_TIMEOUT;
     loop {
         let model = load(store, id).await?;
@@ -264,7 +266,9 @@ async fn start(store: &Store, id: &str) -> Result<(), JobError> {
             ("error_since", Value::Null),
         ],
     )
-    .await
+    .await?;
+    supervisor::wake();
+    Ok(())
 }
 
 /// Applies a validated change: a Normal changefeed is paused, changed and
