@@ -11,6 +11,7 @@
 
 mod batch;
 mod outcome;
+mod outcome_writer;
 mod poll;
 
 use std::{sync::Arc, time::Duration};
@@ -48,6 +49,7 @@ pub struct WorkerState {
     pub store: Store,
     pub name: String,
     pub topics: TopicCreator,
+    outcomes: outcome_writer::OutcomeWriter,
 }
 
 /// A name unique to this process: several workers may share a host.
@@ -75,6 +77,7 @@ where
         store: store.clone(),
         name: name.clone(),
         topics: TopicCreator::new(&settings),
+        outcomes: outcome_writer::OutcomeWriter::start(store.db.clone()),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
     let supervisor = Supervisor::new(store.clone(), name.clone(), changefeed_settings);
@@ -201,7 +204,11 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         ))),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    match outcome::settle(db, &task, outcome, elapsed).await? {
+    match state
+        .outcomes
+        .settle(*task.clone(), outcome, elapsed)
+        .await?
+    {
         Settled::Succeeded => {
             tracing::info!(elapsed_s = elapsed, "task succeeded");
             Ok(())
