@@ -235,6 +235,36 @@ async fn rules_exclude_tables() {
     feed.stop().await.0.expect("stopping returns Ok");
 }
 
+/// The table map carries one signedness bit per numeric column; YEAR counts
+/// as numeric there, so a YEAR (or BIT) column before an unsigned one must
+/// not shift the bits of the columns after it: unsigned values past the
+/// signed range and negative values arrive as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signedness_after_year_and_bit_columns() {
+    let up = upstream().await;
+    let down = system_server();
+    let ddb = down.create_database("ferry_e").await;
+    let db = ddb.name().to_owned();
+    let table = format!(
+        "CREATE TABLE `{db}`.signs (id INT PRIMARY KEY, y YEAR, b BIT(8), \
+         big INT UNSIGNED, small TINYINT UNSIGNED, neg INT, d DECIMAL(6,2) UNSIGNED, \
+         y2 YEAR, huge BIGINT UNSIGNED)"
+    );
+    up.exec(&format!("CREATE DATABASE `{db}`; {table}")).await;
+    down.exec(&table).await;
+    let mut feed = Feed::start(spec(&up, &down, &rules(&db), 2, 100), StartFrom::Now);
+    feed.wait_started().await;
+    up.exec(&format!(
+        "INSERT INTO `{db}`.signs VALUES
+           (1, 2024, b'11111111', 4000000000, 200, -5, 9999.99, 1901, 18446744073709551615),
+           (2, 1999, b'00000001', 1, 1, 2147483647, 0.01, 2155, 9223372036854775808)"
+    ))
+    .await;
+    feed.wait_for(&position(&up).await).await;
+    assert_same_table(&up, &down, &db, "signs", "id").await;
+    feed.stop().await.0.expect("stopping returns Ok");
+}
+
 /// Replication throughput of a bulk load, printed (not asserted beyond
 /// completing): `cargo test --test engine throughput -- --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -359,7 +359,9 @@ impl TableInfo {
             };
             // Only numeric columns have a signedness bit; consuming one for
             // any other column would shift the bits of the columns after it.
-            let unsigned = has_signedness(ty) && signedness.next().unwrap_or(false);
+            let bit = has_signedness(ty) && signedness.next().unwrap_or(false);
+            // YEAR has a bit but no sign to speak of; TiCDC names it `year`.
+            let unsigned = bit && ty != ColumnType::MYSQL_TYPE_YEAR;
             columns.push(ColumnInfo {
                 name: column_name,
                 kind: kind_of(ty, column_meta, charset, charsets),
@@ -421,21 +423,13 @@ fn kind_of(ty: ColumnType, meta: &[u8], charset: Option<u16>, charsets: &Charset
 }
 
 /// Whether the table map's SIGNEDNESS metadata has a bit for a column of
-/// this type: the server's `is_numeric_type`, which, unlike
-/// [`ColumnType::is_numeric_type`], leaves out YEAR.
+/// this type: every numeric type, YEAR included, as in
+/// [`ColumnType::is_numeric_type`]. An earlier list without YEAR shifted the
+/// bits of every later column on MariaDB 10.11, so that a negative INT after
+/// a YEAR arrived as unsigned (engine test
+/// `signedness_after_year_and_bit_columns`).
 fn has_signedness(ty: ColumnType) -> bool {
-    use ColumnType::*;
-    matches!(
-        ty,
-        MYSQL_TYPE_TINY
-            | MYSQL_TYPE_SHORT
-            | MYSQL_TYPE_INT24
-            | MYSQL_TYPE_LONG
-            | MYSQL_TYPE_LONGLONG
-            | MYSQL_TYPE_NEWDECIMAL
-            | MYSQL_TYPE_FLOAT
-            | MYSQL_TYPE_DOUBLE
-    )
+    ty.is_numeric_type()
 }
 
 /// The column type as TiDB's schema has it, which is what TiCDC publishes:
@@ -523,6 +517,7 @@ mod tests {
         assert!(col(MYSQL_TYPE_LONG, "binary").is_binary());
         assert!(!col(MYSQL_TYPE_ENUM, "utf8mb4").is_binary());
         assert!(!col(MYSQL_TYPE_VARCHAR, "latin1").is_binary());
-        assert!(has_signedness(MYSQL_TYPE_NEWDECIMAL) && !has_signedness(MYSQL_TYPE_YEAR));
+        assert!(has_signedness(MYSQL_TYPE_NEWDECIMAL) && has_signedness(MYSQL_TYPE_YEAR));
+        assert!(!has_signedness(MYSQL_TYPE_BIT) && !has_signedness(MYSQL_TYPE_VARCHAR));
     }
 }
