@@ -215,10 +215,25 @@ fn job_for(task: &Model, others: &[Model]) -> apalis::prelude::Task<TaskJob> {
     .build()
 }
 
+/// apalis's "lock" event (`lock_tasks`) is off on both stores. Fetching
+/// already marks a job `Queued` with this worker as `lock_by`, which is all
+/// that re-enqueueing a dead worker's jobs looks at, and ferry's conditional
+/// claim of the task row keeps two attempts from starting together. The
+/// event cost a write per fetched batch, and on SQLite it could hang a
+/// drain: apalis writes events in a transaction that only its backend's
+/// `poll_ready` drives, which it stops calling on shutdown, so a transaction
+/// caught mid-way kept SQLite's write lock while the running attempts waited
+/// for it to record their outcomes (`sigterm_lets_running_tasks_finish`
+/// failed about one run in forty that way).
 pub fn sqlite_config() -> apalis_sqlite::Config {
-    apalis_sqlite::Config::default().queue(QUEUE_NAME)
+    apalis_sqlite::Config::default()
+        .queue(QUEUE_NAME)
+        .lock_tasks(false)
 }
 
+/// See [`sqlite_config`].
 pub fn postgres_config() -> apalis_postgres::Config {
-    apalis_postgres::Config::default().queue(QUEUE_NAME)
+    apalis_postgres::Config::default()
+        .queue(QUEUE_NAME)
+        .lock_tasks(false)
 }
