@@ -102,45 +102,31 @@ pub enum Claim {
     Claimed(Box<Model>),
     /// The task is finished (or gone): nothing to do.
     Finished,
-    /// Another attempt changed the row between our read and our write.
-    Lost,
 }
 
-/// Marks the next attempt as running. The update is conditional on the
-/// attempt count we read, so two workers can never both start the same
-/// attempt of a task.
+/// Marks the next attempt as running, in one statement that increments the
+/// attempt count and returns the row: two claims of one task, however close
+/// together, get different attempt numbers, so two workers can never both
+/// start the same attempt.
 pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
-    let Some(current) = get(db, id).await? else {
-        return Ok(Claim::Finished);
-    };
-    if current.status.is_terminal() {
-        return Ok(Claim::Finished);
-    }
     let now = Utc::now();
-    let attempts = current.attempts + 1;
-    let started_at = current.started_at.unwrap_or(now);
-    let res = Entity::update_many()
+    let claimed = Entity::update_many()
         .col_expr(Column::Status, Expr::value(TaskStatus::Running.as_str()))
-        .col_expr(Column::Attempts, Expr::value(attempts))
-        .col_expr(Column::StartedAt, Expr::value(started_at))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(
+            Column::StartedAt,
+            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
+        )
         .col_expr(Column::Worker, Expr::value(worker))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
-        .filter(Column::Attempts.eq(current.attempts))
         .filter(Column::Status.is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if res.rows_affected != 1 {
-        return Ok(Claim::Lost);
-    }
-    Ok(Claim::Claimed(Box::new(Model {
-        status: TaskStatus::Running,
-        attempts,
-        started_at: Some(started_at),
-        worker: Some(worker.to_owned()),
-        updated_at: now,
-        ..current
-    })))
+    Ok(match claimed.into_iter().next() {
+        Some(task) => Claim::Claimed(Box::new(task)),
+        None => Claim::Finished,
+    })
 }
 
 /// Starts the next attempt of every unfinished task among `ids` with one

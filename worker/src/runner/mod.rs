@@ -172,10 +172,6 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
     let task = match tasks::claim(db, task_id, &state.name).await? {
         Claim::Claimed(task) => task,
         Claim::Finished => return Ok(()),
-        Claim::Lost => {
-            tracing::warn!("another attempt started this task first; leaving it to that one");
-            return Ok(());
-        }
     };
     let Some(kind) = TaskKind::parse(&task.kind) else {
         let reason = format!("unknown task kind `{}`", task.kind);
