@@ -118,13 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // side's topics are therefore deleted before the next side runs, and the
     // direct side runs both before and after ferry: ferry is compared with
     // the mean of the two.
-    let before_names: Vec<String> = (0..args.topics)
-        .map(|i| format!("direct-a-{i:05}"))
-        .collect();
-    let started = Instant::now();
-    direct_create(&admin, &before_names).await?;
-    let direct_before = started.elapsed();
-    delete_all(&admin, &before_names).await?;
+    let direct_before = timed_direct_run(&admin, "direct-a", args.topics).await?;
     let ferry_names: Vec<String> = (0..args.topics).map(|i| format!("ferry-{i:05}")).collect();
     let started = Instant::now();
     let mut request_latencies = Vec::new();
@@ -150,13 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeline(&http, &base, &token, "ferry-").await?
     );
     delete_all(&admin, &ferry_names).await?;
-    let after_names: Vec<String> = (0..args.topics)
-        .map(|i| format!("direct-b-{i:05}"))
-        .collect();
-    let started = Instant::now();
-    direct_create(&admin, &after_names).await?;
-    let direct_after = started.elapsed();
-    delete_all(&admin, &after_names).await?;
+    let direct_after = timed_direct_run(&admin, "direct-b", args.topics).await?;
     let direct = (direct_before + direct_after) / 2;
     println!(
         "  direct:   {} topics in one CreateTopics + writability wait: {} before ferry, {} after (mean {})",
@@ -319,6 +307,21 @@ async fn direct_create(
         }
     }
     verify_writable(admin, names).await
+}
+
+/// Times [`direct_create`] of `count` topics named `<prefix>-NNNNN`, then
+/// deletes them so that the next side meets the same broker.
+async fn timed_direct_run(
+    admin: &AdminClient<DefaultClientContext>,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Duration> {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}-{i:05}")).collect();
+    let started = Instant::now();
+    direct_create(admin, &names).await?;
+    let elapsed = started.elapsed();
+    delete_all(admin, &names).await?;
+    Ok(elapsed)
 }
 
 /// Deletes the topics and waits until the metadata no longer lists any.

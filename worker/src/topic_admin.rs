@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::{
     clusters,
-    jobs::{self, JobContext, JobError},
+    jobs::{self, JobError},
     kafka::{
         KafkaAccessError, KafkaCluster,
         admin::{ConfigOp, ConfigResource},
@@ -133,17 +133,19 @@ pub async fn submit_config_change(
 }
 
 /// The client of the cluster a Kafka task belongs to.
-pub(crate) async fn task_cluster(ctx: &JobContext<'_>) -> Result<Arc<KafkaCluster>, JobError> {
-    let kind = &ctx.task.kind;
-    let cluster_id = ctx
-        .task
+pub(crate) async fn task_cluster(
+    store: &Store,
+    task: &ferry_entity::task::Model,
+) -> Result<Arc<KafkaCluster>, JobError> {
+    let kind = &task.kind;
+    let cluster_id = task
         .cluster_id
         .as_deref()
         .and_then(clusters::parse_id)
         .ok_or_else(|| JobError::Permanent(format!("{kind} task without a cluster")))?;
-    ctx.store
+    store
         .kafka
-        .get(ctx.store, cluster_id)
+        .get(store, cluster_id)
         .await
         .map_err(|e| match e {
             KafkaAccessError::NoSuchCluster => {

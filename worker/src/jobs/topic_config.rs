@@ -25,7 +25,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
     if change.ops.is_empty() {
         return Err(JobError::Permanent("no config changes to apply".into()));
     }
-    let cluster = topic_admin::task_cluster(&ctx).await?;
+    let cluster = topic_admin::task_cluster(ctx.store, ctx.task).await?;
     admin::alter_configs(
         &cluster,
         change.resource.clone(),

@@ -25,7 +25,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| JobError::Permanent("topic.delete task without a topic".into()))?;
-    let cluster = topic_admin::task_cluster(&ctx).await?;
+    let cluster = topic_admin::task_cluster(ctx.store, ctx.task).await?;
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(30)))
         .request_timeout(Some(Duration::from_secs(30)));

@@ -98,7 +98,7 @@ async fn create_topics(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value
     }
     for indexes in by_cluster.into_values() {
         let first = &tasks[indexes[0]];
-        let cluster = match topic_create::cluster_of(&state.store, first).await {
+        let cluster = match crate::topic_admin::task_cluster(&state.store, first).await {
             Ok(c) => c,
             Err(err) => {
                 for &i in &indexes {

@@ -200,17 +200,14 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         ))),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    match state
-        .outcomes
-        .settle(*task.clone(), outcome, elapsed)
-        .await?
-    {
+    let attempt = task.attempts;
+    match state.outcomes.settle(*task, outcome, elapsed).await? {
         Settled::Succeeded => {
             tracing::info!(elapsed_s = elapsed, "task succeeded");
             Ok(())
         }
         Settled::Retrying(message) => {
-            tracing::warn!(error = %message, attempt = task.attempts, "attempt failed; will retry");
+            tracing::warn!(error = %message, attempt, "attempt failed; will retry");
             Err(Box::new(JobError::Retryable(message)))
         }
         Settled::Failed(reason) => {

@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use super::{JobContext, JobError};
 use crate::{
-    clusters,
-    kafka::{KafkaAccessError, KafkaCluster},
-    store::Store,
+    kafka::KafkaCluster,
     topics::{TopicSpec, TopicTaskPayload},
 };
 
@@ -44,7 +42,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
             .pop()
             .unwrap_or_else(|| Err(JobError::Retryable("no answer for the topic".into())));
     }
-    let cluster = cluster_of(ctx.store, ctx.task).await?;
+    let cluster = crate::topic_admin::task_cluster(ctx.store, ctx.task).await?;
     ctx.worker.topics.create(cluster, payload.spec).await
 }
 
@@ -52,29 +50,4 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
 pub fn spec_of(task: &ferry_entity::task::Model) -> Result<TopicSpec, JobError> {
     serde_json::from_value(task.payload.clone())
         .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))
-}
-
-/// The Kafka client of the task's cluster.
-pub async fn cluster_of(
-    store: &Store,
-    task: &ferry_entity::task::Model,
-) -> Result<Arc<KafkaCluster>, JobError> {
-    let cluster_id = task
-        .cluster_id
-        .as_deref()
-        .and_then(clusters::parse_id)
-        .ok_or_else(|| JobError::Permanent("topic.create task without a cluster".into()))?;
-    store
-        .kafka
-        .get(store, cluster_id)
-        .await
-        .map_err(|e| match e {
-            KafkaAccessError::NoSuchCluster => {
-                JobError::Permanent(format!("cluster {cluster_id} was removed"))
-            }
-            KafkaAccessError::NotKafka(_) | KafkaAccessError::Client(_) => {
-                JobError::Permanent(e.to_string())
-            }
-            KafkaAccessError::Registry(m) => JobError::Retryable(m),
-        })
 }

@@ -158,11 +158,11 @@ impl KafkaSink {
             config.create_with_context(AckCounter).map_err(|e| {
                 ReplicationError::Fatal(format!("cannot build the Kafka producer: {e}"))
             })?;
-        let producer = Arc::new(producer);
+        // The lookup blocks, so it runs on the blocking pool, which hands
+        // the producer back with the answer.
         let topic = spec.topic.clone();
-        let client = producer.clone();
-        let partitions = tokio::task::spawn_blocking(move || {
-            client
+        let (producer, partitions) = tokio::task::spawn_blocking(move || {
+            let partitions = producer
                 .client()
                 .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
                 .map(|md| {
@@ -171,11 +171,12 @@ impl KafkaSink {
                         .find(|t| t.name() == topic)
                         .filter(|t| t.error().is_none())
                         .map_or(0, |t| t.partitions().len() as i32)
-                })
+                });
+            (producer, partitions)
         })
         .await
-        .map_err(|e| ReplicationError::Retryable(format!("metadata lookup failed: {e}")))?
-        .map_err(|e| {
+        .map_err(|e| ReplicationError::Retryable(format!("metadata lookup failed: {e}")))?;
+        let partitions = partitions.map_err(|e| {
             ReplicationError::Retryable(format!("cannot read the Kafka downstream's metadata: {e}"))
         })?;
         if partitions == 0 {
@@ -184,9 +185,6 @@ impl KafkaSink {
                 spec.topic
             )));
         }
-        let producer = Arc::into_inner(producer).ok_or_else(|| {
-            ReplicationError::Retryable("the metadata lookup kept the producer".into())
-        })?;
         Ok(KafkaSink {
             inner: Arc::new(Inner {
                 producer,
