@@ -137,7 +137,17 @@ impl FerryEnv {
     /// Starts `ferry-api` without an in-process worker, so that submitted
     /// tasks only accumulate, and waits until it prints its address.
     pub async fn start_api(&self) -> anyhow::Result<FerryApi> {
-        let mut process = self.spawn("ferry-api")?;
+        self.start_api_with(&[]).await
+    }
+
+    /// Starts `ferry-api --with-worker`, ferry's embedded default: one
+    /// process serves the API and runs tasks.
+    pub async fn start_api_with_worker(&self) -> anyhow::Result<FerryApi> {
+        self.start_api_with(&["--with-worker"]).await
+    }
+
+    async fn start_api_with(&self, args: &[&str]) -> anyhow::Result<FerryApi> {
+        let mut process = self.spawn("ferry-api", args)?;
         // Start-up includes migrating a fresh database, which can take a few
         // seconds on a busy machine.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -166,11 +176,12 @@ impl FerryEnv {
 
     /// Starts one `ferry-worker` process.
     pub fn start_worker(&self) -> anyhow::Result<FerryProcess> {
-        self.spawn("ferry-worker")
+        self.spawn("ferry-worker", &[])
     }
 
-    fn spawn(&self, bin: &str) -> anyhow::Result<FerryProcess> {
+    fn spawn(&self, bin: &str, args: &[&str]) -> anyhow::Result<FerryProcess> {
         let mut command = Command::new(self.bin_dir.join(bin));
+        command.args(args);
         // Settings the caller's shell may hold must not change what is measured.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("FERRY_") {

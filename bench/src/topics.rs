@@ -50,6 +50,10 @@ pub struct Args {
     /// How often an idle worker polls the queue (default: ferry's).
     #[arg(long)]
     pub poll_ms: Option<u64>,
+    /// Run the worker as its own `ferry-worker` process instead of inside
+    /// `ferry-api` (`--with-worker`, the embedded default).
+    #[arg(long)]
+    pub separate_worker: bool,
     /// RUST_LOG for ferry's processes.
     #[arg(long, default_value = "warn")]
     pub ferry_log: String,
@@ -76,8 +80,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         dir: args.log_dir.clone(),
     };
     let env = FerryEnv::new(&bin_dir, &url, &knobs, &logs)?;
-    let api = env.start_api().await?;
-    let _worker = env.start_worker()?;
+    let (api, _worker) = if args.separate_worker {
+        (env.start_api().await?, Some(env.start_worker()?))
+    } else {
+        (env.start_api_with_worker().await?, None)
+    };
     let http = reqwest::Client::builder().no_proxy().build()?;
     let base = api.base_url.clone();
     let token = env.token().to_owned();
@@ -88,7 +95,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         broker.bootstrap()
     );
     println!(
-        "  ferry:    SQLite metadata store, one ferry-worker, worker concurrency {}, poll {}",
+        "  ferry:    SQLite metadata store, {}, worker concurrency {}, poll {}",
+        if args.separate_worker {
+            "worker in its own process (ferry-worker)"
+        } else {
+            "worker inside ferry-api (--with-worker)"
+        },
         args.worker_concurrency
             .map_or("ferry default".into(), |c| c.to_string()),
         args.poll_ms

@@ -11,6 +11,7 @@ pub mod queue;
 pub mod runner;
 pub mod secrets;
 pub mod settings;
+mod sqlite_busy;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

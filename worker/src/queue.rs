@@ -99,6 +99,7 @@ pub async fn submit_audited(
             tx.commit().await?;
         }
     }
+    crate::runner::jobs_queued();
     Ok(model)
 }
 
@@ -142,7 +143,7 @@ async fn push_jobs(
     jobs: Vec<apalis::prelude::Task<TaskJob>>,
 ) -> Result<(), SubmitError> {
     let mut stream = futures::stream::iter(jobs);
-    match &store.queue {
+    let pushed = match &store.queue {
         QueuePool::Sqlite(pool) => {
             let mut storage = SqliteStorage::<TaskJob>::new(pool).with_config(sqlite_config());
             storage
@@ -157,7 +158,11 @@ async fn push_jobs(
                 .await
                 .map_err(|e| SubmitError::Enqueue(e.to_string()))
         }
+    };
+    if pushed.is_ok() {
+        crate::runner::jobs_queued();
     }
+    pushed
 }
 
 /// apalis counts an attempt when a dead worker's job is re-enqueued, so its

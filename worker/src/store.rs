@@ -66,16 +66,19 @@ impl Store {
         let secrets = SecretBox::load(settings)?;
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed while one process writes, and the busy
-            // timeout makes a writer wait for the lock instead of failing with
+            // handler makes a writer wait for the lock instead of failing with
             // `database is locked` when the API and workers write at once.
+            // The busy timeout covers the connection until the handler, which
+            // retries far more often, replaces it (see `sqlite_busy`).
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(StoreError::Connect)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30));
+                .busy_timeout(crate::sqlite_busy::LOCK_WAIT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(settings.database_max_connections.max(2))
+                .after_connect(|conn, _| Box::pin(crate::sqlite_busy::install(conn)))
                 .connect_with(options)
                 .await
                 .map_err(StoreError::Connect)?;

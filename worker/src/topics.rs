@@ -126,7 +126,16 @@ pub async fn submit(
         .into_iter()
         .filter(|s| seen.insert(s.topic_name.clone()))
         .collect();
-    let live = live_brokers(store, cluster_id, specs.iter().any(|s| s.region.is_some())).await;
+    // The brokers are only asked about when a topic sets what they bound (a
+    // replication factor, a rack): the request answers sooner without the
+    // round trip, which on a busy cluster waits behind the worker's
+    // CreateTopics calls on the same connection.
+    let with_racks = specs.iter().any(|s| s.region.is_some());
+    let live = if with_racks || specs.iter().any(|s| s.replication_factor.is_some()) {
+        live_brokers(store, cluster_id, with_racks).await
+    } else {
+        None
+    };
     for spec in &specs {
         validate_spec(spec, live.as_ref()).map_err(TopicSubmitError::Invalid)?;
     }

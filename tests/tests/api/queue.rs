@@ -219,3 +219,39 @@ async fn submit_is_one_statement_that_apalis_runs() {
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["worker"], "worker-after", "{task}");
 }
+
+/// Polling every 30 s (heartbeats too, which also wake apalis's fetch): a
+/// task still starts at once, because queueing wakes the worker of the
+/// submitting process.
+const SLOW_POLL: [(&str, &str); 2] = [
+    ("FERRY_WORKER__POLL_MS", "30000"),
+    ("FERRY_WORKER__HEARTBEAT_SECONDS", "30"),
+];
+
+/// How long a task may take from submission to success when nothing has to
+/// wait for the poll interval.
+const WOKEN_WITHIN: Duration = Duration::from_secs(4);
+
+async fn submit_and_time(app: &TestApp) -> Duration {
+    // Let the worker finish its first fetch and go idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let id = app.ping(json!({})).await;
+    let task = app.wait_finished(&id).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    started.elapsed()
+}
+
+/// `ferry-api --with-worker`: a submission wakes the worker of its own
+/// process, on either store.
+async fn a_submission_wakes_the_in_process_worker(backend: Backend) {
+    let mut options = AppOptions::new(backend);
+    for (key, value) in SLOW_POLL {
+        options = options.env(key, value);
+    }
+    let app = TestApp::spawn_with(options).await;
+    let took = submit_and_time(&app).await;
+    assert!(took < WOKEN_WITHIN, "the task waited {took:?} for the poll");
+}
+
+both_backends!(a_submission_wakes_the_in_process_worker);

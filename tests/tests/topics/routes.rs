@@ -84,6 +84,34 @@ async fn creates_topics_that_a_kafka_client_sees(backend: Backend) {
 
 ferry_tests::both_backends!(creates_topics_that_a_kafka_client_sees);
 
+/// errCode 100 needs a topic that exists but that producers cannot write
+/// to. On a real cluster that is a partition without a leader (its replicas'
+/// brokers down); tansu 0.6.0 always names a leader, but it accepts a topic
+/// of zero partitions, which exists and has nothing to write to. Both are the
+/// same answer from ferry: the metadata lists the topic, and not every
+/// partition of it (there is none) has a leader.
+#[tokio::test]
+async fn query_can_write_reports_an_existing_topic_that_takes_no_writes() {
+    let kafka = TestKafka::start().await;
+    let app = TestApp::spawn_with(AppOptions::new(Backend::Sqlite).without_worker()).await;
+    let cluster = add_cluster(&app, &kafka).await;
+    kafka.create_topic("no-partitions", 0).await;
+    kafka.create_topic("one-partition", 1).await;
+
+    assert_eq!(
+        query_can_write(&app, cluster, "no-partitions").await,
+        (100, "topic no-partitions is not writable".to_owned())
+    );
+    assert_eq!(
+        query_can_write(&app, cluster, "one-partition").await,
+        (0, "OK".to_owned())
+    );
+    assert_eq!(
+        query_can_write(&app, cluster, "absent").await,
+        (101, "no such topic in master".to_owned())
+    );
+}
+
 #[tokio::test]
 async fn unreachable_cluster_is_listed_with_its_error_quickly() {
     let kafka = TestKafka::start().await;

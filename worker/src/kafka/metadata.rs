@@ -2,7 +2,7 @@
 //! partitions and their leaders. rdkafka's metadata call blocks, so it runs on
 //! the blocking pool.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use rdkafka::{error::KafkaError, metadata::Metadata};
 
@@ -31,28 +31,38 @@ impl TopicState {
 pub struct ClusterSnapshot {
     pub broker_ids: Vec<i32>,
     pub topics: Vec<TopicState>,
+    /// Positions in `topics` by name: the topic creator looks up hundreds
+    /// of topics in a snapshot of thousands.
+    by_name: HashMap<String, usize>,
 }
 
 impl ClusterSnapshot {
     pub fn topic(&self, name: &str) -> Option<&TopicState> {
-        self.topics.iter().find(|t| t.name == name)
+        self.by_name.get(name).map(|&i| &self.topics[i])
     }
 }
 
 fn convert(md: &Metadata) -> ClusterSnapshot {
+    let topics: Vec<TopicState> = md
+        .topics()
+        .iter()
+        .map(|t| TopicState {
+            name: t.name().to_owned(),
+            partitions: t.partitions().len(),
+            replication_factor: t.partitions().first().map_or(0, |p| p.replicas().len()),
+            leaderless: t.partitions().iter().filter(|p| p.leader() < 0).count(),
+            error: t.error().map(|e| format!("{e:?}")),
+        })
+        .collect();
+    let by_name = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
     ClusterSnapshot {
         broker_ids: md.brokers().iter().map(|b| b.id()).collect(),
-        topics: md
-            .topics()
-            .iter()
-            .map(|t| TopicState {
-                name: t.name().to_owned(),
-                partitions: t.partitions().len(),
-                replication_factor: t.partitions().first().map_or(0, |p| p.replicas().len()),
-                leaderless: t.partitions().iter().filter(|p| p.leader() < 0).count(),
-                error: t.error().map(|e| format!("{e:?}")),
-            })
-            .collect(),
+        topics,
+        by_name,
     }
 }
 

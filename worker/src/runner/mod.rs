@@ -14,6 +14,8 @@ mod outcome;
 mod outcome_writer;
 mod poll;
 
+pub use poll::jobs_queued;
+
 use std::{sync::Arc, time::Duration};
 
 use apalis::{

@@ -9,19 +9,45 @@
 //! with a 10 ms or 25 ms interval the worker picked up nothing for 4.7 s (the
 //! 5 s heartbeat) after ten jobs were queued. This strategy polls each new
 //! timer as soon as it creates it, so a waker is always registered.
+//!
+//! The strategy also wakes the worker as soon as jobs are queued in its own
+//! process (`ferry-api --with-worker`): submission calls [`jobs_queued`], and
+//! any wake makes apalis fetch. A worker in another process finds new jobs at
+//! its next poll. PostgreSQL's LISTEN/NOTIFY could reach it, but ferry drops
+//! apalis's notifying trigger: a notifying transaction commits under a global
+//! lock, which made submissions 4x slower (see `store.rs`).
 
 use std::{
     pin::Pin,
+    sync::atomic::{AtomicU64, Ordering},
     task::{Context, Poll},
     time::Duration,
 };
 
 use apalis::prelude::{PollSnapshot, PollStrategy};
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    sync::{Notify, futures::Notified},
+    time::{Instant, Sleep},
+};
+
+/// How many times jobs were queued in this process. A worker fetches when
+/// the count moved since it last looked, so a submission that lands while it
+/// is busy fetching is not missed; [`QUEUED`] wakes the waiting ones.
+static QUEUED_COUNT: AtomicU64 = AtomicU64::new(0);
+static QUEUED: Notify = Notify::const_new();
+
+/// Tells this process's workers that jobs were queued.
+pub fn jobs_queued() {
+    QUEUED_COUNT.fetch_add(1, Ordering::SeqCst);
+    QUEUED.notify_waiters();
+}
 
 pub(super) struct EveryInterval {
     every: Duration,
     timer: Pin<Box<Sleep>>,
+    queued: Pin<Box<Notified<'static>>>,
+    /// [`QUEUED_COUNT`] when this worker last fetched because of it.
+    seen: u64,
 }
 
 impl EveryInterval {
@@ -29,7 +55,22 @@ impl EveryInterval {
         EveryInterval {
             every,
             timer: Box::pin(tokio::time::sleep(every)),
+            queued: Box::pin(QUEUED.notified()),
+            seen: QUEUED_COUNT.load(Ordering::SeqCst),
         }
+    }
+
+    /// Whether jobs were queued since the last call. The waker is
+    /// registered before the count is read: a submission after the read
+    /// then wakes this task, and one before it is in the count.
+    fn jobs_were_queued(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.queued.as_mut().poll(cx).is_ready() {
+            self.queued.set(QUEUED.notified());
+        }
+        let count = QUEUED_COUNT.load(Ordering::SeqCst);
+        let moved = count != self.seen;
+        self.seen = count;
+        moved
     }
 }
 
@@ -42,6 +83,9 @@ impl PollStrategy for EveryInterval {
             fired = true;
             let next = Instant::now() + self.every;
             self.timer.as_mut().reset(next);
+        }
+        if self.jobs_were_queued(cx) {
+            fired = true;
         }
         if fired {
             Poll::Ready(Some(()))
@@ -92,6 +136,37 @@ mod tests {
         assert!(
             counter.0.load(Ordering::SeqCst) > woken,
             "the re-armed timer woke the task"
+        );
+    }
+
+    /// Queued jobs are fetched at once, not at the next interval, including
+    /// jobs queued while the worker was not waiting.
+    #[tokio::test]
+    async fn queued_jobs_fire_before_the_interval() {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut strategy = EveryInterval::new(Duration::from_secs(3600));
+        let snapshot = PollSnapshot::default();
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        let before = counter.0.load(Ordering::SeqCst);
+        jobs_queued();
+        assert!(
+            counter.0.load(Ordering::SeqCst) > before,
+            "queueing woke the waiting worker"
+        );
+        assert_eq!(
+            strategy.poll_drive(&mut cx, &snapshot),
+            Poll::Ready(Some(()))
+        );
+        assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
+        // Queued while the worker was not waiting (busy fetching): the next
+        // call still fires.
+        let _ = strategy.poll_drive(&mut cx, &snapshot);
+        jobs_queued();
+        assert_eq!(
+            strategy.poll_drive(&mut cx, &snapshot),
+            Poll::Ready(Some(()))
         );
     }
 }

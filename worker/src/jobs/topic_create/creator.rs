@@ -1,8 +1,17 @@
-//! The topic creator: one batcher per cluster merges the topics asked for at
-//! the same moment into one CreateTopics request (up to `topic_batch_size`),
-//! awaits their writability with shared Metadata requests, and answers each
-//! topic on its own. A topic with a `region` gets a replica assignment over
-//! the brokers of that rack.
+//! The topic creator: one loop per cluster does all of this worker's topic
+//! creation on that cluster, in rounds. A round asks for the cluster's
+//! metadata once, and that one answer serves twice: it settles every topic
+//! still waiting to become writable, and it is the inspection of the topics
+//! that arrived since the last round (does it exist already, with which
+//! settings, on how many brokers). Then one CreateTopics request (per
+//! `topic_batch_size` topics) creates the new ones, and the next round's
+//! metadata sees them. Each topic still gets its own answer.
+//!
+//! Why one loop and not one flow per job: every request to a cluster goes
+//! over the admin client's one connection to the controller, where the
+//! broker serves them in turn. Ten concurrent jobs each asking for metadata
+//! before and after their CreateTopics put twenty metadata requests in that
+//! line; a loop asks for it once per round, whatever the number of jobs.
 
 use std::{
     collections::HashMap,
@@ -10,37 +19,49 @@ use std::{
     time::Duration,
 };
 
-use rdkafka::{
-    admin::{AdminOptions, NewTopic, TopicReplication},
-    error::RDKafkaErrorCode,
+use serde_json::Value;
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
 };
-use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
 
+use super::plan::{self, Brokers, Pending, Wanted};
 use crate::{
     jobs::JobError,
-    kafka::{self, KafkaCluster, admin, metadata, placement},
+    kafka::{self, KafkaCluster, admin, metadata},
     settings::WorkerSettings,
     topics::TopicSpec,
 };
 
-struct Pending {
-    cluster: Arc<KafkaCluster>,
-    spec: TopicSpec,
-    reply: oneshot::Sender<Result<Value, JobError>>,
-}
+/// The first pause between two rounds that only wait for writability; it
+/// grows by half each time up to [`MAX_PAUSE`]. New topics usually show up in
+/// the first metadata after their CreateTopics.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+const MAX_PAUSE: Duration = Duration::from_millis(200);
+
+/// A cluster's loop ends after this long without work, dropping its client
+/// reference; the next topic for the cluster starts a new one.
+const IDLE_EXIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
-struct BatchSettings {
+struct LoopSettings {
     size: usize,
     linger: Duration,
     writable_timeout: Duration,
 }
 
-/// One batcher per cluster, created on first use.
+/// Topics sent to a cluster's loop together: one job's topics.
+struct Group {
+    topics: Vec<Pending>,
+    /// Whether to wait up to `topic_batch_linger_ms` for more topics before
+    /// creating: for jobs of one topic each, which arrive one by one.
+    linger: bool,
+}
+
+/// One loop per cluster, started on first use.
 pub struct TopicCreator {
-    batchers: Mutex<HashMap<i64, mpsc::UnboundedSender<Pending>>>,
-    settings: BatchSettings,
+    loops: Mutex<HashMap<i64, mpsc::UnboundedSender<Group>>>,
+    settings: LoopSettings,
 }
 
 impl std::fmt::Debug for TopicCreator {
@@ -54,8 +75,8 @@ impl std::fmt::Debug for TopicCreator {
 impl TopicCreator {
     pub fn new(settings: &WorkerSettings) -> Self {
         Self {
-            batchers: Mutex::default(),
-            settings: BatchSettings {
+            loops: Mutex::default(),
+            settings: LoopSettings {
                 size: settings.topic_batch_size.max(1),
                 linger: Duration::from_millis(settings.topic_batch_linger_ms),
                 writable_timeout: Duration::from_secs(settings.topic_writable_timeout_seconds),
@@ -63,35 +84,24 @@ impl TopicCreator {
         }
     }
 
-    /// Creates a request's topics now, in one batch, and answers each.
+    /// Creates a job's topics on a registered cluster, together with
+    /// whatever else this worker is creating there, and answers each.
     pub async fn create_all(
         &self,
         cluster: Arc<KafkaCluster>,
         specs: Vec<TopicSpec>,
     ) -> Vec<Result<Value, JobError>> {
-        let mut answers = Vec::with_capacity(specs.len());
-        let mut batch = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Pending {
-                cluster: cluster.clone(),
-                spec,
-                reply,
-            });
-            answers.push(answer);
-        }
-        if !batch.is_empty() {
-            create_batch(batch, self.settings).await;
-        }
-        let mut results = Vec::with_capacity(answers.len());
-        for answer in answers {
-            results.push(
-                answer.await.unwrap_or_else(|_| {
-                    Err(JobError::Retryable("no answer for this topic".into()))
-                }),
+        let (topics, answers) = pending_topics(&cluster, specs);
+        if !topics.is_empty() {
+            self.send(
+                cluster.id,
+                Group {
+                    topics,
+                    linger: false,
+                },
             );
         }
-        results
+        collect(answers).await
     }
 
     /// Creates one topic, batched with whatever else is asked for on its
@@ -101,375 +111,320 @@ impl TopicCreator {
         cluster: Arc<KafkaCluster>,
         spec: TopicSpec,
     ) -> Result<Value, JobError> {
-        let (reply, answer) = oneshot::channel();
-        let mut pending = Pending {
-            cluster,
-            spec,
-            reply,
-        };
-        // Retry once: a batcher whose task ended leaves a closed sender behind.
+        let (topics, answers) = pending_topics(&cluster, vec![spec]);
+        self.send(
+            cluster.id,
+            Group {
+                topics,
+                linger: true,
+            },
+        );
+        collect(answers).await.pop().unwrap_or_else(no_answer)
+    }
+
+    /// Creates topics on brokers outside the registry (a changefeed's
+    /// downstream by address) with a loop of their own that ends with them:
+    /// loops are keyed by registry id, which such brokers do not have.
+    pub async fn create_unregistered(
+        &self,
+        cluster: Arc<KafkaCluster>,
+        specs: Vec<TopicSpec>,
+    ) -> Vec<Result<Value, JobError>> {
+        let (topics, answers) = pending_topics(&cluster, specs);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Group {
+            topics,
+            linger: false,
+        });
+        drop(tx);
+        let (_, results) = tokio::join!(run_loop(rx, self.settings), collect(answers));
+        results
+    }
+
+    fn send(&self, cluster_id: i64, mut group: Group) {
+        // Retry once: a loop that ended leaves a closed sender behind.
         for _ in 0..2 {
-            let sender = self.sender_for(pending.cluster.id);
-            match sender.send(pending) {
-                Ok(()) => {
-                    return answer.await.unwrap_or_else(|_| {
-                        Err(JobError::Retryable("topic batcher stopped".into()))
-                    });
-                }
+            let sender = self.sender_for(cluster_id);
+            match sender.send(group) {
+                Ok(()) => return,
                 Err(mpsc::error::SendError(back)) => {
-                    self.batchers
+                    self.loops
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .remove(&back.cluster.id);
-                    pending = back;
+                        .remove(&cluster_id);
+                    group = back;
                 }
             }
         }
-        Err(JobError::Retryable("topic batcher unavailable".into()))
+        // Dropping the group drops its reply senders: each job is answered
+        // with a retryable error by `collect`.
+        tracing::warn!(cluster_id, "topic creation loop unavailable");
     }
 
-    fn sender_for(&self, cluster_id: i64) -> mpsc::UnboundedSender<Pending> {
-        let mut batchers = self.batchers.lock().unwrap_or_else(|p| p.into_inner());
-        batchers
+    fn sender_for(&self, cluster_id: i64) -> mpsc::UnboundedSender<Group> {
+        let mut loops = self.loops.lock().unwrap_or_else(|p| p.into_inner());
+        loops
             .entry(cluster_id)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(collect_batches(rx, self.settings));
+                tokio::spawn(run_loop(rx, self.settings));
                 tx
             })
             .clone()
     }
 }
 
-/// Gathers requests that arrive within `linger` of the first into one batch.
-async fn collect_batches(mut rx: mpsc::UnboundedReceiver<Pending>, settings: BatchSettings) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + settings.linger;
-        while batch.len() < settings.size {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(next)) => batch.push(next),
-                _ => break,
+type Answer = oneshot::Receiver<Result<Value, JobError>>;
+
+fn pending_topics(
+    cluster: &Arc<KafkaCluster>,
+    specs: Vec<TopicSpec>,
+) -> (Vec<Pending>, Vec<Answer>) {
+    specs
+        .into_iter()
+        .map(|spec| {
+            let (reply, answer) = oneshot::channel();
+            let pending = Pending {
+                cluster: cluster.clone(),
+                spec,
+                reply,
+            };
+            (pending, answer)
+        })
+        .unzip()
+}
+
+async fn collect(answers: Vec<Answer>) -> Vec<Result<Value, JobError>> {
+    let mut results = Vec::with_capacity(answers.len());
+    for answer in answers {
+        results.push(answer.await.unwrap_or_else(|_| no_answer()));
+    }
+    results
+}
+
+fn no_answer() -> Result<Value, JobError> {
+    Err(JobError::Retryable(
+        "the topic creation loop stopped".into(),
+    ))
+}
+
+/// A topic created (or found) and not yet writable.
+struct Waiting {
+    wanted: Wanted,
+    deadline: Instant,
+    /// What the last metadata said was missing.
+    missing: String,
+}
+
+/// A cluster's loop: runs rounds while there is anything to create or to
+/// wait for, and ends when its channel closes (or after [`IDLE_EXIT`]).
+async fn run_loop(mut rx: mpsc::UnboundedReceiver<Group>, settings: LoopSettings) {
+    let mut incoming: Vec<Pending> = Vec::new();
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut cluster: Option<Arc<KafkaCluster>> = None;
+    let mut pause = MIN_PAUSE;
+    loop {
+        if incoming.is_empty() && waiting.is_empty() {
+            let group = match tokio::time::timeout(IDLE_EXIT, rx.recv()).await {
+                Ok(Some(group)) => group,
+                Ok(None) => return,
+                Err(_) => {
+                    // Refuse new work, then finish what was sent before.
+                    rx.close();
+                    match rx.recv().await {
+                        Some(group) => group,
+                        None => return,
+                    }
+                }
+            };
+            let linger = group.linger;
+            incoming.extend(group.topics);
+            if linger {
+                gather(&mut rx, &mut incoming, settings).await;
             }
         }
-        // The next batch may form while this one waits for writability.
-        tokio::spawn(create_batch(batch, settings));
-    }
-}
-
-/// A topic of the batch with its effective settings.
-struct Wanted {
-    pending: Pending,
-    partitions: usize,
-    replication: usize,
-    /// Replicas of each partition, when the topic is confined to a rack.
-    assignment: Option<Vec<Vec<i32>>>,
-    created: bool,
-}
-
-impl Wanted {
-    fn name(&self) -> &str {
-        &self.pending.spec.topic_name
-    }
-
-    fn answer(self, outcome: Result<Value, JobError>) {
-        let _ = self.pending.reply.send(outcome);
-    }
-
-    /// What differs between the existing topic and the request, if anything.
-    fn mismatch(&self, existing: &metadata::TopicState) -> Option<String> {
-        let mut diffs = Vec::new();
-        if existing.partitions != self.partitions {
-            diffs.push(format!(
-                "{} partitions, requested {}",
-                existing.partitions, self.partitions
-            ));
+        while let Ok(group) = rx.try_recv() {
+            incoming.extend(group.topics);
         }
-        // Some brokers (tansu among them) report no replica list; only a
-        // reported one can be compared.
-        if existing.replication_factor > 0 && existing.replication_factor != self.replication {
-            diffs.push(format!(
-                "replication factor {}, requested {}",
-                existing.replication_factor, self.replication
-            ));
+        // The newest client: a cluster whose settings changed gets a new one.
+        if let Some(newest) = incoming.last() {
+            cluster = Some(newest.cluster.clone());
         }
-        (!diffs.is_empty()).then(|| {
-            format!(
-                "topic {} already exists with {}",
-                self.name(),
-                diffs.join(" and ")
-            )
-        })
+        let Some(current) = cluster.clone() else {
+            continue;
+        };
+        let created = round(&current, &mut incoming, &mut waiting, settings).await;
+        if waiting.is_empty() {
+            pause = MIN_PAUSE;
+            continue;
+        }
+        if created > 0 {
+            // Look again at once: some brokers (tansu among them) list a
+            // topic as soon as CreateTopics answers, and the answer is what
+            // the topic's job waits for.
+            pause = MIN_PAUSE;
+            continue;
+        }
+        // Until the next look at the metadata, take new topics at once: the
+        // next round inspects them with the same request. A closed channel
+        // disables the first branch (its pattern does not match), leaving
+        // the pause.
+        tokio::select! {
+            Some(group) = rx.recv() => {
+                let linger = group.linger;
+                incoming.extend(group.topics);
+                if linger {
+                    gather(&mut rx, &mut incoming, settings).await;
+                }
+            }
+            () = tokio::time::sleep(pause) => pause = (pause * 3 / 2).min(MAX_PAUSE),
+        }
     }
 }
 
-async fn create_batch(batch: Vec<Pending>, settings: BatchSettings) {
-    let cluster = batch[0].cluster.clone();
+/// Waits up to `linger` after the first topic for more, up to a batch.
+async fn gather(
+    rx: &mut mpsc::UnboundedReceiver<Group>,
+    incoming: &mut Vec<Pending>,
+    settings: LoopSettings,
+) {
+    let deadline = Instant::now() + settings.linger;
+    while incoming.len() < settings.size {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(group)) => incoming.extend(group.topics),
+            _ => break,
+        }
+    }
+}
+
+/// One round: one metadata request, then CreateTopics for the new topics.
+/// Returns how many topics it asked the broker to create.
+async fn round(
+    cluster: &Arc<KafkaCluster>,
+    incoming: &mut Vec<Pending>,
+    waiting: &mut Vec<Waiting>,
+    settings: LoopSettings,
+) -> usize {
     let started = std::time::Instant::now();
-    let snapshot = match metadata::snapshot(&cluster, None, kafka::INSPECT_TIMEOUT * 3).await {
+    let arrived = incoming.len();
+    let timeout = if incoming.is_empty() {
+        kafka::INSPECT_TIMEOUT
+    } else {
+        kafka::INSPECT_TIMEOUT * 3
+    };
+    let snapshot = metadata::snapshot(cluster, None, timeout).await;
+    let looked = started.elapsed();
+    let snapshot = match snapshot {
         Ok(s) if !s.broker_ids.is_empty() => s,
-        Ok(_) => {
-            return fail_all(
-                batch,
-                JobError::Retryable("the cluster reports no brokers".into()),
-            );
-        }
-        Err(e) => {
-            return fail_all(
-                batch,
-                JobError::Retryable(format!("cluster unreachable: {e}")),
-            );
+        other => {
+            let err = match other {
+                Ok(_) => "the cluster reports no brokers".to_owned(),
+                Err(e) => format!("cluster unreachable: {e}"),
+            };
+            for pending in incoming.drain(..) {
+                pending.answer(Err(JobError::Retryable(err.clone())));
+            }
+            expire(waiting, settings.writable_timeout);
+            return 0;
         }
     };
-    let racks = if batch.iter().any(|p| p.spec.region.is_some()) {
-        Some(
-            admin::broker_racks(&cluster, kafka::INSPECT_TIMEOUT * 3)
-                .await
-                .map_err(|e| e.to_string()),
-        )
+    let settled_before = waiting.len();
+    settle(waiting, &snapshot);
+    let settled = settled_before - waiting.len();
+    expire(waiting, settings.writable_timeout);
+    if incoming.is_empty() {
+        return 0;
+    }
+
+    let racks = if incoming.iter().any(|p| p.spec.region.is_some()) {
+        let racks = admin::broker_racks(cluster, kafka::INSPECT_TIMEOUT * 3).await;
+        Some(racks.map_err(|e| e.to_string()))
     } else {
         None
     };
+    let brokers = Brokers {
+        ids: &snapshot.broker_ids,
+        racks: racks.as_ref(),
+    };
     let mut to_create = Vec::new();
-    let mut to_wait = Vec::new();
-    for pending in batch {
-        // A topic with a region may only use the brokers of that rack.
-        let eligible = match (&pending.spec.region, &racks) {
-            (Some(region), Some(Ok(racks))) => match placement::brokers_in_rack(racks, region) {
-                Ok(brokers) => brokers,
-                Err(msg) => {
-                    let _ = pending.reply.send(Err(JobError::Permanent(msg)));
-                    continue;
-                }
-            },
-            (Some(_), Some(Err(e))) => {
-                let msg = format!("cannot read the brokers' racks: {e}");
-                let _ = pending.reply.send(Err(JobError::Retryable(msg)));
-                continue;
-            }
-            _ => snapshot.broker_ids.clone(),
-        };
-        let brokers = eligible.len();
-        let partitions = pending
-            .spec
-            .partition_count
-            .map_or(brokers, |p| p.max(1) as usize);
-        let replication = pending
-            .spec
-            .replication_factor
-            .map_or(brokers.min(3), |r| r.max(1) as usize);
-        if replication > brokers {
-            let brokers = match &pending.spec.region {
-                Some(region) => format!("the {brokers} broker(s) of rack `{region}`"),
-                None => format!("the cluster's {brokers} broker(s)"),
-            };
-            let msg = format!("replicationFactor {replication} exceeds {brokers}");
-            let _ = pending.reply.send(Err(JobError::Permanent(msg)));
+    let mut found = Vec::new();
+    for pending in incoming.drain(..) {
+        let Some(wanted) = plan::plan(pending, &brokers) else {
             continue;
-        }
-        let assignment = pending
-            .spec
-            .region
-            .is_some()
-            .then(|| placement::assign(&eligible, partitions, replication));
-        let wanted = Wanted {
-            pending,
-            partitions,
-            replication,
-            assignment,
-            created: false,
         };
         match snapshot.topic(wanted.name()).filter(|t| t.error.is_none()) {
             Some(existing) => match wanted.mismatch(existing) {
                 Some(diff) => wanted.answer(Err(JobError::Permanent(diff))),
-                None => to_wait.push(wanted),
+                None => found.push(wanted),
             },
             None => to_create.push(wanted),
         }
     }
-    let inspected = started.elapsed();
+    // Topics that exist already with the requested settings are answered
+    // from this same metadata when it shows them writable.
+    let deadline = Instant::now() + settings.writable_timeout;
+    for wanted in found {
+        let state = snapshot.topic(wanted.name());
+        if let Some((wanted, missing)) = wanted.settle(state) {
+            waiting.push(Waiting {
+                wanted,
+                deadline,
+                missing,
+            });
+        }
+    }
     let creating = to_create.len();
-    if !to_create.is_empty() {
-        to_wait.extend(create_topics(&cluster, to_create).await);
+    let create_started = std::time::Instant::now();
+    while !to_create.is_empty() {
+        let rest = to_create.split_off(settings.size.min(to_create.len()));
+        let chunk = std::mem::replace(&mut to_create, rest);
+        for wanted in plan::create_topics(cluster, chunk).await {
+            waiting.push(Waiting {
+                wanted,
+                deadline: Instant::now() + settings.writable_timeout,
+                missing: "not yet in metadata".into(),
+            });
+        }
     }
-    let created = started.elapsed();
-    let polls = await_writable(&cluster, to_wait, settings.writable_timeout).await;
     tracing::debug!(
+        arrived,
+        settled,
         creating,
-        inspect_s = inspected.as_secs_f64(),
-        create_s = (created - inspected).as_secs_f64(),
-        writable_s = (started.elapsed() - created).as_secs_f64(),
-        polls,
-        "topic batch done"
+        metadata_s = looked.as_secs_f64(),
+        create_s = create_started.elapsed().as_secs_f64(),
+        waiting = waiting.len(),
+        "topic round"
     );
+    creating
 }
 
-/// One CreateTopics request for the whole batch; returns the topics to wait for.
-async fn create_topics(cluster: &Arc<KafkaCluster>, mut wanted: Vec<Wanted>) -> Vec<Wanted> {
-    let assignments: Vec<Option<Vec<&[i32]>>> = wanted
-        .iter()
-        .map(|w| {
-            w.assignment
-                .as_ref()
-                .map(|a| a.iter().map(Vec::as_slice).collect())
-        })
-        .collect();
-    let new_topics: Vec<NewTopic<'_>> = wanted
-        .iter()
-        .zip(&assignments)
-        .map(|(w, assignment)| {
-            let replication = match assignment {
-                Some(replicas) => TopicReplication::Variable(replicas),
-                None => TopicReplication::Fixed(w.replication as i32),
-            };
-            let mut topic =
-                NewTopic::new(&w.pending.spec.topic_name, w.partitions as i32, replication);
-            for (key, value) in &w.pending.spec.configs {
-                topic = topic.set(key, value);
-            }
-            topic
-        })
-        .collect();
-    let options = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(30)))
-        .request_timeout(Some(Duration::from_secs(30)));
-    let results = cluster.admin.create_topics(&new_topics, &options).await;
-    drop(new_topics);
-    drop(assignments);
-    let results = match results {
-        Ok(results) => results,
-        Err(err) => {
-            let transient = kafka::is_transient(&err);
-            for w in wanted {
-                let msg = format!("CreateTopics failed: {err}");
-                w.answer(Err(if transient {
-                    JobError::Retryable(msg)
-                } else {
-                    JobError::Permanent(msg)
-                }));
-            }
-            return Vec::new();
-        }
-    };
-    let outcomes: HashMap<String, Result<(), RDKafkaErrorCode>> = results
-        .into_iter()
-        .map(|r| match r {
-            Ok(name) => (name, Ok(())),
-            Err((name, code)) => (name, Err(code)),
-        })
-        .collect();
-    let mut waiting = Vec::new();
-    for mut w in wanted.drain(..) {
-        match outcomes.get(w.name()).copied() {
-            Some(Ok(())) => {
-                w.created = true;
-                waiting.push(w);
-            }
-            // Created by an earlier attempt or by someone else: its settings
-            // are checked once its metadata is visible.
-            Some(Err(RDKafkaErrorCode::TopicAlreadyExists)) => waiting.push(w),
-            Some(Err(code)) => {
-                let msg = format!("creating topic {} failed: {code}", w.name());
-                let err = if kafka::is_transient_code(code) {
-                    JobError::Retryable(msg)
-                } else {
-                    JobError::Permanent(msg)
-                };
-                w.answer(Err(err));
-            }
-            None => {
-                let msg = format!("the broker did not answer for topic {}", w.name());
-                w.answer(Err(JobError::Retryable(msg)));
-            }
+/// Answers every waiting topic the metadata shows writable.
+fn settle(waiting: &mut Vec<Waiting>, snapshot: &metadata::ClusterSnapshot) {
+    let mut still = Vec::with_capacity(waiting.len());
+    for w in waiting.drain(..) {
+        let state = snapshot.topic(w.wanted.name());
+        if let Some((wanted, missing)) = w.wanted.settle(state) {
+            still.push(Waiting {
+                wanted,
+                missing,
+                deadline: w.deadline,
+            });
         }
     }
-    waiting
+    *waiting = still;
 }
 
-/// Polls metadata until every topic has a leader for each partition;
-/// returns how many Metadata requests that took. The whole cluster's
-/// metadata is asked for, not just the batch's topics: on tansu a
-/// DescribeTopics of 100 topics took 10-40 ms where the Metadata of all
-/// 1,000-2,000 topics took 1-5 ms.
-async fn await_writable(
-    cluster: &Arc<KafkaCluster>,
-    mut waiting: Vec<Wanted>,
-    timeout: Duration,
-) -> usize {
-    let mut polls = 0;
-    let deadline = tokio::time::Instant::now() + timeout;
-    // Metadata requests are cheap (milliseconds even with thousands of
-    // topics), and new topics usually show up within a few of them.
-    let mut pause = Duration::from_millis(10);
-    let mut last_state: HashMap<String, String> = HashMap::new();
-    while !waiting.is_empty() {
-        polls += 1;
-        if let Ok(snapshot) = metadata::snapshot(cluster, None, kafka::INSPECT_TIMEOUT).await {
-            let mut still = Vec::new();
-            for w in waiting {
-                match snapshot.topic(w.name()) {
-                    Some(t) if t.is_writable() => {
-                        if let Some(diff) = (!w.created).then(|| w.mismatch(t)).flatten() {
-                            w.answer(Err(JobError::Permanent(diff)));
-                        } else {
-                            let mut result = json!({
-                                "topic": w.name(),
-                                "partitions": t.partitions,
-                                "replicationFactor": w.replication,
-                                "created": w.created,
-                            });
-                            if let (Some(region), Some(assignment)) =
-                                (&w.pending.spec.region, &w.assignment)
-                            {
-                                result["region"] = json!(region);
-                                result["replicas"] = json!(assignment);
-                            }
-                            w.answer(Ok(result));
-                        }
-                    }
-                    other => {
-                        let state = other.map_or_else(
-                            || "not yet in metadata".to_owned(),
-                            |t| {
-                                format!(
-                                    "{} of {} partitions without a leader",
-                                    t.leaderless, t.partitions
-                                )
-                            },
-                        );
-                        last_state.insert(w.name().to_owned(), state);
-                        still.push(w);
-                    }
-                }
-            }
-            waiting = still;
-        }
-        if waiting.is_empty() || tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 3 / 2).min(Duration::from_millis(200));
-    }
-    for w in waiting {
-        let state = last_state
-            .get(w.name())
-            .cloned()
-            .unwrap_or_else(|| "metadata unavailable".into());
-        let msg = format!("topic {} not writable after {timeout:?}: {state}", w.name());
-        w.answer(Err(JobError::Retryable(msg)));
-    }
-    polls
-}
-
-fn fail_all(batch: Vec<Pending>, err: JobError) {
-    let retryable = err.is_retryable();
-    let msg = err.to_string();
-    for p in batch {
-        let e = if retryable {
-            JobError::Retryable(msg.clone())
-        } else {
-            JobError::Permanent(msg.clone())
-        };
-        let _ = p.reply.send(Err(e));
+/// Fails the waiting topics whose wait is over, saying what was missing.
+fn expire(waiting: &mut Vec<Waiting>, timeout: Duration) {
+    let now = Instant::now();
+    let (over, still): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.deadline <= now);
+    *waiting = still;
+    for w in over {
+        let msg = format!(
+            "topic {} not writable after {timeout:?}: {}",
+            w.wanted.name(),
+            w.missing
+        );
+        w.wanted.answer(Err(JobError::Retryable(msg)));
     }
 }

@@ -1,10 +1,12 @@
 //! `topic.create`: creates one Kafka topic and succeeds once it is writable.
 //!
-//! Each task is its own apalis job, but the jobs running at the same moment on
-//! one worker for one cluster are merged by a per-cluster batcher into a
-//! single CreateTopics request (up to `topic_batch_size`), and their
-//! writability is awaited with shared Metadata requests. Every task still gets
-//! its own outcome. Creation is idempotent: a topic that already exists with
+//! The topics of one addTopicTask request run as one apalis job (see
+//! `runner/batch.rs`); jobs of one topic linger briefly for company. Either
+//! way one loop per cluster and worker (`creator.rs`) creates them: one
+//! Metadata request per round both inspects the new topics and settles those
+//! waiting to become writable, and one CreateTopics request (up to
+//! `topic_batch_size` topics) creates the round's new ones. Every task still
+//! gets its own outcome. Creation is idempotent: a topic that already exists with
 //! the requested partitions and replication factor counts as created, so a
 //! re-run after a crash succeeds; one with other settings fails permanently.
 
@@ -19,6 +21,7 @@ use crate::{
 };
 
 mod creator;
+mod plan;
 
 pub use creator::TopicCreator;
 
@@ -37,7 +40,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
         return ctx
             .worker
             .topics
-            .create_all(cluster, vec![payload.spec])
+            .create_unregistered(cluster, vec![payload.spec])
             .await
             .pop()
             .unwrap_or_else(|| Err(JobError::Retryable("no answer for the topic".into())));
