@@ -1,7 +1,8 @@
 //! Submitting tasks: a `tasks` row and one apalis job that carries the task's
-//! id, written in one transaction (on PostgreSQL, in one statement). The job's idempotency key is the task id,
-//! so pushing the same task twice (the stale-task sweep, a retried
-//! submission) enqueues it once.
+//! id, written in one transaction (on PostgreSQL, in one statement);
+//! [`QueueTx`] is that transaction for callers that record many tasks. The
+//! job's idempotency key is the task id, so pushing the same task twice (the
+//! stale-task sweep, a retried submission) enqueues it once.
 
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
@@ -11,7 +12,7 @@ use sea_orm::{
     DbErr, EntityTrait, QueryTrait, TryIntoModel, Values,
     sea_query::{
         Alias, CommonTableExpression, Expr, InsertStatement, PostgresQueryBuilder, Query,
-        SqliteQueryBuilder, WithClause,
+        SelectStatement, SqliteQueryBuilder, WithClause,
     },
 };
 use sea_query_sqlx::SqlxValues;
@@ -52,12 +53,12 @@ pub async fn submit_audited(
     let policy = jobs::policy(new.kind);
     let row = tasks::new_model(&new, policy.max_attempts);
     let model = row.clone().try_into_model()?;
-    let job = job_for(&model, &[])
-        .try_map_args(|args| serde_json::to_vec(&args))
-        .map_err(|e| SubmitError::Enqueue(e.to_string()))?;
     let audit_insert = audit.map(audit_log::Entity::insert);
     match &store.queue {
         QueuePool::Postgres(pool) => {
+            let job = job_for(&model, &[])
+                .try_map_args(|args| serde_json::to_vec(&args))
+                .map_err(|e| SubmitError::Enqueue(e.to_string()))?;
             // On PostgreSQL the job and the audit row ride along as
             // data-modifying CTEs of the task's INSERT: one statement, one
             // round trip and one commit, where a transaction around three
@@ -82,24 +83,19 @@ pub async fn submit_audited(
                 .with(with)
                 .build(PostgresQueryBuilder);
             bind(sql, values).execute(pool).await?;
+            crate::runner::jobs_queued();
         }
-        QueuePool::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            let (sql, values) = ferry_entity::task::Entity::insert(row)
-                .into_query()
-                .build(SqliteQueryBuilder);
-            bind(sql, values).execute(&mut *tx).await?;
-            apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE_NAME, &[job])
-                .await
-                .map_err(|e| SubmitError::Enqueue(e.to_string()))?;
+        QueuePool::Sqlite(_) => {
+            let mut tx = QueueTx::begin(store).await?;
+            tx.insert(&ferry_entity::task::Entity::insert(row).into_query())
+                .await?;
+            tx.push_batches(std::slice::from_ref(&model), 1).await?;
             if let Some(insert) = audit_insert {
-                let (sql, values) = insert.into_query().build(SqliteQueryBuilder);
-                bind(sql, values).execute(&mut *tx).await?;
+                tx.insert(&insert.into_query()).await?;
             }
             tx.commit().await?;
         }
     }
-    crate::runner::jobs_queued();
     Ok(model)
 }
 
@@ -121,21 +117,6 @@ pub async fn push(store: &Store, task: &Model) -> Result<(), SubmitError> {
 /// Pushes the jobs of several recorded tasks, one job each, in one round trip.
 pub async fn push_many(store: &Store, tasks: &[Model]) -> Result<(), SubmitError> {
     push_jobs(store, tasks.iter().map(|t| job_for(t, &[])).collect()).await
-}
-
-/// Pushes one job per `batch_size` tasks, so that a kind that batches (topic
-/// creation) runs a whole request's tasks with one claim, one broker call and
-/// one transaction of outcomes.
-pub async fn push_batches(
-    store: &Store,
-    tasks: &[Model],
-    batch_size: usize,
-) -> Result<(), SubmitError> {
-    let jobs = tasks
-        .chunks(batch_size.max(1))
-        .map(|chunk| job_for(&chunk[0], &chunk[1..]))
-        .collect();
-    push_jobs(store, jobs).await
 }
 
 async fn push_jobs(
@@ -163,6 +144,113 @@ async fn push_jobs(
         crate::runner::jobs_queued();
     }
     pushed
+}
+
+/// One transaction on the queue's pool, for callers that check, record tasks
+/// and queue their jobs together (addTopicTask): a request is then accepted
+/// and queued at one commit, or leaves nothing behind. Statements come from
+/// sea-query, bound the way sea-orm binds them.
+pub enum QueueTx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl QueueTx {
+    pub async fn begin(store: &Store) -> Result<QueueTx, SubmitError> {
+        Ok(match &store.queue {
+            QueuePool::Sqlite(pool) => QueueTx::Sqlite(pool.begin().await?),
+            QueuePool::Postgres(pool) => QueueTx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Takes the named lock until the transaction ends (see `Store::lock`).
+    pub async fn lock(&mut self, name: &str) -> Result<(), SubmitError> {
+        match self {
+            QueueTx::Sqlite(tx) => {
+                sqlx::query(crate::store::SQLITE_LOCK)
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            QueueTx::Postgres(tx) => {
+                sqlx::query(crate::store::POSTGRES_LOCK)
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first column of each row `select` returns, as text.
+    pub async fn strings(&mut self, select: &SelectStatement) -> Result<Vec<String>, SubmitError> {
+        Ok(match self {
+            QueueTx::Sqlite(tx) => {
+                let (sql, values) = select.build(SqliteQueryBuilder);
+                sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            QueueTx::Postgres(tx) => {
+                let (sql, values) = select.build(PostgresQueryBuilder);
+                sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    /// Runs an INSERT built by sea-query or sea-orm.
+    pub async fn insert(&mut self, insert: &InsertStatement) -> Result<(), SubmitError> {
+        match self {
+            QueueTx::Sqlite(tx) => {
+                let (sql, values) = insert.build(SqliteQueryBuilder);
+                bind(sql, values).execute(&mut **tx).await?;
+            }
+            QueueTx::Postgres(tx) => {
+                let (sql, values) = insert.build(PostgresQueryBuilder);
+                bind(sql, values).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues one job per `batch_size` of the (recorded) tasks, so that a
+    /// kind that batches (topic creation) runs a whole request's tasks with
+    /// one claim, one broker call and one transaction of outcomes.
+    pub async fn push_batches(
+        &mut self,
+        tasks: &[Model],
+        batch_size: usize,
+    ) -> Result<(), SubmitError> {
+        for chunk in tasks.chunks(batch_size.max(1)) {
+            let job = job_for(&chunk[0], &chunk[1..])
+                .try_map_args(|args| serde_json::to_vec(&args))
+                .map_err(|e| SubmitError::Enqueue(e.to_string()))?;
+            match self {
+                QueueTx::Sqlite(tx) => {
+                    apalis_sqlite::queries::push_tasks(&mut **tx, QUEUE_NAME, &[job])
+                        .await
+                        .map_err(|e| SubmitError::Enqueue(e.to_string()))?;
+                }
+                QueueTx::Postgres(_) => {
+                    self.insert(&postgres_job_insert(&chunk[0], job.args))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits, and wakes this process's workers for the queued jobs.
+    pub async fn commit(self) -> Result<(), SubmitError> {
+        match self {
+            QueueTx::Sqlite(tx) => tx.commit().await?,
+            QueueTx::Postgres(tx) => tx.commit().await?,
+        }
+        crate::runner::jobs_queued();
+        Ok(())
+    }
 }
 
 /// apalis counts an attempt when a dead worker's job is re-enqueued, so its

@@ -54,6 +54,15 @@ pub struct Store {
     pub kafka: KafkaClients,
 }
 
+/// A named lock held until the transaction ends: a transaction-scoped
+/// advisory lock on PostgreSQL.
+pub const POSTGRES_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// On SQLite a write to the lock's row, which takes the database's write lock
+/// (one writer at a time) for the rest of the transaction.
+pub const SQLITE_LOCK: &str = "INSERT INTO ferry_locks (name) VALUES (?) \
+     ON CONFLICT (name) DO UPDATE SET name = excluded.name";
+
 impl Store {
     /// Connects to the database named by the settings and loads the secret key.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
@@ -177,16 +186,15 @@ impl Store {
         }
     }
 
-    /// Takes the named lock until `txn` ends, so that check-then-insert
+    /// Takes the named lock until `txn` ends ([`POSTGRES_LOCK`],
+    /// [`SQLITE_LOCK`]), so that check-then-insert
     /// sequences (e.g. "no topic task in progress, then add them") cannot
     /// interleave across processes.
     pub async fn lock(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
         let sql = match self.queue {
-            QueuePool::Postgres(_) => "SELECT pg_advisory_xact_lock(hashtext($1))",
-            QueuePool::Sqlite(_) => {
-                "INSERT INTO ferry_locks (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name"
-            }
+            QueuePool::Postgres(_) => POSTGRES_LOCK,
+            QueuePool::Sqlite(_) => SQLITE_LOCK,
         };
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
             .await

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use ferry_entity::{TaskKind, TaskStatus, task};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait, TryIntoModel};
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait, TryIntoModel,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -13,7 +15,7 @@ use crate::{
     clusters::{self, ClusterError},
     jobs,
     kafka::{INSPECT_TIMEOUT, KafkaAddress, admin, metadata, placement, topic_config},
-    queue,
+    queue::{QueueTx, SubmitError},
     store::Store,
     tasks::{self, NewTask, Task},
 };
@@ -64,14 +66,20 @@ pub enum TopicSubmitError {
     #[error("There are topic tasks [{}] already in adding status", .0.join(", "))]
     InProgress(Vec<String>),
     #[error("metadata store error: {0}")]
-    Store(#[from] DbErr),
+    Store(#[from] SubmitError),
+}
+
+impl From<DbErr> for TopicSubmitError {
+    fn from(err: DbErr) -> Self {
+        Self::Store(SubmitError::Record(err))
+    }
 }
 
 impl From<ClusterError> for TopicSubmitError {
     fn from(err: ClusterError) -> Self {
         match err {
             ClusterError::NotFound => Self::NoSuchCluster,
-            ClusterError::Store(e) => Self::Store(e),
+            ClusterError::Store(e) => e.into(),
             other => Self::Invalid(other.to_string()),
         }
     }
@@ -143,12 +151,14 @@ pub async fn submit(
         validate_spec(spec, live.as_ref()).map_err(TopicSubmitError::Invalid)?;
     }
 
-    let txn = store.db.begin().await?;
-    store
-        .lock(&txn, &format!("topic-submit:{cluster_id}"))
-        .await?;
+    // The check, the task rows and the jobs share one transaction: the
+    // request is accepted and queued at one commit, or leaves nothing.
+    let mut tx = QueueTx::begin(store).await?;
+    tx.lock(&format!("topic-submit:{cluster_id}")).await?;
     let names: Vec<String> = specs.iter().map(|s| s.topic_name.clone()).collect();
-    let busy: HashSet<String> = task::Entity::find()
+    let busy_query = task::Entity::find()
+        .select_only()
+        .column(task::Column::Subject)
         .filter(task::Column::ClusterId.eq(cluster_id.to_string()))
         .filter(task::Column::Kind.eq(TaskKind::TopicCreate.as_str()))
         .filter(task::Column::Subject.is_in(names.clone()))
@@ -156,11 +166,8 @@ pub async fn submit(
             task::Column::Status
                 .is_in([TaskStatus::Pending.as_str(), TaskStatus::Running.as_str()]),
         )
-        .all(&txn)
-        .await?
-        .into_iter()
-        .filter_map(|t| t.subject)
-        .collect();
+        .into_query();
+    let busy: HashSet<String> = tx.strings(&busy_query).await?.into_iter().collect();
     if !busy.is_empty() {
         let in_order = names.into_iter().filter(|n| busy.contains(n)).collect();
         return Err(TopicSubmitError::InProgress(in_order));
@@ -188,16 +195,11 @@ pub async fn submit(
     // Multi-row INSERTs: one statement per `INSERT_ROWS` tasks instead of one
     // per task, well under SQLite's and PostgreSQL's limits on bound values.
     for chunk in rows.chunks(INSERT_ROWS) {
-        task::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
+        tx.insert(&task::Entity::insert_many(chunk.to_vec()).into_query())
             .await?;
     }
-    txn.commit().await?;
-    // The tasks are recorded: from here on they are accepted. A push that fails
-    // now is retried by the workers' stale-task sweep.
-    if let Err(err) = queue::push_batches(store, &created, SUBMIT_BATCH).await {
-        tracing::warn!(error = %err, "enqueueing topic tasks failed; the stale-task sweep will retry");
-    }
+    tx.push_batches(&created, SUBMIT_BATCH).await?;
+    tx.commit().await?;
     Ok(created)
 }
 
