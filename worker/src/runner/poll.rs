@@ -30,33 +30,59 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-/// How many times jobs were queued in this process. A worker fetches when
-/// the count moved since it last looked, so a submission that lands while it
-/// is busy fetching is not missed; [`QUEUED`] wakes the waiting ones.
-static QUEUED_COUNT: AtomicU64 = AtomicU64::new(0);
-static QUEUED: Notify = Notify::const_new();
+/// How many times jobs were queued, and the waiters to wake. A worker
+/// fetches when the count moved since it last looked, so a submission that
+/// lands while it is busy fetching is not missed.
+pub(super) struct QueuedSignal {
+    count: AtomicU64,
+    notify: Notify,
+}
+
+impl QueuedSignal {
+    pub(super) const fn new() -> QueuedSignal {
+        QueuedSignal {
+            count: AtomicU64::new(0),
+            notify: Notify::const_new(),
+        }
+    }
+
+    fn raise(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+/// This process's signal: what its workers' poll strategies listen to.
+static QUEUED: QueuedSignal = QueuedSignal::new();
 
 /// Tells this process's workers that jobs were queued.
 pub fn jobs_queued() {
-    QUEUED_COUNT.fetch_add(1, Ordering::SeqCst);
-    QUEUED.notify_waiters();
+    QUEUED.raise();
 }
 
 pub(super) struct EveryInterval {
     every: Duration,
     timer: Pin<Box<Sleep>>,
+    signal: &'static QueuedSignal,
     queued: Pin<Box<Notified<'static>>>,
-    /// [`QUEUED_COUNT`] when this worker last fetched because of it.
+    /// The signal's count when this worker last fetched because of it.
     seen: u64,
 }
 
 impl EveryInterval {
     pub(super) fn new(every: Duration) -> EveryInterval {
+        EveryInterval::listening_to(every, &QUEUED)
+    }
+
+    /// Tests give each strategy a signal of its own: tests run in parallel
+    /// and would otherwise wake each other's.
+    fn listening_to(every: Duration, signal: &'static QueuedSignal) -> EveryInterval {
         EveryInterval {
             every,
             timer: Box::pin(tokio::time::sleep(every)),
-            queued: Box::pin(QUEUED.notified()),
-            seen: QUEUED_COUNT.load(Ordering::SeqCst),
+            signal,
+            queued: Box::pin(signal.notify.notified()),
+            seen: signal.count.load(Ordering::SeqCst),
         }
     }
 
@@ -65,9 +91,9 @@ impl EveryInterval {
     /// then wakes this task, and one before it is in the count.
     fn jobs_were_queued(&mut self, cx: &mut Context<'_>) -> bool {
         while self.queued.as_mut().poll(cx).is_ready() {
-            self.queued.set(QUEUED.notified());
+            self.queued.set(self.signal.notify.notified());
         }
-        let count = QUEUED_COUNT.load(Ordering::SeqCst);
+        let count = self.signal.count.load(Ordering::SeqCst);
         let moved = count != self.seen;
         self.seen = count;
         moved
@@ -122,7 +148,8 @@ mod tests {
         let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut strategy = EveryInterval::new(Duration::from_millis(20));
+        static SIGNAL: QueuedSignal = QueuedSignal::new();
+        let mut strategy = EveryInterval::listening_to(Duration::from_millis(20), &SIGNAL);
         let snapshot = PollSnapshot::default();
         assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
         // The caller comes back several intervals late (a slow fetch).
@@ -146,11 +173,12 @@ mod tests {
         let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut strategy = EveryInterval::new(Duration::from_secs(3600));
+        static SIGNAL: QueuedSignal = QueuedSignal::new();
+        let mut strategy = EveryInterval::listening_to(Duration::from_secs(3600), &SIGNAL);
         let snapshot = PollSnapshot::default();
         assert!(strategy.poll_drive(&mut cx, &snapshot).is_pending());
         let before = counter.0.load(Ordering::SeqCst);
-        jobs_queued();
+        SIGNAL.raise();
         assert!(
             counter.0.load(Ordering::SeqCst) > before,
             "queueing woke the waiting worker"
@@ -163,7 +191,7 @@ mod tests {
         // Queued while the worker was not waiting (busy fetching): the next
         // call still fires.
         let _ = strategy.poll_drive(&mut cx, &snapshot);
-        jobs_queued();
+        SIGNAL.raise();
         assert_eq!(
             strategy.poll_drive(&mut cx, &snapshot),
             Poll::Ready(Some(()))
