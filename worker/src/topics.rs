@@ -194,8 +194,10 @@ pub async fn submit(
         .collect::<Result<Vec<Task>, DbErr>>()?;
     // Multi-row INSERTs: one statement per `INSERT_ROWS` tasks instead of one
     // per task, well under SQLite's and PostgreSQL's limits on bound values.
-    for chunk in rows.chunks(INSERT_ROWS) {
-        tx.insert(&task::Entity::insert_many(chunk.to_vec()).into_query())
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(INSERT_ROWS);
+        tx.insert(&task::Entity::insert_many(chunk).into_query())
             .await?;
     }
     tx.push_batches(&created, SUBMIT_BATCH).await?;

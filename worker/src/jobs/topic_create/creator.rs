@@ -237,11 +237,7 @@ async fn run_loop(mut rx: mpsc::UnboundedReceiver<Group>, settings: LoopSettings
                     }
                 }
             };
-            let linger = group.linger;
-            incoming.extend(group.topics);
-            if linger {
-                gather(&mut rx, &mut incoming, settings).await;
-            }
+            take(group, &mut rx, &mut incoming, settings).await;
         }
         while let Ok(group) = rx.try_recv() {
             incoming.extend(group.topics);
@@ -270,24 +266,24 @@ async fn run_loop(mut rx: mpsc::UnboundedReceiver<Group>, settings: LoopSettings
         // disables the first branch (its pattern does not match), leaving
         // the pause.
         tokio::select! {
-            Some(group) = rx.recv() => {
-                let linger = group.linger;
-                incoming.extend(group.topics);
-                if linger {
-                    gather(&mut rx, &mut incoming, settings).await;
-                }
-            }
+            Some(group) = rx.recv() => take(group, &mut rx, &mut incoming, settings).await,
             () = tokio::time::sleep(pause) => pause = (pause * 3 / 2).min(MAX_PAUSE),
         }
     }
 }
 
-/// Waits up to `linger` after the first topic for more, up to a batch.
-async fn gather(
+/// Adds a group's topics to the round; for a group that lingers, waits up
+/// to `linger` for more, up to a batch.
+async fn take(
+    group: Group,
     rx: &mut mpsc::UnboundedReceiver<Group>,
     incoming: &mut Vec<Pending>,
     settings: LoopSettings,
 ) {
+    incoming.extend(group.topics);
+    if !group.linger {
+        return;
+    }
     let deadline = Instant::now() + settings.linger;
     while incoming.len() < settings.size {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -328,14 +324,6 @@ async fn round(
             return 0;
         }
     };
-    let settled_before = waiting.len();
-    settle(waiting, &snapshot);
-    let settled = settled_before - waiting.len();
-    expire(waiting, settings.writable_timeout);
-    if incoming.is_empty() {
-        return 0;
-    }
-
     let racks = if incoming.iter().any(|p| p.spec.region.is_some()) {
         let racks = admin::broker_racks(cluster, kafka::INSPECT_TIMEOUT * 3).await;
         Some(racks.map_err(|e| e.to_string()))
@@ -347,7 +335,7 @@ async fn round(
         racks: racks.as_ref(),
     };
     let mut to_create = Vec::new();
-    let mut found = Vec::new();
+    let deadline = Instant::now() + settings.writable_timeout;
     for pending in incoming.drain(..) {
         let Some(wanted) = plan::plan(pending, &brokers) else {
             continue;
@@ -355,29 +343,28 @@ async fn round(
         match snapshot.topic(wanted.name()).filter(|t| t.error.is_none()) {
             Some(existing) => match wanted.mismatch(existing) {
                 Some(diff) => wanted.answer(Err(JobError::Permanent(diff))),
-                None => found.push(wanted),
+                // It exists with the requested settings: this same metadata
+                // settles it below when it shows it writable.
+                None => waiting.push(Waiting {
+                    wanted,
+                    deadline,
+                    missing: "not yet writable".into(),
+                }),
             },
             None => to_create.push(wanted),
         }
     }
-    // Topics that exist already with the requested settings are answered
-    // from this same metadata when it shows them writable.
-    let deadline = Instant::now() + settings.writable_timeout;
-    for wanted in found {
-        let state = snapshot.topic(wanted.name());
-        if let Some((wanted, missing)) = wanted.settle(state) {
-            waiting.push(Waiting {
-                wanted,
-                deadline,
-                missing,
-            });
-        }
-    }
+    let settled_before = waiting.len();
+    settle(waiting, &snapshot);
+    let settled = settled_before - waiting.len();
+    expire(waiting, settings.writable_timeout);
+
     let creating = to_create.len();
     let create_started = std::time::Instant::now();
     while !to_create.is_empty() {
-        let rest = to_create.split_off(settings.size.min(to_create.len()));
-        let chunk = std::mem::replace(&mut to_create, rest);
+        let chunk: Vec<Wanted> = to_create
+            .drain(..settings.size.min(to_create.len()))
+            .collect();
         for wanted in plan::create_topics(cluster, chunk).await {
             waiting.push(Waiting {
                 wanted,

@@ -1,8 +1,9 @@
 //! Consumer groups and offsets through librdkafka's raw bindings, with the
 //! plumbing of `ffi`: the committed offsets of a group, the earliest or latest
 //! offsets of many partitions at once, the classic group listing with each
-//! group's coordinator, the controller's id and the brokers' racks. Each call blocks for at most
-//! its timeout; everything is copied out before native objects are freed.
+//! group's coordinator, the controller's id and the brokers' racks. Each call
+//! blocks for at most its timeout; everything is copied out before native
+//! objects are freed.
 
 use std::{ffi::c_int, ptr, time::Duration};
 

@@ -217,23 +217,7 @@ impl ColumnInfo {
     /// the value and is the encoder's business.
     pub fn jdbc_type(&self) -> i32 {
         use ColumnType::*;
-        const BIT: i32 = -7;
-        const TINYINT: i32 = -6;
-        const SMALLINT: i32 = 5;
-        const INTEGER: i32 = 4;
-        const BIGINT: i32 = -5;
-        const REAL: i32 = 7;
-        const DOUBLE: i32 = 8;
-        const DECIMAL: i32 = 3;
-        const CHAR: i32 = 1;
-        const VARCHAR: i32 = 12;
-        const DATE: i32 = 91;
-        const TIME: i32 = 92;
-        const TIMESTAMP: i32 = 93;
-        const BINARY: i32 = -2;
-        const NULL: i32 = 0;
-        const BLOB: i32 = 2004;
-        const CLOB: i32 = 2005;
+        use jdbc::*;
         let binary = self.is_binary();
         match self.ty {
             MYSQL_TYPE_TINY => TINYINT,
@@ -267,6 +251,27 @@ impl ColumnInfo {
             _ => VARCHAR,
         }
     }
+}
+
+/// The `java.sql.Types` codes canal-json's `sqlType` uses.
+pub mod jdbc {
+    pub const BIT: i32 = -7;
+    pub const TINYINT: i32 = -6;
+    pub const SMALLINT: i32 = 5;
+    pub const INTEGER: i32 = 4;
+    pub const BIGINT: i32 = -5;
+    pub const REAL: i32 = 7;
+    pub const DOUBLE: i32 = 8;
+    pub const DECIMAL: i32 = 3;
+    pub const CHAR: i32 = 1;
+    pub const VARCHAR: i32 = 12;
+    pub const DATE: i32 = 91;
+    pub const TIME: i32 = 92;
+    pub const TIMESTAMP: i32 = 93;
+    pub const BINARY: i32 = -2;
+    pub const NULL: i32 = 0;
+    pub const BLOB: i32 = 2004;
+    pub const CLOB: i32 = 2005;
 }
 
 /// How a column's binlog value becomes a [`Cell`].

@@ -240,10 +240,7 @@ fn could_widen(column: &ColumnInfo) -> bool {
 /// too large for the signed type of its width is announced as the next
 /// wider type (MEDIUMINT UNSIGNED always fits INTEGER).
 fn sql_type(column: &ColumnInfo, cell: &Cell) -> i32 {
-    const SMALLINT: i32 = 5;
-    const INTEGER: i32 = 4;
-    const BIGINT: i32 = -5;
-    const DECIMAL: i32 = 3;
+    use crate::changefeed::source::row::jdbc::{BIGINT, DECIMAL, INTEGER, SMALLINT};
     let base = column.jdbc_type();
     let Scalar::UInt(v) = values::scalar(column, cell) else {
         return base;
