@@ -1,5 +1,6 @@
 //! A real Kafka-protocol broker for tests: tansu with in-memory storage on a
 //! free loopback port, plus an rdkafka client to check what ferry did.
+//! [`TestKafka::start_tls`] starts one that clients reach only over TLS.
 //!
 //! Known gaps of tansu 0.6.0 that tests work around (they are the broker's,
 //! not ferry's): CreatePartitions is unsupported, broker-level DescribeConfigs
@@ -20,7 +21,10 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use crate::process::FerryProcess;
+use crate::{
+    process::FerryProcess,
+    tls_proxy::{TestCa, TlsProxy},
+};
 
 /// One record read back from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,23 +37,61 @@ pub struct Record {
 
 /// A running tansu broker, killed when dropped.
 pub struct TestKafka {
+    /// The port clients use: the broker's own, or its TLS proxy's.
     pub port: u16,
+    /// The port tansu listens on.
+    listener_port: u16,
+    tls: Option<BrokerTls>,
     process: Option<FerryProcess>,
     dir: tempfile::TempDir,
+}
+
+/// The TLS front of a broker started with [`TestKafka::start_tls`].
+struct BrokerTls {
+    ca_pem: String,
+    _proxy: TlsProxy,
 }
 
 impl TestKafka {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub async fn start() -> Self {
         let port = free_port();
+        Self::start_on(port, port, None).await
+    }
+
+    /// Starts a broker that clients reach only over TLS, with a server
+    /// certificate signed by `ca`. Its client config trusts `ca`.
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        let port = free_port();
+        let listener_port = free_port();
+        let proxy = TlsProxy::start(
+            ca,
+            ([127, 0, 0, 1], port).into(),
+            ([127, 0, 0, 1], listener_port).into(),
+        );
+        let tls = BrokerTls {
+            ca_pem: ca.pem.clone(),
+            _proxy: proxy,
+        };
+        Self::start_on(port, listener_port, Some(tls)).await
+    }
+
+    async fn start_on(port: u16, listener_port: u16, tls: Option<BrokerTls>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for tansu");
         let mut kafka = Self {
             port,
+            listener_port,
+            tls,
             process: None,
             dir,
         };
         kafka.restart().await;
         kafka
+    }
+
+    /// The PEM of the CA a TLS broker's certificate is signed by.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
     /// `127.0.0.1:PORT`.
@@ -82,16 +124,17 @@ impl TestKafka {
     /// Starts the broker again on the same port.
     pub async fn restart(&mut self) {
         self.stop();
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let listener = format!("tcp://127.0.0.1:{}", self.listener_port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.port);
         let process = FerryProcess::spawn(
             "tansu",
             &tansu_binary(),
             &[
                 "broker",
                 "--listener-url",
-                &url,
+                &listener,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -100,7 +143,7 @@ impl TestKafka {
         );
         self.process = Some(process);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.listener_port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "tansu did not start: {}",
@@ -123,6 +166,11 @@ impl TestKafka {
             .set("bootstrap.servers", self.bootstrap())
             .set("socket.timeout.ms", "10000")
             .set("log_level", "3");
+        if let Some(tls) = &self.tls {
+            config
+                .set("security.protocol", "ssl")
+                .set("ssl.ca.pem", tls.ca_pem.clone());
+        }
         config
     }
 

@@ -26,6 +26,7 @@ pub mod mariadb;
 pub mod poll;
 pub mod process;
 pub mod reply;
+pub mod tls_proxy;
 
 pub use app::{AppOptions, TestApp};
 pub use db::{Backend, TestDb};

@@ -8,6 +8,15 @@ use rdkafka::{error::KafkaError, metadata::Metadata};
 
 use super::KafkaCluster;
 
+/// A Metadata request that failed, with the last error a broker connection
+/// reported (a refused certificate, say), which says more than the code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct MetadataError {
+    pub source: KafkaError,
+    message: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct TopicState {
     pub name: String,
@@ -71,11 +80,11 @@ pub async fn snapshot(
     cluster: &Arc<KafkaCluster>,
     topic: Option<&str>,
     timeout: Duration,
-) -> Result<ClusterSnapshot, KafkaError> {
-    let cluster = cluster.clone();
+) -> Result<ClusterSnapshot, MetadataError> {
+    let client = cluster.clone();
     let topic = topic.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
-        cluster
+        client
             .admin
             .inner()
             .fetch_metadata(topic.as_deref(), timeout)
@@ -83,6 +92,10 @@ pub async fn snapshot(
     })
     .await
     .unwrap_or(Err(KafkaError::Canceled))
+    .map_err(|source| MetadataError {
+        message: cluster.explain(&source),
+        source,
+    })
 }
 
 /// Number of consumer groups the cluster knows.

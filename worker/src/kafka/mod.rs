@@ -16,12 +16,14 @@ use rdkafka::{
 };
 use secrecy::ExposeSecret;
 
+use self::broker_errors::BrokerErrors;
 use crate::{
     clusters::{self, ClusterConnection, ClusterError},
     store::Store,
 };
 
 pub mod admin;
+pub mod broker_errors;
 pub mod metadata;
 pub mod placement;
 pub mod topic_config;
@@ -53,8 +55,30 @@ impl From<ClusterError> for KafkaAccessError {
 pub struct KafkaCluster {
     pub id: i64,
     pub admin: Admin,
+    broker_errors: BrokerErrors,
     /// The settings version the client was built from.
     version: chrono::DateTime<chrono::Utc>,
+}
+
+impl KafkaCluster {
+    fn new(id: i64, admin: Admin, version: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            id,
+            admin,
+            broker_errors: BrokerErrors::default(),
+            version,
+        }
+    }
+
+    /// `error`, followed by the last error a broker connection reported
+    /// (a refused certificate, say) when there is a recent one.
+    pub fn explain(&self, error: impl std::fmt::Display) -> String {
+        self.broker_errors.drain(self.admin.inner());
+        match self.broker_errors.recent() {
+            Some(reason) => format!("{error}; last broker error: {reason}"),
+            None => error.to_string(),
+        }
+    }
 }
 
 impl KafkaCluster {
@@ -64,11 +88,7 @@ impl KafkaCluster {
         let admin: Admin = config
             .create()
             .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        Ok(KafkaCluster {
-            id: 0,
-            admin,
-            version: chrono::Utc::now(),
-        })
+        Ok(KafkaCluster::new(0, admin, chrono::Utc::now()))
     }
 }
 
@@ -100,16 +120,14 @@ impl KafkaClients {
         if let Some(existing) = self.lock().get(&cluster_id)
             && existing.version == version
         {
+            // Keeps the client's main queue short (see `broker_errors`).
+            existing.broker_errors.drain(existing.admin.inner());
             return Ok(existing.clone());
         }
         let admin: Admin = client_config(&conn)
             .create()
             .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        let cluster = Arc::new(KafkaCluster {
-            id: cluster_id,
-            admin,
-            version,
-        });
+        let cluster = Arc::new(KafkaCluster::new(cluster_id, admin, version));
         // A replaced client is dropped (and closed) once in-flight calls end.
         self.lock().insert(cluster_id, cluster.clone());
         Ok(cluster)
@@ -167,9 +185,13 @@ pub fn config_for(s: &clusters::ClusterSettings, sasl_password: Option<&str>) ->
         }
     }
     if let Some(t) = &s.tls {
-        if let Some(ca) = &t.ca_pem {
-            config.set("ssl.ca.pem", ca.clone());
-        }
+        match &t.ca_pem {
+            Some(ca) => config.set("ssl.ca.pem", ca.clone()),
+            // librdkafka links its own OpenSSL, whose built-in CA path is
+            // not the system's: look for the system's trust store instead,
+            // so that brokers with publicly signed certificates verify.
+            None => config.set("ssl.ca.location", "probe"),
+        };
         if t.insecure_skip_verify {
             config.set("enable.ssl.certificate.verification", "false");
         }

@@ -280,9 +280,9 @@ pub async fn describe_cluster(
     cluster: &Arc<KafkaCluster>,
     timeout: Duration,
 ) -> Result<ClusterDescription, AdminError> {
-    let cluster = cluster.clone();
-    blocking(timeout, move || {
-        let client = cluster.admin.inner();
+    let client_of = cluster.clone();
+    let described = blocking(timeout, move || {
+        let client = client_of.admin.inner();
         let md = client.fetch_metadata(None, timeout)?;
         // The Metadata answer just refreshed librdkafka's cache: read the
         // controller from it without waiting, so that a cluster that does not
@@ -327,7 +327,14 @@ pub async fn describe_cluster(
             topics,
         })
     })
-    .await
+    .await;
+    described.map_err(|err| match err {
+        AdminError::Kafka { code, message } => AdminError::Kafka {
+            code,
+            message: cluster.explain(message),
+        },
+        other => other,
+    })
 }
 
 /// The controller's broker id alone, without listing topics: for the cluster
