@@ -119,6 +119,7 @@ pub async fn submit_config_change(
     let (kind, subject) = match &change.resource {
         ConfigResource::Topic(name) => (TaskKind::TopicConfigAlter, name.clone()),
         ConfigResource::Broker(id) => (TaskKind::BrokerConfigAlter, id.to_string()),
+        ConfigResource::ClusterDefault => (TaskKind::BrokerConfigAlter, "cluster".to_owned()),
     };
     let new = NewTask {
         kind,

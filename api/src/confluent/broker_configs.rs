@@ -8,18 +8,23 @@
 //! - `/v3/clusters/{cluster_id}/broker-configs[/{name}]`: the cluster-wide
 //!   dynamic defaults, read from a broker's config synonyms of source
 //!   `DYNAMIC_DEFAULT_BROKER_CONFIG` (what Kafka's DescribeConfigs of the
-//!   default broker resource returns). Changing them answers 501: Kafka
-//!   addresses them as the broker resource with an empty name, which
-//!   librdkafka refuses to send ("Expected an int32 broker_id"); change the
-//!   config per broker instead.
+//!   default broker resource returns). Changes are `broker.config` tasks on
+//!   subject `cluster`, checked against Kafka's list of cluster-wide configs
+//!   (`kafka::broker_default_config`). Kafka addresses these configs as the
+//!   broker resource with an empty name, which librdkafka refuses to send, so
+//!   the task sends its request through `kafka::wire`.
 //!
 //! tansu 0.6 answers a broker-level DescribeConfigs with no configs at all (a
-//! gap of the broker): on tansu the lists are empty and every change is
-//! refused (422) for naming a config the broker does not report.
+//! gap of the broker): on tansu the lists are empty and every per-broker
+//! change is refused (422) for naming a config the broker does not report.
+//! tansu accepts a cluster-wide change and keeps nothing (another gap).
 
 use ferry_entity::Role;
 use ferry_worker::{
-    kafka::admin::{self, AdminError, ConfigEntry, ConfigOp, ConfigOpKind, ConfigResource},
+    kafka::{
+        admin::{self, AdminError, ConfigEntry, ConfigOp, ConfigOpKind, ConfigResource},
+        broker_default_config,
+    },
     topic_admin::{self, ConfigChange},
 };
 use poem::Request;
@@ -257,21 +262,25 @@ impl ConfluentBrokerConfigsApi {
         Scope::Cluster.find(&ctx, &entries, &name.0).map(Json)
     }
 
-    /// Not supported: see the module documentation (501).
+    /// Set one cluster-wide default (a `broker.config` task on `cluster`).
     #[oai(path = "/:cluster_id/broker-configs/:name", method = "put")]
+    #[allow(clippy::too_many_arguments)]
     async fn cluster_update(
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         req: &Request,
         cluster_id: Path<String>,
-        _name: Path<String>,
-        _body: Json<UpdateConfigRequest>,
+        name: Path<String>,
+        #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
+        body: Json<UpdateConfigRequest>,
     ) -> V3Result<Applied> {
-        cluster_change(&state, &auth, req, &cluster_id.0).await
+        let ops = set_one(name.0, body.0.value);
+        let dry_run = validate_only.0.unwrap_or(false);
+        change_cluster(&state, &auth, req, &cluster_id.0, ops, dry_run).await
     }
 
-    /// Not supported: see the module documentation (501).
+    /// Reset one cluster-wide default (a `broker.config` task on `cluster`).
     #[oai(path = "/:cluster_id/broker-configs/:name", method = "delete")]
     async fn cluster_reset(
         &self,
@@ -279,12 +288,15 @@ impl ConfluentBrokerConfigsApi {
         auth: BearerAuth,
         req: &Request,
         cluster_id: Path<String>,
-        _name: Path<String>,
+        name: Path<String>,
+        #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
     ) -> V3Result<Applied> {
-        cluster_change(&state, &auth, req, &cluster_id.0).await
+        let ops = reset_one(name.0);
+        let dry_run = validate_only.0.unwrap_or(false);
+        change_cluster(&state, &auth, req, &cluster_id.0, ops, dry_run).await
     }
 
-    /// Not supported: see the module documentation (501).
+    /// Set or reset several cluster-wide defaults at once.
     #[oai(path = "/:cluster_id/broker-configs:alter", method = "post")]
     async fn cluster_alter(
         &self,
@@ -292,26 +304,46 @@ impl ConfluentBrokerConfigsApi {
         auth: BearerAuth,
         req: &Request,
         cluster_id: Path<String>,
-        _body: Json<AlterConfigsRequest>,
+        #[oai(name = "validate_only")] validate_only: Query<Option<bool>>,
+        body: Json<AlterConfigsRequest>,
     ) -> V3Result<Applied> {
         require_alter_suffix(req)?;
-        cluster_change(&state, &auth, req, &cluster_id.0).await
+        let dry_run = super::validate_only(validate_only.0, body.0.validate_only);
+        let ops = parse_alter(&body.0);
+        change_cluster(&state, &auth, req, &cluster_id.0, ops, dry_run).await
     }
 }
 
-async fn cluster_change(
+/// A cluster-wide change: role, Kafka's list of cluster-wide configs and
+/// their types (`broker_default_config`; the broker cannot be asked, see
+/// there), then (unless a dry run) the task, which `kafka::wire` sends.
+async fn change_cluster(
     state: &AppState,
     auth: &BearerAuth,
     req: &Request,
     cluster_id: &str,
+    ops: V3Result<Vec<ConfigOp>>,
+    dry_run: bool,
 ) -> V3Result<Applied> {
     auth.0.require(Role::Client)?;
-    Ctx::open(state, req, cluster_id).await?;
-    Err(ConfluentError::not_implemented(
-        "cluster-wide broker configs cannot be changed through ferry: Kafka addresses them as \
-         the broker resource with an empty name, which librdkafka refuses to send; change the \
-         config on each broker with PUT /v3/clusters/{cluster_id}/brokers/{broker_id}/configs/{name}",
-    ))
+    let ctx = Ctx::open(state, req, cluster_id).await?;
+    audit_change(req, &ctx, "cluster", &ops, dry_run);
+    let ops = ops?;
+    for op in &ops {
+        refuse_empty_value(op)?;
+        broker_default_config::validate(&op.name, op.value.as_deref())
+            .map_err(ConfluentError::invalid)?;
+    }
+    submit(
+        state,
+        auth,
+        req,
+        &ctx,
+        ConfigResource::ClusterDefault,
+        ops,
+        dry_run,
+    )
+    .await
 }
 
 /// The common path of every broker config change: role, the broker's own
@@ -328,11 +360,7 @@ async fn change_broker(
 ) -> V3Result<Applied> {
     auth.0.require(Role::Client)?;
     let ctx = Ctx::open(state, req, cluster_id).await?;
-    super::audit(
-        req,
-        json!({ "clusterId": ctx.cluster_id, "broker": raw_broker, "validateOnly": dry_run,
-                "configs": ops.as_ref().map(|o| o.iter().map(|c| c.name.clone()).collect::<Vec<_>>()).unwrap_or_default() }),
-    );
+    audit_change(req, &ctx, raw_broker, &ops, dry_run);
     let ops = ops?;
     let (broker, entries) = broker_configs(&ctx, raw_broker).await?;
     for op in &ops {
@@ -349,20 +377,62 @@ async fn change_broker(
                 op.name
             )));
         }
-        if op.operation == ConfigOpKind::Set && op.value.as_deref().is_some_and(str::is_empty) {
-            return Err(ConfluentError::invalid(format!(
-                "config `{}`: value must not be empty (DELETE resets it)",
-                op.name
-            )));
-        }
+        refuse_empty_value(op)?;
     }
+    submit(
+        state,
+        auth,
+        req,
+        &ctx,
+        ConfigResource::Broker(broker),
+        ops,
+        dry_run,
+    )
+    .await
+}
+
+fn audit_change(
+    req: &Request,
+    ctx: &Ctx,
+    broker: &str,
+    ops: &V3Result<Vec<ConfigOp>>,
+    dry_run: bool,
+) {
+    let names: Vec<&str> = ops
+        .as_ref()
+        .map(|o| o.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    super::audit(
+        req,
+        json!({ "clusterId": ctx.cluster_id, "broker": broker, "validateOnly": dry_run, "configs": names }),
+    );
+}
+
+fn refuse_empty_value(op: &ConfigOp) -> V3Result<()> {
+    if op.operation == ConfigOpKind::Set && op.value.as_deref().is_some_and(str::is_empty) {
+        return Err(ConfluentError::invalid(format!(
+            "config `{}`: value must not be empty (DELETE resets it)",
+            op.name
+        )));
+    }
+    Ok(())
+}
+
+/// Queues the change as a task and answers as Confluent does, or answers
+/// at once for a dry run.
+async fn submit(
+    state: &AppState,
+    auth: &BearerAuth,
+    req: &Request,
+    ctx: &Ctx,
+    resource: ConfigResource,
+    ops: Vec<ConfigOp>,
+    dry_run: bool,
+) -> V3Result<Applied> {
     if dry_run {
         return Ok(Applied::Done);
     }
-    let change = ConfigChange {
-        resource: ConfigResource::Broker(broker),
-        ops,
-    };
+    let change = ConfigChange { resource, ops };
     let task = topic_admin::submit_config_change(
         &state.store,
         ctx.cluster_id,

@@ -17,7 +17,6 @@
 //! - 409 `40901`: a task for the same topic is in progress; `40902`: the
 //!   task was cancelled.
 //! - 403 `403`: the token's role may not do this (mutations need `client`).
-//! - 501 `501`: cluster-wide config changes (see `configs`).
 //! - 502 `50002`: a Kafka error that retrying will not fix; 503 `50003`: the
 //!   cluster is unreachable or slow (retry); 503 `503`: the metadata store is.
 //!
@@ -114,9 +113,6 @@ pub enum ConfluentError {
     /// The request is invalid; the message names the field.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
-    /// ferry cannot do this on any cluster (see the message).
-    #[oai(status = 501)]
-    NotImplemented(Json<ErrorBody>),
     /// `50002`: Kafka answered with an error that retrying will not fix.
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),
@@ -145,9 +141,6 @@ impl ConfluentError {
     }
     pub fn conflict(code: i32, message: impl Into<String>) -> Self {
         Self::Conflict(body(code, message))
-    }
-    pub fn not_implemented(message: impl Into<String>) -> Self {
-        Self::NotImplemented(body(501, message))
     }
     pub fn store(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "metadata store error");

@@ -1,11 +1,12 @@
 //! Topic configs read and changed through v3 and checked with a Kafka
-//! client; broker and cluster configs, which tansu does not report.
+//! client; broker configs, which tansu does not report; cluster-wide
+//! defaults, which tansu accepts and does not keep.
 
 use std::time::Duration;
 
-use ferry_tests::{Backend, TestApp, kafka::TestKafka};
+use ferry_tests::{Backend, TestApp, kafka::TestKafka, tls_proxy::TestCa};
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -142,7 +143,7 @@ async fn read_and_alter_topic_configs() {
 }
 
 #[tokio::test]
-async fn broker_and_cluster_configs_answer_the_brokers_gap_clearly() {
+async fn broker_configs_answer_the_brokers_gap_clearly() {
     let kafka = TestKafka::start().await;
     let app = TestApp::spawn(Backend::Sqlite).await;
     let cluster = add_cluster(&app, &kafka).await;
@@ -194,34 +195,118 @@ async fn broker_and_cluster_configs_answer_the_brokers_gap_clearly() {
     expect_error(&batch, 422, 422);
     assert!(tasks_of(&app, &cluster, "broker.config").await.is_empty());
 
-    // Cluster-wide changes cannot be sent through librdkafka at all.
-    let message = expect_error(
-        &app.put(
-            &v3(&cluster, "/broker-configs/log.retention.ms"),
-            &json!({ "value": "1000" }),
-        )
-        .await,
-        501,
-        501,
-    );
-    assert!(
-        message.contains("per broker") || message.contains("each broker"),
-        "{message}"
-    );
-    expect_error(
-        &app.post(
-            &v3(&cluster, "/broker-configs:alter"),
-            &json!({ "data": [] }),
-        )
-        .await,
-        501,
-        501,
-    );
-
     // An unknown broker is 404 before the broker is asked anything.
     expect_error(
         &app.get(&v3(&cluster, "/brokers/999/configs")).await,
         404,
         404,
+    );
+}
+
+/// The cluster-wide `broker.config` tasks (subject `cluster`), oldest first.
+async fn cluster_default_tasks(app: &TestApp, cluster: &str) -> Vec<Value> {
+    let mut tasks: Vec<Value> = tasks_of(app, cluster, "broker.config")
+        .await
+        .into_iter()
+        .filter(|t| t["subject"] == "cluster")
+        .collect();
+    tasks.reverse();
+    tasks
+}
+
+#[tokio::test]
+async fn cluster_wide_defaults_are_changed_through_ferrys_own_connection() {
+    // Over TLS, so that the connection librdkafka cannot make is checked
+    // with the cluster's CA, as librdkafka's are.
+    let ca = TestCa::new("ferry-tests-ca");
+    let kafka = TestKafka::start_tls(&ca).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let cluster = app
+        .post(
+            "/api/v1/clusters",
+            &json!({ "name": "tls", "kind": "kafka", "bootstrapServers": kafka.bootstrap(),
+                     "tls": { "enabled": true, "caPem": ca.pem } }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .expect("cluster id")
+        .to_owned();
+
+    // Refused before any task: a config Kafka does not change cluster-wide,
+    // a value of the wrong type, and an empty value.
+    for (name, body, names) in [
+        (
+            "log.retention.hours",
+            json!({ "value": "1" }),
+            "log.retention.hours",
+        ),
+        (
+            "message.max.bytes",
+            json!({ "value": "big" }),
+            "message.max.bytes",
+        ),
+        (
+            "log.retention.ms",
+            json!({ "value": "" }),
+            "log.retention.ms",
+        ),
+    ] {
+        let reply = app
+            .put(&v3(&cluster, &format!("/broker-configs/{name}")), &body)
+            .await;
+        let message = expect_error(&reply, 422, 422);
+        assert!(message.contains(names), "{message}");
+    }
+    // A dry run checks and changes nothing.
+    app.put(
+        &v3(
+            &cluster,
+            "/broker-configs/log.retention.ms?validate_only=true",
+        ),
+        &json!({ "value": "604800000" }),
+    )
+    .await
+    .expect(204);
+    assert!(cluster_default_tasks(&app, &cluster).await.is_empty());
+
+    // Set, batch-alter and reset: each one task, sent to the broker, which
+    // answers (tansu would fail a request it could not decode).
+    app.put(
+        &v3(&cluster, "/broker-configs/log.retention.ms"),
+        &json!({ "value": "604800000" }),
+    )
+    .await
+    .expect(204);
+    app.post(
+        &v3(&cluster, "/broker-configs:alter"),
+        &json!({ "data": [
+            { "name": "log.cleaner.threads", "value": "2" },
+            { "name": "unclean.leader.election.enable", "operation": "DELETE" }
+        ] }),
+    )
+    .await
+    .expect(204);
+    app.delete(&v3(&cluster, "/broker-configs/log.retention.ms"))
+        .await
+        .expect(204);
+
+    let tasks = cluster_default_tasks(&app, &cluster).await;
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert_eq!(task["result"]["resource"], "cluster", "{task}");
+    }
+    assert_eq!(
+        tasks[0]["result"]["applied"],
+        json!([{ "name": "log.retention.ms", "value": "604800000", "operation": "SET" }])
+    );
+    assert_eq!(
+        tasks[1]["result"]["applied"][1],
+        json!({ "name": "unclean.leader.election.enable", "operation": "DELETE" })
+    );
+    assert_eq!(
+        tasks[2]["result"]["applied"],
+        json!([{ "name": "log.retention.ms", "operation": "DELETE" }])
     );
 }

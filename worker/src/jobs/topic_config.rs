@@ -42,6 +42,7 @@ fn classify(resource: &ConfigResource, err: AdminError) -> JobError {
     let target = match resource {
         ConfigResource::Topic(name) => format!("topic {name}"),
         ConfigResource::Broker(id) => format!("broker {id}"),
+        ConfigResource::ClusterDefault => "the cluster-wide broker defaults".to_owned(),
     };
     // A missing topic is transient while one is being created, but a config
     // change is only accepted for a topic that exists: it was deleted since.

@@ -16,17 +16,19 @@ use rdkafka::{
 };
 use secrecy::ExposeSecret;
 
-use self::broker_errors::BrokerErrors;
+use self::{broker_errors::BrokerErrors, wire::WireTarget};
 use crate::{
     clusters::{self, ClusterConnection, ClusterError},
     store::Store,
 };
 
 pub mod admin;
+pub mod broker_default_config;
 pub mod broker_errors;
 pub mod metadata;
 pub mod placement;
 pub mod topic_config;
+pub mod wire;
 
 pub type Admin = AdminClient<DefaultClientContext>;
 
@@ -55,16 +57,25 @@ impl From<ClusterError> for KafkaAccessError {
 pub struct KafkaCluster {
     pub id: i64,
     pub admin: Admin,
+    /// How `kafka::wire` reaches a registered cluster (`None` for brokers
+    /// given by address).
+    wire: Option<WireTarget>,
     broker_errors: BrokerErrors,
     /// The settings version the client was built from.
     version: chrono::DateTime<chrono::Utc>,
 }
 
 impl KafkaCluster {
-    fn new(id: i64, admin: Admin, version: chrono::DateTime<chrono::Utc>) -> Self {
+    fn new(
+        id: i64,
+        admin: Admin,
+        wire: Option<WireTarget>,
+        version: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         Self {
             id,
             admin,
+            wire,
             broker_errors: BrokerErrors::default(),
             version,
         }
@@ -88,7 +99,7 @@ impl KafkaCluster {
         let admin: Admin = config
             .create()
             .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        Ok(KafkaCluster::new(0, admin, chrono::Utc::now()))
+        Ok(KafkaCluster::new(0, admin, None, chrono::Utc::now()))
     }
 }
 
@@ -127,7 +138,8 @@ impl KafkaClients {
         let admin: Admin = client_config(&conn)
             .create()
             .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        let cluster = Arc::new(KafkaCluster::new(cluster_id, admin, version));
+        let wire = WireTarget::new(&conn.settings, conn.sasl_password.as_ref());
+        let cluster = Arc::new(KafkaCluster::new(cluster_id, admin, Some(wire), version));
         // A replaced client is dropped (and closed) once in-flight calls end.
         self.lock().insert(cluster_id, cluster.clone());
         Ok(cluster)

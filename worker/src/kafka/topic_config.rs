@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     /// A long at or above the minimum (`-1` allowed where Kafka means "no limit").
     Long(i64),
     Int(i64),
     Bool,
     Ratio,
+    /// A number (not only an integer) at or above zero.
+    Number,
     OneOf(&'static [&'static str]),
     /// A comma-separated subset of the listed values.
     ListOf(&'static [&'static str]),
@@ -66,7 +68,7 @@ pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-fn check(name: &str, value: &str, kind: Kind) -> Result<(), String> {
+pub(super) fn check(name: &str, value: &str, kind: Kind) -> Result<(), String> {
     let bad = |expected: String| Err(format!("config `{name}`: `{value}` is not {expected}"));
     match kind {
         Kind::Long(min) | Kind::Int(min) => {
@@ -87,6 +89,10 @@ fn check(name: &str, value: &str, kind: Kind) -> Result<(), String> {
         Kind::Ratio => match value.parse::<f64>() {
             Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
             _ => bad("a number between 0 and 1".into()),
+        },
+        Kind::Number => match value.trim().parse::<f64>() {
+            Ok(v) if v >= 0.0 && v.is_finite() => Ok(()),
+            _ => bad("a number of at least 0".into()),
         },
         Kind::OneOf(allowed) => {
             if allowed.contains(&value) {

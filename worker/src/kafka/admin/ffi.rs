@@ -165,6 +165,12 @@ fn native_resource(
             rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_BROKER,
             cstring("broker id", &id.to_string())?,
         ),
+        // librdkafka refuses a broker resource without a broker id.
+        ConfigResource::ClusterDefault => {
+            return Err(AdminError::Invalid(
+                "librdkafka cannot address the cluster-wide broker configs".into(),
+            ));
+        }
     })
 }
 

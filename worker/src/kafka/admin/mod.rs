@@ -13,7 +13,7 @@ use std::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::{Deserialize, Serialize};
 
-use super::{KafkaCluster, is_transient_code};
+use super::{KafkaCluster, is_transient_code, wire::WireError};
 
 mod assignment;
 mod ffi;
@@ -38,6 +38,9 @@ pub enum AdminError {
     /// The request cannot be sent as given (e.g. a NUL byte in a name).
     #[error("{0}")]
     Invalid(String),
+    /// A request librdkafka cannot send failed on ferry's own connection.
+    #[error(transparent)]
+    Wire(#[from] WireError),
 }
 
 impl AdminError {
@@ -50,6 +53,7 @@ impl AdminError {
             }
             AdminError::Timeout(_) => true,
             AdminError::Invalid(_) => false,
+            AdminError::Wire(err) => err.is_retryable(),
         }
     }
 
@@ -80,6 +84,10 @@ impl From<KafkaError> for AdminError {
 pub enum ConfigResource {
     Topic(String),
     Broker(i32),
+    /// The cluster-wide default of every broker (Kafka's broker resource
+    /// with an empty name), changed through `kafka::wire`.
+    #[serde(rename = "cluster")]
+    ClusterDefault,
 }
 
 /// One config as the broker describes it. Sensitive values are never kept.
@@ -391,6 +399,16 @@ pub async fn alter_configs(
     validate_only: bool,
     timeout: Duration,
 ) -> Result<(), AdminError> {
+    if resource == ConfigResource::ClusterDefault {
+        // Dry runs are checked by the caller and never reach the broker.
+        if validate_only {
+            return Ok(());
+        }
+        let target = cluster.wire.as_ref().ok_or_else(|| {
+            AdminError::Invalid("cluster-wide configs need a registered cluster".into())
+        })?;
+        return Ok(super::wire::alter_cluster_default(target, &ops, timeout).await?);
+    }
     let cluster = cluster.clone();
     blocking(timeout, move || {
         ffi::incremental_alter_configs(

@@ -1,0 +1,252 @@
+//! One connection to one broker: TCP or TLS, the ApiVersions exchange, an
+//! optional SASL login, then requests framed as Kafka frames them (a 4-byte
+//! big-endian length, the header, the body), one at a time.
+
+use std::io;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::{
+    error::ParseResponseErrorCode,
+    messages::{
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse, api_versions_response::ApiVersion,
+    },
+    protocol::{Decodable, Encodable, HeaderVersion, StrBytes},
+};
+use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
+use secrecy::ExposeSecret;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::TcpStream,
+};
+use tokio_rustls::{TlsConnector, rustls::pki_types::ServerName};
+
+use super::{SaslLogin, WireError, WireTarget, tls};
+
+/// Bigger answers are refused: no answer to ferry's requests comes close.
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+/// SaslHandshake v1 announces that SaslAuthenticate requests follow.
+const HANDSHAKE_VERSION: i16 = 1;
+const AUTHENTICATE_VERSIONS: (i16, i16) = (0, 2);
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+pub(super) struct Connection {
+    address: String,
+    stream: Box<dyn Stream>,
+    correlation_id: i32,
+    versions: Vec<ApiVersion>,
+}
+
+impl Connection {
+    /// Connects to the first bootstrap broker that answers, and logs in.
+    pub(super) async fn open(target: &WireTarget) -> Result<Self, WireError> {
+        let tls = target.tls.as_ref().map(tls::connector).transpose()?;
+        let mut last = WireError::Config("the cluster has no bootstrap servers".into());
+        for address in &target.bootstrap {
+            match Self::open_one(address, tls.as_ref(), target.sasl.as_ref()).await {
+                Ok(conn) => return Ok(conn),
+                // Another broker may be up; a refused login or a broker too
+                // old will not be different on the next one.
+                Err(err @ WireError::Connect { .. }) => last = err,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last)
+    }
+
+    async fn open_one(
+        address: &str,
+        tls: Option<&TlsConnector>,
+        sasl: Option<&SaslLogin>,
+    ) -> Result<Self, WireError> {
+        let unreachable = |reason: String| WireError::Connect {
+            address: address.to_owned(),
+            reason,
+        };
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|e| WireError::Config(format!("broker address {address}: {e}")))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| unreachable(format!("TLS handshake failed: {e}")))?;
+                Box::new(tls)
+            }
+        };
+        let mut conn = Connection {
+            address: address.to_owned(),
+            stream,
+            correlation_id: 0,
+            versions: Vec::new(),
+        };
+        // Version 0: every broker since Kafka 0.10 answers it, in a form
+        // every later broker still understands.
+        let versions: ApiVersionsResponse = conn
+            .call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())
+            .await?;
+        if let Some(error) = versions.error_code.err() {
+            return Err(conn.protocol_error(&format!("ApiVersions: {error}")));
+        }
+        conn.versions = versions.api_keys;
+        if let Some(login) = sasl {
+            conn.login(login).await?;
+        }
+        Ok(conn)
+    }
+
+    /// The highest version of `key` both sides speak.
+    pub(super) fn negotiate(&self, key: ApiKey, ours: (i16, i16)) -> Result<i16, WireError> {
+        let theirs = self
+            .versions
+            .iter()
+            .find(|v| v.api_key == key as i16)
+            .ok_or_else(|| self.unsupported(key))?;
+        let version = ours.1.min(theirs.max_version);
+        if version < ours.0.max(theirs.min_version) {
+            return Err(self.unsupported(key));
+        }
+        Ok(version)
+    }
+
+    fn unsupported(&self, key: ApiKey) -> WireError {
+        WireError::Unsupported {
+            address: self.address.clone(),
+            what: format!("{key:?}"),
+        }
+    }
+
+    pub(super) fn protocol_error(&self, reason: &str) -> WireError {
+        WireError::Protocol {
+            address: self.address.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Sends one request and reads its answer.
+    pub(super) async fn call<Req, Resp>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> Result<Resp, WireError>
+    where
+        Req: Encodable + HeaderVersion,
+        Resp: Decodable + HeaderVersion,
+    {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("ferry")));
+        let mut frame = BytesMut::new();
+        frame.put_i32(0);
+        header
+            .encode(&mut frame, Req::header_version(version))
+            .and_then(|()| request.encode(&mut frame, version))
+            .map_err(|e| WireError::Config(format!("cannot encode {key:?}: {e}")))?;
+        let length = i32::try_from(frame.len() - 4)
+            .map_err(|_| WireError::Config(format!("{key:?} request too large")))?;
+        frame[..4].copy_from_slice(&length.to_be_bytes());
+
+        let address = self.address.clone();
+        let lost = |e: io::Error| WireError::Connect {
+            address: address.clone(),
+            reason: e.to_string(),
+        };
+        self.stream.write_all(&frame).await.map_err(lost)?;
+        self.stream.flush().await.map_err(lost)?;
+        let length = self.stream.read_i32().await.map_err(lost)?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&l| l <= MAX_RESPONSE)
+            .ok_or_else(|| self.protocol_error(&format!("frame length {length}")))?;
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.map_err(lost)?;
+
+        let mut body = Bytes::from(body);
+        let answer = ResponseHeader::decode(&mut body, Resp::header_version(version))
+            .and_then(|h| Ok((h, Resp::decode(&mut body, version)?)));
+        let (header, response) =
+            answer.map_err(|e| self.protocol_error(&format!("cannot decode {key:?}: {e}")))?;
+        if header.correlation_id != self.correlation_id {
+            return Err(self.protocol_error("the answer is to another request"));
+        }
+        Ok(response)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate rounds until the mechanism is
+    /// done (one for PLAIN, two for SCRAM).
+    async fn login(&mut self, login: &SaslLogin) -> Result<(), WireError> {
+        let address = self.address.clone();
+        let failed = |reason: String| WireError::Login {
+            address: address.clone(),
+            reason,
+        };
+        let handshake: SaslHandshakeResponse = self
+            .call(
+                ApiKey::SaslHandshake,
+                HANDSHAKE_VERSION,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_string(login.mechanism.clone())),
+            )
+            .await?;
+        if let Some(error) = handshake.error_code.err() {
+            let offered: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(failed(format!(
+                "{error}; the broker offers {}",
+                offered.join(", ")
+            )));
+        }
+        let version = self.negotiate(ApiKey::SaslAuthenticate, AUTHENTICATE_VERSIONS)?;
+        let config = SASLConfig::with_credentials(
+            None,
+            login.username.clone(),
+            login.password.expose_secret().to_owned(),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        let mechanism =
+            Mechname::parse(login.mechanism.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        let mut session = SASLClient::new(config)
+            .start_suggested(&[mechanism])
+            .map_err(|e| failed(e.to_string()))?;
+        let mut input: Option<Bytes> = None;
+        loop {
+            let mut output = Vec::new();
+            let state = session
+                .step(input.as_deref(), &mut output)
+                .map_err(|e| failed(e.to_string()))?;
+            if state.has_sent_message() {
+                let answer: SaslAuthenticateResponse = self
+                    .call(
+                        ApiKey::SaslAuthenticate,
+                        version,
+                        &SaslAuthenticateRequest::default().with_auth_bytes(output.into()),
+                    )
+                    .await?;
+                if let Some(error) = answer.error_code.err() {
+                    let message = answer.error_message.as_ref().map(|m| m.to_string());
+                    return Err(failed(match message {
+                        Some(m) if !m.is_empty() => format!("{error}: {m}"),
+                        _ => error.to_string(),
+                    }));
+                }
+                input = Some(answer.auth_bytes);
+            }
+            if state.is_finished() {
+                return Ok(());
+            }
+        }
+    }
+}
