@@ -217,6 +217,9 @@ async fn submit(
 }
 
 /// Polls until `n` topic tasks have succeeded; fails on any failed task.
+/// One request per poll, every 5 ms, so that the poll adds little to the
+/// time measured (it added 10 ms on average at 20 ms, about 7 % of ferry's
+/// time); failed tasks are counted every 20th poll.
 async fn wait_succeeded(
     http: &reqwest::Client,
     base: &str,
@@ -224,7 +227,7 @@ async fn wait_succeeded(
     n: usize,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
+    for poll in 0usize.. {
         let count = |status: &'static str| {
             let url = format!("{base}/api/v1/tasks?kind=topic.create&status={status}&pageSize=1");
             let req = http.get(url).bearer_auth(token);
@@ -236,18 +239,22 @@ async fn wait_succeeded(
                 )
             }
         };
-        let failed = count("failed").await?;
-        if failed > 0 {
-            bail!("{failed} topic tasks failed");
-        }
         if count("succeeded").await? as usize >= n {
             return Ok(());
         }
-        if Instant::now() > deadline {
+        let over = Instant::now() > deadline;
+        if poll % 20 == 19 || over {
+            let failed = count("failed").await?;
+            if failed > 0 {
+                bail!("{failed} topic tasks failed");
+            }
+        }
+        if over {
             bail!("topic tasks did not finish within 600 s");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    unreachable!("the poll loop returns or fails")
 }
 
 /// Where ferry's time went, from the times the tasks record: when the last

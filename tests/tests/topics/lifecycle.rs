@@ -45,6 +45,34 @@ async fn existing_topic_with_same_settings_succeeds_and_with_other_settings_fail
     )
     .await;
     assert_eq!(again["result"], true, "{again}");
+
+    // The worker now knows the brokers and sends CreateTopics without
+    // looking first: an existing topic is still told apart, through the
+    // broker's TopicAlreadyExists and the metadata that follows.
+    kafka.create_topic("late-other", 2).await;
+    add_topic_task(
+        &app,
+        json!(cluster),
+        json!([{ "topicName": "late-other", "partitionCount": 4 }, { "topicName": "late-new" }]),
+    )
+    .await;
+    let tasks = wait_all_finished(&app, cluster, 5).await;
+    let same = tasks
+        .iter()
+        .filter(|t| t["subject"] == "same")
+        .find(|t| t["status"] == "succeeded" && t["attempts"] == 1)
+        .unwrap();
+    assert_eq!(same["result"]["created"], false, "{same}");
+    let late = tasks.iter().find(|t| t["subject"] == "late-other").unwrap();
+    assert_eq!(late["status"], "failed", "{late}");
+    assert_eq!(
+        late["lastError"],
+        "topic late-other already exists with 2 partitions, requested 4"
+    );
+    let new = tasks.iter().find(|t| t["subject"] == "late-new").unwrap();
+    assert_eq!(new["status"], "succeeded", "{new}");
+    assert_eq!(new["result"]["created"], true, "{new}");
+    assert_eq!(kafka.partitions_of("late-other").await, Some(2));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Jobs that run several tasks together: the tasks of one addTopicTask
 //! request. One statement claims them, one broker call creates their topics,
-//! and one transaction records every task's own outcome. A retryable failure
+//! and one transaction records every task's own outcome (one statement for
+//! all the successes). A retryable failure
 //! of some tasks sends the job back to apalis for a later attempt, which
 //! claims only the tasks still unfinished.
 
@@ -11,10 +12,7 @@ use ferry_entity::{TaskJob, TaskKind, task::Model};
 use sea_orm::TransactionTrait;
 use serde_json::Value;
 
-use super::{
-    WorkerState,
-    outcome::{self, Settled},
-};
+use super::{WorkerState, outcome};
 use crate::{
     jobs::{self, JobError, topic_create},
     tasks,
@@ -59,16 +57,14 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     // Every task's outcome, in one transaction: one commit instead of one
     // per task is what makes batches fast on SQLite and PostgreSQL alike.
     let txn = db.begin().await?;
-    let mut retrying = Vec::new();
     let total = outcomes.len();
-    for (task, result) in outcomes {
-        if let Settled::Retrying(message) = outcome::settle(&txn, &task, result, elapsed).await? {
-            retrying.push(format!(
-                "{}: {message}",
-                task.subject.as_deref().unwrap_or(&task.id)
-            ));
-        }
-    }
+    let retrying: Vec<String> = outcome::settle_batch(&txn, outcomes, elapsed)
+        .await?
+        .into_iter()
+        .map(|(task, message)| {
+            format!("{}: {message}", task.subject.as_deref().unwrap_or(&task.id))
+        })
+        .collect();
     txn.commit().await?;
     if retrying.is_empty() {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");

@@ -26,6 +26,33 @@ pub(super) fn exhausted(task: &Model) -> String {
     )
 }
 
+/// Records the outcomes of a batch's tasks: every success in one statement
+/// (`tasks::succeed_many`), any other outcome as [`settle`] does. Returns the
+/// tasks that will be retried, with their errors.
+pub(super) async fn settle_batch(
+    db: &impl ConnectionTrait,
+    outcomes: Vec<(Model, Result<Value, JobError>)>,
+    elapsed: f64,
+) -> Result<Vec<(Model, String)>, DbErr> {
+    let mut succeeded = Vec::new();
+    let mut retrying = Vec::new();
+    for (task, outcome) in outcomes {
+        match outcome {
+            Ok(result) => {
+                record(&task.kind, "succeeded", elapsed);
+                succeeded.push((task.id, result));
+            }
+            Err(err) => {
+                if let Settled::Retrying(message) = settle(db, &task, Err(err), elapsed).await? {
+                    retrying.push((task, message));
+                }
+            }
+        }
+    }
+    tasks::succeed_many(db, succeeded).await?;
+    Ok(retrying)
+}
+
 /// Records the outcome on the task row: a success, a retryable error below
 /// the attempt limit, or a failure (permanent, or retryable on the last
 /// attempt).

@@ -1,11 +1,12 @@
 //! The topic creator: one loop per cluster does all of this worker's topic
 //! creation on that cluster, in rounds. A round asks for the cluster's
-//! metadata once, and that one answer serves twice: it settles every topic
-//! still waiting to become writable, and it is the inspection of the topics
-//! that arrived since the last round (does it exist already, with which
-//! settings, on how many brokers). Then one CreateTopics request (per
-//! `topic_batch_size` topics) creates the new ones, and the next round's
-//! metadata sees them. Each topic still gets its own answer.
+//! metadata once, and that one answer serves several ends: it settles every
+//! topic still waiting to become writable, and it lists the brokers that
+//! new topics are planned against. While that list is fresh, a round's new
+//! topics are created (one CreateTopics per `topic_batch_size` topics)
+//! before its metadata request, which then settles them too; otherwise the
+//! metadata comes first and also serves as their inspection (does the topic
+//! exist already, with which settings). Each topic gets its own answer.
 //!
 //! Why one loop and not one flow per job: every request to a cluster goes
 //! over the admin client's one connection to the controller, where the
@@ -42,6 +43,10 @@ const MAX_PAUSE: Duration = Duration::from_millis(200);
 /// A cluster's loop ends after this long without work, dropping its client
 /// reference; the next topic for the cluster starts a new one.
 const IDLE_EXIT: Duration = Duration::from_secs(60);
+
+/// How long the brokers a round's metadata listed are trusted for planning
+/// the next rounds' topics without asking again.
+const BROKERS_FRESH: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
 struct LoopSettings {
@@ -216,12 +221,28 @@ struct Waiting {
     missing: String,
 }
 
+/// The brokers the last metadata listed, and when it was read.
+struct KnownBrokers {
+    ids: Vec<i32>,
+    read_at: Instant,
+}
+
+impl KnownBrokers {
+    fn fresh(known: &Option<KnownBrokers>) -> Option<&[i32]> {
+        known
+            .as_ref()
+            .filter(|k| k.read_at.elapsed() < BROKERS_FRESH && !k.ids.is_empty())
+            .map(|k| k.ids.as_slice())
+    }
+}
+
 /// A cluster's loop: runs rounds while there is anything to create or to
 /// wait for, and ends when its channel closes (or after [`IDLE_EXIT`]).
 async fn run_loop(mut rx: mpsc::UnboundedReceiver<Group>, settings: LoopSettings) {
     let mut incoming: Vec<Pending> = Vec::new();
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut cluster: Option<Arc<KafkaCluster>> = None;
+    let mut known: Option<KnownBrokers> = None;
     let mut pause = MIN_PAUSE;
     loop {
         if incoming.is_empty() && waiting.is_empty() {
@@ -244,12 +265,18 @@ async fn run_loop(mut rx: mpsc::UnboundedReceiver<Group>, settings: LoopSettings
         }
         // The newest client: a cluster whose settings changed gets a new one.
         if let Some(newest) = incoming.last() {
+            if !cluster
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &newest.cluster))
+            {
+                known = None;
+            }
             cluster = Some(newest.cluster.clone());
         }
         let Some(current) = cluster.clone() else {
             continue;
         };
-        let created = round(&current, &mut incoming, &mut waiting, settings).await;
+        let created = round(&current, &mut incoming, &mut waiting, &mut known, settings).await;
         if waiting.is_empty() {
             pause = MIN_PAUSE;
             continue;
@@ -293,23 +320,46 @@ async fn take(
     }
 }
 
-/// One round: one metadata request, then CreateTopics for the new topics.
+/// One round: one metadata request, with CreateTopics for the new topics
+/// before it when the brokers are known from a moment ago, else after it.
 /// Returns how many topics it asked the broker to create.
+///
+/// Creating first saves a round trip between a topic's arrival and its
+/// answer: the round's metadata then both settles the new topics and lists
+/// the brokers for the next round. Such topics are not looked up first; a
+/// topic that exists already comes back from CreateTopics as
+/// TopicAlreadyExists and its settings are compared when it settles, as for
+/// a re-run. Topics with a region need the brokers' racks and always wait
+/// for the metadata.
 async fn round(
     cluster: &Arc<KafkaCluster>,
     incoming: &mut Vec<Pending>,
     waiting: &mut Vec<Waiting>,
+    known: &mut Option<KnownBrokers>,
     settings: LoopSettings,
 ) -> usize {
     let started = std::time::Instant::now();
     let arrived = incoming.len();
+    let mut creating = 0;
+    if let Some(ids) = KnownBrokers::fresh(known)
+        && !incoming.is_empty()
+        && incoming.iter().all(|p| p.spec.region.is_none())
+    {
+        let brokers = Brokers { ids, racks: None };
+        let to_create: Vec<Wanted> = incoming
+            .drain(..)
+            .filter_map(|p| plan::plan(p, &brokers))
+            .collect();
+        creating += create(cluster, to_create, waiting, settings).await;
+    }
     let timeout = if incoming.is_empty() {
         kafka::INSPECT_TIMEOUT
     } else {
         kafka::INSPECT_TIMEOUT * 3
     };
+    let metadata_started = std::time::Instant::now();
     let snapshot = metadata::snapshot(cluster, None, timeout).await;
-    let looked = started.elapsed();
+    let looked = metadata_started.elapsed();
     let snapshot = match snapshot {
         Ok(s) if !s.broker_ids.is_empty() => s,
         other => {
@@ -321,9 +371,14 @@ async fn round(
                 pending.answer(Err(JobError::Retryable(err.clone())));
             }
             expire(waiting, settings.writable_timeout);
-            return 0;
+            *known = None;
+            return creating;
         }
     };
+    *known = Some(KnownBrokers {
+        ids: snapshot.broker_ids.clone(),
+        read_at: Instant::now(),
+    });
     let racks = if incoming.iter().any(|p| p.spec.region.is_some()) {
         let racks = admin::broker_racks(cluster, kafka::INSPECT_TIMEOUT * 3).await;
         Some(racks.map_err(|e| e.to_string()))
@@ -359,8 +414,29 @@ async fn round(
     let settled = settled_before - waiting.len();
     expire(waiting, settings.writable_timeout);
 
-    let creating = to_create.len();
-    let create_started = std::time::Instant::now();
+    creating += create(cluster, to_create, waiting, settings).await;
+    tracing::debug!(
+        arrived,
+        settled,
+        creating,
+        metadata_s = looked.as_secs_f64(),
+        round_s = started.elapsed().as_secs_f64(),
+        waiting = waiting.len(),
+        "topic round"
+    );
+    creating
+}
+
+/// CreateTopics for `to_create`, `topic_batch_size` topics per request; the
+/// topics the broker took (or had) join `waiting`. Returns how many topics
+/// were sent.
+async fn create(
+    cluster: &Arc<KafkaCluster>,
+    mut to_create: Vec<Wanted>,
+    waiting: &mut Vec<Waiting>,
+    settings: LoopSettings,
+) -> usize {
+    let sent = to_create.len();
     while !to_create.is_empty() {
         let chunk: Vec<Wanted> = to_create
             .drain(..settings.size.min(to_create.len()))
@@ -373,16 +449,7 @@ async fn round(
             });
         }
     }
-    tracing::debug!(
-        arrived,
-        settled,
-        creating,
-        metadata_s = looked.as_secs_f64(),
-        create_s = create_started.elapsed().as_secs_f64(),
-        waiting = waiting.len(),
-        "topic round"
-    );
-    creating
+    sent
 }
 
 /// Answers every waiting topic the metadata shows writable.
