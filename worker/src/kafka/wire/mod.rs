@@ -165,3 +165,75 @@ fn alterable(op: &ConfigOp) -> AlterableConfig {
         .with_config_operation(operation)
         .with_value(op.value.clone().map(StrBytes::from_string))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clusters::Sasl;
+
+    #[test]
+    fn a_target_takes_every_bootstrap_server_and_the_sasl_login() {
+        let settings = ClusterSettings {
+            bootstrap_servers: Some(" kafka-1:9092, kafka-2:9092 ,".into()),
+            sasl: Some(Sasl {
+                mechanism: "SCRAM-SHA-512".into(),
+                username: "ferry".into(),
+            }),
+            tls: Some(Tls {
+                enabled: false,
+                ..Tls::default()
+            }),
+            ..ClusterSettings::default()
+        };
+        let target = WireTarget::new(&settings, Some(&SecretString::from("pw")));
+        assert_eq!(target.bootstrap, ["kafka-1:9092", "kafka-2:9092"]);
+        assert!(target.tls.is_none(), "disabled TLS is no TLS");
+        let login = target.sasl.expect("sasl");
+        assert_eq!(login.mechanism, "SCRAM-SHA-512");
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&login.password), "pw");
+    }
+
+    #[test]
+    fn set_and_delete_use_kafkas_operation_codes() {
+        let set = alterable(&ConfigOp {
+            name: "log.retention.ms".into(),
+            value: Some("1000".into()),
+            operation: ConfigOpKind::Set,
+        });
+        assert_eq!(set.config_operation, 0);
+        assert_eq!(set.value.as_deref(), Some("1000"));
+        let delete = alterable(&ConfigOp {
+            name: "log.retention.ms".into(),
+            value: None,
+            operation: ConfigOpKind::Delete,
+        });
+        assert_eq!(delete.config_operation, 1);
+        assert!(delete.value.is_none());
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let unreachable = WireError::Connect {
+            address: "a:1".into(),
+            reason: "refused".into(),
+        };
+        assert!(unreachable.is_retryable());
+        assert!(WireError::Timeout(Duration::from_secs(1)).is_retryable());
+        let not_controller = WireError::Broker {
+            error: ResponseError::NotController,
+            message: None,
+        };
+        assert!(not_controller.is_retryable());
+        let invalid = WireError::Broker {
+            error: ResponseError::InvalidRequest,
+            message: Some("Cannot update these configs at default cluster level".into()),
+        };
+        assert!(!invalid.is_retryable());
+        assert!(invalid.to_string().contains("default cluster level"));
+        let login = WireError::Login {
+            address: "a:1".into(),
+            reason: "bad password".into(),
+        };
+        assert!(!login.is_retryable());
+    }
+}
