@@ -324,6 +324,21 @@ async fn viewers_read_but_cannot_mutate() {
             "/brokers/1/configs/log.retention.ms".to_owned(),
             Some(json!({ "value": "1" })),
         ),
+        (
+            Method::PUT,
+            "/broker-configs/log.retention.ms".to_owned(),
+            Some(json!({ "value": "1" })),
+        ),
+        (
+            Method::DELETE,
+            "/broker-configs/log.retention.ms".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/broker-configs:alter".to_owned(),
+            Some(json!({ "data": [{ "name": "log.retention.ms", "value": "1" }] })),
+        ),
     ];
     for (method, path, body) in &attempts {
         let reply = app
