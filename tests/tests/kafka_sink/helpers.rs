@@ -25,8 +25,12 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start(options: AppOptions) -> Rig {
+        Self::start_on(options, TestKafka::start().await).await
+    }
+
+    /// As [`Rig::start`], with this broker as the downstream.
+    pub async fn start_on(options: AppOptions, kafka: TestKafka) -> Rig {
         let upstream = MariaDb::start().await;
-        let kafka = TestKafka::start().await;
         let app = TestApp::spawn_with(options).await;
         let cluster = app
             .post(
@@ -95,10 +99,14 @@ impl Rig {
         message
     }
 
-    /// Registers the broker as a Kafka cluster; returns its id.
+    /// Registers the broker as a Kafka cluster (trusting its CA when it is
+    /// reached over TLS); returns its id.
     pub async fn register_kafka(&self) -> String {
-        let body =
+        let mut body =
             json!({ "name": "tansu", "kind": "kafka", "bootstrapServers": self.kafka.bootstrap() });
+        if let Some(ca) = self.kafka.ca_pem() {
+            body["tls"] = json!({ "enabled": true, "caPem": ca });
+        }
         let cluster = self.app.post("/api/v1/clusters", &body).await.expect(201);
         cluster["id"].as_str().expect("cluster id").to_owned()
     }

@@ -6,3 +6,4 @@ mod decode;
 mod delivery;
 mod helpers;
 mod protocols;
+mod tls;
