@@ -400,14 +400,11 @@ pub async fn alter_configs(
     timeout: Duration,
 ) -> Result<(), AdminError> {
     if resource == ConfigResource::ClusterDefault {
-        // Dry runs are checked by the caller and never reach the broker.
-        if validate_only {
-            return Ok(());
-        }
         let target = cluster.wire.as_ref().ok_or_else(|| {
             AdminError::Invalid("cluster-wide configs need a registered cluster".into())
         })?;
-        return Ok(super::wire::alter_cluster_default(target, &ops, timeout).await?);
+        let sent = super::wire::alter_cluster_default(target, &ops, validate_only, timeout);
+        return Ok(sent.await?);
     }
     let cluster = cluster.clone();
     blocking(timeout, move || {

@@ -120,18 +120,22 @@ impl WireError {
     }
 }
 
-/// Sets or resets cluster-wide default broker configs, all in one request.
+/// Sets or resets cluster-wide default broker configs, all in one request;
+/// with `validate_only` the broker checks them and changes nothing.
 pub async fn alter_cluster_default(
     target: &WireTarget,
     ops: &[ConfigOp],
+    validate_only: bool,
     timeout: Duration,
 ) -> Result<(), WireError> {
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(RESOURCE_BROKER)
-            .with_resource_name(StrBytes::default())
-            .with_configs(ops.iter().map(alterable).collect()),
-    ]);
+    let request = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(RESOURCE_BROKER)
+                .with_resource_name(StrBytes::default())
+                .with_configs(ops.iter().map(alterable).collect()),
+        ])
+        .with_validate_only(validate_only);
     let call = async {
         let mut conn = Connection::open(target).await?;
         let version = conn.negotiate(ApiKey::IncrementalAlterConfigs, ALTER_VERSIONS)?;
