@@ -1,5 +1,5 @@
-//! A TLS front for a plaintext broker, so tests can check that ferry reaches
-//! a cluster over TLS. tansu 0.6.0 has no TLS listener of its own; the proxy
+//! A throwaway CA for TLS tests, and a TLS front for a plaintext broker, so
+//! tests can check that ferry reaches a cluster over TLS. tansu 0.6.0 has no TLS listener of its own; the proxy
 //! terminates TLS with a certificate signed by a throwaway CA and forwards
 //! the bytes to the broker unchanged. The broker advertises the proxy's port,
 //! so every connection a client makes after bootstrap goes through TLS too.
@@ -44,15 +44,27 @@ impl TestCa {
     }
 
     /// A server certificate for `127.0.0.1` and `localhost`, and its key.
-    fn server_cert(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    fn issue(&self) -> (rcgen::Certificate, KeyPair) {
         let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
             .expect("server params");
         let key = KeyPair::generate().expect("server key");
         let cert = params.signed_by(&key, &self.issuer).expect("server cert");
+        (cert, key)
+    }
+
+    fn server_cert(&self) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let (cert, key) = self.issue();
         (
             cert.der().clone(),
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
+    }
+
+    /// A server certificate and its key in PEM, for servers that read them
+    /// from files (MariaDB's `--ssl-cert` and `--ssl-key`).
+    pub fn server_pem(&self) -> (String, String) {
+        let (cert, key) = self.issue();
+        (cert.pem(), key.serialize_pem())
     }
 }
 

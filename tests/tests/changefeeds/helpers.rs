@@ -48,13 +48,19 @@ impl Drop for Rig {
 
 impl Rig {
     pub async fn start(options: AppOptions) -> Rig {
-        let upstream = MariaDb::start().await;
+        Self::start_on(options, MariaDb::start().await, json!({})).await
+    }
+
+    /// As [`Rig::start`] with this upstream, registered with `extra`
+    /// cluster fields (`tls`, say).
+    pub async fn start_on(options: AppOptions, upstream: MariaDb, extra: Value) -> Rig {
         let app = TestApp::spawn_with(options).await;
+        let mut registration = json!({ "name": "upstream", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" });
+        if let (Value::Object(r), Value::Object(e)) = (&mut registration, extra) {
+            r.extend(e);
+        }
         let cluster = app
-            .post(
-                "/api/v1/clusters",
-                &json!({ "name": "upstream", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }),
-            )
+            .post("/api/v1/clusters", &registration)
             .await
             .expect(201);
         let db = format!("cf_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);

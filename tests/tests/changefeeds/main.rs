@@ -4,3 +4,4 @@
 mod api;
 mod helpers;
 mod replication;
+mod tls;

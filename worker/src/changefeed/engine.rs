@@ -5,6 +5,8 @@
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+use crate::clusters::Tls;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +19,9 @@ pub struct MysqlEndpoint {
     pub port: u16,
     pub user: String,
     pub password: Option<SecretString>,
-    pub tls: bool,
+    /// TLS, when the server is reached over it: the CA to trust (else the
+    /// public roots) and whether to skip verification.
+    pub tls: Option<Tls>,
 }
 
 /// Where a changefeed's changes go.

@@ -233,11 +233,17 @@ pub async fn endpoints(
                 ),
                 None => None,
             },
+            // A downstream by address says only whether to use TLS; its
+            // certificate is checked against the public roots.
             tls: model
                 .downstream
                 .get("tls")
                 .and_then(Value::as_bool)
-                .unwrap_or(false),
+                .unwrap_or(false)
+                .then(|| clusters::Tls {
+                    enabled: true,
+                    ..clusters::Tls::default()
+                }),
         },
     };
     Ok((upstream, Downstream::Mysql(downstream)))
@@ -256,6 +262,6 @@ async fn cluster_endpoint(store: &Store, id: i64) -> Result<MysqlEndpoint, Chang
             .password
             .as_ref()
             .map(|p| SecretString::from(p.expose_secret().to_owned())),
-        tls: conn.settings.tls.as_ref().is_some_and(|t| t.enabled),
+        tls: conn.settings.tls.clone().filter(|t| t.enabled),
     })
 }

@@ -37,7 +37,7 @@ pub fn endpoint(server: &MysqlServer) -> MysqlEndpoint {
         port: server.port,
         user: server.user.clone(),
         password: None,
-        tls: false,
+        tls: None,
     }
 }
 

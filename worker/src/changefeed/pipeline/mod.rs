@@ -182,7 +182,7 @@ impl Engine {
                         applier_abort.clone(),
                     )));
                 }
-                DdlTarget::Mysql(MysqlSink::new(endpoint.clone()))
+                DdlTarget::Mysql(Box::new(MysqlSink::new(endpoint.clone())))
             }
             (Downstream::Kafka(_), Some(sink)) => {
                 let (tx, rx) = mpsc::channel(APPLIER_QUEUE);

@@ -29,7 +29,9 @@ use super::{
 
 /// Where the pipeline sends DDL, and what it asks about tables.
 pub(crate) enum DdlTarget {
-    Mysql(MysqlSink),
+    /// Boxed: the sink holds its endpoint and connection state, many times
+    /// the size of the Kafka variant's handle.
+    Mysql(Box<MysqlSink>),
     Kafka(KafkaSink),
 }
 

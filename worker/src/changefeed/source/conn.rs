@@ -46,8 +46,14 @@ pub(crate) fn opts(ep: &MysqlEndpoint, init: Vec<String>) -> OptsBuilder {
         .tcp_keepalive(Some(Duration::from_secs(30)))
         .stmt_cache_size(Some(16))
         .init(init);
-    if ep.tls {
-        builder = builder.ssl_opts(Some(SslOpts::default()));
+    if let Some(tls) = &ep.tls {
+        let mut ssl = SslOpts::default()
+            .with_danger_accept_invalid_certs(tls.insecure_skip_verify)
+            .with_danger_skip_domain_validation(tls.insecure_skip_verify);
+        if let Some(ca) = &tls.ca_pem {
+            ssl = ssl.with_root_certs(vec![ca.clone().into_bytes().into()]);
+        }
+        builder = builder.ssl_opts(Some(ssl));
     }
     builder
 }
