@@ -227,7 +227,9 @@ async fn wait_succeeded(
     n: usize,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
-    for poll in 0usize.. {
+    let mut polls = 0usize;
+    loop {
+        polls += 1;
         let count = |status: &'static str| {
             let url = format!("{base}/api/v1/tasks?kind=topic.create&status={status}&pageSize=1");
             let req = http.get(url).bearer_auth(token);
@@ -243,7 +245,7 @@ async fn wait_succeeded(
             return Ok(());
         }
         let over = Instant::now() > deadline;
-        if poll % 20 == 19 || over {
+        if polls.is_multiple_of(20) || over {
             let failed = count("failed").await?;
             if failed > 0 {
                 bail!("{failed} topic tasks failed");
@@ -254,7 +256,6 @@ async fn wait_succeeded(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    unreachable!("the poll loop returns or fails")
 }
 
 /// Where ferry's time went, from the times the tasks record: when the last

@@ -94,6 +94,16 @@ impl TestKafka {
         self.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
+    /// The body that registers this broker through `POST /api/v1/clusters`,
+    /// trusting its CA when it is reached over TLS.
+    pub fn registration(&self, name: &str) -> serde_json::Value {
+        let mut body = serde_json::json!({ "name": name, "kind": "kafka", "bootstrapServers": self.bootstrap() });
+        if let Some(ca) = self.ca_pem() {
+            body["tls"] = serde_json::json!({ "enabled": true, "caPem": ca });
+        }
+        body
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)

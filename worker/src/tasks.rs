@@ -169,10 +169,9 @@ pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Resu
 /// write lock for one statement instead of a hundred.
 pub async fn succeed_many(
     db: &impl ConnectionTrait,
-    results: Vec<(String, Value)>,
+    mut results: Vec<(String, Value)>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    let mut results = results;
     while !results.is_empty() {
         let chunk: Vec<(String, Value)> =
             results.drain(..SUCCEED_ROWS.min(results.len())).collect();
@@ -191,11 +190,7 @@ pub async fn succeed_many(
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .col_expr(Column::Result, result.into())
             .filter(Column::Id.is_in(ids))
-            .filter(Column::Status.is_not_in([
-                TaskStatus::Succeeded.as_str(),
-                TaskStatus::Failed.as_str(),
-                TaskStatus::Cancelled.as_str(),
-            ]))
+            .filter(unfinished())
             .exec(db)
             .await?;
     }
@@ -230,14 +225,20 @@ async fn finish(
     }
     update
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.is_not_in([
-            TaskStatus::Succeeded.as_str(),
-            TaskStatus::Failed.as_str(),
-            TaskStatus::Cancelled.as_str(),
-        ]))
+        .filter(unfinished())
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Rows not yet in a final state: an outcome never overwrites another (a
+/// cancelled task stays cancelled).
+fn unfinished() -> sea_orm::sea_query::SimpleExpr {
+    Column::Status.is_not_in([
+        TaskStatus::Succeeded.as_str(),
+        TaskStatus::Failed.as_str(),
+        TaskStatus::Cancelled.as_str(),
+    ])
 }
 
 /// Records a retryable failure: the task waits for its next attempt.

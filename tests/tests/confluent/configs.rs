@@ -221,17 +221,7 @@ async fn cluster_wide_defaults_are_changed_through_ferrys_own_connection() {
     let ca = TestCa::new("ferry-tests-ca");
     let kafka = TestKafka::start_tls(&ca).await;
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let cluster = app
-        .post(
-            "/api/v1/clusters",
-            &json!({ "name": "tls", "kind": "kafka", "bootstrapServers": kafka.bootstrap(),
-                     "tls": { "enabled": true, "caPem": ca.pem } }),
-        )
-        .await
-        .expect(201)["id"]
-        .as_str()
-        .expect("cluster id")
-        .to_owned();
+    let cluster = add_cluster(&app, &kafka).await;
 
     // Refused before any task: a config Kafka does not change cluster-wide,
     // a value of the wrong type, and an empty value.

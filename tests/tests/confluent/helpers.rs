@@ -8,14 +8,15 @@ use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     producer::{FutureProducer, FutureRecord},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// Registers the broker through the native API; returns ferry's cluster id.
+/// Registers the broker through the native API (trusting its CA when it is
+/// reached over TLS); returns ferry's cluster id.
 pub async fn add_cluster(app: &TestApp, kafka: &TestKafka) -> String {
     let body = app
         .post(
             "/api/v1/clusters",
-            &json!({ "name": format!("tansu-{}", kafka.port), "kind": "kafka", "bootstrapServers": kafka.bootstrap() }),
+            &kafka.registration(&format!("tansu-{}", kafka.port)),
         )
         .await
         .expect(201);

@@ -102,11 +102,7 @@ impl Rig {
     /// Registers the broker as a Kafka cluster (trusting its CA when it is
     /// reached over TLS); returns its id.
     pub async fn register_kafka(&self) -> String {
-        let mut body =
-            json!({ "name": "tansu", "kind": "kafka", "bootstrapServers": self.kafka.bootstrap() });
-        if let Some(ca) = self.kafka.ca_pem() {
-            body["tls"] = json!({ "enabled": true, "caPem": ca });
-        }
+        let body = self.kafka.registration("tansu");
         let cluster = self.app.post("/api/v1/clusters", &body).await.expect(201);
         cluster["id"].as_str().expect("cluster id").to_owned()
     }

@@ -90,9 +90,7 @@ impl KafkaCluster {
             None => error.to_string(),
         }
     }
-}
 
-impl KafkaCluster {
     /// A client for brokers that are not in the registry (a changefeed's
     /// Kafka downstream given by address); it is not cached.
     pub fn unregistered(config: &ClientConfig) -> Result<KafkaCluster, KafkaAccessError> {

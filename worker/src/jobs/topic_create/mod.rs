@@ -2,11 +2,11 @@
 //!
 //! The topics of one addTopicTask request run as one apalis job (see
 //! `runner/batch.rs`); jobs of one topic linger briefly for company. Either
-//! way one loop per cluster and worker (`creator.rs`) creates them: one
-//! Metadata request per round both inspects the new topics and settles those
-//! waiting to become writable, and one CreateTopics request (up to
-//! `topic_batch_size` topics) creates the round's new ones. Every task still
-//! gets its own outcome. Creation is idempotent: a topic that already exists with
+//! way one loop per cluster and worker (`creator.rs`) creates them in rounds
+//! of one CreateTopics request per `topic_batch_size` new topics and one
+//! Metadata request, which settles the topics waiting to become writable
+//! (see there for the order of the two). Every task still gets its own
+//! outcome. Creation is idempotent: a topic that already exists with
 //! the requested partitions and replication factor counts as created, so a
 //! re-run after a crash succeeds; one with other settings fails permanently.
 
