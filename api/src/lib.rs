@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod confluent;
 pub mod dialect;
+pub mod edge;
 pub mod middleware;
 pub mod native;
 pub mod ops;
@@ -14,9 +15,9 @@ pub mod state;
 pub mod tiem;
 pub mod tubemq;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use ferry_worker::{runner, settings::Settings, telemetry};
+use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, telemetry};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poem::{
     Server,
@@ -25,11 +26,19 @@ use poem::{
 
 use crate::state::AppState;
 
-/// `ferry-api`: serves the API until SIGTERM or Ctrl-C; with `with_worker`,
-/// also runs a worker in this process (the embedded default).
-pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
+/// What a worker run inside this process returns.
+pub type WorkerRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+/// Resolves when the process should stop.
+pub type StopSignal = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+/// A worker to run inside this process (`--with-worker`): the binary passes
+/// `ferry-worker`'s, which this crate does not depend on.
+pub type Worker = Box<dyn FnOnce(Store, StopSignal) -> WorkerRun + Send>;
+
+/// `ferry-api`: serves the API until SIGTERM or Ctrl-C; with a `worker`,
+/// also runs it in this process (the embedded default).
+pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
-    let store = ferry_worker::open_store(&settings).await?;
+    let store = ferry_service::open_store(&settings).await?;
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -37,6 +46,7 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
         .install_recorder()?;
     let state = AppState {
         store: store.clone(),
+        kafka: KafkaClients::default(),
         settings: Arc::new(settings.clone()),
         metrics,
         tokens: Arc::default(),
@@ -46,23 +56,22 @@ pub async fn run(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     // One signal stops both the server and the in-process worker.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = ferry_worker::shutdown_signal().await;
+        let _ = ferry_service::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
 
-    let worker = with_worker.then(|| {
+    let with_worker = worker.is_some();
+    let worker = worker.map(|worker| {
         let rx = stop_rx.clone();
-        tokio::spawn(runner::run_workers(
+        tokio::spawn(worker(
             store,
-            settings.worker.clone(),
-            settings.changefeed.clone(),
-            async move {
+            Box::pin(async move {
                 wait_stop(rx).await;
                 Ok(())
-            },
+            }),
         ))
     });
 

@@ -3,8 +3,9 @@
 //! database at scrape time; durations and row rates are this process's.
 
 use ferry_entity::{TaskKind, TaskStatus};
-use ferry_worker::tasks;
+use ferry_service::tasks;
 use poem::{IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
+use sea_orm::Iterable;
 
 use crate::{auth::Identity, dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
@@ -47,17 +48,17 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
     }
     match tasks::counts(&state.store.db).await {
         Ok(rows) => {
-            for kind in TaskKind::ALL {
-                for status in TaskStatus::ALL {
+            for kind in TaskKind::iter() {
+                for status in TaskStatus::iter() {
                     ::metrics::gauge!("ferry_tasks", "kind" => kind.as_str(), "status" => status.as_str()).set(0.0);
                 }
             }
             let mut depth = 0i64;
             for row in rows {
-                if row.status == TaskStatus::Pending.as_str() {
+                if row.status == TaskStatus::Pending {
                     depth += row.count;
                 }
-                ::metrics::gauge!("ferry_tasks", "kind" => row.kind, "status" => row.status)
+                ::metrics::gauge!("ferry_tasks", "kind" => row.kind.as_str(), "status" => row.status.as_str())
                     .set(row.count as f64);
             }
             ::metrics::gauge!("ferry_queue_depth").set(depth as f64);
@@ -75,8 +76,8 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
 /// Per changefeed: lag (newest upstream change minus checkpoint) and state,
 /// from the database so that they hold whichever worker runs it.
 async fn changefeed_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
-    use ferry_entity::changefeed;
-    use ferry_worker::changefeed::tso;
+    use ferry_entity::{ChangefeedState, changefeed};
+    use ferry_service::changefeeds::tso;
     use sea_orm::EntityTrait;
 
     for cf in changefeed::Entity::find().all(&state.store.db).await? {
@@ -84,11 +85,9 @@ async fn changefeed_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
             .saturating_sub(tso::to_unix_ms(cf.checkpoint_ts.max(0) as u64));
         ::metrics::gauge!("ferry_changefeed_lag_seconds", "changefeed" => cf.id.clone(), "name" => cf.name.clone())
             .set(lag_ms as f64 / 1000.0);
-        for candidate in [
-            "Initial", "Normal", "Stopped", "Finished", "Error", "Failed",
-        ] {
+        for candidate in ChangefeedState::iter() {
             let value = if cf.state == candidate { 1.0 } else { 0.0 };
-            ::metrics::gauge!("ferry_changefeed_state", "changefeed" => cf.id.clone(), "state" => candidate).set(value);
+            ::metrics::gauge!("ferry_changefeed_state", "changefeed" => cf.id.clone(), "state" => candidate.as_str()).set(value);
         }
     }
     Ok(())

@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use ferry_worker::{settings::Settings, store::Store};
+use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Kafka clients of registered clusters, built on first use: the API's
+    /// reads (the worker has clients of its own for its changes).
+    pub kafka: KafkaClients,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
     /// Recently validated bearer tokens.
-    pub tokens: Arc<crate::auth::TokenCache>,
+    pub tokens: Arc<TokenCache>,
 }

@@ -23,6 +23,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use ferry_tests::kafka::TestKafka;
 use rdkafka::{
     Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
@@ -30,13 +31,9 @@ use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer},
     producer::{FutureProducer, FutureRecord},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::{
-    ferry::{FerryEnv, LogOptions, WorkerKnobs},
-    stats::{self, Latencies},
-    tansu::Tansu,
-};
+use crate::stats::{self, Latencies};
 
 const GROUP: &str = "bench-lag";
 
@@ -61,19 +58,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.topics > 0 && args.calls > 0,
         "--topics and --calls must be positive"
     );
-    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
-    let broker = Tansu::start().await?;
-    let (dir, url) = crate::ferry::scratch_sqlite("admin")?;
-    let logs = LogOptions {
-        filter: args.ferry_log.clone(),
-        dir: None,
-    };
-    let env = FerryEnv::new(&bin_dir, &url, &WorkerKnobs::default(), &logs)?;
+    let launch = crate::ferry::default_launch(args.bin_dir.as_deref(), &args.ferry_log, None)?;
+    let broker = TestKafka::start().await;
     // Reads only: no worker is needed.
-    let api = env.start_api().await?;
+    let app = crate::ferry::scratch_app("admin", launch, false).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let base = api.base_url.clone();
-    let token = env.token().to_owned();
+    let base = app.address.clone();
+    let token = app.admin_token.clone();
 
     println!("ferry-bench admin");
     println!(
@@ -93,7 +84,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cluster: Value = http
         .post(format!("{base}/api/v1/clusters"))
         .bearer_auth(&token)
-        .json(&json!({ "name": "bench", "kind": "kafka", "bootstrapServers": broker.bootstrap() }))
+        .json(&broker.registration("bench"))
         .send()
         .await?
         .error_for_status()?
@@ -151,7 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let reader = Arc::new(
         broker
-            .config()
+            .client_config()
             .set("group.id", GROUP)
             .set("enable.auto.commit", "false")
             .create::<BaseConsumer>()?,
@@ -173,7 +164,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?;
     report("lag", &ferry_lags, &direct_lags);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
@@ -264,9 +254,9 @@ async fn create_topics(
     Ok(())
 }
 
-async fn produce_one_each(broker: &Tansu, names: &[String]) -> anyhow::Result<()> {
+async fn produce_one_each(broker: &TestKafka, names: &[String]) -> anyhow::Result<()> {
     let producer: FutureProducer = broker
-        .config()
+        .client_config()
         .set("message.timeout.ms", "30000")
         .create()?;
     let sends = names.iter().map(|name| {
@@ -288,10 +278,10 @@ async fn produce_one_each(broker: &Tansu, names: &[String]) -> anyhow::Result<()
 
 /// A member of the group that subscribed to every topic, has its assignment,
 /// and committed offset 0 everywhere; it stays in the group until dropped.
-async fn join_and_commit(broker: &Tansu, names: &[String]) -> anyhow::Result<BaseConsumer> {
+async fn join_and_commit(broker: &TestKafka, names: &[String]) -> anyhow::Result<BaseConsumer> {
     let names = names.to_vec();
     let consumer: BaseConsumer = broker
-        .config()
+        .client_config()
         .set("group.id", GROUP)
         .set("enable.auto.commit", "false")
         .set("max.poll.interval.ms", "3600000")

@@ -9,14 +9,14 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use ferry_tests::mariadb::{MariaDb, MysqlServer, system_server};
+use ferry_tests::{
+    LaunchOptions,
+    mariadb::{MariaDb, MysqlServer, system_server},
+};
 use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection, Row};
 
-use crate::{
-    ferry::{FerryEnv, LogOptions, WorkerKnobs},
-    stats,
-};
+use crate::stats;
 
 /// The goal: replication reaches at least 0.7 of the direct write rate.
 const GOAL: f64 = 0.7;
@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
+    let launch = crate::ferry::default_launch(args.bin_dir.as_deref(), &args.ferry_log, None)?;
     let upstream = MariaDb::start().await;
     let downstream = system_server();
     let db = format!(
@@ -65,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         server.exec(&table("feed")).await;
     }
     downstream.exec(&table("direct")).await;
-    let result = measure(&args, &bin_dir, &upstream, &downstream, &db).await;
+    let result = measure(&args, launch, &upstream, &downstream, &db).await;
     downstream
         .exec(&format!("DROP DATABASE IF EXISTS `{db}`"))
         .await;
@@ -74,21 +74,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn measure(
     args: &Args,
-    bin_dir: &std::path::Path,
+    launch: LaunchOptions,
     upstream: &MariaDb,
     downstream: &MysqlServer,
     db: &str,
 ) -> anyhow::Result<()> {
-    let (dir, url) = crate::ferry::scratch_sqlite("cf")?;
-    let logs = LogOptions {
-        filter: args.ferry_log.clone(),
-        dir: None,
-    };
-    let env = FerryEnv::new(bin_dir, &url, &WorkerKnobs::default(), &logs)?;
-    let api = env.start_api().await?;
-    let _worker = env.start_worker()?;
+    let app = crate::ferry::scratch_app("cf", launch, false).await?;
+    let _worker = crate::ferry::start_worker(&app)?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let (base, token) = (api.base_url.clone(), env.token().to_owned());
+    let (base, token) = (app.address.clone(), app.admin_token.clone());
 
     println!("ferry-bench changefeed");
     println!(
@@ -189,7 +183,6 @@ async fn measure(
             "MISSED"
         }
     );
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

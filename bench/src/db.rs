@@ -1,18 +1,17 @@
-//! A fresh database per benchmark part, on the PostgreSQL server under test or
-//! in a new SQLite file, and the sqlx pool the raw baselines use on it.
+//! Where the task benchmark's databases are created, and the line naming
+//! the database engine in its report.
 //!
-//! Every part gets a database of its own so that nothing one part leaves
-//! behind (queued tasks, bloated tables) becomes work or noise for the next,
-//! and so that the run never touches data it did not create.
+//! Every part gets a fresh database of its own from the tests' harness
+//! ([`TestDb`]: `ferry_bench_<uuid>` on the PostgreSQL server under test, or a
+//! new SQLite file), removed again when it is dropped, so that nothing one
+//! part leaves behind (queued tasks, bloated tables) becomes work or noise for
+//! the next, and so that the run never touches data it did not create.
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use sqlx::{
-    AssertSqlSafe, Connection, PgConnection, PgPool, SqlitePool,
-    postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use anyhow::Context;
+use ferry_tests::{Backend, DbOptions, TestDb};
+use sqlx::{Connection, PgConnection, sqlite::SqlitePoolOptions};
 
 /// Where the benchmark databases are created.
 #[derive(Debug, Clone)]
@@ -20,11 +19,34 @@ pub enum Server {
     /// A PostgreSQL server, reached through a database that already exists
     /// (used only to create and drop the benchmark's own databases).
     Postgres { admin_url: String },
-    /// A directory in which each database is a new SQLite file.
+    /// A directory in which each database is a new SQLite file (in a
+    /// directory of its own, `ferry-bench-…`).
     Sqlite { dir: PathBuf },
 }
 
 impl Server {
+    /// Creates an empty database; ferry migrates it on first start.
+    pub async fn create(&self) -> anyhow::Result<TestDb> {
+        let mut options = DbOptions {
+            database_prefix: "ferry_bench_".to_owned(),
+            dir_prefix: "ferry-bench-".to_owned(),
+            ..DbOptions::default()
+        };
+        let backend = match self {
+            Server::Postgres { admin_url } => {
+                options.postgres_admin_url = admin_url.clone();
+                Backend::Postgres
+            }
+            Server::Sqlite { dir } => {
+                options.parent_dir = dir.clone();
+                Backend::Sqlite
+            }
+        };
+        TestDb::try_create_with(backend, &options)
+            .await
+            .map_err(anyhow::Error::msg)
+    }
+
     /// One line naming the database engine and its version, for the report.
     pub async fn describe(&self) -> anyhow::Result<String> {
         match self {
@@ -53,176 +75,6 @@ impl Server {
     }
 }
 
-/// The pool the raw baselines run their statements through.
-#[derive(Debug, Clone)]
-pub enum RawPool {
-    Pg(PgPool),
-    Sqlite(SqlitePool),
-}
-
-impl RawPool {
-    pub async fn close(&self) {
-        match self {
-            RawPool::Pg(pool) => pool.close().await,
-            RawPool::Sqlite(pool) => pool.close().await,
-        }
-    }
-}
-
-/// A database created for one part of a run; [`BenchDb::destroy`] removes it.
-#[derive(Debug)]
-pub struct BenchDb {
-    url: String,
-    pool: RawPool,
-    location: Location,
-}
-
-#[derive(Debug)]
-enum Location {
-    Postgres { admin_url: String, name: String },
-    Sqlite { path: PathBuf },
-}
-
-impl BenchDb {
-    /// Creates an empty database and opens a pool of `pool_size` connections
-    /// to it for the raw baselines.
-    pub async fn create(server: &Server, pool_size: u32) -> anyhow::Result<Self> {
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        match server {
-            Server::Postgres { admin_url } => {
-                let name = format!("ferry_bench_{tag}");
-                let mut admin = PgConnection::connect(admin_url)
-                    .await
-                    .with_context(|| format!("cannot connect to {admin_url}"))?;
-                sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut admin)
-                    .await
-                    .with_context(|| format!("cannot create database {name}"))?;
-                admin.close().await?;
-                let url = with_database(admin_url, &name)?;
-                let location = Location::Postgres {
-                    admin_url: admin_url.clone(),
-                    name,
-                };
-                let pool = PgPoolOptions::new()
-                    .max_connections(pool_size)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(&url)
-                    .await;
-                match pool {
-                    Ok(pool) => Ok(Self {
-                        url,
-                        pool: RawPool::Pg(pool),
-                        location,
-                    }),
-                    Err(err) => {
-                        // Without a pool the caller gets no handle to drop the
-                        // database with, so it is dropped here.
-                        location.remove().await;
-                        Err(err).context("cannot connect to the new database")
-                    }
-                }
-            }
-            Server::Sqlite { dir } => {
-                let path = dir.join(format!("ferry-bench-{tag}.db"));
-                let url = format!("sqlite://{}?mode=rwc", path.display());
-                let location = Location::Sqlite { path };
-                match SqlitePoolOptions::new()
-                    .max_connections(pool_size)
-                    .connect_with(sqlite_options(&url)?)
-                    .await
-                {
-                    Ok(pool) => Ok(Self {
-                        url,
-                        pool: RawPool::Sqlite(pool),
-                        location,
-                    }),
-                    Err(err) => {
-                        location.remove().await;
-                        Err(err).context("cannot create the SQLite database")
-                    }
-                }
-            }
-        }
-    }
-
-    /// The URL ferry's processes are given (`FERRY_DATABASE_URL`).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn pool(&self) -> &RawPool {
-        &self.pool
-    }
-
-    /// Opens a separate pool of up to `size` connections, for a measurement
-    /// that needs more connections than are worth keeping open all run
-    /// (PostgreSQL's max_connections is shared with ferry's processes).
-    pub async fn open_pool(&self, size: u32) -> anyhow::Result<RawPool> {
-        Ok(match &self.pool {
-            RawPool::Pg(_) => RawPool::Pg(
-                PgPoolOptions::new()
-                    .max_connections(size)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(&self.url)
-                    .await?,
-            ),
-            RawPool::Sqlite(_) => RawPool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(size)
-                    .connect_with(sqlite_options(&self.url)?)
-                    .await?,
-            ),
-        })
-    }
-
-    /// Closes the pool and removes the database. Failures are printed, not
-    /// returned, because this runs on the way out of both a good and a failed
-    /// run, and the run's own outcome matters more.
-    pub async fn destroy(self) {
-        self.pool.close().await;
-        self.location.remove().await;
-    }
-}
-
-impl Location {
-    async fn remove(&self) {
-        match self {
-            Location::Postgres { admin_url, name } => {
-                // FORCE ends the sessions of ferry processes that were killed
-                // but whose connections the server has not noticed closing.
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                let result = async {
-                    let mut admin = PgConnection::connect(admin_url).await?;
-                    sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await?;
-                    admin.close().await
-                }
-                .await;
-                if let Err(err) = result {
-                    eprintln!("warning: could not drop database {name}: {err}");
-                }
-            }
-            Location::Sqlite { path } => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = tokio::fs::remove_file(PathBuf::from(file)).await;
-                }
-            }
-        }
-    }
-}
-
-/// The same connection settings ferry uses for SQLite (worker/src/store.rs),
-/// so that the baseline pays for the same durability and locking.
-fn sqlite_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
-    Ok(SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30)))
-}
-
 async fn sqlite_version() -> anyhow::Result<String> {
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
@@ -233,27 +85,6 @@ async fn sqlite_version() -> anyhow::Result<String> {
         .await?;
     pool.close().await;
     Ok(version)
-}
-
-/// `postgres://user@host:port/db?opts` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let Some(scheme_end) = base.find("://") else {
-        bail!("`{url}` is not a postgres:// URL");
-    };
-    let authority_and_path = &base[scheme_end + 3..];
-    let authority = authority_and_path
-        .split_once('/')
-        .map_or(authority_and_path, |(authority, _)| authority);
-    let mut out = format!("{}://{authority}/{name}", &base[..scheme_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    Ok(out)
 }
 
 /// The host part of a URL without its credentials, for printing.
@@ -268,19 +99,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_the_database_and_keeps_options() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "b").unwrap(),
-            "postgres://postgres@127.0.0.1:5432/b"
-        );
-        assert_eq!(
-            with_database("postgresql://u:p@h/test?sslmode=disable", "b").unwrap(),
-            "postgresql://u:p@h/b?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://h:5432", "b").unwrap(),
-            "postgres://h:5432/b"
-        );
+    fn host_without_credentials() {
         assert_eq!(host_of("postgres://u:p@h:5432/test?x=1"), "h:5432");
+        assert_eq!(
+            host_of("postgres://postgres@127.0.0.1:5432/test"),
+            "127.0.0.1:5432"
+        );
     }
 }

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ferry_tests::mariadb::MariaDb;
+use ferry_tests::{kafka::TestKafka, mariadb::MariaDb};
 use rdkafka::{
     Message,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
@@ -20,9 +20,7 @@ use sqlx::{Connection, MySqlConnection};
 
 use crate::{
     changefeed::{create_changefeed, insert_rows, operate},
-    ferry::{FerryEnv, LogOptions, WorkerKnobs},
     stats,
-    tansu::Tansu,
 };
 
 /// The goal: the changefeed reaches at least 0.7 of the raw producer's rate.
@@ -49,8 +47,12 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
-    let tansu = Tansu::start().await?;
+    let launch = crate::ferry::default_launch(
+        args.bin_dir.as_deref(),
+        &args.ferry_log,
+        args.log_dir.as_deref(),
+    )?;
+    let tansu = TestKafka::start().await;
     let upstream = MariaDb::start().await;
     let db = format!(
         "bench_ks_{}",
@@ -67,16 +69,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ))
         .await;
 
-    let (dir, url) = crate::ferry::scratch_sqlite("ks")?;
-    let logs = LogOptions {
-        filter: args.ferry_log.clone(),
-        dir: args.log_dir.clone(),
-    };
-    let env = FerryEnv::new(&bin_dir, &url, &WorkerKnobs::default(), &logs)?;
-    let api = env.start_api().await?;
-    let _worker = env.start_worker()?;
+    let app = crate::ferry::scratch_app("ks", launch, false).await?;
+    let _worker = crate::ferry::start_worker(&app)?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let (base, token) = (api.base_url.clone(), env.token().to_owned());
+    let (base, token) = (app.address.clone(), app.admin_token.clone());
 
     println!("ferry-bench kafka-sink");
     println!(
@@ -91,12 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.partitions
     );
 
-    let port: u16 = tansu
-        .bootstrap()
-        .rsplit(':')
-        .next()
-        .context("port")?
-        .parse()?;
+    let port = tansu.port;
     let id = create_changefeed(
         &http,
         &base,
@@ -126,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     insert_rows(&mut up, &db, "feed", 0, args.rows, args.batch).await?;
     let before = checkpoint(&http, &base, &token, &id).await?;
     let first = {
-        let (config, partitions) = (tansu.config(), args.partitions);
+        let (config, partitions) = (tansu.client_config(), args.partitions);
         tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, 1))
     };
     let resumed = Instant::now();
@@ -140,7 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let size = first.size;
     // Off the clock: every row is on the topic.
     let all = {
-        let (config, partitions, rows) = (tansu.config(), args.partitions, args.rows);
+        let (config, partitions, rows) = (tansu.client_config(), args.partitions, args.rows);
         tokio::task::spawn_blocking(move || read_messages(config, "bench-cdc", partitions, rows))
     };
     all.await??;
@@ -178,7 +169,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "  ratio:      {ratio:.2} (goal >= {GOAL}) {}",
         if ratio >= GOAL { "MET" } else { "MISSED" }
     );
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
@@ -291,13 +281,13 @@ async fn checkpoint_settled(
 /// first lets the producer connect and get its idempotent producer id off
 /// the clock, as ferry's producer does before the changefeed's first row.
 async fn raw_produce(
-    tansu: &Tansu,
+    tansu: &TestKafka,
     topic: &str,
     n: usize,
     size: usize,
     partitions: i32,
 ) -> anyhow::Result<f64> {
-    let mut config = tansu.config();
+    let mut config = tansu.client_config();
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")

@@ -6,7 +6,8 @@
 //! Each scenario is one subcommand and one module. The ferry binaries are not
 //! linked in: they run as separate processes, exactly as they are deployed, and
 //! are found next to this binary (build them first with
-//! `cargo build --release --bins`).
+//! `cargo build --release --bins`). Processes, scratch databases and the tansu
+//! broker are started by the black-box tests' harness (`ferry_tests`).
 
 mod admin;
 mod changefeed;
@@ -15,7 +16,6 @@ mod ferry;
 mod kafka_sink;
 mod load;
 mod stats;
-mod tansu;
 mod tasks;
 mod topics;
 

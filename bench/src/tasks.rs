@@ -12,9 +12,12 @@ mod ferry_path;
 
 use std::{path::PathBuf, time::Duration};
 
+use anyhow::Context;
+use ferry_tests::{FerryProcess, LaunchOptions, Launcher, RawPool, TestDb};
+
 use crate::{
-    db::{BenchDb, Server},
-    ferry::{FerryEnv, LogOptions, WorkerKnobs},
+    db::Server,
+    ferry::{LogOptions, WorkerKnobs},
     load::Sample,
     stats::{self, Latencies, Ratio},
 };
@@ -109,7 +112,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             admin_url: args.pg_url.clone(),
         }
     };
-    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
     let knobs = WorkerKnobs {
         concurrency: args.worker_concurrency,
         poll_ms: args.poll_ms,
@@ -119,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         filter: args.ferry_log.clone(),
         dir: args.log_dir.clone(),
     };
+    let launch = crate::ferry::launch_options(args.bin_dir.as_deref(), &knobs, &logs)?;
     println!("ferry-bench tasks");
     println!("  machine:  {}", machine());
     println!("  database: {}", server.describe().await?);
@@ -142,8 +145,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut ratios = Vec::new();
     if args.part != Part::Run {
-        let ratio = with_db(&server, args.clients as u32, async |db| {
-            submit_part(&args, &bin_dir, &knobs, &logs, db).await
+        let ratio = with_db(&server, args.clients as u32, async |db, pool| {
+            submit_part(&args, &launch, db, pool).await
         })
         .await?;
         ratios.push(ratio);
@@ -151,8 +154,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.part != Part::Submit {
         // The raw loops open their own connections; this pool only enqueues
         // and watches the tasks table.
-        let run_ratios = with_db(&server, 2, async |db| {
-            run_part(&args, &bin_dir, &knobs, &logs, db).await
+        let run_ratios = with_db(&server, 2, async |db, pool| {
+            run_part(&args, &launch, &knobs, db, pool).await
         })
         .await?;
         ratios.extend(run_ratios);
@@ -161,19 +164,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `body` on a fresh database and removes the database afterwards,
-/// whether `body` succeeded, failed or was interrupted with Ctrl-C.
+/// Runs `body` on a fresh database and a pool of `pool_size` connections to
+/// it for the raw baselines, and removes the database afterwards, whether
+/// `body` succeeded, failed or was interrupted with Ctrl-C.
 async fn with_db<T>(
     server: &Server,
     pool_size: u32,
-    body: impl AsyncFnOnce(&BenchDb) -> anyhow::Result<T>,
+    body: impl AsyncFnOnce(&TestDb, &RawPool) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let db = BenchDb::create(server, pool_size).await?;
+    let db = server.create().await?;
+    let pool = db
+        .open_pool(pool_size)
+        .await
+        .context("cannot connect to the new database")?;
     let result = tokio::select! {
-        result = body(&db) => result,
+        result = body(&db, &pool) => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    db.destroy().await;
+    pool.close().await;
+    // Dropping `db` removes the database.
     result
 }
 
@@ -181,35 +190,34 @@ async fn with_db<T>(
 /// alternate which side goes first.
 async fn submit_part(
     args: &Args,
-    bin_dir: &std::path::Path,
-    knobs: &WorkerKnobs,
-    logs: &LogOptions,
-    db: &BenchDb,
+    launch: &LaunchOptions,
+    db: &TestDb,
+    pool: &RawPool,
 ) -> anyhow::Result<Ratio> {
-    let env = FerryEnv::new(bin_dir, db.url(), knobs, logs)?;
-    let api = env.start_api().await?;
-    let client = TasksClient::new(&api, env.token(), args.clients)?;
-    baseline::create_raw_tasks(db.pool()).await?;
+    let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
+    let (mut api, address) = start_api(&ferry).await?;
+    let client = TasksClient::new(&address, ferry.admin_token(), args.clients)?;
+    baseline::create_raw_tasks(pool).await?;
 
     // A short warm-up on both paths opens every pooled connection and fills
     // the statement caches, so that neither pays for it in the measurement
     // (it would otherwise show up in p99).
     let warmup = args.clients * 4;
     client.submit_many(warmup, args.clients).await?;
-    baseline::insert_tasks(db.pool(), warmup, args.clients).await?;
+    baseline::insert_tasks(pool, warmup, args.clients).await?;
 
     let mut ferry = Vec::new();
     let mut raw = Vec::new();
     for round in 0..args.rounds {
         if round % 2 == 0 {
             ferry.push(client.submit_many(args.n, args.clients).await?);
-            raw.push(baseline::insert_tasks(db.pool(), args.n, args.clients).await?);
+            raw.push(baseline::insert_tasks(pool, args.n, args.clients).await?);
         } else {
-            raw.push(baseline::insert_tasks(db.pool(), args.n, args.clients).await?);
+            raw.push(baseline::insert_tasks(pool, args.n, args.clients).await?);
             ferry.push(client.submit_many(args.n, args.clients).await?);
         }
     }
-    api.process.stop().await;
+    api.kill();
 
     let rate = |samples: &[Sample]| {
         stats::median(&samples.iter().map(Sample::per_second).collect::<Vec<_>>())
@@ -239,13 +247,13 @@ async fn submit_part(
 /// ratio compares figures taken seconds apart.
 async fn run_part(
     args: &Args,
-    bin_dir: &std::path::Path,
+    launch: &LaunchOptions,
     knobs: &WorkerKnobs,
-    logs: &LogOptions,
-    db: &BenchDb,
+    db: &TestDb,
+    pool: &RawPool,
 ) -> anyhow::Result<Vec<Ratio>> {
-    let env = FerryEnv::new(bin_dir, db.url(), knobs, logs)?;
-    baseline::create_raw_jobs(db.pool()).await?;
+    let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
+    baseline::create_raw_jobs(pool).await?;
     let timeout = Duration::from_secs(args.timeout_secs);
     let connections_per_worker =
         knobs.db_connections.unwrap_or(FERRY_DEFAULT_DB_CONNECTIONS) as usize;
@@ -261,7 +269,7 @@ async fn run_part(
         for _ in 0..args.rounds {
             let mut raw_rates = Vec::new();
             for loops in loop_counts {
-                baseline::enqueue_jobs(db.pool(), args.n).await?;
+                baseline::enqueue_jobs(pool, args.n).await?;
                 let (done, elapsed) = baseline::drain_jobs(db, loops).await?;
                 anyhow::ensure!(
                     done == args.n,
@@ -271,7 +279,7 @@ async fn run_part(
                 raw_rates.push(stats::per_second(done, elapsed));
             }
             total += args.n;
-            match ferry_batch(args, &env, db, workers, total, timeout).await {
+            match ferry_batch(args, &ferry, pool, workers, total, timeout).await {
                 Ok(rate) => rounds.push((rate, raw_rates)),
                 Err(err) => {
                     failure = Some(err);
@@ -314,7 +322,7 @@ async fn run_part(
             };
             println!(
                 "    vs raw {}, {loops} loop{}: {} jobs/s | {}",
-                baseline::claim_name(db.pool()),
+                baseline::claim_name(pool),
                 plural(loops),
                 stats::rate(stats::median(&raw_rates)),
                 ratio.describe()
@@ -335,8 +343,8 @@ async fn run_part(
 /// and returns ferry's rate for it.
 async fn ferry_batch(
     args: &Args,
-    env: &FerryEnv,
-    db: &BenchDb,
+    ferry: &Launcher,
+    pool: &RawPool,
     workers: usize,
     expected_total: usize,
     timeout: Duration,
@@ -344,12 +352,12 @@ async fn ferry_batch(
     // The API has no worker, so the whole batch waits in the queue until the
     // workers start. It is stopped before they do, so that its CPU use and
     // pooled connections are no part of the workers' figure.
-    let api = env.start_api().await?;
-    TasksClient::new(&api, env.token(), args.clients)?
+    let (mut api, address) = start_api(ferry).await?;
+    TasksClient::new(&address, ferry.admin_token(), args.clients)?
         .submit_many(args.n, args.clients)
         .await?;
-    api.process.stop().await;
-    let run = ferry_path::run_batch(env, db.pool(), workers, expected_total, timeout).await?;
+    api.kill();
+    let run = ferry_path::run_batch(ferry, pool, workers, expected_total, timeout).await?;
     anyhow::ensure!(
         run.count == args.n,
         "{} tasks of the batch ran, expected {}",
@@ -357,6 +365,15 @@ async fn ferry_batch(
         args.n
     );
     Ok(run.per_second())
+}
+
+/// Starts `ferry-api` without an in-process worker, so that submitted tasks
+/// only accumulate, and waits until it listens; returns it and its address.
+async fn start_api(ferry: &Launcher) -> anyhow::Result<(FerryProcess, String)> {
+    ferry
+        .spawn_api(false, &[])
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 /// CPUs, CPU model and memory, read from Linux's /proc where available.
@@ -383,7 +400,8 @@ fn machine() -> String {
 mod tests {
     #[test]
     fn default_pool_size_matches_ferry() {
-        let settings = ferry_worker::settings::Settings::load(None).expect("ferry's defaults load");
+        let settings =
+            ferry_service::settings::Settings::load(None).expect("ferry's defaults load");
         assert_eq!(
             settings.database_max_connections,
             super::FERRY_DEFAULT_DB_CONNECTIONS

@@ -11,6 +11,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use ferry_tests::kafka::TestKafka;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
@@ -18,10 +19,9 @@ use rdkafka::{
 use serde_json::{Value, json};
 
 use crate::{
-    ferry::{FerryEnv, LogOptions, WorkerKnobs},
+    ferry::{LogOptions, WorkerKnobs},
     load::closed_loop,
     stats,
-    tansu::Tansu,
 };
 
 /// The goal: ferry takes at most 1.5 times as long as the direct call.
@@ -67,9 +67,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.topics > 0 && args.per_request > 0,
         "--topics and --per-request must be positive"
     );
-    let bin_dir = crate::ferry::bin_dir(args.bin_dir.as_deref())?;
-    let broker = Tansu::start().await?;
-    let (dir, url) = crate::ferry::scratch_sqlite("topics")?;
     let knobs = WorkerKnobs {
         concurrency: args.worker_concurrency,
         poll_ms: args.poll_ms,
@@ -79,15 +76,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         filter: args.ferry_log.clone(),
         dir: args.log_dir.clone(),
     };
-    let env = FerryEnv::new(&bin_dir, &url, &knobs, &logs)?;
-    let (api, _worker) = if args.separate_worker {
-        (env.start_api().await?, Some(env.start_worker()?))
+    let launch = crate::ferry::launch_options(args.bin_dir.as_deref(), &knobs, &logs)?;
+    let broker = TestKafka::start().await;
+    let app = crate::ferry::scratch_app("topics", launch, !args.separate_worker).await?;
+    let _worker = if args.separate_worker {
+        Some(crate::ferry::start_worker(&app)?)
     } else {
-        (env.start_api_with_worker().await?, None)
+        None
     };
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let base = api.base_url.clone();
-    let token = env.token().to_owned();
+    let base = app.address.clone();
+    let token = app.admin_token.clone();
 
     println!("ferry-bench topics");
     println!(
@@ -109,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cluster: Value = http
         .post(format!("{base}/api/v1/clusters"))
         .bearer_auth(&token)
-        .json(&json!({ "name": "bench", "kind": "kafka", "bootstrapServers": broker.bootstrap() }))
+        .json(&broker.registration("bench"))
         .send()
         .await?
         .error_for_status()?
@@ -186,7 +185,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stats::ms(sample.latencies.percentile(50.0)),
         stats::ms(sample.latencies.percentile(99.0)),
     );
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

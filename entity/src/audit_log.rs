@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{AuditOutcome, Role};
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_log")]
 pub struct Model {
@@ -10,13 +12,12 @@ pub struct Model {
     pub at: DateTimeUtc,
     /// Token name, or `anonymous` when the call carried no valid token.
     pub actor: String,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub method: String,
     pub path: String,
     pub request_id: String,
     pub status: i32,
-    /// `success` or `failure`.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// Dialect-specific details, e.g. the TubeMQ `user` field.
     pub detail: Option<Json>,
 }

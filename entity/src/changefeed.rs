@@ -3,6 +3,11 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::{
+    domain::{ChangefeedState, ClusterId, Desired, DownstreamType},
+    payload::{ChangefeedOptions, Checkpoint},
+};
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "changefeeds")]
 pub struct Model {
@@ -10,9 +15,8 @@ pub struct Model {
     pub id: String,
     pub name: String,
     /// The upstream: a registered cluster of kind mysql.
-    pub cluster_id: String,
-    /// mysql, tidb or kafka.
-    pub downstream_type: String,
+    pub cluster_id: ClusterId,
+    pub downstream_type: DownstreamType,
     /// Downstream settings as TiEM sends them, without the password.
     pub downstream: Json,
     /// The downstream password, encrypted (see `ferry_worker::secrets`).
@@ -22,10 +26,9 @@ pub struct Model {
     /// `workerCount`, `maxTxnRow`, `force` and other engine options.
     pub options: Json,
     pub start_ts: i64,
-    /// Initial, Normal, Stopped, Finished, Error or Failed.
-    pub state: String,
-    /// What the supervisor should make true: `running` or `stopped`.
-    pub desired: String,
+    pub state: ChangefeedState,
+    /// What the supervisor should make true.
+    pub desired: Desired,
     pub error_message: Option<String>,
     pub error_at: Option<DateTimeUtc>,
     /// When the current streak of errors began; Failed after too long.
@@ -48,3 +51,46 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A stored column of a changefeed that does not parse: the changefeed
+/// fails with this reason rather than run on a default (an empty rule list
+/// would replicate every table).
+#[derive(Debug, thiserror::Error)]
+#[error("changefeed {id}: stored {column} unreadable: {source}")]
+pub struct StoredColumnError {
+    pub id: String,
+    pub column: &'static str,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl Model {
+    fn column<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &'static str,
+        value: &Json,
+    ) -> Result<T, StoredColumnError> {
+        serde_json::from_value(value.clone()).map_err(|source| StoredColumnError {
+            id: self.id.clone(),
+            column,
+            source,
+        })
+    }
+
+    /// The TiDB table-filter rules.
+    pub fn rules(&self) -> Result<Vec<String>, StoredColumnError> {
+        self.column("rules", &self.rules)
+    }
+
+    pub fn options(&self) -> Result<ChangefeedOptions, StoredColumnError> {
+        self.column("options", &self.options)
+    }
+
+    /// Where replication resumes, once the changefeed has started.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, StoredColumnError> {
+        match &self.checkpoint {
+            None => Ok(None),
+            Some(value) => self.column("checkpoint", value).map(Some),
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::domain::ClusterKind;
+use crate::domain::{ClusterId, ClusterKind};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "clusters")]
@@ -10,7 +10,7 @@ pub struct Model {
     /// Numeric so that TubeMQ-style callers can send it as a number; the API
     /// shows it as a string.
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: ClusterId,
     #[sea_orm(unique)]
     pub name: String,
     pub kind: ClusterKind,

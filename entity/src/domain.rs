@@ -1,7 +1,8 @@
 //! Domain enums shared by the API and the worker, stored as short strings so
-//! that the same schema works on SQLite, PostgreSQL and MySQL.
+//! that the same schema works on SQLite, PostgreSQL and MySQL, and the
+//! cluster id type.
 
-use sea_orm::entity::prelude::*;
+use sea_orm::{Iterable, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life cycle. `pending` covers both "never started"
@@ -25,14 +26,6 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 5] = [
-        TaskStatus::Pending,
-        TaskStatus::Running,
-        TaskStatus::Succeeded,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",
@@ -44,7 +37,7 @@ impl TaskStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+        Self::iter().find(|v| v.as_str() == s)
     }
 
     /// A finished task never runs again, whatever the queue hands out.
@@ -56,36 +49,51 @@ impl TaskStatus {
     }
 }
 
-/// Every kind of work a worker knows how to do. Each later capability (topic
-/// creation, changefeed operations) adds a variant here and a module under
-/// `worker/src/jobs/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Every kind of work a worker knows how to do. Each capability adds a
+/// variant here and a module under `worker/src/jobs/`; the worker's dispatch
+/// (`jobs::execute`) is a `match` without a catch-all, so a new kind does not
+/// compile until it has a job.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(64))")]
 pub enum TaskKind {
     /// Does nothing but sleep or fail on request: for tests and benchmarks.
+    #[sea_orm(string_value = "ping")]
     #[serde(rename = "ping")]
     Ping,
     /// Creates one Kafka topic and waits until it is writable.
+    #[sea_orm(string_value = "topic.create")]
     #[serde(rename = "topic.create")]
     TopicCreate,
     /// Prechecks a new changefeed, fixes its start position and starts it.
+    #[sea_orm(string_value = "changefeed.create")]
     #[serde(rename = "changefeed.create")]
     ChangefeedCreate,
+    #[sea_orm(string_value = "changefeed.pause")]
     #[serde(rename = "changefeed.pause")]
     ChangefeedPause,
+    #[sea_orm(string_value = "changefeed.resume")]
     #[serde(rename = "changefeed.resume")]
     ChangefeedResume,
     /// Pauses a running changefeed, applies the change, resumes it.
+    #[sea_orm(string_value = "changefeed.update")]
     #[serde(rename = "changefeed.update")]
     ChangefeedUpdate,
+    #[sea_orm(string_value = "changefeed.delete")]
     #[serde(rename = "changefeed.delete")]
     ChangefeedDelete,
     /// Deletes one Kafka topic and waits until the metadata no longer shows it.
+    #[sea_orm(string_value = "topic.delete")]
     #[serde(rename = "topic.delete")]
     TopicDelete,
     /// Sets or resets configs of one Kafka topic (IncrementalAlterConfigs).
+    #[sea_orm(string_value = "topic.config")]
     #[serde(rename = "topic.config")]
     TopicConfigAlter,
-    /// Sets or resets configs of one Kafka broker (IncrementalAlterConfigs).
+    /// Sets or resets configs of one Kafka broker, or the cluster-wide
+    /// defaults (IncrementalAlterConfigs).
+    #[sea_orm(string_value = "broker.config")]
     #[serde(rename = "broker.config")]
     BrokerConfigAlter,
 }
@@ -103,18 +111,11 @@ impl TaskKind {
         )
     }
 
-    pub const ALL: [TaskKind; 10] = [
-        TaskKind::Ping,
-        TaskKind::TopicCreate,
-        TaskKind::ChangefeedCreate,
-        TaskKind::ChangefeedPause,
-        TaskKind::ChangefeedResume,
-        TaskKind::ChangefeedUpdate,
-        TaskKind::ChangefeedDelete,
-        TaskKind::TopicDelete,
-        TaskKind::TopicConfigAlter,
-        TaskKind::BrokerConfigAlter,
-    ];
+    /// Whether this kind creates or deletes a Kafka topic (its subject is the
+    /// topic): at most one such task per topic and cluster is in progress.
+    pub fn is_topic_lifecycle(self) -> bool {
+        matches!(self, TaskKind::TopicCreate | TaskKind::TopicDelete)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -132,7 +133,47 @@ impl TaskKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+        Self::iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Why a task ended `failed` (or `cancelled`), as callers need to tell:
+/// whether repeating the request can help.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The job said no attempt can succeed: bad input, conflicting state,
+    /// the cluster refusing the change.
+    #[sea_orm(string_value = "permanent")]
+    Permanent,
+    /// Every attempt failed with an error that might have passed.
+    #[sea_orm(string_value = "gave_up")]
+    GaveUp,
+    /// The last attempt ran past its kind's time limit.
+    #[sea_orm(string_value = "timed_out")]
+    TimedOut,
+    /// Cancelled before it ran.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Permanent => "permanent",
+            FailureKind::GaveUp => "gave_up",
+            FailureKind::TimedOut => "timed_out",
+            FailureKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the cause may pass by itself (the cluster was unreachable or
+    /// slow), so that the same request could succeed later.
+    pub fn is_transient(self) -> bool {
+        matches!(self, FailureKind::GaveUp | FailureKind::TimedOut)
     }
 }
 
@@ -229,19 +270,28 @@ pub struct TaskJob {
 }
 
 /// A changefeed's state, as TiEM names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum ChangefeedState {
     /// Created, not yet running.
+    #[sea_orm(string_value = "Initial")]
     Initial,
     /// Replicating.
+    #[sea_orm(string_value = "Normal")]
     Normal,
     /// Paused by a user.
+    #[sea_orm(string_value = "Stopped")]
     Stopped,
     /// Reached its end (not used while changefeeds have no target TS).
+    #[sea_orm(string_value = "Finished")]
     Finished,
     /// Failing and retrying with backoff.
+    #[sea_orm(string_value = "Error")]
     Error,
     /// Gave up: an unrecoverable error, or errors for too long.
+    #[sea_orm(string_value = "Failed")]
     Failed,
 }
 
@@ -258,15 +308,175 @@ impl ChangefeedState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            ChangefeedState::Initial,
-            ChangefeedState::Normal,
-            ChangefeedState::Stopped,
-            ChangefeedState::Finished,
-            ChangefeedState::Error,
-            ChangefeedState::Failed,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Self::iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// What the supervisors should make true of a changefeed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum Desired {
+    /// Some worker runs its engine.
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// No worker runs it.
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
+}
+
+/// Where a changefeed writes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum DownstreamType {
+    #[sea_orm(string_value = "mysql")]
+    Mysql,
+    #[sea_orm(string_value = "tidb")]
+    Tidb,
+    #[sea_orm(string_value = "kafka")]
+    Kafka,
+}
+
+impl DownstreamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownstreamType::Mysql => "mysql",
+            DownstreamType::Tidb => "tidb",
+            DownstreamType::Kafka => "kafka",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// How an audited call ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// A 1xx-3xx answer.
+    #[sea_orm(string_value = "success")]
+    Success,
+    /// A 4xx or 5xx answer.
+    #[sea_orm(string_value = "failure")]
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+        }
+    }
+}
+
+/// The stored names are what ferry shows and logs.
+macro_rules! display_as_str {
+    ($($ty:ty),+) => {
+        $(impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        })+
+    };
+}
+
+display_as_str!(
+    TaskStatus,
+    TaskKind,
+    FailureKind,
+    ChangefeedState,
+    DownstreamType,
+    Role,
+    ClusterKind
+);
+
+/// A registered cluster's id: the `clusters` primary key, and what tasks and
+/// changefeeds refer to. Every dialect sends it as a number or a string
+/// holding one; [`ClusterId::parse`] reads both.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    DeriveValueType,
+    Serialize,
+    Deserialize,
+)]
+#[serde(transparent)]
+pub struct ClusterId(pub i64);
+
+impl ClusterId {
+    /// Parses an id as any dialect sends it: `"12"`, `" 12 "` (a number is
+    /// passed as its text). Ids are positive.
+    pub fn parse(raw: &str) -> Option<ClusterId> {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(ClusterId)
+    }
+
+    /// Reads an id from a JSON value: a positive number, or a string holding
+    /// one. `None` for anything else.
+    pub fn from_json(value: &serde_json::Value) -> Option<ClusterId> {
+        match value {
+            serde_json::Value::Number(n) => n.as_i64().filter(|id| *id > 0).map(ClusterId),
+            serde_json::Value::String(s) => ClusterId::parse(s),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_parse_from_numbers_and_strings() {
+        assert_eq!(ClusterId::parse("12"), Some(ClusterId(12)));
+        assert_eq!(ClusterId::parse(" 7 "), Some(ClusterId(7)));
+        assert_eq!(ClusterId::parse("x"), None);
+        assert_eq!(ClusterId::parse("0"), None);
+        assert_eq!(ClusterId::parse("-3"), None);
+        assert_eq!(
+            ClusterId::from_json(&serde_json::json!(5)),
+            Some(ClusterId(5))
+        );
+        assert_eq!(
+            ClusterId::from_json(&serde_json::json!("5")),
+            Some(ClusterId(5))
+        );
+        assert_eq!(ClusterId::from_json(&serde_json::json!(1.5)), None);
+        assert_eq!(ClusterId::from_json(&serde_json::json!(true)), None);
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in TaskKind::iter() {
+            assert_eq!(TaskKind::parse(kind.as_str()), Some(kind));
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::json!(kind.as_str()));
+        }
     }
 }

@@ -6,6 +6,10 @@ pub mod audit_log;
 pub mod changefeed;
 pub mod cluster;
 pub mod domain;
+pub mod payload;
 pub mod task;
 
-pub use domain::{ChangefeedState, ClusterKind, Role, TaskJob, TaskKind, TaskStatus};
+pub use domain::{
+    AuditOutcome, ChangefeedState, ClusterId, ClusterKind, Desired, DownstreamType, FailureKind,
+    Role, TaskJob, TaskKind, TaskStatus,
+};

@@ -2,7 +2,10 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::domain::TaskStatus;
+use crate::{
+    domain::{ClusterId, FailureKind, TaskKind, TaskStatus},
+    payload::Payload,
+};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tasks")]
@@ -10,13 +13,16 @@ pub struct Model {
     /// UUID v7 as text: sorts by creation time.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub kind: String,
-    pub cluster_id: Option<String>,
+    pub kind: TaskKind,
+    /// The registered cluster the task acts on, when it acts on one.
+    pub cluster_id: Option<ClusterId>,
     pub subject: Option<String>,
     pub status: TaskStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
+    /// Why a `failed` or `cancelled` task ended so.
+    pub failure: Option<FailureKind>,
     pub payload: Json,
     pub result: Option<Json>,
     pub created_by: String,
@@ -33,3 +39,28 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A task whose payload is not what its kind carries.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("a {kind} task does not carry this payload")]
+    WrongKind { kind: &'static str },
+    #[error("invalid {kind} payload: {source}")]
+    Unreadable {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Model {
+    /// The task's payload, typed.
+    pub fn payload<P: Payload>(&self) -> Result<P, PayloadError> {
+        let kind = self.kind.as_str();
+        if !P::KINDS.contains(&self.kind) {
+            return Err(PayloadError::WrongKind { kind });
+        }
+        serde_json::from_value(self.payload.clone())
+            .map_err(|source| PayloadError::Unreadable { kind, source })
+    }
+}

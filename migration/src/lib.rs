@@ -1,12 +1,13 @@
 //! Schema migrations for ferry's own tables. They run on SQLite, PostgreSQL
 //! and MySQL; the apalis queue tables are created by apalis itself (see
-//! `ferry_worker::store`).
+//! `ferry_service::store`).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261123_000002_locks;
 mod m20261123_000003_changefeeds;
+mod m20261203_000004_typed_columns;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_locks::Migration),
             Box::new(m20261123_000003_changefeeds::Migration),
+            Box::new(m20261203_000004_typed_columns::Migration),
         ]
     }
 

@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    binaries,
-    db::{Backend, TestDb},
+    db::{Backend, DbOptions, TestDb},
+    launcher::{LaunchOptions, Launcher},
     poll::eventually,
     process::FerryProcess,
     reply::Reply,
@@ -32,6 +32,11 @@ pub struct AppOptions {
     /// Extra `FERRY_*` (or `RUST_LOG`) settings for the API process; they
     /// override the harness defaults.
     pub env: Vec<(String, String)>,
+    /// How every process of the app is started: binaries, settings shared
+    /// with the workers, logs.
+    pub launch: LaunchOptions,
+    /// Where the store is created and how it is named.
+    pub store: DbOptions,
 }
 
 impl AppOptions {
@@ -40,6 +45,8 @@ impl AppOptions {
             backend,
             with_worker: true,
             env: Vec::new(),
+            launch: LaunchOptions::default(),
+            store: DbOptions::default(),
         }
     }
 
@@ -67,7 +74,7 @@ pub struct TestApp {
     pub admin_token: String,
     pub client: reqwest::Client,
     pub api: FerryProcess,
-    base_env: Vec<(String, String)>,
+    launcher: Launcher,
     // Declared last so that it is dropped after the processes that use it.
     pub db: TestDb,
 }
@@ -79,56 +86,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: AppOptions) -> Self {
-        let db = TestDb::create(options.backend).await;
-        let admin_token = format!("fy_test_admin_{}", uuid::Uuid::new_v4().simple());
-        let mut base_env = vec![
-            ("FERRY_DATABASE_URL".to_owned(), db.url().to_owned()),
-            ("FERRY_ADMIN_TOKEN".to_owned(), admin_token.clone()),
-            ("FERRY_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-            // Short intervals keep retries and polling quick; the defaults
-            // are tuned for production and would make tests slow.
-            ("FERRY_WORKER__POLL_MS".to_owned(), "50".to_owned()),
-            (
-                "FERRY_WORKER__BACKOFF_INITIAL_MS".to_owned(),
-                "100".to_owned(),
-            ),
-            ("FERRY_WORKER__BACKOFF_MAX_MS".to_owned(), "500".to_owned()),
-            // Few concurrent jobs per process keep each process's database
-            // connections well under PostgreSQL's limit while tests run in
-            // parallel.
-            ("FERRY_WORKER__CONCURRENCY".to_owned(), "4".to_owned()),
-            // Tests run in parallel against one PostgreSQL server (100
-            // connections); a few per process are plenty for them.
-            ("FERRY_DATABASE_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-            ("NO_COLOR".to_owned(), "1".to_owned()),
-        ];
-        if let Some(key) = db.secret_key() {
-            base_env.push(("FERRY_SECRET_KEY".to_owned(), key.to_owned()));
-        }
-        let mut env = base_env.clone();
-        env.extend(options.env.iter().cloned());
-        let args: &[&str] = if options.with_worker {
-            &["--with-worker"]
-        } else {
-            &[]
-        };
-        let mut api = FerryProcess::spawn(
-            if options.with_worker {
-                "ferry-api+worker"
-            } else {
-                "ferry-api"
-            },
-            &binaries::binary(binaries::API),
-            args,
-            &env,
-            db.dir(),
-        );
-        let line = api
-            .wait_for_stdout_line("ferry: listening on http://", START_TIMEOUT)
-            .await;
-        let address = parse_listen_line(&line)
-            .unwrap_or_else(|| panic!("cannot read the address from `{line}`"))
-            .to_owned();
+        Self::try_spawn_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`TestApp::spawn_with`] that returns why ferry did not start instead
+    /// of panicking.
+    pub async fn try_spawn_with(options: AppOptions) -> Result<Self, String> {
+        let db = TestDb::try_create_with(options.backend, &options.store).await?;
+        let launcher = Launcher::new(&db, &options.launch)?;
+        let (api, address) = launcher
+            .spawn_api(options.with_worker, &options.env)
+            .await?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             // The API is on loopback; a proxy from the environment must not
@@ -136,33 +106,33 @@ impl TestApp {
             .no_proxy()
             .build()
             .expect("build the HTTP client");
-        Self {
+        Ok(Self {
             address,
-            admin_token,
+            admin_token: launcher.admin_token().to_owned(),
             client,
             api,
-            base_env,
+            launcher,
             db,
-        }
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.db.backend()
     }
 
+    /// What starts this app's processes, for more of them.
+    pub fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+
     /// Starts a `ferry-worker` process on this app's store, named `name`
     /// (`FERRY_WORKER__NAME`), with extra settings.
     pub fn start_worker(&self, name: &str, env: &[(&str, &str)]) -> FerryProcess {
-        let mut all = self.base_env.clone();
-        all.push(("FERRY_WORKER__NAME".to_owned(), name.to_owned()));
+        let mut all = vec![("FERRY_WORKER__NAME".to_owned(), name.to_owned())];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        FerryProcess::spawn(
-            name,
-            &binaries::binary(binaries::WORKER),
-            &[],
-            &all,
-            self.db.dir(),
-        )
+        self.launcher
+            .spawn_worker(name, &all)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn url(&self, path: &str) -> String {

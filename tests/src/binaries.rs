@@ -16,16 +16,7 @@ pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FERRY_TEST_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // A test binary lives in `<target>/<profile>/deps/`; the workspace's
-    // binaries are one level up, in `<target>/<profile>/`.
-    let exe = std::env::current_exe().expect("the test binary knows its own path");
-    let mut dir = exe
-        .parent()
-        .expect("the test binary is inside a directory")
-        .to_path_buf();
-    if dir.file_name().is_some_and(|name| name == "deps") {
-        dir.pop();
-    }
+    let dir = profile_dir();
     if dir.join(API).exists() {
         return dir;
     }
@@ -39,14 +30,44 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
+/// The cargo profile directory (`<target>/<profile>/`, e.g. `target/release/`)
+/// of the running executable, where cargo also puts the workspace's binaries
+/// of that profile: a test binary lives in `<target>/<profile>/deps/`, any
+/// other binary (such as the bench) in `<target>/<profile>/` itself.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running binary knows its own path");
+    let mut dir = exe
+        .parent()
+        .expect("the running binary is inside a directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// The path of binary `name` in `dir`, or why it cannot be used.
+pub fn find_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("{name} not found at {}", path.display()))
+    }
+}
+
+/// The path of one ferry binary in [`bin_dir`], or what to do when it is
+/// missing.
+pub fn try_binary(name: &str) -> Result<PathBuf, String> {
+    find_in(&bin_dir(), name).map_err(|missing| {
+        format!(
+            "{missing}: run `cargo build --workspace --bins` first \
+             (or point FERRY_TEST_BIN_DIR at the directory that holds it)"
+        )
+    })
+}
+
 /// The path of one ferry binary; panics with what to do when it is missing.
 pub fn binary(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{name} not found at {}: run `cargo build --workspace --bins` first \
-         (or point FERRY_TEST_BIN_DIR at the directory that holds it)",
-        path.display()
-    );
-    path
+    try_binary(name).unwrap_or_else(|e| panic!("{e}"))
 }

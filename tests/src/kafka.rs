@@ -17,7 +17,9 @@ use rdkafka::{
     ClientConfig, Message, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    config::FromClientConfig,
     consumer::{BaseConsumer, Consumer},
+    error::KafkaResult,
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -170,17 +172,33 @@ impl TestKafka {
             .unwrap_or_default()
     }
 
-    fn config(&self) -> ClientConfig {
+    /// What an rdkafka client needs to reach this broker (its address, and
+    /// its CA when it is reached over TLS), quiet below errors; the caller
+    /// adds its own timeouts and roles.
+    pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", self.bootstrap())
-            .set("socket.timeout.ms", "10000")
             .set("log_level", "3");
         if let Some(tls) = &self.tls {
             config
                 .set("security.protocol", "ssl")
                 .set("ssl.ca.pem", tls.ca_pem.clone());
         }
+        config
+    }
+
+    /// Any rdkafka client (admin, producer, consumer) made from
+    /// [`TestKafka::client_config`].
+    pub fn client<T: FromClientConfig>(&self) -> KafkaResult<T> {
+        self.client_config().create()
+    }
+
+    /// The harness's own clients: a request fails after 10 s, so that a test
+    /// shows a broker that does not answer.
+    fn config(&self) -> ClientConfig {
+        let mut config = self.client_config();
+        config.set("socket.timeout.ms", "10000");
         config
     }
 

@@ -17,11 +17,19 @@
 //!   and drop databases from (default `postgres://postgres@127.0.0.1:5432/test`).
 //! - `FERRY_TEST_ECHO=1`: copy every child process's output to the test's
 //!   stderr as it arrives, for debugging.
+//!
+//! The benchmarks (`bench/`) start ferry, its stores and brokers through this
+//! harness too, with the knobs a measurement needs: release binaries
+//! ([`binaries::profile_dir`]), ferry's own defaults instead of the tests'
+//! short intervals ([`LaunchOptions::tuned_for_tests`]), log files, and a raw
+//! sqlx pool on the store ([`TestDb::open_pool`]). Their fallible `try_*`
+//! variants return what went wrong instead of panicking.
 
 pub mod app;
 pub mod binaries;
 pub mod db;
 pub mod kafka;
+pub mod launcher;
 pub mod mariadb;
 pub mod poll;
 pub mod process;
@@ -29,7 +37,8 @@ pub mod reply;
 pub mod tls_proxy;
 
 pub use app::{AppOptions, TestApp};
-pub use db::{Backend, TestDb};
+pub use db::{Backend, DbOptions, RawPool, TestDb};
+pub use launcher::{LaunchOptions, Launcher};
 pub use poll::eventually;
 pub use process::FerryProcess;
 pub use reply::Reply;

@@ -2,7 +2,8 @@
 //! dropped.
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    fs::File,
+    io::{BufRead, BufReader, LineWriter, Read, Write},
     path::Path,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
@@ -47,6 +48,27 @@ impl FerryProcess {
         env: &[(String, String)],
         cwd: &Path,
     ) -> Self {
+        Self::try_spawn(label, program, args, env, cwd, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`FerryProcess::spawn`] that returns why the process cannot be started
+    /// instead of panicking, and that also copies every line of its output to
+    /// `log_file` (created or truncated) when one is given.
+    pub fn try_spawn(
+        label: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        cwd: &Path,
+        log_file: Option<&Path>,
+    ) -> Result<Self, String> {
+        let log = log_file
+            .map(|path| {
+                std::fs::File::create(path)
+                    .map(|file| Arc::new(Mutex::new(LineWriter::new(file))))
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))
+            })
+            .transpose()?;
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(cwd)
@@ -76,7 +98,7 @@ impl FerryProcess {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
         let captured = Arc::new(Mutex::new(Captured::default()));
         let echo = std::env::var_os("FERRY_TEST_ECHO").is_some_and(|v| v == "1");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -87,22 +109,24 @@ impl FerryProcess {
                 captured.clone(),
                 false,
                 echo.then(|| format!("{label} stdout")),
+                log.clone(),
             ),
             read_lines(
                 stderr,
                 captured.clone(),
                 true,
                 echo.then(|| format!("{label} stderr")),
+                log,
             ),
         ];
-        Self {
+        Ok(Self {
             label: label.to_owned(),
             child,
             captured,
             readers,
             exit: None,
             tail_shown: false,
-        }
+        })
     }
 
     pub fn label(&self) -> &str {
@@ -140,30 +164,55 @@ impl FerryProcess {
     /// Waits for a stdout line containing `needle` and returns it. Panics,
     /// showing the output, if the process exits or `timeout` passes first.
     pub async fn wait_for_stdout_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let line = self.try_wait_for_stdout_line(needle, timeout).await;
+        // A failure's message carries the output already.
+        self.tail_shown = line.is_err();
+        line.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`FerryProcess::wait_for_stdout_line`] that returns the failure, with
+    /// the output, instead of panicking.
+    pub async fn try_wait_for_stdout_line(
+        &mut self,
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(line) = self.stdout().lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
+                return Ok(line.to_owned());
             }
-            if let Some(status) = self.exit_status() {
-                // Let the readers drain the pipes so the panic shows everything.
-                self.join_readers();
-                self.tail_shown = true;
-                panic!(
-                    "{} exited ({status}) before printing `{needle}`:\n{}",
+            if let Some(exited) = self.exited(&format!(" before printing `{needle}`")) {
+                return Err(exited);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} did not print `{needle}` within {timeout:?}:\n{}",
                     self.label,
                     self.tail()
-                );
+                ));
             }
-            self.tail_shown = Instant::now() >= deadline;
-            assert!(
-                !self.tail_shown,
-                "{} did not print `{needle}` within {timeout:?}:\n{}",
-                self.label,
-                self.tail()
-            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Fails, with the output, if the process has exited: whoever waits on it
+    /// should stop waiting.
+    pub fn ensure_running(&mut self) -> Result<(), String> {
+        self.exited("").map_or(Ok(()), Err)
+    }
+
+    /// If the process has exited: `<label> exited (<status>)<when>:` and its
+    /// output.
+    fn exited(&mut self, when: &str) -> Option<String> {
+        let status = self.exit_status()?;
+        // Let the readers drain the pipes so the message shows everything.
+        self.join_readers();
+        Some(format!(
+            "{} exited ({status}){when}:\n{}",
+            self.label,
+            self.tail()
+        ))
     }
 
     /// Sends a signal (e.g. `libc::SIGTERM`) to the process.
@@ -249,11 +298,15 @@ impl Drop for FerryProcess {
     }
 }
 
+/// The file a process's output is copied to, shared by its two readers.
+type LogFile = Arc<Mutex<LineWriter<File>>>;
+
 fn read_lines(
     stream: impl Read + Send + 'static,
     captured: Arc<Mutex<Captured>>,
     is_stderr: bool,
     echo: Option<String>,
+    log: Option<LogFile>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
@@ -266,6 +319,11 @@ fn read_lines(
                     let line = String::from_utf8_lossy(&buf);
                     if let Some(prefix) = &echo {
                         eprint!("[{prefix}] {line}");
+                    }
+                    if let Some(log) = &log
+                        && let Ok(mut log) = log.lock()
+                    {
+                        let _ = writeln!(log, "{}", line.trim_end_matches('\n'));
                     }
                     let mut captured = captured.lock().expect("output lock");
                     let target = if is_stderr {
@@ -281,4 +339,61 @@ fn read_lines(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{path::Path, time::Duration};
+
+    use super::FerryProcess;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn sh(script: &str, dir: &Path, log_file: Option<&Path>) -> FerryProcess {
+        FerryProcess::try_spawn(
+            "sh",
+            Path::new("/bin/sh"),
+            &["-c", script],
+            &[],
+            dir,
+            log_file,
+        )
+        .expect("/bin/sh starts")
+    }
+
+    #[tokio::test]
+    async fn output_is_logged_and_an_exit_reported() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let log = dir.path().join("sh-0.log");
+        let mut p = sh("echo ready; echo oops >&2", dir.path(), Some(&log));
+        let line = p.try_wait_for_stdout_line("ready", WAIT).await;
+        assert_eq!(line.as_deref(), Ok("ready"));
+        p.wait_exit(WAIT).await;
+        let exited = p.ensure_running().expect_err("sh has exited");
+        assert!(
+            exited.starts_with("sh exited (exit status: 0):\n"),
+            "{exited}"
+        );
+        let logged = std::fs::read_to_string(&log).expect("the log file");
+        assert!(
+            logged.contains("ready\n") && logged.contains("oops\n"),
+            "{logged}"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_line_fails_when_the_process_exits() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let mut p = sh("echo starting; exit 3", dir.path(), None);
+        let err = p
+            .try_wait_for_stdout_line("listening", WAIT)
+            .await
+            .expect_err("sh exits without listening");
+        assert!(
+            err.starts_with("sh exited (exit status: 3) before printing `listening`:\n")
+                && err.contains("starting"),
+            "{err}"
+        );
+        p.ensure_running().expect_err("still exited");
+    }
 }

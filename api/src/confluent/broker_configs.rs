@@ -20,12 +20,13 @@
 //! tansu accepts a cluster-wide change and keeps nothing (another gap).
 
 use ferry_entity::Role;
-use ferry_worker::{
+use ferry_entity::payload::ConfigChange;
+use ferry_service::{
     kafka::{
         admin::{self, AdminError, ConfigEntry, ConfigOp, ConfigOpKind, ConfigResource},
         broker_default_config,
     },
-    topic_admin::{self, ConfigChange},
+    topics::admin as topic_admin,
 };
 use poem::Request;
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
@@ -38,9 +39,9 @@ use super::{
         AlterConfigsRequest, KafkaConfig, KafkaConfigList, Scope, UpdateConfigRequest, parse_alter,
         require_alter_suffix, reset_one, set_one,
     },
-    topics::{describe, submit_error},
+    topics::describe,
 };
-use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
+use crate::{api_tags::ApiTags, auth::BearerAuth, edge::requester, state::AppState};
 
 /// The configs of a broker, which must exist.
 async fn broker_configs(ctx: &Ctx, raw_broker: &str) -> V3Result<(i32, Vec<ConfigEntry>)> {
@@ -437,9 +438,8 @@ async fn submit(
         &state.store,
         ctx.cluster_id,
         change,
-        super::requester(auth, req),
+        &requester(&auth.0, req),
     )
-    .await
-    .map_err(submit_error)?;
+    .await?;
     super::applied(state, &ctx.base, task).await
 }

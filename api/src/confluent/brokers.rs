@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use ferry_entity::Role;
-use ferry_worker::kafka::admin::{self, BrokerInfo, ClusterDescription};
+use ferry_service::kafka::admin::{self, BrokerInfo, ClusterDescription};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 

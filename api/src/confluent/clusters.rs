@@ -5,8 +5,8 @@
 //! serves neither (the `rdkafka` crate cannot describe ACLs or reassignments),
 //! and a link to a route that answers 404 would mislead.
 
-use ferry_entity::{ClusterKind, Role};
-use ferry_worker::{
+use ferry_entity::{ClusterId, ClusterKind, Role};
+use ferry_service::{
     clusters::{self, ClusterView},
     kafka::admin,
 };
@@ -36,7 +36,7 @@ pub struct KafkaCluster {
 
 list_type!(KafkaClusterList, KafkaCluster);
 
-fn view(base: &str, id: i64, controller: Option<i32>) -> KafkaCluster {
+fn view(base: &str, id: ClusterId, controller: Option<i32>) -> KafkaCluster {
     let url = format!("{base}/v3/clusters/{id}");
     KafkaCluster {
         kind: "KafkaCluster".into(),
@@ -98,7 +98,7 @@ impl ConfluentClustersApi {
 }
 
 async fn describe(state: &AppState, base: &str, cluster: &ClusterView) -> KafkaCluster {
-    let controller = match state.store.kafka.get(&state.store, cluster.id).await {
+    let controller = match state.kafka.get(&state.store, cluster.id).await {
         Ok(client) => admin::controller(&client, READ_TIMEOUT).await,
         Err(_) => None,
     };

@@ -9,12 +9,13 @@
 //! Sensitive values are never returned (null), in entries or synonyms.
 
 use ferry_entity::Role;
-use ferry_worker::{
+use ferry_entity::payload::ConfigChange;
+use ferry_service::{
     kafka::{
         admin::{self, ConfigEntry, ConfigOp, ConfigOpKind, ConfigResource},
         topic_config,
     },
-    topic_admin::{self, ConfigChange},
+    topics::admin as topic_admin,
 };
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, param::Query, payload::Json};
@@ -23,10 +24,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     Applied, ConfluentError, Ctx, READ_TIMEOUT, ResourceMetadata, V3Result, list_meta, list_type,
-    seg,
-    topics::{find_topic, submit_error},
+    seg, topics::find_topic,
 };
-use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
+use crate::{api_tags::ApiTags, auth::BearerAuth, edge::requester, state::AppState};
 
 #[derive(Debug, Object)]
 pub struct ConfigSynonymView {
@@ -456,9 +456,8 @@ async fn change_topic(
         &state.store,
         ctx.cluster_id,
         change,
-        super::requester(auth, req),
+        &requester(&auth.0, req),
     )
-    .await
-    .map_err(submit_error)?;
+    .await?;
     super::applied(state, &ctx.base, task).await
 }

@@ -8,7 +8,7 @@
 //! DescribeGroups version librdkafka sends does not carry it.
 
 use ferry_entity::Role;
-use ferry_worker::kafka::admin::{self, GroupInfo, GroupMember};
+use ferry_service::kafka::admin::{self, GroupInfo, GroupMember};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 

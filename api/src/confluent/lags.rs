@@ -9,7 +9,7 @@
 //! partitions the group never committed are not listed, as in Confluent's.
 
 use ferry_entity::Role;
-use ferry_worker::kafka::admin::{self, GroupInfo, PartitionLag};
+use ferry_service::kafka::admin::{self, GroupInfo, PartitionLag};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 

@@ -26,21 +26,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use ferry_entity::TaskStatus;
-use ferry_worker::{
-    kafka::{KafkaAccessError, KafkaCluster, admin::AdminError},
-    tasks::{self, Task},
+use ferry_entity::{ClusterId, FailureKind, TaskStatus};
+use ferry_service::{
+    error::{ErrorKind, ServiceError},
+    kafka::{KafkaCluster, admin::AdminError},
+    tasks::{Task, Waited},
 };
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 use sea_orm::DbErr;
 use serde_json::Value;
 
-use crate::{
-    auth::{BearerAuth, Forbidden},
-    middleware::{audit::AuditNote, request_id::RequestId},
-    state::AppState,
-};
+use crate::{auth::Forbidden, middleware::audit::AuditNote, state::AppState};
 
 pub mod broker_configs;
 pub mod brokers;
@@ -179,6 +176,24 @@ impl From<DbErr> for ConfluentError {
     }
 }
 
+/// Every registry error, in one place.
+impl From<ServiceError> for ConfluentError {
+    fn from(err: ServiceError) -> Self {
+        let message = err.message().to_owned();
+        match err.kind() {
+            ErrorKind::Invalid => Self::invalid(message),
+            ErrorKind::NotFound => Self::not_found(404, message),
+            ErrorKind::Busy => Self::conflict(TASK_IN_PROGRESS, message),
+            ErrorKind::Conflict => Self::conflict(409, message),
+            ErrorKind::Forbidden => Self::Forbidden(body(403, message)),
+            ErrorKind::Unavailable => {
+                tracing::error!(error = %err.detail(), "request failed on a dependency");
+                Self::Unavailable(body(503, message))
+            }
+        }
+    }
+}
+
 pub type V3Result<T> = Result<T, ConfluentError>;
 
 #[derive(Debug, Object)]
@@ -265,7 +280,7 @@ pub fn base_url(req: &Request) -> String {
 pub struct Ctx {
     /// `http://host`.
     pub base: String,
-    pub cluster_id: i64,
+    pub cluster_id: ClusterId,
     pub cluster: Arc<KafkaCluster>,
 }
 
@@ -274,19 +289,17 @@ impl Ctx {
     pub async fn open(state: &AppState, req: &Request, raw_id: &str) -> V3Result<Self> {
         let not_found =
             || ConfluentError::not_found(404, format!("Cluster {raw_id} cannot be found."));
-        let cluster_id = ferry_worker::clusters::parse_id(raw_id).ok_or_else(not_found)?;
-        let cluster = match state.store.kafka.get(&state.store, cluster_id).await {
+        let cluster_id = ClusterId::parse(raw_id).ok_or_else(not_found)?;
+        let cluster = match state.kafka.get(&state.store, cluster_id).await {
             Ok(c) => c,
-            Err(KafkaAccessError::NoSuchCluster | KafkaAccessError::NotKafka(_)) => {
-                return Err(not_found());
-            }
-            Err(KafkaAccessError::Client(m)) => {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_found()),
+            Err(e) if e.kind() == ErrorKind::Invalid => {
                 return Err(ConfluentError::BadGateway(body(
                     KAFKA_ERROR,
-                    format!("cannot build a Kafka client for cluster {cluster_id}: {m}"),
+                    format!("cluster {cluster_id}: {}", e.message()),
                 )));
             }
-            Err(e @ KafkaAccessError::Registry(_)) => return Err(ConfluentError::store(e)),
+            Err(e) => return Err(e.into()),
         };
         Ok(Self {
             base: base_url(req),
@@ -324,14 +337,6 @@ pub fn validate_only(query: Option<bool>, body: Option<bool>) -> bool {
     query.unwrap_or(false) || body.unwrap_or(false)
 }
 
-/// The request's id and the caller, for task rows.
-pub fn requester(auth: &BearerAuth, req: &Request) -> ferry_worker::topic_admin::Requester {
-    ferry_worker::topic_admin::Requester {
-        created_by: auth.0.name.clone(),
-        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-    }
-}
-
 /// Adds the dialect's details to the call's audit entry.
 pub fn audit(req: &Request, detail: Value) {
     if let Some(note) = req.extensions().get::<AuditNote>() {
@@ -364,7 +369,7 @@ impl TaskAccepted {
                 resource_name: None,
             },
             task_id: task.id.clone(),
-            task_kind: task.kind.clone(),
+            task_kind: task.kind.as_str().to_owned(),
             status: task.status.as_str().to_owned(),
             message:
                 "the change was accepted and is still running; follow the task for its outcome"
@@ -385,48 +390,29 @@ pub enum Applied {
     Accepted(Json<TaskAccepted>, #[oai(header = "Location")] String),
 }
 
-/// Where a change's task ended up after the bounded wait.
-pub enum Waited {
-    Succeeded(Task),
-    Running(Task),
-}
-
-/// Waits up to `api.task_wait_ms` for a task; a failed or cancelled task is
-/// answered as an error.
+/// Waits up to `api.task_wait_ms` for a change's task: a finished task is a
+/// succeeded one; a failed or cancelled one is answered as an error.
 pub async fn wait_task(state: &AppState, task: Task) -> V3Result<Waited> {
-    let wait = Duration::from_millis(state.settings.api.task_wait_ms);
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = Duration::from_millis(20);
-    let mut task = task;
-    loop {
-        match task.status {
-            TaskStatus::Succeeded => return Ok(Waited::Succeeded(task)),
-            TaskStatus::Failed => return Err(task_failure(&task)),
-            TaskStatus::Cancelled => {
-                return Err(ConfluentError::conflict(
-                    TASK_CANCELLED,
-                    format!("task {} was cancelled before it ran", task.id),
-                ));
-            }
-            TaskStatus::Pending | TaskStatus::Running => {}
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(Waited::Running(task));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-        task = tasks::get(&state.store.db, &task.id)
-            .await?
-            .ok_or_else(|| ConfluentError::store(format!("task {} vanished", task.id)))?;
+    match crate::edge::wait_task(state, task).await? {
+        running @ Waited::Running(_) => Ok(running),
+        Waited::Finished(task) => match task.status {
+            TaskStatus::Succeeded => Ok(Waited::Finished(task)),
+            TaskStatus::Cancelled => Err(ConfluentError::conflict(
+                TASK_CANCELLED,
+                format!("task {} was cancelled before it ran", task.id),
+            )),
+            _ => Err(task_failure(&task)),
+        },
     }
 }
 
-/// A failed task: retries exhausted on a transient error is the cluster's
-/// unavailability (503); anything else is Kafka refusing the change (400).
+/// A failed task: retries exhausted on a transient error, or a timeout, is
+/// the cluster's unavailability (503); anything else is Kafka refusing the
+/// change (400).
 fn task_failure(task: &Task) -> ConfluentError {
     let reason = task.last_error.as_deref().unwrap_or("the change failed");
     let message = format!("{reason} (task {})", task.id);
-    if reason.starts_with("gave up after") {
+    if task.failure.is_some_and(FailureKind::is_transient) {
         ConfluentError::Unavailable(body(KAFKA_RETRIABLE, message))
     } else {
         ConfluentError::refused(message)
@@ -436,7 +422,7 @@ fn task_failure(task: &Task) -> ConfluentError {
 /// Answers a change as done (204) or still running (202).
 pub async fn applied(state: &AppState, base: &str, task: Task) -> V3Result<Applied> {
     Ok(match wait_task(state, task).await? {
-        Waited::Succeeded(_) => Applied::Done,
+        Waited::Finished(_) => Applied::Done,
         Waited::Running(task) => {
             let (body, location) = TaskAccepted::new(base, &task);
             Applied::Accepted(body, location)

@@ -11,7 +11,7 @@
 //! list partition reassignments, so ferry does not serve that route.
 
 use ferry_entity::Role;
-use ferry_worker::kafka::admin::{self, OffsetSpec, PartitionInfo, TopicInfo};
+use ferry_service::kafka::admin::{self, OffsetSpec, PartitionInfo, TopicInfo};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 

@@ -1,7 +1,7 @@
 //! `/v3/clusters/{cluster_id}/topics`: list, create, get, delete.
 //!
 //! Creation is a `topic.create` task recorded by the same
-//! `ferry_worker::topics::submit` as TubeMQ's addTopicTask, so it is batched,
+//! `ferry_service::topics::submit` as TubeMQ's addTopicTask, so it is batched,
 //! retried and audited the same way; deletion is a `topic.delete` task.
 //! Omitted counts take ferry's defaults (one partition per broker,
 //! replication factor min(3, brokers)) rather than the broker's.
@@ -9,23 +9,24 @@
 use std::collections::{BTreeMap, HashSet};
 
 use ferry_entity::Role;
-use ferry_worker::{
+use ferry_service::{
     kafka::{
         admin::{self, ClusterDescription, TopicInfo},
         topic_config,
     },
-    topic_admin::{self, AdminSubmitError},
-    topics::{self, TopicSpec, TopicSubmitError},
+    tasks::Waited,
+    topics::admin as topic_admin,
+    topics::{self, TopicSpec},
 };
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 use serde_json::json;
 
 use super::{
-    Applied, ConfluentError, Ctx, READ_TIMEOUT, Related, ResourceMetadata, TASK_IN_PROGRESS,
-    TaskAccepted, V3Result, Waited, count, list_meta, list_type, related, seg,
+    Applied, ConfluentError, Ctx, READ_TIMEOUT, Related, ResourceMetadata, TaskAccepted, V3Result,
+    count, list_meta, list_type, related, seg,
 };
-use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
+use crate::{api_tags::ApiTags, auth::BearerAuth, edge::requester, state::AppState};
 
 #[derive(Debug, Object)]
 pub struct KafkaTopic {
@@ -197,32 +198,13 @@ impl ConfluentTopicsApi {
             region: None,
             user: None,
         };
-        let who = super::requester(&auth, req);
-        let task = match topics::submit(
-            &state.store,
-            ctx.cluster_id,
-            vec![spec],
-            &who.created_by,
-            who.request_id,
-        )
-        .await
-        {
-            Ok(mut tasks) if !tasks.is_empty() => tasks.remove(0),
-            Ok(_) => return Err(ConfluentError::store("no task was recorded")),
-            Err(e @ TopicSubmitError::InProgress(_)) => {
-                return Err(ConfluentError::conflict(TASK_IN_PROGRESS, e.to_string()));
-            }
-            Err(TopicSubmitError::NoSuchCluster) => {
-                return Err(ConfluentError::not_found(
-                    404,
-                    format!("Cluster {} cannot be found.", ctx.cluster_id),
-                ));
-            }
-            Err(TopicSubmitError::Invalid(m)) => return Err(ConfluentError::invalid(m)),
-            Err(TopicSubmitError::Store(e)) => return Err(ConfluentError::store(e)),
-        };
+        let who = requester(&auth.0, req);
+        let task = topics::submit(&state.store, &state.kafka, ctx.cluster_id, vec![spec], &who)
+            .await?
+            .pop()
+            .ok_or_else(|| ConfluentError::store("no task was recorded"))?;
         Ok(match super::wait_task(&state, task).await? {
-            Waited::Succeeded(task) => {
+            Waited::Finished(task) => {
                 let result = task.result.unwrap_or_default();
                 let made = |key: &str, fallback: usize| {
                     result[key]
@@ -279,21 +261,10 @@ impl ConfluentTopicsApi {
             &state.store,
             ctx.cluster_id,
             &name,
-            super::requester(&auth, req),
+            &requester(&auth.0, req),
         )
-        .await
-        .map_err(submit_error)?;
+        .await?;
         super::applied(&state, &ctx.base, task).await
-    }
-}
-
-/// Recording a topic or config task failed.
-pub fn submit_error(err: AdminSubmitError) -> ConfluentError {
-    match err {
-        e @ AdminSubmitError::InProgress { .. } => {
-            ConfluentError::conflict(TASK_IN_PROGRESS, e.to_string())
-        }
-        other => ConfluentError::store(other),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use ferry_entity::audit_log;
+use ferry_entity::{AuditOutcome, audit_log};
 use poem::{
     Endpoint, IntoResponse, Request, Response,
     http::{Method, StatusCode},
@@ -74,17 +74,16 @@ fn entry(call: &Call, status: StatusCode, detail: Option<Value>) -> audit_log::A
             .identity
             .as_ref()
             .map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
-        role: Set(call.identity.as_ref().map(|i| i.role.as_str().to_owned())),
+        role: Set(call.identity.as_ref().map(|i| i.role)),
         method: Set(call.method.clone()),
         path: Set(call.path.chars().take(1024).collect()),
         request_id: Set(call.request_id.clone()),
         status: Set(i32::from(status.as_u16())),
         outcome: Set(if status.is_success() {
-            "success"
+            AuditOutcome::Success
         } else {
-            "failure"
-        }
-        .to_owned()),
+            AuditOutcome::Failure
+        }),
         detail: Set(detail),
         ..Default::default()
     }

@@ -1,8 +1,8 @@
 //! `/api/v1/clusters`: register, list, read, update and remove clusters.
 
 use chrono::{DateTime, Utc};
-use ferry_entity::{ClusterKind, Role};
-use ferry_worker::clusters::{self, ClusterInput, ClusterView, Tls};
+use ferry_entity::{ClusterId, ClusterKind, Role};
+use ferry_service::clusters::{self, ClusterInput, ClusterView, Tls};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 use secrecy::SecretString;
 
@@ -147,8 +147,8 @@ pub enum Deleted {
     Deleted,
 }
 
-fn parse_id(raw: &str) -> NativeResult<i64> {
-    clusters::parse_id(raw).ok_or_else(|| NativeError::not_found("no such cluster"))
+fn parse_id(raw: &str) -> NativeResult<ClusterId> {
+    ClusterId::parse(raw).ok_or_else(|| NativeError::not_found("no such cluster"))
 }
 
 pub struct ClustersApi;
@@ -231,7 +231,7 @@ impl ClustersApi {
         auth.0.require(Role::Admin)?;
         let id = parse_id(&id.0)?;
         clusters::delete(&state.store, id).await?;
-        state.store.kafka.forget(id);
+        state.kafka.forget(id);
         Ok(Deleted::Deleted)
     }
 }

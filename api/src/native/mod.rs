@@ -1,7 +1,7 @@
 //! The native dialect: `/api/v1/...`, plain JSON bodies and RFC 7807 problem
 //! details for errors.
 
-use ferry_worker::clusters::ClusterError;
+use ferry_service::error::{ErrorKind, ServiceError};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 use sea_orm::DbErr;
 
@@ -80,16 +80,18 @@ impl From<DbErr> for NativeError {
     }
 }
 
-impl From<ClusterError> for NativeError {
-    fn from(err: ClusterError) -> Self {
-        match err {
-            ClusterError::Invalid(m) => Self::bad_request(m),
-            ClusterError::NotFound => Self::not_found("no such cluster"),
-            ClusterError::Conflict(m) => Self::conflict(m),
-            ClusterError::Store(e) => e.into(),
-            ClusterError::Secret(e) => {
-                tracing::error!(error = %e, "secret handling failed");
-                Self::unavailable("stored secrets cannot be read with this FERRY_SECRET_KEY")
+/// Every registry error, in one place.
+impl From<ServiceError> for NativeError {
+    fn from(err: ServiceError) -> Self {
+        let detail = err.message().to_owned();
+        match err.kind() {
+            ErrorKind::Invalid => Self::bad_request(detail),
+            ErrorKind::NotFound => Self::not_found(detail),
+            ErrorKind::Conflict | ErrorKind::Busy => Self::conflict(detail),
+            ErrorKind::Forbidden => Self::Forbidden(problem(403, "Forbidden", detail)),
+            ErrorKind::Unavailable => {
+                tracing::error!(error = %err.detail(), "request failed on a dependency");
+                Self::unavailable(detail)
             }
         }
     }

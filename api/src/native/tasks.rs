@@ -1,10 +1,11 @@
 //! `/api/v1/tasks`: list, get, submit a `ping`, cancel.
 
 use chrono::{DateTime, Utc};
-use ferry_entity::{Role, TaskKind, TaskStatus};
-use ferry_worker::{
-    queue::{self, SubmitError},
-    tasks::{self, NewTask, Task, TaskFilter},
+use ferry_entity::{ClusterId, Role, TaskKind, TaskStatus, payload::PingPayload};
+use ferry_service::{
+    clusters,
+    error::ErrorKind,
+    tasks::{self, NewTask, Task, TaskFilter, submit},
 };
 use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
@@ -31,6 +32,10 @@ pub struct TaskView {
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
+    /// Why a failed or cancelled task ended so: permanent (the job said no
+    /// attempt can succeed), gave_up (every attempt hit an error that might
+    /// have passed), timed_out (the last attempt ran too long), cancelled.
+    pub failure: Option<String>,
     pub payload: Value,
     pub result: Option<Value>,
     pub created_by: String,
@@ -45,13 +50,14 @@ impl From<Task> for TaskView {
     fn from(t: Task) -> Self {
         Self {
             id: t.id,
-            kind: t.kind,
-            cluster_id: t.cluster_id,
+            kind: t.kind.as_str().to_owned(),
+            cluster_id: t.cluster_id.map(|id| id.to_string()),
             subject: t.subject,
             status: t.status.as_str().to_owned(),
             attempts: t.attempts,
             max_attempts: t.max_attempts,
             last_error: t.last_error,
+            failure: t.failure.map(|f| f.as_str().to_owned()),
             payload: t.payload,
             result: t.result,
             created_by: t.created_by,
@@ -122,9 +128,21 @@ impl TasksApi {
                 ))
             })?),
         };
+        let cluster_id = match cluster_id.0.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(ClusterId::parse(raw).ok_or_else(|| {
+                NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
+            })?),
+        };
+        let kind = match kind.0.as_deref() {
+            None | Some("") => None,
+            Some(k) => Some(TaskKind::parse(k).ok_or_else(|| {
+                NativeError::bad_request(format!("kind `{k}` is not a task kind"))
+            })?),
+        };
         let filter = TaskFilter {
-            cluster_id: cluster_id.0.filter(|s| !s.is_empty()),
-            kind: kind.0.filter(|s| !s.is_empty()),
+            cluster_id,
+            kind,
             status,
             subject: subject.0.filter(|s| !s.is_empty()),
         };
@@ -179,12 +197,29 @@ impl TasksApi {
         let payload = body
             .payload
             .unwrap_or_else(|| Value::Object(Default::default()));
-        if !payload.is_object() {
-            return Err(NativeError::bad_request("payload must be a JSON object"));
+        if let Err(e) = serde_json::from_value::<PingPayload>(payload.clone()) {
+            return Err(NativeError::bad_request(format!("payload: {e}")));
         }
+        let cluster_id = match body.cluster_id.as_deref() {
+            None | Some("") => None,
+            Some(raw) => {
+                let id = ClusterId::parse(raw).ok_or_else(|| {
+                    NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
+                })?;
+                clusters::get(&state.store, id)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::NotFound => {
+                            NativeError::bad_request(format!("clusterId {id}: no such cluster"))
+                        }
+                        _ => e.into(),
+                    })?;
+                Some(id)
+            }
+        };
         let new = NewTask {
             kind,
-            cluster_id: body.cluster_id,
+            cluster_id,
             subject: body.subject,
             payload,
             max_attempts: body.max_attempts,
@@ -195,9 +230,7 @@ impl TasksApi {
         // its job; a refused one is still recorded by the middleware.
         let note = req.extensions().get::<AuditNote>();
         let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
-        let task = queue::submit_audited(&state.store, new, audit)
-            .await
-            .map_err(submit_error)?;
+        let task = submit::submit(&state.store, new, audit).await?;
         if let Some(note) = note {
             note.recorded();
         }
@@ -223,9 +256,4 @@ impl TasksApi {
             ))),
         }
     }
-}
-
-pub fn submit_error(err: SubmitError) -> NativeError {
-    tracing::error!(error = %err, "task submission failed");
-    NativeError::unavailable(format!("{err}; nothing was recorded, retry the request"))
 }

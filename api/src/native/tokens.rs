@@ -1,16 +1,12 @@
 //! `/api/v1/tokens`: admins mint and revoke bearer tokens.
 
 use chrono::{DateTime, Utc};
-use ferry_entity::{Role, api_token};
+use ferry_entity::Role;
+use ferry_service::tokens;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
 
 use super::{NativeError, NativeResult};
-use crate::{
-    api_tags::ApiTags,
-    auth::{self, BearerAuth},
-    state::AppState,
-};
+use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
 
 #[derive(Debug, Object)]
 pub struct MintToken {
@@ -84,8 +80,8 @@ impl TokensApi {
                 body.0.role
             ))
         })?;
-        let token = auth::generate_token();
-        let row = auth::mint(&state.store.db, &name, role, &token, &auth.0.name).await?;
+        let token = tokens::generate();
+        let row = tokens::mint(&state.store.db, &name, role, &token, &auth.0.name).await?;
         Ok(Minted::Created(Json(MintedToken {
             id: row.id,
             name: row.name,
@@ -103,10 +99,7 @@ impl TokensApi {
         auth: BearerAuth,
     ) -> NativeResult<Json<TokenList>> {
         auth.0.require(Role::Admin)?;
-        let rows = api_token::Entity::find()
-            .order_by_asc(api_token::Column::CreatedAt)
-            .all(&state.store.db)
-            .await?;
+        let rows = tokens::list(&state.store.db).await?;
         Ok(Json(TokenList {
             data: rows
                 .into_iter()
@@ -131,14 +124,7 @@ impl TokensApi {
         id: Path<String>,
     ) -> NativeResult<Revoked> {
         auth.0.require(Role::Admin)?;
-        let row = api_token::Entity::find_by_id(id.0.clone())
-            .one(&state.store.db)
-            .await?
-            .ok_or_else(|| NativeError::not_found(format!("no token {}", id.0)))?;
-        if row.revoked_at.is_none() {
-            let mut active: api_token::ActiveModel = row.into();
-            active.revoked_at = Set(Some(Utc::now()));
-            active.update(&state.store.db).await?;
+        if tokens::revoke(&state.store.db, &id.0).await? {
             // This process stops accepting it at once; others within the TTL.
             state.tokens.forget_all();
         }

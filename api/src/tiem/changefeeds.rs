@@ -3,27 +3,36 @@
 //! it and answers with its result, or answers anyway with `unsteady` true
 //! while it is still running.
 
-use std::time::Duration;
-
-use ferry_entity::{Role, TaskKind, TaskStatus};
-use ferry_worker::changefeeds::{self, ChangefeedInput};
+use ferry_entity::{
+    ClusterId, Role, TaskKind, TaskStatus,
+    payload::{ChangefeedOperation, Payload},
+};
+use ferry_service::{
+    changefeeds::{self, ChangefeedInput},
+    tasks::Task,
+};
 use poem::Request;
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{TiemError, from_changefeed_error, task_failure, views::*, wait_for_task};
-use crate::{auth::BearerAuth, middleware::request_id::RequestId, state::AppState};
+use super::{TiemError, task_failure, views::*};
+use crate::{
+    auth::BearerAuth,
+    edge::{requester, wait_task},
+    state::AppState,
+};
 
 pub struct ChangefeedsApi;
 
 type TiemResult<T> = Result<Json<T>, TiemError>;
 
-fn request_id(req: &Request) -> Option<String> {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone())
-}
-
-fn wait(state: &AppState) -> Duration {
-    Duration::from_millis(state.settings.api.task_wait_ms)
+/// Waits for an operation's task; a failed one is answered as an error.
+async fn finish(state: &AppState, task: Task) -> Result<(), TiemError> {
+    let waited = wait_task(state, task).await?;
+    if waited.task().status == TaskStatus::Failed {
+        return Err(task_failure(waited.task()));
+    }
+    Ok(())
 }
 
 fn cluster_text(value: Option<Value>) -> Option<String> {
@@ -58,13 +67,9 @@ impl ChangefeedsApi {
             start_paused: body.start_paused.unwrap_or(false),
             force: body.force.unwrap_or(false),
         };
-        let (model, task) = changefeeds::create(&state.store, input, &auth.0.name, request_id(req))
-            .await
-            .map_err(|e| from_changefeed_error(e, ""))?;
-        let task = wait_for_task(&state.store, &task.id, wait(&state)).await?;
-        if task.status == TaskStatus::Failed {
-            return Err(task_failure(&task));
-        }
+        let (model, task) =
+            changefeeds::create(&state.store, input, &requester(&auth.0, req)).await?;
+        finish(&state, task).await?;
         Ok(Json(CreateResult {
             code: 0,
             data: CreateChangeFeedTaskResp { id: model.id },
@@ -91,9 +96,13 @@ impl ChangefeedsApi {
                 "pageSize must be between 1 and {max}"
             )));
         }
-        let cluster = cluster_id.0.filter(|c| !c.is_empty());
-        let (rows, total) =
-            changefeeds::list(&state.store.db, cluster.as_deref(), page, page_size).await?;
+        let cluster = match cluster_id.0.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(ClusterId::parse(raw).ok_or_else(|| {
+                TiemError::invalid(format!("clusterId `{raw}` is not a cluster id"))
+            })?),
+        };
+        let (rows, total) = changefeeds::list(&state.store.db, cluster, page, page_size).await?;
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
         let unsteady = changefeeds::unsteady(&state.store.db, &ids).await?;
         Ok(Json(ListResult {
@@ -120,9 +129,7 @@ impl ChangefeedsApi {
         id: Path<String>,
     ) -> TiemResult<DetailResult> {
         auth.0.require(Role::Viewer)?;
-        let model = changefeeds::get(&state.store.db, &id.0)
-            .await
-            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        let model = changefeeds::get(&state.store.db, &id.0).await?;
         let unsteady = !changefeeds::unsteady(&state.store.db, std::slice::from_ref(&model.id))
             .await?
             .is_empty();
@@ -148,7 +155,7 @@ impl ChangefeedsApi {
             req,
             &id.0,
             TaskKind::ChangefeedPause,
-            json!({}),
+            &ChangefeedOperation::default(),
         )
         .await
     }
@@ -168,7 +175,7 @@ impl ChangefeedsApi {
             req,
             &id.0,
             TaskKind::ChangefeedResume,
-            json!({}),
+            &ChangefeedOperation::default(),
         )
         .await
     }
@@ -185,9 +192,7 @@ impl ChangefeedsApi {
         body: Json<UpdateChangeFeedTaskReq>,
     ) -> TiemResult<StatusResult> {
         auth.0.require(Role::Client)?;
-        let current = changefeeds::get(&state.store.db, &id.0)
-            .await
-            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        let current = changefeeds::get(&state.store.db, &id.0).await?;
         let body = body.0;
         let input = ChangefeedInput {
             name: body.name,
@@ -196,16 +201,14 @@ impl ChangefeedsApi {
             rules: body.rules,
             ..Default::default()
         };
-        let patch = changefeeds::validate_patch(&state.store, &current, input)
-            .await
-            .map_err(|e| from_changefeed_error(e, &id.0))?;
+        let patch = changefeeds::validate_patch(&state.store, &current, input).await?;
         self.operate(
             &state,
             &auth,
             req,
             &id.0,
             TaskKind::ChangefeedUpdate,
-            json!(patch),
+            &patch,
         )
         .await
     }
@@ -226,7 +229,7 @@ impl ChangefeedsApi {
                 req,
                 &id.0,
                 TaskKind::ChangefeedDelete,
-                json!({}),
+                &ChangefeedOperation::default(),
             )
             .await?;
         Ok(Json(DeleteResult {
@@ -241,34 +244,24 @@ impl ChangefeedsApi {
 }
 
 impl ChangefeedsApi {
-    async fn operate(
+    #[allow(clippy::too_many_arguments)]
+    async fn operate<P: Payload>(
         &self,
         state: &AppState,
         auth: &BearerAuth,
         req: &Request,
         id: &str,
         kind: TaskKind,
-        payload: Value,
+        payload: &P,
     ) -> TiemResult<StatusResult> {
         auth.0.require(Role::Client)?;
-        let (before, task) = changefeeds::operate(
-            &state.store,
-            id,
-            kind,
-            payload,
-            &auth.0.name,
-            request_id(req),
-        )
-        .await
-        .map_err(|e| from_changefeed_error(e, id))?;
-        let task = wait_for_task(&state.store, &task.id, wait(state)).await?;
-        if task.status == TaskStatus::Failed {
-            return Err(task_failure(&task));
-        }
+        let (before, task) =
+            changefeeds::operate(&state.store, id, kind, payload, &requester(&auth.0, req)).await?;
+        finish(state, task).await?;
         Ok(Json(StatusResult {
             code: 0,
             data: StatusResp {
-                status: before.state,
+                status: before.state.as_str().to_owned(),
             },
             message: String::new(),
         }))

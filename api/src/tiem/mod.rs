@@ -4,9 +4,10 @@
 //! their HTTP status as the code (400 with a message naming the field, 401,
 //! 403, 503).
 
-use std::time::Duration;
-
-use ferry_worker::{changefeeds::ChangefeedError, store::Store, tasks};
+use ferry_service::{
+    error::{ErrorKind, ServiceError},
+    tasks,
+};
 use poem_openapi::{ApiResponse, Object, payload::Json};
 use serde_json::Value;
 
@@ -55,9 +56,6 @@ impl TiemError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::BadRequest(common(400, message))
     }
-    pub fn not_found(id: &str) -> Self {
-        Self::NotFound(common(CODE_NOT_FOUND, format!("changefeed {id} not found")))
-    }
     pub fn unavailable(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "changefeed request failed");
         Self::Unavailable(common(503, "the metadata store is unavailable; try again"))
@@ -76,32 +74,19 @@ impl From<sea_orm::DbErr> for TiemError {
     }
 }
 
-pub fn from_changefeed_error(err: ChangefeedError, id: &str) -> TiemError {
-    match err {
-        ChangefeedError::Invalid(m) => TiemError::invalid(m),
-        ChangefeedError::NotFound => TiemError::not_found(id),
-        ChangefeedError::Conflict(m) => TiemError::Conflict(common(CODE_CONFLICT, m)),
-        other => TiemError::unavailable(other),
-    }
-}
-
-/// Waits up to `wait` for a task to finish and returns it as last seen.
-pub async fn wait_for_task(
-    store: &Store,
-    id: &str,
-    wait: Duration,
-) -> Result<tasks::Task, TiemError> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let task = tasks::get(&store.db, id)
-            .await?
-            .ok_or_else(|| TiemError::unavailable(format!("task {id} vanished")))?;
-        if task.status.is_terminal() || tokio::time::Instant::now() >= deadline {
-            return Ok(task);
+/// Every registry error, in one place.
+impl From<ServiceError> for TiemError {
+    fn from(err: ServiceError) -> Self {
+        let message = err.message().to_owned();
+        match err.kind() {
+            ErrorKind::Invalid => TiemError::invalid(message),
+            ErrorKind::NotFound => TiemError::NotFound(common(CODE_NOT_FOUND, message)),
+            ErrorKind::Conflict | ErrorKind::Busy => {
+                TiemError::Conflict(common(CODE_CONFLICT, message))
+            }
+            ErrorKind::Forbidden => TiemError::Forbidden(common(403, message)),
+            ErrorKind::Unavailable => TiemError::unavailable(err.detail()),
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
     }
 }
 

@@ -1,7 +1,7 @@
 //! TiEM's request and response bodies for changefeeds.
 
 use ferry_entity::changefeed::Model;
-use ferry_worker::{changefeed::tso, changefeeds};
+use ferry_service::changefeeds::{self, tso};
 use poem_openapi::Object;
 use serde_json::Value;
 
@@ -84,20 +84,20 @@ impl ChangeFeedTaskResp {
     pub fn new(model: &Model, unsteady: bool) -> Self {
         let ms = |ts: i64| tso::to_unix_ms(ts.max(0) as u64) as i64;
         Self {
-            cluster_id: model.cluster_id.clone(),
+            cluster_id: model.cluster_id.to_string(),
             create_time: model.created_at.to_rfc3339(),
             downstream: changefeeds::downstream_view(model),
             downstream_fetch_ts: model.fetched_ts.to_string(),
             downstream_fetch_unix: ms(model.fetched_ts),
             downstream_sync_ts: model.checkpoint_ts.to_string(),
             downstream_sync_unix: ms(model.checkpoint_ts),
-            downstream_type: model.downstream_type.clone(),
+            downstream_type: model.downstream_type.as_str().to_owned(),
             id: model.id.clone(),
             name: model.name.clone(),
             rules: serde_json::from_value(model.rules.clone()).unwrap_or_default(),
             start_ts: model.start_ts.to_string(),
             start_unix: ms(model.start_ts),
-            status: model.state.clone(),
+            status: model.state.as_str().to_owned(),
             unsteady,
             update_time: model.updated_at.to_rfc3339(),
             upstream_update_ts: model.upstream_ts.to_string(),

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use ferry_entity::{ClusterKind, Role};
-use ferry_worker::{
-    clusters::{self, ClusterError, ClusterInput, ClusterView},
+use ferry_entity::{ClusterId, ClusterKind, Role};
+use ferry_service::{
+    clusters::{self, ClusterInput, ClusterView},
     kafka::{INSPECT_TIMEOUT, metadata},
     store::Store,
 };
@@ -72,23 +72,20 @@ async fn list(
     let views = match filter.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) => {
             let id = cluster_id(Some(&Value::String(raw.to_owned())))?;
-            match clusters::get(&state.store, id).await {
-                Ok(v) if v.kind == ClusterKind::Kafka => vec![v],
-                Ok(_) | Err(ClusterError::NotFound) => return Err(TubeResponse::no_such_cluster()),
-                Err(e) => return Err(TubeResponse::unavailable(e)),
+            let view = clusters::get(&state.store, id).await?;
+            if view.kind != ClusterKind::Kafka {
+                return Err(TubeResponse::no_such_cluster());
             }
+            vec![view]
         }
-        None => clusters::list(&state.store, Some(ClusterKind::Kafka))
-            .await
-            .map_err(TubeResponse::unavailable)?,
+        None => clusters::list(&state.store, Some(ClusterKind::Kafka)).await?,
     };
-    let rows =
-        futures::future::join_all(views.into_iter().map(|v| describe(&state.store, v))).await;
+    let rows = futures::future::join_all(views.into_iter().map(|v| describe(state, v))).await;
     Ok(TubeResponse::success(Value::Array(rows)))
 }
 
 /// One cluster's entry, with live counts when it answers in time.
-async fn describe(store: &Store, view: ClusterView) -> Value {
+async fn describe(state: &AppState, view: ClusterView) -> Value {
     let mut row = json!({
         "clusterId": view.id,
         "clusterName": view.name,
@@ -96,9 +93,9 @@ async fn describe(store: &Store, view: ClusterView) -> Value {
         "bootstrapServers": view.settings.bootstrap_servers,
     });
     let counts = async {
-        let cluster = store
+        let cluster = state
             .kafka
-            .get(store, view.id)
+            .get(&state.store, view.id)
             .await
             .map_err(|e| e.to_string())?;
         let (snapshot, groups) = tokio::join!(
@@ -191,26 +188,21 @@ async fn command(
             ensure_kafka(store, id).await?;
             let removed = clusters::delete(store, id).await;
             if removed.is_ok() {
-                store.kafka.forget(id);
+                state.kafka.forget(id);
             }
             removed
         }
         _ => return Ok(TubeResponse::no_such_method()),
     };
-    match outcome {
-        Ok(view) => Ok(TubeResponse::success(
-            json!({ "clusterId": view.id, "clusterName": view.name }),
-        )),
-        Err(ClusterError::NotFound) => Ok(TubeResponse::no_such_cluster()),
-        Err(ClusterError::Invalid(m) | ClusterError::Conflict(m)) => Ok(TubeResponse::invalid(m)),
-        Err(e) => Err(TubeResponse::unavailable(e)),
-    }
+    let view = outcome?;
+    Ok(TubeResponse::success(
+        json!({ "clusterId": view.id, "clusterName": view.name }),
+    ))
 }
 
-async fn ensure_kafka(store: &Store, id: i64) -> TubeStep<()> {
-    match clusters::get(store, id).await {
-        Ok(v) if v.kind == ClusterKind::Kafka => Ok(()),
-        Ok(_) | Err(ClusterError::NotFound) => Err(TubeResponse::no_such_cluster()),
-        Err(e) => Err(TubeResponse::unavailable(e)),
+async fn ensure_kafka(store: &Store, id: ClusterId) -> TubeStep<()> {
+    if clusters::get(store, id).await?.kind != ClusterKind::Kafka {
+        return Err(TubeResponse::no_such_cluster());
     }
+    Ok(())
 }

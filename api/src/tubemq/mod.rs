@@ -8,6 +8,9 @@
 use poem_openapi::{ApiResponse, Object, payload::Json};
 use serde_json::Value;
 
+use ferry_entity::ClusterId;
+use ferry_service::error::{ErrorKind, ServiceError};
+
 use crate::auth::Forbidden;
 
 pub mod cluster;
@@ -39,6 +42,8 @@ pub enum TubeResponse {
 
 /// errCode of a general failure.
 pub const ERR_GENERAL: i32 = -1;
+/// errCode when topics of the request already have tasks in progress.
+pub const ERR_IN_PROGRESS: i32 = 200;
 
 impl TubeResponse {
     pub fn success(data: Value) -> Self {
@@ -94,16 +99,27 @@ impl From<Forbidden> for TubeResponse {
 }
 
 /// Reads a TubeMQ `clusterId`, which callers send as a number or a string.
-pub fn cluster_id(value: Option<&Value>) -> Result<i64, TubeResponse> {
-    let id = match value {
-        None | Some(Value::Null) => return Err(TubeResponse::invalid("clusterId is required")),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => ferry_worker::clusters::parse_id(s),
-        Some(_) => None,
-    };
-    id.filter(|id| *id > 0).ok_or_else(|| {
-        TubeResponse::invalid("clusterId must be a positive integer or a string holding one")
-    })
+pub fn cluster_id(value: Option<&Value>) -> Result<ClusterId, TubeResponse> {
+    crate::edge::cluster_id("clusterId", value).map_err(TubeResponse::invalid)
+}
+
+/// Every registry error, in one place: business outcomes are HTTP 200 with
+/// TubeMQ's codes; a metadata store that does not answer is a 503.
+impl From<ServiceError> for TubeResponse {
+    fn from(err: ServiceError) -> Self {
+        match err.kind() {
+            ErrorKind::Invalid | ErrorKind::Conflict => Self::invalid(err.message()),
+            ErrorKind::NotFound => Self::no_such_cluster(),
+            ErrorKind::Busy => Self::failure(ERR_IN_PROGRESS, err.message()),
+            ErrorKind::Forbidden => Self::Forbidden(Json(TubeResult {
+                err_msg: err.message().to_owned(),
+                err_code: 403,
+                result: false,
+                data: Value::String(String::new()),
+            })),
+            ErrorKind::Unavailable => Self::unavailable(err.detail()),
+        }
+    }
 }
 
 /// Reads the `user` field TubeMQ callers must send.

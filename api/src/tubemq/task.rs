@@ -3,20 +3,13 @@
 use std::collections::BTreeMap;
 
 use ferry_entity::Role;
-use ferry_worker::topics::{self, TopicSpec, TopicSubmitError};
+use ferry_service::topics::{self, TopicSpec};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use serde_json::{Value, json};
 
 use super::{TubeResponse, TubeStep, answer, cluster_id, user};
-use crate::{
-    auth::BearerAuth,
-    middleware::{audit::AuditNote, request_id::RequestId},
-    state::AppState,
-};
-
-/// errCode when a topic already has a task in progress.
-const ERR_IN_PROGRESS: i32 = 200;
+use crate::{auth::BearerAuth, edge::requester, middleware::audit::AuditNote, state::AppState};
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
@@ -90,17 +83,10 @@ async fn add_topic_task(
             user: Some(user.clone()),
         })
         .collect();
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let created_by = format!("{} (user {user})", auth.0.name);
-    match topics::submit(&state.store, cluster, specs, &created_by, request_id).await {
-        Ok(tasks) => Ok(TubeResponse::success(json!(
-            tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()
-        ))),
-        Err(e @ TopicSubmitError::InProgress(_)) => {
-            Ok(TubeResponse::failure(ERR_IN_PROGRESS, e.to_string()))
-        }
-        Err(TopicSubmitError::NoSuchCluster) => Ok(TubeResponse::no_such_cluster()),
-        Err(TopicSubmitError::Invalid(m)) => Ok(TubeResponse::invalid(m)),
-        Err(TopicSubmitError::Store(e)) => Err(TubeResponse::unavailable(e)),
-    }
+    let mut who = requester(&auth.0, req);
+    who.created_by = format!("{} (user {user})", auth.0.name);
+    let tasks = topics::submit(&state.store, &state.kafka, cluster, specs, &who).await?;
+    Ok(TubeResponse::success(json!(
+        tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()
+    )))
 }

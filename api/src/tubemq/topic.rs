@@ -2,7 +2,10 @@
 //! metadata, never from the task table.
 
 use ferry_entity::Role;
-use ferry_worker::kafka::{INSPECT_TIMEOUT, KafkaAccessError, metadata};
+use ferry_service::{
+    error::ErrorKind,
+    kafka::{INSPECT_TIMEOUT, metadata},
+};
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use serde_json::Value;
 
@@ -53,12 +56,11 @@ async fn query_can_write(
     if topic.is_empty() {
         return Ok(TubeResponse::invalid("topicName is required"));
     }
-    let cluster = match state.store.kafka.get(&state.store, cluster_id).await {
+    let cluster = match state.kafka.get(&state.store, cluster_id).await {
         Ok(c) => c,
-        Err(KafkaAccessError::NoSuchCluster | KafkaAccessError::NotKafka(_)) => {
-            return Ok(TubeResponse::no_such_cluster());
-        }
-        Err(e) => return Ok(TubeResponse::invalid(e.to_string())),
+        Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e.into()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(TubeResponse::no_such_cluster()),
+        Err(e) => return Ok(TubeResponse::invalid(e.message())),
     };
     // The full topic list, not a one-topic request: asking a broker about one
     // topic can auto-create it when `auto.create.topics.enable` is on.

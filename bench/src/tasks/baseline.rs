@@ -12,10 +12,9 @@ use sqlx::{
     pool::PoolConnection,
 };
 
-use crate::{
-    db::{BenchDb, RawPool},
-    load::{Sample, closed_loop},
-};
+use ferry_tests::{RawPool, TestDb};
+
+use crate::load::{Sample, closed_loop};
 
 /// Creates `raw_tasks` with the columns and indexes of ferry's `tasks`, so
 /// that the baseline INSERT maintains as many indexes as ferry's does.
@@ -167,7 +166,7 @@ pub async fn enqueue_jobs(pool: &RawPool, n: usize) -> anyhow::Result<()> {
 /// connection, claiming and finishing one job per transaction until none is
 /// left. The connections are opened before the clock starts, and closed
 /// afterwards. Returns how many jobs were done and how long it took.
-pub async fn drain_jobs(db: &BenchDb, loops: usize) -> anyhow::Result<(usize, Duration)> {
+pub async fn drain_jobs(db: &TestDb, loops: usize) -> anyhow::Result<(usize, Duration)> {
     let loops = loops.max(1);
     let pool = db.open_pool(u32::try_from(loops)?).await?;
     let result = drain_with(&pool, loops).await;

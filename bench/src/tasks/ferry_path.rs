@@ -6,11 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use crate::{
-    db::RawPool,
-    ferry::{FerryApi, FerryEnv, FerryProcess},
-    load::{Sample, closed_loop},
-};
+use ferry_tests::{FerryProcess, Launcher, RawPool};
+
+use crate::load::{Sample, closed_loop};
 
 /// How often the database is asked whether the workers are done.
 const POLL: Duration = Duration::from_millis(50);
@@ -24,14 +22,15 @@ pub struct TasksClient {
 }
 
 impl TasksClient {
-    pub fn new(api: &FerryApi, token: &str, clients: usize) -> anyhow::Result<Self> {
+    /// A client of the API at `address` (`http://127.0.0.1:PORT`).
+    pub fn new(address: &str, token: &str, clients: usize) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(clients)
             .timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self {
             http,
-            url: format!("{}/api/v1/tasks", api.base_url),
+            url: format!("{address}/api/v1/tasks"),
             authorization: format!("Bearer {token}"),
         })
     }
@@ -91,7 +90,7 @@ impl WorkerRun {
 /// nothing unfinished besides), waits until `expected_total` tasks have
 /// succeeded in the whole table, then stops the workers.
 pub async fn run_batch(
-    env: &FerryEnv,
+    ferry: &Launcher,
     pool: &RawPool,
     workers: usize,
     expected_total: usize,
@@ -102,11 +101,14 @@ pub async fn run_batch(
     let since = Utc::now();
     let spawned = Instant::now();
     let mut processes: Vec<FerryProcess> = (0..workers)
-        .map(|_| env.start_worker())
-        .collect::<anyhow::Result<_>>()?;
+        .map(|_| ferry.spawn_worker("ferry-worker", &[]))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
     let result = wait_until_done(pool, &mut processes, expected_total, spawned + timeout).await;
-    for process in processes {
-        process.stop().await;
+    // A benchmark has no use for a graceful drain: every task it cares about
+    // has finished by now.
+    for process in &mut processes {
+        process.kill();
     }
     result?;
     let (count, first, last) = window_since(pool, since).await?;
@@ -122,8 +124,10 @@ async fn wait_until_done(
 ) -> anyhow::Result<()> {
     loop {
         tokio::time::sleep(POLL).await;
+        // A benchmark waiting on a dead worker would otherwise wait until
+        // its deadline.
         for process in processes.iter_mut() {
-            process.ensure_running()?;
+            process.ensure_running().map_err(anyhow::Error::msg)?;
         }
         let (succeeded, failed) = task_counts(pool).await?;
         if failed > 0 {

@@ -14,13 +14,21 @@ both_backends!(
 async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
     // Without a worker every task stays pending, so the counts are exact.
     let app = spawn_api_only(backend).await;
+    // Two registered clusters: a task's clusterId must name one.
+    let mut cluster = Vec::new();
+    for name in ["even", "odd"] {
+        let body = json!({ "name": name, "kind": "kafka", "bootstrapServers": "127.0.0.1:9" });
+        let created = app.post("/api/v1/clusters", &body).await.expect(201);
+        cluster.push(created["id"].as_str().expect("a cluster id").to_owned());
+    }
+    let (even, odd) = (cluster[0].clone(), cluster[1].clone());
     let mut submitted = Vec::new();
     for i in 0..25 {
         let task = app
             .submit(&json!({
                 "kind": "ping",
                 "subject": format!("subject-{}", i % 5),
-                "clusterId": if i % 2 == 0 { "even" } else { "odd" },
+                "clusterId": if i % 2 == 0 { &even } else { &odd },
                 "payload": { "n": i },
             }))
             .await;
@@ -79,15 +87,18 @@ async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
         data(&body).iter().all(|t| t["subject"] == "subject-3"),
         "{body}"
     );
-    let (total, body) = count("clusterId=even").await;
+    let (total, body) = count(&format!("clusterId={even}")).await;
     assert_eq!(total, 13, "{body}");
     assert!(
-        data(&body).iter().all(|t| t["clusterId"] == "even"),
+        data(&body).iter().all(|t| t["clusterId"] == even.as_str()),
         "{body}"
     );
-    assert_eq!(count("clusterId=odd").await.0, 12);
+    assert_eq!(count(&format!("clusterId={odd}")).await.0, 12);
     // subject-1 and odd: i in {1, 11, 21}.
-    assert_eq!(count("subject=subject-1&clusterId=odd").await.0, 3);
+    assert_eq!(
+        count(&format!("subject=subject-1&clusterId={odd}")).await.0,
+        3
+    );
     assert_eq!(count("subject=nobody").await.0, 0);
     assert_eq!(count("kind=ping").await.0, 25);
     assert_eq!(count("kind=topic.create").await.0, 0);
@@ -106,11 +117,24 @@ async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
     assert_eq!(count("status=succeeded").await.0, 0);
     // submitted[0] is subject-0 and even.
     assert_eq!(
-        count("status=cancelled&subject=subject-0&clusterId=even")
-            .await
-            .0,
+        count(&format!(
+            "status=cancelled&subject=subject-0&clusterId={even}"
+        ))
+        .await
+        .0,
         1
     );
+    // A task's clusterId names a registered cluster; a filter takes an id.
+    let refused = app
+        .post(
+            "/api/v1/tasks",
+            &json!({ "kind": "ping", "clusterId": "999999", "payload": {} }),
+        )
+        .await;
+    refused.expect_problem(400);
+    app.get("/api/v1/tasks?clusterId=even")
+        .await
+        .expect_problem(400);
 
     // Invalid parameters are refused, not ignored.
     let detail = app

@@ -1,21 +1,27 @@
-//! One module per task kind. A job receives its task row and returns either a
+//! One module per task kind (the changefeed operations share a folder). A job receives its task row and returns either a
 //! JSON result or an error that says whether trying again can help.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use ferry_entity::{TaskKind, task::Model};
+use ferry_entity::{FailureKind, TaskKind, task::Model};
+use ferry_service::{
+    error::{ErrorKind, ServiceError},
+    kafka::{KafkaClients, KafkaCluster},
+    store::Store,
+};
 use serde_json::Value;
 
-use crate::{runner::WorkerState, store::Store};
+use self::topic_create::TopicCreator;
 
 pub mod changefeed;
+
 pub mod ping;
 pub mod topic_config;
 pub mod topic_create;
 pub mod topic_delete;
 
 /// Why a job did not succeed, and whether another attempt can help.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JobError {
     /// Transient: the broker was unreachable, a timeout, a lost leadership.
     /// The task is retried with exponential backoff up to its attempt limit.
@@ -25,11 +31,24 @@ pub enum JobError {
     /// fails at once with this reason.
     #[error("{0}")]
     Permanent(String),
+    /// The attempt ran past its kind's time limit; retried like
+    /// [`JobError::Retryable`].
+    #[error("attempt timed out after {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 impl JobError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, JobError::Retryable(_))
+        matches!(self, JobError::Retryable(_) | JobError::TimedOut(_))
+    }
+
+    /// How a task fails when this is its last attempt's error.
+    pub fn failure(&self) -> FailureKind {
+        match self {
+            JobError::Permanent(_) => FailureKind::Permanent,
+            JobError::Retryable(_) => FailureKind::GaveUp,
+            JobError::TimedOut(_) => FailureKind::TimedOut,
+        }
     }
 
     /// The metadata store failed: worth another attempt.
@@ -37,74 +56,89 @@ impl JobError {
         JobError::Retryable(format!("metadata store error: {err}"))
     }
 
+    /// A typed payload that does not parse will never parse.
+    pub fn payload(err: ferry_entity::task::PayloadError) -> JobError {
+        JobError::Permanent(err.to_string())
+    }
+
     /// The same error, its message rewritten (e.g. prefixed with context).
     pub fn map_message(self, f: impl FnOnce(String) -> String) -> JobError {
         match self {
             JobError::Retryable(m) => JobError::Retryable(f(m)),
             JobError::Permanent(m) => JobError::Permanent(f(m)),
+            timed_out @ JobError::TimedOut(_) => timed_out,
         }
     }
 }
 
-/// How many attempts a kind gets and how long each may take.
-#[derive(Debug, Clone, Copy)]
-pub struct KindPolicy {
-    pub max_attempts: i32,
-    pub attempt_timeout: Duration,
-}
-
-pub fn policy(kind: TaskKind) -> KindPolicy {
-    match kind {
-        TaskKind::Ping => KindPolicy {
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(60),
-        },
-        // Brokers being restarted or a controller moving are common and
-        // short; eight attempts with backoff span about two minutes.
-        TaskKind::TopicCreate => KindPolicy {
-            max_attempts: 8,
-            attempt_timeout: Duration::from_secs(120),
-        },
-        // Deletion waits for the metadata to drop the topic; config changes
-        // are one request. Both retry broker hiccups like topic creation.
-        TaskKind::TopicDelete => KindPolicy {
-            max_attempts: 8,
-            attempt_timeout: Duration::from_secs(120),
-        },
-        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => KindPolicy {
-            max_attempts: 8,
-            attempt_timeout: Duration::from_secs(60),
-        },
-        // Prechecks answer with precise permanent errors; retries cover a
-        // metadata store hiccup or an owner slow to stop the engine.
-        TaskKind::ChangefeedCreate
-        | TaskKind::ChangefeedPause
-        | TaskKind::ChangefeedResume
-        | TaskKind::ChangefeedUpdate
-        | TaskKind::ChangefeedDelete => KindPolicy {
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(180),
-        },
-    }
+/// What the jobs of one worker process share.
+#[derive(Debug)]
+pub struct Resources {
+    /// One topic creation loop per cluster.
+    pub topics: TopicCreator,
+    /// The worker's Kafka clients of registered clusters, built on first use.
+    pub kafka: KafkaClients,
 }
 
 /// What a job may use while it runs.
 pub struct JobContext<'a> {
     pub store: &'a Store,
     pub task: &'a Model,
-    pub worker: &'a WorkerState,
+    pub resources: &'a Resources,
 }
 
-pub async fn execute(kind: TaskKind, ctx: JobContext<'_>) -> Result<Value, JobError> {
-    match kind {
+/// Runs the task's job. The `match` has no catch-all: a new [`TaskKind`]
+/// does not compile until it has one.
+pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
+    match ctx.task.kind {
         TaskKind::Ping => ping::run(ctx).await,
         TaskKind::TopicCreate => topic_create::run(ctx).await,
         TaskKind::TopicDelete => topic_delete::run(ctx).await,
         TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => topic_config::run(ctx).await,
-        kind if kind.is_changefeed_operation() => changefeed::run(kind, ctx).await,
-        other => Err(JobError::Permanent(format!(
-            "no job for {}",
-            other.as_str()
-        ))),
+        TaskKind::ChangefeedCreate => changefeed::create::run(ctx).await,
+        TaskKind::ChangefeedPause => changefeed::pause::run(ctx).await,
+        TaskKind::ChangefeedResume => changefeed::resume::run(ctx).await,
+        TaskKind::ChangefeedUpdate => changefeed::update::run(ctx).await,
+        TaskKind::ChangefeedDelete => changefeed::delete::run(ctx).await,
     }
+}
+
+/// The metadata store failed: worth another attempt.
+impl From<sea_orm::DbErr> for JobError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        JobError::store(err)
+    }
+}
+
+/// A registry's error as a job's: the store or a cluster not answering may
+/// pass; anything else will not.
+impl From<ServiceError> for JobError {
+    fn from(err: ServiceError) -> Self {
+        match err.kind() {
+            ErrorKind::Unavailable | ErrorKind::Busy => JobError::Retryable(err.detail()),
+            ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::Invalid
+            | ErrorKind::Forbidden => JobError::Permanent(err.message().to_owned()),
+        }
+    }
+}
+
+/// The client of the cluster a Kafka task belongs to.
+pub async fn task_cluster(ctx: &JobContext<'_>) -> Result<Arc<KafkaCluster>, JobError> {
+    let kind = ctx.task.kind.as_str();
+    let cluster_id = ctx
+        .task
+        .cluster_id
+        .ok_or_else(|| JobError::Permanent(format!("{kind} task without a cluster")))?;
+    ctx.resources
+        .kafka
+        .get(ctx.store, cluster_id)
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => JobError::Permanent(format!(
+                "cluster {cluster_id} was removed or is not a kafka cluster"
+            )),
+            _ => e.into(),
+        })
 }

@@ -4,25 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use ferry_entity::payload::PingPayload;
 use serde_json::{Value, json};
 
 use super::{JobContext, JobError};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PingPayload {
-    /// Sleep this long in every attempt.
-    pub sleep_ms: u64,
-    /// Fail retryably while the attempt number is at most this.
-    pub fail_times: i32,
-    /// Fail permanently with this message.
-    pub fail_permanently: Option<String>,
-}
-
 pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let payload: PingPayload = serde_json::from_value(ctx.task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid ping payload: {e}")))?;
+    let payload: PingPayload = ctx.task.payload().map_err(JobError::payload)?;
     if payload.sleep_ms > 0 {
         tokio::time::sleep(Duration::from_millis(payload.sleep_ms)).await;
     }

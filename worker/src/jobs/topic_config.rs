@@ -12,25 +12,23 @@ use rdkafka::error::RDKafkaErrorCode;
 use serde_json::{Value, json};
 
 use super::{JobContext, JobError};
-use crate::{
-    kafka::admin::{self, AdminError, ConfigResource},
-    topic_admin::{self, ConfigChange},
-};
+use ferry_entity::payload::{ConfigChange, ConfigResource};
+
+use crate::kafka::{self, AlterError};
 
 const ALTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let change: ConfigChange = serde_json::from_value(ctx.task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid {} payload: {e}", ctx.task.kind)))?;
+    let change: ConfigChange = ctx.task.payload().map_err(JobError::payload)?;
     if change.ops.is_empty() {
         return Err(JobError::Permanent("no config changes to apply".into()));
     }
-    let cluster = topic_admin::task_cluster(ctx.store, ctx.task).await?;
-    admin::alter_configs(
+    let cluster = super::task_cluster(&ctx).await?;
+    kafka::alter_configs(
+        ctx.store,
         &cluster,
         change.resource.clone(),
         change.ops.clone(),
-        false,
         ALTER_TIMEOUT,
     )
     .await
@@ -38,7 +36,7 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
     Ok(json!({ "resource": change.resource, "applied": change.ops }))
 }
 
-fn classify(resource: &ConfigResource, err: AdminError) -> JobError {
+fn classify(resource: &ConfigResource, err: AlterError) -> JobError {
     let target = match resource {
         ConfigResource::Topic(name) => format!("topic {name}"),
         ConfigResource::Broker(id) => format!("broker {id}"),

@@ -5,32 +5,25 @@
 
 use std::time::Duration;
 
+use ferry_entity::payload::TopicDeletePayload;
 use rdkafka::{admin::AdminOptions, error::RDKafkaErrorCode};
 use serde_json::{Value, json};
 
 use super::{JobContext, JobError};
-use crate::{
-    kafka::{self, INSPECT_TIMEOUT, metadata},
-    topic_admin,
-};
+use ferry_service::kafka::{self, INSPECT_TIMEOUT, metadata};
 
 /// How long the metadata may keep listing a deleted topic before the attempt
 /// is retried.
 const GONE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let topic = ctx
-        .task
-        .subject
-        .clone()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| JobError::Permanent("topic.delete task without a topic".into()))?;
-    let cluster = topic_admin::task_cluster(ctx.store, ctx.task).await?;
+    let TopicDeletePayload { topic_name: topic } = ctx.task.payload().map_err(JobError::payload)?;
+    let cluster = super::task_cluster(&ctx).await?;
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(30)))
         .request_timeout(Some(Duration::from_secs(30)));
     let results = cluster
-        .admin
+        .admin()
         .delete_topics(&[topic.as_str()], &options)
         .await
         .map_err(|err| {

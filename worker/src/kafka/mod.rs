@@ -1,294 +1,90 @@
-//! Kafka access through rdkafka's admin client: one client per registered
-//! cluster, created on first use, reused, and rebuilt when the cluster's
-//! settings change or dropped when it is removed.
+//! Changing Kafka clusters: the calls that create, delete and reconfigure.
+//! Topic creation and deletion use rdkafka's admin client (in the jobs that
+//! make them); config changes are here: `alter_configs` sends
+//! IncrementalAlterConfigs through librdkafka, or through `wire` for the
+//! cluster-wide defaults librdkafka cannot address. Nothing outside this
+//! crate makes a mutating Kafka call: the API crate reads clusters through
+//! `ferry-service`'s `kafka` module, which has none.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use rdkafka::{
-    ClientConfig,
-    admin::AdminClient,
-    client::DefaultClientContext,
-    error::{KafkaError, RDKafkaErrorCode},
-};
-use secrecy::ExposeSecret;
-
-use self::{broker_errors::BrokerErrors, wire::WireTarget};
-use crate::{
-    clusters::{self, ClusterConnection, ClusterError},
+use ferry_entity::payload::{ConfigOp, ConfigResource};
+use ferry_service::{
+    clusters,
+    kafka::{
+        KafkaCluster,
+        admin::{self, AdminError, ffi},
+    },
     store::Store,
 };
+use rdkafka::error::RDKafkaErrorCode;
 
-pub mod admin;
-pub mod broker_default_config;
-pub mod broker_errors;
-pub mod metadata;
-pub mod placement;
-pub mod topic_config;
+mod alter;
 pub mod wire;
 
-pub type Admin = AdminClient<DefaultClientContext>;
+use wire::{WireError, WireTarget};
 
+/// Why a config change failed: on librdkafka's path or on ferry's own
+/// connection.
 #[derive(Debug, thiserror::Error)]
-pub enum KafkaAccessError {
-    #[error("no such cluster")]
-    NoSuchCluster,
-    #[error("cluster {0} is not a kafka cluster")]
-    NotKafka(i64),
-    #[error("cannot build a Kafka client: {0}")]
-    Client(String),
-    #[error("{0}")]
-    Registry(String),
+pub enum AlterError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Wire(#[from] WireError),
 }
 
-impl From<ClusterError> for KafkaAccessError {
-    fn from(err: ClusterError) -> Self {
-        match err {
-            ClusterError::NotFound => Self::NoSuchCluster,
-            other => Self::Registry(other.to_string()),
+impl AlterError {
+    /// Whether trying again later can help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AlterError::Admin(err) => err.is_retryable(),
+            AlterError::Wire(err) => err.is_retryable(),
+        }
+    }
+
+    /// The Kafka error code, when librdkafka reported one.
+    pub fn code(&self) -> Option<RDKafkaErrorCode> {
+        match self {
+            AlterError::Admin(err) => err.code(),
+            AlterError::Wire(_) => None,
         }
     }
 }
 
-/// A live client for one cluster.
-pub struct KafkaCluster {
-    pub id: i64,
-    pub admin: Admin,
-    /// How `kafka::wire` reaches a registered cluster (`None` for brokers
-    /// given by address).
-    wire: Option<WireTarget>,
-    broker_errors: BrokerErrors,
-    /// The settings version the client was built from.
-    version: chrono::DateTime<chrono::Utc>,
-}
-
-impl KafkaCluster {
-    fn new(
-        id: i64,
-        admin: Admin,
-        wire: Option<WireTarget>,
-        version: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
-        Self {
-            id,
-            admin,
-            wire,
-            broker_errors: BrokerErrors::default(),
-            version,
-        }
+/// Sets or resets configs of one resource. The cluster-wide defaults go
+/// through `wire` with the registered cluster's settings.
+pub async fn alter_configs(
+    store: &Store,
+    cluster: &Arc<KafkaCluster>,
+    resource: ConfigResource,
+    ops: Vec<ConfigOp>,
+    timeout: Duration,
+) -> Result<(), AlterError> {
+    if resource == ConfigResource::ClusterDefault {
+        let Some(id) = cluster.id else {
+            return Err(AdminError::Invalid(
+                "cluster-wide configs need a registered cluster".into(),
+            )
+            .into());
+        };
+        let conn = clusters::connection(store, id)
+            .await
+            .map_err(|e| AdminError::Invalid(format!("cluster {id}: {}", e.detail())))?;
+        let target = WireTarget::new(&conn.settings, conn.sasl_password.as_ref());
+        wire::alter_cluster_default(&target, &ops, false, timeout).await?;
+        return Ok(());
     }
-
-    /// `error`, followed by the last error a broker connection reported
-    /// (a refused certificate, say) when there is a recent one.
-    pub fn explain(&self, error: impl std::fmt::Display) -> String {
-        self.broker_errors.drain(self.admin.inner());
-        match self.broker_errors.recent() {
-            Some(reason) => format!("{error}; last broker error: {reason}"),
-            None => error.to_string(),
-        }
-    }
-
-    /// A client for brokers that are not in the registry (a changefeed's
-    /// Kafka downstream given by address); it is not cached.
-    pub fn unregistered(config: &ClientConfig) -> Result<KafkaCluster, KafkaAccessError> {
-        let admin: Admin = config
-            .create()
-            .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        Ok(KafkaCluster::new(0, admin, None, chrono::Utc::now()))
-    }
-}
-
-/// The per-process cache of clients, shared by the API (read-only inspection)
-/// and the worker (topic creation).
-#[derive(Default, Clone)]
-pub struct KafkaClients {
-    clients: Arc<Mutex<HashMap<i64, Arc<KafkaCluster>>>>,
-}
-
-impl std::fmt::Debug for KafkaClients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KafkaClients")
-    }
-}
-
-impl KafkaClients {
-    /// The client for a cluster, built from its current registry entry.
-    pub async fn get(
-        &self,
-        store: &Store,
-        cluster_id: i64,
-    ) -> Result<Arc<KafkaCluster>, KafkaAccessError> {
-        let conn = clusters::connection(store, cluster_id).await?;
-        if conn.model.kind != ferry_entity::ClusterKind::Kafka {
-            return Err(KafkaAccessError::NotKafka(cluster_id));
-        }
-        let version = conn.model.updated_at;
-        if let Some(existing) = self.lock().get(&cluster_id)
-            && existing.version == version
-        {
-            // Keeps the client's main queue short (see `broker_errors`).
-            existing.broker_errors.drain(existing.admin.inner());
-            return Ok(existing.clone());
-        }
-        let admin: Admin = client_config(&conn)
-            .create()
-            .map_err(|e| KafkaAccessError::Client(e.to_string()))?;
-        let wire = WireTarget::new(&conn.settings, conn.sasl_password.as_ref());
-        let cluster = Arc::new(KafkaCluster::new(cluster_id, admin, Some(wire), version));
-        // A replaced client is dropped (and closed) once in-flight calls end.
-        self.lock().insert(cluster_id, cluster.clone());
-        Ok(cluster)
-    }
-
-    /// Drops the client of a removed cluster.
-    pub fn forget(&self, cluster_id: i64) {
-        self.lock().remove(&cluster_id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<KafkaCluster>>> {
-        self.clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// librdkafka settings for a registered cluster, secrets included. The config
-/// object is handed straight to librdkafka and never logged.
-pub fn client_config(conn: &ClusterConnection) -> ClientConfig {
-    config_for(
-        &conn.settings,
-        conn.sasl_password.as_ref().map(ExposeSecret::expose_secret),
-    )
-}
-
-/// librdkafka settings from cluster settings, whether registered or given
-/// inline (a changefeed's Kafka downstream by address).
-pub fn config_for(s: &clusters::ClusterSettings, sasl_password: Option<&str>) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set(
-            "bootstrap.servers",
-            s.bootstrap_servers.clone().unwrap_or_default(),
+    let cluster = cluster.clone();
+    admin::blocking(timeout, move || {
+        alter::incremental_alter_configs(
+            cluster.admin().inner().native_ptr() as ffi::Rk,
+            &resource,
+            &ops,
+            false,
+            timeout,
         )
-        .set("client.id", "ferry")
-        .set("socket.timeout.ms", "10000")
-        .set("metadata.max.age.ms", "5000")
-        .set("topic.metadata.refresh.interval.ms", "1000")
-        .set("log_level", "3");
-    let tls = s.tls.as_ref().is_some_and(|t| t.enabled);
-    let protocol = match (s.sasl.is_some(), tls) {
-        (false, false) => "plaintext",
-        (false, true) => "ssl",
-        (true, false) => "sasl_plaintext",
-        (true, true) => "sasl_ssl",
-    };
-    config.set("security.protocol", protocol);
-    if let Some(sasl) = &s.sasl {
-        config
-            .set("sasl.mechanism", sasl.mechanism.clone())
-            .set("sasl.username", sasl.username.clone());
-        if let Some(pw) = sasl_password {
-            config.set("sasl.password", pw);
-        }
-    }
-    if let Some(t) = &s.tls {
-        match &t.ca_pem {
-            Some(ca) => config.set("ssl.ca.pem", ca.clone()),
-            // librdkafka links its own OpenSSL, whose built-in CA path is
-            // not the system's: look for the system's trust store instead,
-            // so that brokers with publicly signed certificates verify.
-            None => config.set("ssl.ca.location", "probe"),
-        };
-        if t.insecure_skip_verify {
-            config.set("enable.ssl.certificate.verification", "false");
-        }
-    }
-    config
+    })
+    .await?;
+    Ok(())
 }
-
-/// A Kafka cluster named by address instead of a registry id: a changefeed's
-/// downstream given as `ip`/`port`. Such a downstream has no SASL settings,
-/// so an address holds no secret and may be stored in a task's payload.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KafkaAddress {
-    pub bootstrap_servers: String,
-    #[serde(default)]
-    pub tls: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    /// The brokers' Kafka version, for brokers that cannot say it themselves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-}
-
-impl KafkaAddress {
-    pub fn client_config(&self) -> ClientConfig {
-        let settings = clusters::ClusterSettings {
-            bootstrap_servers: Some(self.bootstrap_servers.clone()),
-            tls: Some(clusters::Tls {
-                enabled: self.tls,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let mut config = config_for(&settings, None);
-        identify(
-            &mut config,
-            self.client_id.as_deref(),
-            self.version.as_deref(),
-        );
-        config
-    }
-}
-
-/// Sets the client id the brokers log and, when given, the Kafka version to
-/// assume for brokers too old to answer ApiVersions.
-pub fn identify(config: &mut ClientConfig, client_id: Option<&str>, version: Option<&str>) {
-    config.set("client.id", client_id.unwrap_or("ferry"));
-    if let Some(version) = version {
-        config.set("broker.version.fallback", version);
-    }
-}
-
-/// Whether an error from Kafka can go away by itself (retry) or not.
-pub fn is_transient(err: &KafkaError) -> bool {
-    match err {
-        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => false,
-        other => other.rdkafka_error_code().is_none_or(is_transient_code),
-    }
-}
-
-/// Error codes that say "try again later" rather than "this will never work".
-pub fn is_transient_code(code: RDKafkaErrorCode) -> bool {
-    use RDKafkaErrorCode::*;
-    matches!(
-        code,
-        BrokerTransportFailure
-            | AllBrokersDown
-            | OperationTimedOut
-            | RequestTimedOut
-            | NotController
-            | LeaderNotAvailable
-            | NotLeaderForPartition
-            | NetworkException
-            | BrokerNotAvailable
-            | CoordinatorNotAvailable
-            | CoordinatorLoadInProgress
-            | NotCoordinator
-            | Resolve
-            | UnknownTopicOrPartition
-            | ThrottlingQuotaExceeded
-            | KafkaStorageError
-            | NotEnoughReplicas
-            | BrokerDestroy
-            | TimedOutQueue
-    )
-}
-
-/// How long read-only calls (listing, queryCanWrite) may take before the
-/// caller gets an answer saying the cluster did not respond.
-pub const INSPECT_TIMEOUT: Duration = Duration::from_secs(3);

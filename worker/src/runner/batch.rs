@@ -8,15 +8,13 @@
 use std::collections::BTreeMap;
 
 use apalis::prelude::BoxDynError;
-use ferry_entity::{TaskJob, TaskKind, task::Model};
+use ferry_entity::{ClusterId, TaskJob, TaskKind, task::Model};
 use sea_orm::TransactionTrait;
 use serde_json::Value;
 
 use super::{WorkerState, outcome};
-use crate::{
-    jobs::{self, JobError, topic_create},
-    tasks,
-};
+use crate::jobs::{self, JobContext, JobError, topic_create};
+use ferry_service::tasks::{self, policy};
 
 pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), BoxDynError> {
     let db = &state.store.db;
@@ -32,9 +30,9 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     let mut runnable = Vec::with_capacity(claimed.len());
     for task in claimed {
         if task.attempts > task.max_attempts {
-            let reason = outcome::exhausted(&task);
-            outcomes.push((task, Err(JobError::Permanent(reason))));
-        } else if TaskKind::parse(&task.kind) != Some(TaskKind::TopicCreate) {
+            let exhausted = outcome::exhausted(&task);
+            outcomes.push((task, Err(exhausted)));
+        } else if task.kind != TaskKind::TopicCreate {
             let reason = format!("kind `{}` cannot run in a batch", task.kind);
             outcomes.push((task, Err(JobError::Permanent(reason))));
         } else {
@@ -42,12 +40,12 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
         }
     }
     tracing::info!(tasks = runnable.len(), "batch attempt started");
-    let timeout = jobs::policy(TaskKind::TopicCreate).attempt_timeout;
+    let timeout = policy::of(TaskKind::TopicCreate).attempt_timeout;
     match tokio::time::timeout(timeout, create_topics(state, &runnable)).await {
         Ok(results) => outcomes.extend(runnable.into_iter().zip(results)),
         Err(_) => {
             for task in runnable {
-                let err = JobError::Retryable(format!("attempt timed out after {timeout:?}"));
+                let err = JobError::TimedOut(timeout);
                 outcomes.push((task, Err(err)));
             }
         }
@@ -85,20 +83,22 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
 async fn create_topics(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value, JobError>> {
     let mut answers: Vec<Option<Result<Value, JobError>>> =
         (0..tasks.len()).map(|_| None).collect();
-    let mut by_cluster: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    let mut by_cluster: BTreeMap<Option<ClusterId>, Vec<usize>> = BTreeMap::new();
     for (i, task) in tasks.iter().enumerate() {
-        by_cluster
-            .entry(task.cluster_id.clone())
-            .or_default()
-            .push(i);
+        by_cluster.entry(task.cluster_id).or_default().push(i);
     }
     for indexes in by_cluster.into_values() {
         let first = &tasks[indexes[0]];
-        let cluster = match crate::topic_admin::task_cluster(&state.store, first).await {
+        let ctx = JobContext {
+            store: &state.store,
+            task: first,
+            resources: &state.resources,
+        };
+        let cluster = match jobs::task_cluster(&ctx).await {
             Ok(c) => c,
             Err(err) => {
                 for &i in &indexes {
-                    answers[i] = Some(Err(clone_error(&err)));
+                    answers[i] = Some(Err(err.clone()));
                 }
                 continue;
             }
@@ -114,7 +114,7 @@ async fn create_topics(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value
                 Err(err) => answers[i] = Some(Err(err)),
             }
         }
-        let results = state.topics.create_all(cluster, specs).await;
+        let results = state.resources.topics.create_all(cluster, specs).await;
         for (i, result) in spec_indexes.into_iter().zip(results) {
             answers[i] = Some(result);
         }
@@ -123,11 +123,4 @@ async fn create_topics(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(JobError::Retryable("no outcome".into()))))
         .collect()
-}
-
-fn clone_error(err: &JobError) -> JobError {
-    match err {
-        JobError::Retryable(m) => JobError::Retryable(m.clone()),
-        JobError::Permanent(m) => JobError::Permanent(m.clone()),
-    }
 }

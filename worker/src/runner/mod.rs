@@ -14,8 +14,6 @@ mod outcome;
 mod outcome_writer;
 mod poll;
 
-pub use poll::jobs_queued;
-
 use std::{sync::Arc, time::Duration};
 
 use apalis::{
@@ -36,13 +34,14 @@ use self::outcome::Settled;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    changefeed::supervisor::Supervisor,
-    jobs::{self, JobContext, JobError, topic_create::TopicCreator},
-    queue,
-    settings::ChangefeedSettings,
-    settings::WorkerSettings,
+    jobs::{self, JobContext, JobError, Resources, topic_create::TopicCreator},
+    replication::supervisor::Supervisor,
+};
+use ferry_service::{
+    kafka::KafkaClients,
+    settings::{ChangefeedSettings, WorkerSettings},
     store::{QueuePool, Store},
-    tasks::{self, Claim},
+    tasks::{self, Claim, policy, submit as queue},
 };
 
 /// Shared by every job this worker process runs.
@@ -50,7 +49,7 @@ use crate::{
 pub struct WorkerState {
     pub store: Store,
     pub name: String,
-    pub topics: TopicCreator,
+    pub resources: Resources,
     outcomes: outcome_writer::OutcomeWriter,
 }
 
@@ -78,7 +77,10 @@ where
     let state = Arc::new(WorkerState {
         store: store.clone(),
         name: name.clone(),
-        topics: TopicCreator::new(&settings),
+        resources: Resources {
+            topics: TopicCreator::new(&settings),
+            kafka: KafkaClients::default(),
+        },
         outcomes: outcome_writer::OutcomeWriter::start(store.db.clone()),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
@@ -175,31 +177,20 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         Claim::Claimed(task) => task,
         Claim::Finished => return Ok(()),
     };
-    let Some(kind) = TaskKind::parse(&task.kind) else {
-        let reason = format!("unknown task kind `{}`", task.kind);
-        tasks::fail(db, task_id, &reason).await?;
-        return Err(AbortError::new(reason).into());
-    };
-    if task.attempts > task.max_attempts {
-        let reason = outcome::exhausted(&task);
-        tasks::fail(db, task_id, &reason).await?;
-        return Err(AbortError::new(reason).into());
-    }
-    tracing::info!(kind = %task.kind, attempt = task.attempts, request_id = task.request_id.as_deref().unwrap_or(""), "attempt started");
-    let policy = jobs::policy(kind);
+    let policy = policy::of(task.kind);
     let started = std::time::Instant::now();
-    let ctx = JobContext {
-        store: &state.store,
-        task: &task,
-        worker: state,
-    };
-    let outcome = match tokio::time::timeout(policy.attempt_timeout, jobs::execute(kind, ctx)).await
-    {
-        Ok(outcome) => outcome,
-        Err(_) => Err(JobError::Retryable(format!(
-            "attempt timed out after {:?}",
-            policy.attempt_timeout
-        ))),
+    let outcome = if task.attempts > task.max_attempts {
+        Err(outcome::exhausted(&task))
+    } else {
+        tracing::info!(kind = %task.kind, attempt = task.attempts, request_id = task.request_id.as_deref().unwrap_or(""), "attempt started");
+        let ctx = JobContext {
+            store: &state.store,
+            task: &task,
+            resources: &state.resources,
+        };
+        tokio::time::timeout(policy.attempt_timeout, jobs::execute(ctx))
+            .await
+            .unwrap_or(Err(JobError::TimedOut(policy.attempt_timeout)))
     };
     let elapsed = started.elapsed().as_secs_f64();
     let attempt = task.attempts;
@@ -219,25 +210,26 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
     }
 }
 
-fn record(kind: &str, outcome: &'static str, seconds: f64) {
-    metrics::histogram!("ferry_task_attempt_duration_seconds", "kind" => kind.to_owned(), "outcome" => outcome)
+fn record(kind: TaskKind, outcome: &'static str, seconds: f64) {
+    metrics::histogram!("ferry_task_attempt_duration_seconds", "kind" => kind.as_str(), "outcome" => outcome)
         .record(seconds);
 }
 
-/// Re-pushes tasks that have stayed pending without ever starting, which
-/// happens only when the process that accepted one died between recording it
-/// and enqueueing it. The push is idempotent, so live tasks are unaffected.
+/// Re-queues tasks that have stayed pending without ever starting, which
+/// happens only when their job was lost (a queue row removed by hand, a
+/// store restored from a backup). Queueing is idempotent by the job's key,
+/// so live tasks are unaffected.
 async fn sweep_stale_pending(store: Store) {
     let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let before = chrono::Utc::now() - chrono::Duration::seconds(30);
         match tasks::stale_pending(&store.db, before, 500).await {
+            Ok(stale) if stale.is_empty() => {}
             Ok(stale) => {
-                for task in stale {
-                    if let Err(err) = queue::push(&store, &task).await {
-                        tracing::warn!(task_id = %task.id, error = %err, "re-enqueueing a stale task failed");
-                    }
+                if let Err(err) = queue::requeue(&store, &stale).await {
+                    tracing::warn!(error = %err.detail(), "re-enqueueing stale tasks failed");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "listing stale tasks failed"),

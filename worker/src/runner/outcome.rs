@@ -5,7 +5,8 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value;
 
 use super::record;
-use crate::{jobs::JobError, tasks};
+use crate::jobs::JobError;
+use ferry_service::tasks;
 
 /// What an attempt's outcome made of its task.
 pub(super) enum Settled {
@@ -16,14 +17,14 @@ pub(super) enum Settled {
     Failed(String),
 }
 
-/// The reason recorded when a task starts an attempt beyond its limit (its
-/// job was re-run after its worker died on the last allowed attempt).
-pub(super) fn exhausted(task: &Model) -> String {
-    format!(
-        "gave up after {} attempts; last error: {}",
-        task.max_attempts,
-        task.last_error.as_deref().unwrap_or("worker lost")
-    )
+/// The error recorded when a task starts an attempt beyond its limit (its
+/// job was re-run after its worker died on the last allowed attempt): the
+/// task gives up, as after any last failed attempt.
+pub(super) fn exhausted(task: &Model) -> JobError {
+    JobError::Retryable(format!(
+        "the worker of the last attempt was lost; last error: {}",
+        task.last_error.as_deref().unwrap_or("none")
+    ))
 }
 
 /// Records the outcomes of a batch's tasks: every success in one statement
@@ -39,7 +40,7 @@ pub(super) async fn settle_batch(
     for (task, outcome) in outcomes {
         match outcome {
             Ok(result) => {
-                record(&task.kind, "succeeded", elapsed);
+                record(task.kind, "succeeded", elapsed);
                 succeeded.push((task.id, result));
             }
             Err(err) => {
@@ -78,7 +79,7 @@ pub(super) async fn settle(
             } else {
                 err.to_string()
             };
-            tasks::fail(db, &task.id, &reason).await?;
+            tasks::fail(db, &task.id, err.failure(), &reason).await?;
             Settled::Failed(reason)
         }
     };
@@ -87,6 +88,6 @@ pub(super) async fn settle(
         Settled::Retrying(_) => "retrying",
         Settled::Failed(_) => "failed",
     };
-    record(&task.kind, label, elapsed);
+    record(task.kind, label, elapsed);
     Ok(settled)
 }

@@ -11,54 +11,24 @@
 //! timer as soon as it creates it, so a waker is always registered.
 //!
 //! The strategy also wakes the worker as soon as jobs are queued in its own
-//! process (`ferry-api --with-worker`): submission calls [`jobs_queued`], and
+//! process (`ferry-api --with-worker`): submission calls `queued::jobs_queued`, and
 //! any wake makes apalis fetch. A worker in another process finds new jobs at
 //! its next poll. PostgreSQL's LISTEN/NOTIFY could reach it, but ferry drops
 //! apalis's notifying trigger: a notifying transaction commits under a global
-//! lock, which made submissions 4x slower (see `store.rs`).
+//! lock, which made submissions 4x slower (see `ferry-service`'s `store`).
 
 use std::{
     pin::Pin,
-    sync::atomic::{AtomicU64, Ordering},
     task::{Context, Poll},
     time::Duration,
 };
 
 use apalis::prelude::{PollSnapshot, PollStrategy};
+use ferry_service::tasks::queued::{self, QueuedSignal};
 use tokio::{
-    sync::{Notify, futures::Notified},
+    sync::futures::Notified,
     time::{Instant, Sleep},
 };
-
-/// How many times jobs were queued, and the waiters to wake. A worker
-/// fetches when the count moved since it last looked, so a submission that
-/// lands while it is busy fetching is not missed.
-pub(super) struct QueuedSignal {
-    count: AtomicU64,
-    notify: Notify,
-}
-
-impl QueuedSignal {
-    pub(super) const fn new() -> QueuedSignal {
-        QueuedSignal {
-            count: AtomicU64::new(0),
-            notify: Notify::const_new(),
-        }
-    }
-
-    fn raise(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-}
-
-/// This process's signal: what its workers' poll strategies listen to.
-static QUEUED: QueuedSignal = QueuedSignal::new();
-
-/// Tells this process's workers that jobs were queued.
-pub fn jobs_queued() {
-    QUEUED.raise();
-}
 
 pub(super) struct EveryInterval {
     every: Duration,
@@ -71,7 +41,7 @@ pub(super) struct EveryInterval {
 
 impl EveryInterval {
     pub(super) fn new(every: Duration) -> EveryInterval {
-        EveryInterval::listening_to(every, &QUEUED)
+        EveryInterval::listening_to(every, queued::process_signal())
     }
 
     /// Tests give each strategy a signal of its own: tests run in parallel
@@ -81,8 +51,8 @@ impl EveryInterval {
             every,
             timer: Box::pin(tokio::time::sleep(every)),
             signal,
-            queued: Box::pin(signal.notify.notified()),
-            seen: signal.count.load(Ordering::SeqCst),
+            queued: Box::pin(signal.notified()),
+            seen: signal.count(),
         }
     }
 
@@ -91,9 +61,9 @@ impl EveryInterval {
     /// then wakes this task, and one before it is in the count.
     fn jobs_were_queued(&mut self, cx: &mut Context<'_>) -> bool {
         while self.queued.as_mut().poll(cx).is_ready() {
-            self.queued.set(self.signal.notify.notified());
+            self.queued.set(self.signal.notified());
         }
-        let count = self.signal.count.load(Ordering::SeqCst);
+        let count = self.signal.count();
         let moved = count != self.seen;
         self.seen = count;
         moved

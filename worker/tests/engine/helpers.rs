@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ferry_tests::mariadb::{MariaDb, MariaDbOptions, MysqlServer};
-use ferry_worker::changefeed::{
+use ferry_worker::replication::{
     engine::{
         self, Checkpoint, Downstream, MysqlEndpoint, Progress, ReplicationError, ReplicationSpec,
         StartFrom,

@@ -1,7 +1,7 @@
 //! Stopping and restarting, replaying, crashing; retryable and fatal errors.
 
 use ferry_tests::mariadb::{MariaDb, MariaDbOptions, system_server};
-use ferry_worker::changefeed::engine::{Checkpoint, Downstream, ReplicationError, StartFrom};
+use ferry_worker::replication::engine::{Checkpoint, Downstream, ReplicationError, StartFrom};
 
 use crate::helpers::{Feed, assert_same_table, position, rules, spec, upstream};
 

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use ferry_tests::mariadb::system_server;
-use ferry_worker::changefeed::engine::StartFrom;
+use ferry_worker::replication::engine::StartFrom;
 
 use crate::helpers::{self, Feed, assert_same_table, position, rules, spec, upstream};
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use ferry_service::changefeeds::{filter::TableFilter, tso};
 use ferry_tests::mariadb::{MariaDb, MariaDbOptions, system_server};
-use ferry_worker::changefeed::{engine::StartFrom, filter::TableFilter, precheck, tso};
+use ferry_worker::replication::{engine::StartFrom, precheck};
 
 use crate::helpers::{self, Feed, endpoint, position, rules, spec, upstream};
 

@@ -20,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use ferry_entity::ClusterId;
 use serde_json::Value;
 use tokio::{
     sync::{mpsc, oneshot},
@@ -27,8 +28,8 @@ use tokio::{
 };
 
 use super::plan::{self, Brokers, Pending, Wanted};
-use crate::{
-    jobs::JobError,
+use crate::jobs::JobError;
+use ferry_service::{
     kafka::{self, KafkaCluster, admin, metadata},
     settings::WorkerSettings,
     topics::TopicSpec,
@@ -65,7 +66,7 @@ struct Group {
 
 /// One loop per cluster, started on first use.
 pub struct TopicCreator {
-    loops: Mutex<HashMap<i64, mpsc::UnboundedSender<Group>>>,
+    loops: Mutex<HashMap<ClusterId, mpsc::UnboundedSender<Group>>>,
     settings: LoopSettings,
 }
 
@@ -96,10 +97,13 @@ impl TopicCreator {
         cluster: Arc<KafkaCluster>,
         specs: Vec<TopicSpec>,
     ) -> Vec<Result<Value, JobError>> {
+        let Some(cluster_id) = cluster.id else {
+            return self.create_unregistered(cluster, specs).await;
+        };
         let (topics, answers) = pending_topics(&cluster, specs);
         if !topics.is_empty() {
             self.send(
-                cluster.id,
+                cluster_id,
                 Group {
                     topics,
                     linger: false,
@@ -116,9 +120,13 @@ impl TopicCreator {
         cluster: Arc<KafkaCluster>,
         spec: TopicSpec,
     ) -> Result<Value, JobError> {
+        let Some(cluster_id) = cluster.id else {
+            let mut results = self.create_unregistered(cluster, vec![spec]).await;
+            return results.pop().unwrap_or_else(no_answer);
+        };
         let (topics, answers) = pending_topics(&cluster, vec![spec]);
         self.send(
-            cluster.id,
+            cluster_id,
             Group {
                 topics,
                 linger: true,
@@ -146,7 +154,7 @@ impl TopicCreator {
         results
     }
 
-    fn send(&self, cluster_id: i64, mut group: Group) {
+    fn send(&self, cluster_id: ClusterId, mut group: Group) {
         // Retry once: a loop that ended leaves a closed sender behind.
         for _ in 0..2 {
             let sender = self.sender_for(cluster_id);
@@ -163,10 +171,10 @@ impl TopicCreator {
         }
         // Dropping the group drops its reply senders: each job is answered
         // with a retryable error by `collect`.
-        tracing::warn!(cluster_id, "topic creation loop unavailable");
+        tracing::warn!(%cluster_id, "topic creation loop unavailable");
     }
 
-    fn sender_for(&self, cluster_id: i64) -> mpsc::UnboundedSender<Group> {
+    fn sender_for(&self, cluster_id: ClusterId) -> mpsc::UnboundedSender<Group> {
         let mut loops = self.loops.lock().unwrap_or_else(|p| p.into_inner());
         loops
             .entry(cluster_id)

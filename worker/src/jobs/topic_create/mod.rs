@@ -15,10 +15,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{JobContext, JobError};
-use crate::{
-    kafka::KafkaCluster,
-    topics::{TopicSpec, TopicTaskPayload},
-};
+use ferry_entity::payload::{TopicCreatePayload, TopicSpec};
+use ferry_service::kafka::{self, KafkaCluster};
 
 mod creator;
 mod plan;
@@ -26,31 +24,31 @@ mod plan;
 pub use creator::TopicCreator;
 
 pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
-    let payload: TopicTaskPayload = serde_json::from_value(ctx.task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))?;
+    let payload: TopicCreatePayload = ctx.task.payload().map_err(JobError::payload)?;
     if ctx.task.cluster_id.is_none()
         && let Some(address) = payload.address
     {
         // Brokers outside the registry (a changefeed's downstream by
         // address) get a client of their own and a batch of one: the batcher
         // groups topics by registry id, which such brokers do not have.
-        let cluster = KafkaCluster::unregistered(&address.client_config())
+        let cluster = KafkaCluster::unregistered(&kafka::address_config(&address))
             .map(Arc::new)
             .map_err(|e| JobError::Permanent(e.to_string()))?;
         return ctx
-            .worker
+            .resources
             .topics
             .create_unregistered(cluster, vec![payload.spec])
             .await
             .pop()
             .unwrap_or_else(|| Err(JobError::Retryable("no answer for the topic".into())));
     }
-    let cluster = crate::topic_admin::task_cluster(ctx.store, ctx.task).await?;
-    ctx.worker.topics.create(cluster, payload.spec).await
+    let cluster = super::task_cluster(&ctx).await?;
+    ctx.resources.topics.create(cluster, payload.spec).await
 }
 
 /// The topic a task creates.
 pub fn spec_of(task: &ferry_entity::task::Model) -> Result<TopicSpec, JobError> {
-    serde_json::from_value(task.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("invalid topic.create payload: {e}")))
+    task.payload::<TopicCreatePayload>()
+        .map(|p| p.spec)
+        .map_err(JobError::payload)
 }

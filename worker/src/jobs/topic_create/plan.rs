@@ -12,8 +12,8 @@ use rdkafka::{
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::{
-    jobs::JobError,
+use crate::jobs::JobError;
+use ferry_service::{
     kafka::{self, KafkaCluster, metadata, placement},
     topics::TopicSpec,
 };
@@ -201,7 +201,7 @@ pub(super) async fn create_topics(cluster: &Arc<KafkaCluster>, wanted: Vec<Wante
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(30)))
         .request_timeout(Some(Duration::from_secs(30)));
-    let results = cluster.admin.create_topics(&new_topics, &options).await;
+    let results = cluster.admin().create_topics(&new_topics, &options).await;
     drop(new_topics);
     drop(assignments);
     let results = match results {

@@ -25,7 +25,7 @@ use kafka_protocol::{
 use secrecy::SecretString;
 
 use super::admin::{ConfigOp, ConfigOpKind};
-use crate::clusters::{ClusterSettings, Tls};
+use ferry_service::clusters::{ClusterSettings, Tls};
 
 mod connection;
 mod tls;
@@ -173,7 +173,7 @@ fn alterable(op: &ConfigOp) -> AlterableConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clusters::Sasl;
+    use ferry_service::clusters::Sasl;
 
     #[test]
     fn a_target_takes_every_bootstrap_server_and_the_sasl_login() {

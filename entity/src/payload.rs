@@ -1,0 +1,209 @@
+//! The typed JSON that ferry stores: each task kind's payload (what its job
+//! reads from `tasks.payload`, as the submission wrote it) and a
+//! changefeed's options, update patch and checkpoint. Reading one back is
+//! [`task::Model::payload`](crate::task::Model::payload) or the
+//! changefeed model's typed getters; a value that does not parse is an
+//! error for the caller to fail with, never a default.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::domain::{DownstreamType, TaskKind};
+
+/// A payload type and the task kinds that carry it.
+pub trait Payload: Serialize + DeserializeOwned {
+    /// The kinds whose tasks hold this payload.
+    const KINDS: &'static [TaskKind];
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("payloads are plain data and always serialise")
+    }
+}
+
+/// `ping`: a task that does nothing, for tests and benchmarks. It can sleep,
+/// fail retryably for its first attempts, or fail permanently, so the
+/// queue's behaviour can be observed end to end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PingPayload {
+    /// Sleep this long in every attempt.
+    pub sleep_ms: u64,
+    /// Fail retryably while the attempt number is at most this.
+    pub fail_times: i32,
+    /// Fail permanently with this message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_permanently: Option<String>,
+}
+
+impl Payload for PingPayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::Ping];
+}
+
+/// One topic to create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicSpec {
+    pub topic_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The caller-supplied user (TubeMQ's `user` field), kept for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A Kafka cluster named by address instead of a registry id: a changefeed's
+/// downstream given as `ip`/`port`. Such a downstream has no SASL settings,
+/// so an address holds no secret and may be stored in a task's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaAddress {
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The brokers' Kafka version, for brokers that cannot say it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `topic.create`: the topic, and where its brokers are when they are not a
+/// registered cluster (a changefeed's downstream by address).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicCreatePayload {
+    #[serde(flatten)]
+    pub spec: TopicSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<KafkaAddress>,
+    /// The changefeed that asked for the topic, for the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changefeed_id: Option<String>,
+}
+
+impl Payload for TopicCreatePayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::TopicCreate];
+}
+
+/// `topic.delete`: the topic (also the task's subject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicDeletePayload {
+    pub topic_name: String,
+}
+
+impl Payload for TopicDeletePayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::TopicDelete];
+}
+
+/// A resource whose configs can be read and changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigResource {
+    Topic(String),
+    Broker(i32),
+    /// The cluster-wide default of every broker (Kafka's broker resource
+    /// with an empty name), changed through the worker's `kafka::wire`.
+    #[serde(rename = "cluster")]
+    ClusterDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConfigOpKind {
+    Set,
+    /// Reset to the default (remove the override).
+    Delete,
+}
+
+/// One change of an IncrementalAlterConfigs request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigOp {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub operation: ConfigOpKind,
+}
+
+/// `topic.config` and `broker.config`: a batch of SET/DELETE changes to one
+/// resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    pub resource: ConfigResource,
+    pub ops: Vec<ConfigOp>,
+}
+
+impl Payload for ConfigChange {
+    const KINDS: &'static [TaskKind] = &[TaskKind::TopicConfigAlter, TaskKind::BrokerConfigAlter];
+}
+
+/// `changefeed.create`, `.pause`, `.resume` and `.delete`: the changefeed is
+/// the task's subject; nothing else is needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangefeedOperation {}
+
+impl Payload for ChangefeedOperation {
+    const KINDS: &'static [TaskKind] = &[
+        TaskKind::ChangefeedCreate,
+        TaskKind::ChangefeedPause,
+        TaskKind::ChangefeedResume,
+        TaskKind::ChangefeedDelete,
+    ];
+}
+
+/// Engine options kept with a changefeed (`changefeeds.options`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangefeedOptions {
+    pub worker_count: usize,
+    pub max_txn_row: usize,
+    /// Replicate tables without a usable key anyway (at-least-once duplicates
+    /// are then possible downstream).
+    pub force: bool,
+}
+
+/// `changefeed.update`: a validated change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangefeedPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_type: Option<DownstreamType>,
+    /// Downstream settings without the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<Value>,
+    /// The new password, encrypted; `Some("")` never occurs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<ChangefeedOptions>,
+}
+
+impl Payload for ChangefeedPatch {
+    const KINDS: &'static [TaskKind] = &[TaskKind::ChangefeedUpdate];
+}
+
+/// A position in the upstream binlog such that every change before it has
+/// been committed downstream (`changefeeds.checkpoint`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub file: String,
+    pub position: u64,
+    /// MariaDB GTID position (`domain-server-seq[,...]`) when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    /// TiDB TSO of the last committed upstream transaction.
+    pub tso: u64,
+}

@@ -1,0 +1,209 @@
+//! The metadata store: one SQL database holding ferry's tables and the apalis
+//! queue, reached through one sqlx pool that sea-orm and apalis share.
+
+mod sqlite_busy;
+
+use std::{str::FromStr, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use ferry_migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlxPostgresConnector,
+    SqlxSqliteConnector, Statement, TransactionTrait,
+};
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::{secrets::SecretBox, settings::Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the metadata store: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("the metadata store URL must start with sqlite:, postgres:// or postgresql://")]
+    UnsupportedUrl,
+    #[error(
+        "FERRY_DATABASE_URL names MySQL/MariaDB, which cannot hold ferry's task queue yet: the \
+         newest apalis-mysql release on crates.io (1.0.0-rc.8) requires sqlx ^0.8.1, while sea-orm 2 \
+         and apalis-postgres/apalis-sqlite 1.0 use sqlx 0.9, so its queue could share neither \
+         ferry's connection pool nor a task's transaction; use sqlite: or postgres:// for the \
+         metadata store (MySQL/MariaDB stay supported as changefeed upstreams and downstreams)"
+    )]
+    MysqlQueueUnavailable,
+    #[error("migrating the metadata store failed: {0}")]
+    Migrate(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// The pool behind the queue, by database kind.
+#[derive(Clone, Debug)]
+pub enum QueuePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Everything a request handler or a job needs to reach stored state.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub db: DatabaseConnection,
+    pub queue: QueuePool,
+    pub secrets: SecretBox,
+}
+
+/// A named lock held until the transaction ends: a transaction-scoped
+/// advisory lock on PostgreSQL.
+pub const POSTGRES_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// On SQLite a write to the lock's row, which takes the database's write lock
+/// (one writer at a time) for the rest of the transaction.
+pub const SQLITE_LOCK: &str = "INSERT INTO ferry_locks (name) VALUES (?) \
+     ON CONFLICT (name) DO UPDATE SET name = excluded.name";
+
+impl Store {
+    /// Connects to the database named by the settings and loads the secret key.
+    pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
+        let url = settings.database_url.as_str();
+        // The URL is checked before the secret key, so that a MySQL user learns
+        // that the store is unsupported rather than first being asked for a key.
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            return Err(StoreError::MysqlQueueUnavailable);
+        }
+        let secrets = SecretBox::load(settings)?;
+        if url.starts_with("sqlite:") {
+            // WAL lets readers proceed while one process writes, and the busy
+            // handler makes a writer wait for the lock instead of failing with
+            // `database is locked` when the API and workers write at once.
+            // The busy timeout covers the connection until the handler, which
+            // retries far more often, replaces it (see `sqlite_busy`).
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(StoreError::Connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(sqlite_busy::LOCK_WAIT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.database_max_connections.max(2))
+                .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
+                .connect_with(options)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
+                queue: QueuePool::Sqlite(pool),
+                secrets,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.database_max_connections.max(2))
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
+                .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it takes from the idle set, one
+                // more round trip per acquire; a connection that died while
+                // idle fails its statement instead, which callers already
+                // treat as a transient store error.
+                .test_before_acquire(false)
+                .connect(url)
+                .await
+                .map_err(StoreError::Connect)?;
+            Ok(Self {
+                db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                queue: QueuePool::Postgres(pool),
+                secrets,
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Applies ferry's migrations and the queue's. Safe when several processes
+    /// start together: PostgreSQL serialises them with an advisory lock, SQLite
+    /// with its write lock, and a loser of any remaining race retries.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let attempt = || async { self.migrate_once().await };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_times(8),
+            )
+            .notify(|err: &String, wait| {
+                tracing::warn!(error = %err, ?wait, "migration raced another process; retrying")
+            })
+            .await
+            .map_err(StoreError::Migrate)
+    }
+
+    async fn migrate_once(&self) -> Result<(), String> {
+        let txn = self.db.begin().await.map_err(|e| e.to_string())?;
+        match &self.queue {
+            QueuePool::Postgres(_) => {
+                txn.execute_unprepared("SELECT pg_advisory_xact_lock(4116001)")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            QueuePool::Sqlite(_) => {
+                // A write as the first statement takes SQLite's write lock for
+                // the whole transaction, so a second process waits here.
+                txn.execute_unprepared(
+                    "CREATE TABLE IF NOT EXISTS ferry_migration_lock (id INTEGER PRIMARY KEY)",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                txn.execute_unprepared(
+                    "INSERT OR REPLACE INTO ferry_migration_lock (id) VALUES (1)",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        Migrator::up(&txn, None).await.map_err(|e| e.to_string())?;
+        txn.commit().await.map_err(|e| e.to_string())?;
+        match &self.queue {
+            QueuePool::Sqlite(pool) => apalis_sqlite::SqliteStorage::<()>::setup(pool)
+                .await
+                .map_err(|e| e.to_string()),
+            QueuePool::Postgres(pool) => {
+                apalis_postgres::PostgresStorage::<()>::setup(pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // apalis notifies listeners on every job insert. ferry's workers
+                // poll and never listen, and a notifying transaction commits
+                // one at a time under a global lock, which measured 4x slower
+                // submissions (docs/BENCHMARKS.md).
+                sqlx::query("DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs")
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Takes the named lock until `txn` ends ([`POSTGRES_LOCK`],
+    /// [`SQLITE_LOCK`]), so that check-then-insert
+    /// sequences (e.g. "no topic task in progress, then add them") cannot
+    /// interleave across processes.
+    pub async fn lock(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr> {
+        let backend = txn.get_database_backend();
+        let sql = match self.queue {
+            QueuePool::Postgres(_) => POSTGRES_LOCK,
+            QueuePool::Sqlite(_) => SQLITE_LOCK,
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether the database answers and every migration has been applied.
+    pub async fn is_ready(&self) -> bool {
+        match Migrator::get_pending_migrations(&self.db).await {
+            Ok(pending) => pending.is_empty(),
+            Err(_) => false,
+        }
+    }
+}

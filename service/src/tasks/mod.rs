@@ -1,0 +1,377 @@
+//! The `tasks` table: the user-visible record of every durable task, and the
+//! state transitions the runner and the API make on it.
+
+pub mod policy;
+pub mod queued;
+pub mod submit;
+
+mod wait;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ferry_entity::{
+    ClusterId, FailureKind, TaskKind, TaskStatus,
+    payload::Payload,
+    task::{Column, Entity, Model},
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, SimpleExpr},
+};
+use serde_json::Value;
+
+pub use wait::{Waited, wait};
+
+/// Who asked for a task: the token's name and the request's id, kept on the
+/// task row and its audit entry.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub created_by: String,
+    pub request_id: Option<String>,
+}
+
+/// What a caller asks for when submitting a task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: TaskKind,
+    pub cluster_id: Option<ClusterId>,
+    pub subject: Option<String>,
+    pub payload: Value,
+    /// The kind's own limit ([`policy::of`]) when `None`.
+    pub max_attempts: Option<i32>,
+    pub created_by: String,
+    pub request_id: Option<String>,
+}
+
+impl NewTask {
+    /// A task of `kind` with a typed payload.
+    pub fn new<P: Payload>(kind: TaskKind, payload: &P, who: &Requester) -> NewTask {
+        debug_assert!(
+            P::KINDS.contains(&kind),
+            "{} does not carry this payload",
+            kind.as_str()
+        );
+        NewTask {
+            kind,
+            cluster_id: None,
+            subject: None,
+            payload: payload.to_json(),
+            max_attempts: None,
+            created_by: who.created_by.clone(),
+            request_id: who.request_id.clone(),
+        }
+    }
+
+    pub fn on_cluster(mut self, cluster_id: ClusterId) -> NewTask {
+        self.cluster_id = Some(cluster_id);
+        self
+    }
+
+    pub fn about(mut self, subject: impl Into<String>) -> NewTask {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The row as it is recorded: pending, no attempt yet.
+    pub fn into_model(self) -> Model {
+        // PostgreSQL keeps microseconds; truncating here makes the task a
+        // caller gets back on submission equal to the one it reads later.
+        let now = Utc::now().trunc_subsecs(6);
+        Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: self.kind,
+            cluster_id: self.cluster_id,
+            subject: self.subject,
+            status: TaskStatus::Pending,
+            attempts: 0,
+            max_attempts: self
+                .max_attempts
+                .unwrap_or(policy::of(self.kind).max_attempts),
+            last_error: None,
+            failure: None,
+            payload: self.payload,
+            result: None,
+            created_by: self.created_by,
+            request_id: self.request_id,
+            worker: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/tasks`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub cluster_id: Option<ClusterId>,
+    pub kind: Option<TaskKind>,
+    pub status: Option<TaskStatus>,
+    pub subject: Option<String>,
+}
+
+/// Tasks still to finish: pending or running. Callers refuse a second task
+/// on the same subject while one is in progress.
+pub fn in_progress() -> SimpleExpr {
+    Column::Status.is_in([TaskStatus::Pending, TaskStatus::Running])
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// One page of tasks, newest first, and the total matching the filter.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &TaskFilter,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<Model>, u64), DbErr> {
+    let mut query = Entity::find();
+    if let Some(v) = filter.cluster_id {
+        query = query.filter(Column::ClusterId.eq(v));
+    }
+    if let Some(v) = filter.kind {
+        query = query.filter(Column::Kind.eq(v));
+    }
+    if let Some(v) = filter.status {
+        query = query.filter(Column::Status.eq(v));
+    }
+    if let Some(v) = &filter.subject {
+        query = query.filter(Column::Subject.eq(v.clone()));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .offset((page.saturating_sub(1)) * page_size)
+        .limit(page_size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The outcome of trying to start an attempt.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now runs the task; the model shows the new attempt number.
+    Claimed(Box<Model>),
+    /// The task is finished (or gone): nothing to do.
+    Finished,
+}
+
+/// Marks the next attempt as running, in one statement that increments the
+/// attempt count and returns the row: two claims of one task, however close
+/// together, get different attempt numbers, so two workers can never both
+/// start the same attempt.
+pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
+    let now = Utc::now();
+    let claimed = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Running))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(
+            Column::StartedAt,
+            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
+        )
+        .col_expr(Column::Worker, Expr::value(worker))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(in_progress())
+        .exec_with_returning(db)
+        .await?;
+    Ok(match claimed.into_iter().next() {
+        Some(task) => Claim::Claimed(Box::new(task)),
+        None => Claim::Finished,
+    })
+}
+
+/// Starts the next attempt of every unfinished task among `ids` with one
+/// statement, for jobs that run a request's tasks together. Returns the tasks
+/// this worker now runs. apalis hands a job to one worker at a time, which is
+/// what keeps two workers from running the same batch.
+pub async fn claim_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    worker: &str,
+) -> Result<Vec<Model>, DbErr> {
+    let now = Utc::now();
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Running))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(
+            Column::StartedAt,
+            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
+        )
+        .col_expr(Column::Worker, Expr::value(worker))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(in_progress())
+        .exec(db)
+        .await?;
+    Entity::find()
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .filter(Column::Status.eq(TaskStatus::Running))
+        .filter(Column::Worker.eq(worker))
+        .all(db)
+        .await
+}
+
+pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Result<(), DbErr> {
+    finish(db, id, TaskStatus::Succeeded, Some(result), None).await
+}
+
+/// Marks many tasks succeeded, each with its own result, in one statement
+/// per [`SUCCEED_ROWS`] tasks: a batch's outcome write then holds SQLite's
+/// write lock for one statement instead of a hundred.
+pub async fn succeed_many(
+    db: &impl ConnectionTrait,
+    mut results: Vec<(String, Value)>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    while !results.is_empty() {
+        let chunk: Vec<(String, Value)> =
+            results.drain(..SUCCEED_ROWS.min(results.len())).collect();
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        let mut rows = chunk.into_iter();
+        let Some((first_id, first_result)) = rows.next() else {
+            break;
+        };
+        let mut result = Expr::case(Column::Id.eq(first_id), Expr::value(first_result));
+        for (id, value) in rows {
+            result = result.case(Column::Id.eq(id), Expr::value(value));
+        }
+        Entity::update_many()
+            .col_expr(Column::Status, Expr::value(TaskStatus::Succeeded))
+            .col_expr(Column::FinishedAt, Expr::value(now))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .col_expr(Column::Result, result.into())
+            .filter(Column::Id.is_in(ids))
+            .filter(unfinished())
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Tasks per statement of [`succeed_many`]: three bound values each, well
+/// under SQLite's and PostgreSQL's limits.
+const SUCCEED_ROWS: usize = 200;
+
+/// Marks a task failed, with why (`failure`) and what happened (`error`).
+pub async fn fail(
+    db: &impl ConnectionTrait,
+    id: &str,
+    failure: FailureKind,
+    error: &str,
+) -> Result<(), DbErr> {
+    finish(db, id, TaskStatus::Failed, None, Some((failure, error))).await
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: TaskStatus,
+    result: Option<Value>,
+    failure: Option<(FailureKind, &str)>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let mut update = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::FinishedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    if let Some(result) = result {
+        update = update.col_expr(Column::Result, Expr::value(result));
+    }
+    if let Some((failure, error)) = failure {
+        update = update
+            .col_expr(Column::Failure, Expr::value(failure))
+            .col_expr(Column::LastError, Expr::value(error));
+    }
+    update
+        .filter(Column::Id.eq(id))
+        .filter(unfinished())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Rows not yet in a final state: an outcome never overwrites another (a
+/// cancelled task stays cancelled).
+fn unfinished() -> SimpleExpr {
+    Column::Status.is_not_in([
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ])
+}
+
+/// Records a retryable failure: the task waits for its next attempt.
+pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Pending))
+        .col_expr(Column::LastError, Expr::value(error))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TaskStatus::Running))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Cancels a task that has not started. Returns the row as it is afterwards,
+/// or `None` when there is no such task.
+pub async fn cancel(db: &impl ConnectionTrait, id: &str) -> Result<Option<(bool, Model)>, DbErr> {
+    let now = Utc::now();
+    let res = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Cancelled))
+        .col_expr(Column::Failure, Expr::value(FailureKind::Cancelled))
+        .col_expr(Column::FinishedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TaskStatus::Pending))
+        .filter(Column::Attempts.eq(0))
+        .exec(db)
+        .await?;
+    Ok(get(db, id).await?.map(|m| (res.rows_affected == 1, m)))
+}
+
+/// Pending tasks created before `before`: candidates for re-enqueueing in case
+/// the process that accepted them died between the insert and the push.
+pub async fn stale_pending(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Status.eq(TaskStatus::Pending))
+        .filter(Column::Attempts.eq(0))
+        .filter(Column::CreatedAt.lt(before))
+        .order_by_asc(Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct KindStatusCount {
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    pub count: i64,
+}
+
+/// Tasks by kind and status, for `/metrics`.
+pub async fn counts(db: &impl ConnectionTrait) -> Result<Vec<KindStatusCount>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Kind)
+        .column(Column::Status)
+        .column_as(Column::Id.count(), "count")
+        .group_by(Column::Kind)
+        .group_by(Column::Status)
+        .into_model::<KindStatusCount>()
+        .all(db)
+        .await
+}
+
+pub use ferry_entity::task::Model as Task;

@@ -1,0 +1,49 @@
+//! How many attempts each task kind gets and how long each may take: read
+//! when a task is recorded (its attempt limit) and when the worker runs an
+//! attempt (its timeout).
+
+use std::time::Duration;
+
+use ferry_entity::TaskKind;
+
+/// How many attempts a kind gets and how long each may take.
+#[derive(Debug, Clone, Copy)]
+pub struct KindPolicy {
+    pub max_attempts: i32,
+    pub attempt_timeout: Duration,
+}
+
+pub fn of(kind: TaskKind) -> KindPolicy {
+    match kind {
+        TaskKind::Ping => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(60),
+        },
+        // Brokers being restarted or a controller moving are common and
+        // short; eight attempts with backoff span about two minutes.
+        TaskKind::TopicCreate => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(120),
+        },
+        // Deletion waits for the metadata to drop the topic; config changes
+        // are one request. Both retry broker hiccups like topic creation.
+        TaskKind::TopicDelete => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(120),
+        },
+        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(60),
+        },
+        // Prechecks answer with precise permanent errors; retries cover a
+        // metadata store hiccup or an owner slow to stop the engine.
+        TaskKind::ChangefeedCreate
+        | TaskKind::ChangefeedPause
+        | TaskKind::ChangefeedResume
+        | TaskKind::ChangefeedUpdate
+        | TaskKind::ChangefeedDelete => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(180),
+        },
+    }
+}

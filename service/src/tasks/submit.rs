@@ -1,0 +1,249 @@
+//! Submitting tasks, the one way every caller does it: in a [`Submission`]
+//! (a transaction on the metadata store), record the `tasks` rows and queue
+//! one apalis job per task (or per batch of tasks, for kinds that run
+//! together), next to whatever else the request checks or writes (a lock, an
+//! in-progress check, a changefeed row, the audit row), and commit once. A
+//! request is then accepted and queued at one commit, or leaves nothing.
+//!
+//! ferry writes the job rows itself, in the format of apalis 1.0's own
+//! `push_tasks` (`queries/task/sink.sql` of apalis-sqlite and
+//! apalis-postgres): the job is the JSON of a [`TaskJob`] (task ids only),
+//! status `Pending`, due now, priority 0, and the task id as idempotency key,
+//! so that queueing a task twice (the stale-task sweep) queues it once. The
+//! row's id is the task's UUID v7 read as a ULID: both are 128 bits with the
+//! millisecond timestamp first, so ids stay unique and time-ordered.
+//! `api::queue::submit_is_one_statement_that_apalis_runs` (tests/) checks
+//! that apalis fetches and runs such rows. Writing them through sea-orm lets
+//! them share the transaction of everything else the request writes, which
+//! apalis's storages (taking a sqlx executor) cannot.
+
+use chrono::Utc;
+use ferry_entity::{
+    TaskJob, audit_log,
+    task::{self, Model},
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryTrait, TransactionTrait,
+    sea_query::{
+        Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, WithClause,
+    },
+};
+
+use super::{NewTask, queued};
+use crate::{error::ServiceError, store::Store};
+
+/// The apalis queue that every task kind shares.
+pub const QUEUE_NAME: &str = "ferry-tasks";
+
+/// Task rows per INSERT statement (18 columns: 3,600 bound values, well
+/// under SQLite's and PostgreSQL's limits).
+const INSERT_ROWS: usize = 200;
+
+/// One transaction that records tasks and queues their jobs, with whatever
+/// else the caller checks and writes in it ([`Submission::txn`]).
+pub struct Submission<'a> {
+    store: &'a Store,
+    txn: DatabaseTransaction,
+}
+
+impl<'a> Submission<'a> {
+    pub async fn begin(store: &'a Store) -> Result<Submission<'a>, ServiceError> {
+        Ok(Self {
+            store,
+            txn: store.db.begin().await?,
+        })
+    }
+
+    /// The transaction, for the caller's own checks and writes.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Takes a named lock until the transaction ends (see `Store::lock`), so
+    /// that check-then-insert sequences cannot interleave across processes.
+    pub async fn lock(&self, name: &str) -> Result<(), ServiceError> {
+        self.store.lock(&self.txn, name).await?;
+        Ok(())
+    }
+
+    /// Records `tasks` and queues one job per `batch_size` of them (kinds
+    /// that batch, topic creation, run a request's tasks with one claim, one
+    /// broker call and one transaction of outcomes). Returns the rows in
+    /// order.
+    pub async fn record(
+        &self,
+        tasks: Vec<NewTask>,
+        batch_size: usize,
+    ) -> Result<Vec<Model>, ServiceError> {
+        let models: Vec<Model> = tasks.into_iter().map(NewTask::into_model).collect();
+        for chunk in models.chunks(INSERT_ROWS) {
+            let rows = chunk.iter().cloned().map(task::ActiveModel::from);
+            task::Entity::insert_many(rows)
+                .exec_without_returning(&self.txn)
+                .await?;
+        }
+        queue_jobs(&self.txn, &models, batch_size).await?;
+        Ok(models)
+    }
+
+    /// Writes the request's audit row in the same transaction.
+    pub async fn audit(&self, entry: audit_log::ActiveModel) -> Result<(), ServiceError> {
+        audit_log::Entity::insert(entry).exec(&self.txn).await?;
+        Ok(())
+    }
+
+    /// Commits, and wakes this process's workers for the queued jobs.
+    pub async fn commit(self) -> Result<(), ServiceError> {
+        self.txn.commit().await?;
+        queued::jobs_queued();
+        Ok(())
+    }
+}
+
+/// Records and queues one task (with the request's audit row, when given).
+/// On PostgreSQL that is one statement: the job and the audit row ride along
+/// as data-modifying CTEs of the task's INSERT, one round trip and one
+/// commit where a transaction took four round trips.
+pub async fn submit(
+    store: &Store,
+    new: NewTask,
+    audit: Option<audit_log::ActiveModel>,
+) -> Result<Model, ServiceError> {
+    if store.db.get_database_backend() != DbBackend::Postgres {
+        let submission = Submission::begin(store).await?;
+        let mut models = submission.record(vec![new], 1).await?;
+        if let Some(audit) = audit {
+            submission.audit(audit).await?;
+        }
+        submission.commit().await?;
+        return Ok(models.remove(0));
+    }
+    let model = new.into_model();
+    let mut with = WithClause::new();
+    with.cte(
+        CommonTableExpression::new()
+            .query(job_insert(DbBackend::Postgres, &model, &[]))
+            .table_name("queued_job")
+            .to_owned(),
+    );
+    if let Some(audit) = audit {
+        with.cte(
+            CommonTableExpression::new()
+                .query(audit_log::Entity::insert(audit).into_query())
+                .table_name("audit_entry")
+                .to_owned(),
+        );
+    }
+    let insert = task::Entity::insert(task::ActiveModel::from(model.clone()))
+        .into_query()
+        .with(with);
+    store.db.execute(&insert).await?;
+    queued::jobs_queued();
+    Ok(model)
+}
+
+/// Queues the jobs of tasks already recorded (the stale-task sweep). A task
+/// whose job is queued already is skipped by the job's idempotency key.
+pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<(), ServiceError> {
+    queue_jobs(&store.db, tasks, 1).await?;
+    queued::jobs_queued();
+    Ok(())
+}
+
+async fn queue_jobs(
+    db: &impl ConnectionTrait,
+    tasks: &[Model],
+    batch_size: usize,
+) -> Result<(), ServiceError> {
+    let backend = db.get_database_backend();
+    for chunk in tasks.chunks(batch_size.max(1)) {
+        let insert = job_insert(backend, &chunk[0], &chunk[1..]);
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// apalis counts an attempt when a dead worker's job is re-enqueued, so its
+/// own limit sits above ours; the runner enforces the task's limit.
+fn apalis_max_attempts(task_max_attempts: i32) -> i32 {
+    task_max_attempts.max(1) * 2 + 2
+}
+
+/// The job row apalis's `push_tasks` would write for `lead` (and the tasks
+/// batched with it), on `backend`.
+fn job_insert(backend: DbBackend, lead: &Model, batch: &[Model]) -> InsertStatement {
+    let job = serde_json::to_vec(&TaskJob {
+        task_id: lead.id.clone(),
+        batch: batch.iter().map(|t| t.id.clone()).collect(),
+    })
+    .expect("a job of task ids serialises");
+    let id = uuid::Uuid::parse_str(&lead.id)
+        .map(|u| ulid::Ulid::from(u.as_u128()))
+        .unwrap_or_else(|_| ulid::Ulid::generate());
+    let (table, run_at) = match backend {
+        DbBackend::Postgres => (
+            Query::insert()
+                .into_table((Alias::new("apalis"), Alias::new("jobs")))
+                .to_owned(),
+            Expr::current_timestamp(),
+        ),
+        // apalis-sqlite keeps times as Unix seconds.
+        _ => (
+            Query::insert().into_table(Alias::new("Jobs")).to_owned(),
+            Expr::value(Utc::now().timestamp()),
+        ),
+    };
+    let mut insert = table;
+    insert
+        .columns([
+            "id",
+            "job_type",
+            "job",
+            "status",
+            "attempts",
+            "max_attempts",
+            "run_at",
+            "priority",
+            "idempotency_key",
+        ])
+        .values_panic([
+            id.to_string().into(),
+            QUEUE_NAME.into(),
+            job.into(),
+            "Pending".into(),
+            0i32.into(),
+            apalis_max_attempts(lead.max_attempts).into(),
+            run_at,
+            0i32.into(),
+            lead.id.clone().into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Alias::new("job_type"), Alias::new("idempotency_key")])
+                .do_nothing()
+                .to_owned(),
+        );
+    insert
+}
+
+/// apalis's "lock" event (`lock_tasks`) is off on both stores. Fetching
+/// already marks a job `Queued` with this worker as `lock_by`, which is all
+/// that re-enqueueing a dead worker's jobs looks at, and ferry's conditional
+/// claim of the task row keeps two attempts from starting together. The
+/// event cost a write per fetched batch, and on SQLite it could hang a
+/// drain: apalis writes events in a transaction that only its backend's
+/// `poll_ready` drives, which it stops calling on shutdown, so a transaction
+/// caught mid-way kept SQLite's write lock while the running attempts waited
+/// for it to record their outcomes (`sigterm_lets_running_tasks_finish`
+/// failed about one run in forty that way).
+pub fn sqlite_config() -> apalis_sqlite::Config {
+    apalis_sqlite::Config::default()
+        .queue(QUEUE_NAME)
+        .lock_tasks(false)
+}
+
+/// See [`sqlite_config`].
+pub fn postgres_config() -> apalis_postgres::Config {
+    apalis_postgres::Config::default()
+        .queue(QUEUE_NAME)
+        .lock_tasks(false)
+}

@@ -1,0 +1,80 @@
+//! Recording the topic and config tasks of the Confluent v3 dialect:
+//! `topic.delete` (one topic), `topic.config` and `broker.config` (a batch of
+//! SET/DELETE changes to one resource). Topic creation goes through
+//! [`super::submit`], like every other dialect's.
+
+use ferry_entity::{
+    ClusterId, TaskKind,
+    payload::{ConfigChange, ConfigResource, TopicDeletePayload},
+    task,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::lock_name;
+use crate::{
+    error::ServiceError,
+    store::Store,
+    tasks::{
+        self, NewTask, Requester, Task,
+        submit::{self, Submission},
+    },
+};
+
+/// Records a `topic.delete` task, refused while a `topic.create` or
+/// `topic.delete` of the same topic is in progress. The check and the insert
+/// run under the per-cluster lock that topic creation takes too.
+pub async fn submit_topic_delete(
+    store: &Store,
+    cluster_id: ClusterId,
+    topic: &str,
+    who: &Requester,
+) -> Result<Task, ServiceError> {
+    let submission = Submission::begin(store).await?;
+    submission.lock(&lock_name(cluster_id)).await?;
+    let busy = task::Entity::find()
+        .filter(task::Column::ClusterId.eq(cluster_id))
+        .filter(task::Column::Kind.is_in([TaskKind::TopicCreate, TaskKind::TopicDelete]))
+        .filter(task::Column::Subject.eq(topic))
+        .filter(tasks::in_progress())
+        .one(submission.txn())
+        .await?;
+    if let Some(busy) = busy {
+        return Err(ServiceError::busy(
+            format!(
+                "a {} task for topic {topic} is already in progress ({})",
+                busy.kind.as_str(),
+                busy.id
+            ),
+            vec![topic.to_owned()],
+        ));
+    }
+    let payload = TopicDeletePayload {
+        topic_name: topic.to_owned(),
+    };
+    let new = NewTask::new(TaskKind::TopicDelete, &payload, who)
+        .on_cluster(cluster_id)
+        .about(topic);
+    let mut recorded = submission.record(vec![new], 1).await?;
+    submission.commit().await?;
+    Ok(recorded.remove(0))
+}
+
+/// Records a `topic.config` or `broker.config` task. Changes to the same
+/// resource need no exclusion: each SET or DELETE is idempotent and the last
+/// one applied wins, as with any Kafka admin client.
+pub async fn submit_config_change(
+    store: &Store,
+    cluster_id: ClusterId,
+    change: ConfigChange,
+    who: &Requester,
+) -> Result<Task, ServiceError> {
+    let (kind, subject) = match &change.resource {
+        ConfigResource::Topic(name) => (TaskKind::TopicConfigAlter, name.clone()),
+        ConfigResource::Broker(id) => (TaskKind::BrokerConfigAlter, id.to_string()),
+        ConfigResource::ClusterDefault => (TaskKind::BrokerConfigAlter, "cluster".to_owned()),
+    };
+    let new = NewTask::new(kind, &change, who)
+        .on_cluster(cluster_id)
+        .about(subject);
+    submit::submit(store, new, None).await
+}
