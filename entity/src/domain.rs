@@ -2,7 +2,7 @@
 //! that the same schema works on SQLite, PostgreSQL and MySQL, and the
 //! cluster id type.
 
-use sea_orm::{Iterable, entity::prelude::*};
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life cycle. `pending` covers both "never started"
@@ -26,20 +26,6 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Running => "running",
-            TaskStatus::Succeeded => "succeeded",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::iter().find(|v| v.as_str() == s)
-    }
-
     /// A finished task never runs again, whatever the queue hands out.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -110,31 +96,6 @@ impl TaskKind {
                 | TaskKind::ChangefeedDelete
         )
     }
-
-    /// Whether this kind creates or deletes a Kafka topic (its subject is the
-    /// topic): at most one such task per topic and cluster is in progress.
-    pub fn is_topic_lifecycle(self) -> bool {
-        matches!(self, TaskKind::TopicCreate | TaskKind::TopicDelete)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Ping => "ping",
-            TaskKind::TopicCreate => "topic.create",
-            TaskKind::ChangefeedCreate => "changefeed.create",
-            TaskKind::ChangefeedPause => "changefeed.pause",
-            TaskKind::ChangefeedResume => "changefeed.resume",
-            TaskKind::ChangefeedUpdate => "changefeed.update",
-            TaskKind::ChangefeedDelete => "changefeed.delete",
-            TaskKind::TopicDelete => "topic.delete",
-            TaskKind::TopicConfigAlter => "topic.config",
-            TaskKind::BrokerConfigAlter => "broker.config",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::iter().find(|v| v.as_str() == s)
-    }
 }
 
 /// Why a task ended `failed` (or `cancelled`), as callers need to tell:
@@ -161,15 +122,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Permanent => "permanent",
-            FailureKind::GaveUp => "gave_up",
-            FailureKind::TimedOut => "timed_out",
-            FailureKind::Cancelled => "cancelled",
-        }
-    }
-
     /// Whether the cause may pass by itself (the cluster was unreachable or
     /// slow), so that the same request could succeed later.
     pub fn is_transient(self) -> bool {
@@ -207,20 +159,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Client => "client",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Role::Viewer, Role::Client, Role::Admin]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-
     /// Whether a caller with this role may do what `needed` allows.
     pub fn allows(self, needed: Role) -> bool {
         self >= needed
@@ -240,22 +178,6 @@ pub enum ClusterKind {
     Mysql,
     #[sea_orm(string_value = "tidb")]
     Tidb,
-}
-
-impl ClusterKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClusterKind::Kafka => "kafka",
-            ClusterKind::Mysql => "mysql",
-            ClusterKind::Tidb => "tidb",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [ClusterKind::Kafka, ClusterKind::Mysql, ClusterKind::Tidb]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
 }
 
 /// What travels through the apalis queue: only task ids. Everything else is
@@ -295,23 +217,6 @@ pub enum ChangefeedState {
     Failed,
 }
 
-impl ChangefeedState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangefeedState::Initial => "Initial",
-            ChangefeedState::Normal => "Normal",
-            ChangefeedState::Stopped => "Stopped",
-            ChangefeedState::Finished => "Finished",
-            ChangefeedState::Error => "Error",
-            ChangefeedState::Failed => "Failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::iter().find(|v| v.as_str() == s)
-    }
-}
-
 /// What the supervisors should make true of a changefeed.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
@@ -342,20 +247,6 @@ pub enum DownstreamType {
     Kafka,
 }
 
-impl DownstreamType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DownstreamType::Mysql => "mysql",
-            DownstreamType::Tidb => "tidb",
-            DownstreamType::Kafka => "kafka",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::iter().find(|v| v.as_str() == s)
-    }
-}
-
 /// How an audited call ended.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
@@ -371,35 +262,89 @@ pub enum AuditOutcome {
     Failure,
 }
 
-impl AuditOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditOutcome::Success => "success",
-            AuditOutcome::Failure => "failure",
-        }
-    }
-}
+/// Each enum's names, as stored and shown: `as_str`, `parse` and
+/// `Display`. They are the `string_value`s of its `DeriveActiveEnum`.
+macro_rules! names {
+    ($($ty:ident { $($variant:ident => $name:literal),+ $(,)? })+) => {
+        $(
+            impl $ty {
+                pub fn as_str(self) -> &'static str {
+                    match self {
+                        $($ty::$variant => $name,)+
+                    }
+                }
 
-/// The stored names are what ferry shows and logs.
-macro_rules! display_as_str {
-    ($($ty:ty),+) => {
-        $(impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                pub fn parse(s: &str) -> Option<Self> {
+                    match s {
+                        $($name => Some($ty::$variant),)+
+                        _ => None,
+                    }
+                }
             }
-        })+
+
+            impl std::fmt::Display for $ty {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        )+
     };
 }
 
-display_as_str!(
-    TaskStatus,
-    TaskKind,
-    FailureKind,
-    ChangefeedState,
-    DownstreamType,
-    Role,
-    ClusterKind
-);
+names! {
+    TaskStatus {
+        Pending => "pending",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+    TaskKind {
+        Ping => "ping",
+        TopicCreate => "topic.create",
+        ChangefeedCreate => "changefeed.create",
+        ChangefeedPause => "changefeed.pause",
+        ChangefeedResume => "changefeed.resume",
+        ChangefeedUpdate => "changefeed.update",
+        ChangefeedDelete => "changefeed.delete",
+        TopicDelete => "topic.delete",
+        TopicConfigAlter => "topic.config",
+        BrokerConfigAlter => "broker.config",
+    }
+    FailureKind {
+        Permanent => "permanent",
+        GaveUp => "gave_up",
+        TimedOut => "timed_out",
+        Cancelled => "cancelled",
+    }
+    Role {
+        Viewer => "viewer",
+        Client => "client",
+        Admin => "admin",
+    }
+    ClusterKind {
+        Kafka => "kafka",
+        Mysql => "mysql",
+        Tidb => "tidb",
+    }
+    ChangefeedState {
+        Initial => "Initial",
+        Normal => "Normal",
+        Stopped => "Stopped",
+        Finished => "Finished",
+        Error => "Error",
+        Failed => "Failed",
+    }
+    DownstreamType {
+        Mysql => "mysql",
+        Tidb => "tidb",
+        Kafka => "kafka",
+    }
+    AuditOutcome {
+        Success => "success",
+        Failure => "failure",
+    }
+}
 
 /// A registered cluster's id: the `clusters` primary key, and what tasks and
 /// changefeeds refer to. Every dialect sends it as a number or a string
@@ -450,6 +395,8 @@ impl std::fmt::Display for ClusterId {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::Iterable;
+
     use super::*;
 
     #[test]
@@ -469,6 +416,29 @@ mod tests {
         );
         assert_eq!(ClusterId::from_json(&serde_json::json!(1.5)), None);
         assert_eq!(ClusterId::from_json(&serde_json::json!(true)), None);
+    }
+
+    /// The names of `names!` are the stored values of `DeriveActiveEnum`.
+    fn names_are_the_stored_values<E>(as_str: fn(E) -> &'static str, parse: fn(&str) -> Option<E>)
+    where
+        E: ActiveEnum<Value = String> + Iterable + Copy + PartialEq + std::fmt::Debug,
+    {
+        for v in E::iter() {
+            assert_eq!(as_str(v), v.to_value(), "{v:?}");
+            assert_eq!(parse(as_str(v)), Some(v));
+        }
+    }
+
+    #[test]
+    fn every_enum_shows_what_it_stores() {
+        names_are_the_stored_values(TaskStatus::as_str, TaskStatus::parse);
+        names_are_the_stored_values(TaskKind::as_str, TaskKind::parse);
+        names_are_the_stored_values(FailureKind::as_str, FailureKind::parse);
+        names_are_the_stored_values(Role::as_str, Role::parse);
+        names_are_the_stored_values(ClusterKind::as_str, ClusterKind::parse);
+        names_are_the_stored_values(ChangefeedState::as_str, ChangefeedState::parse);
+        names_are_the_stored_values(DownstreamType::as_str, DownstreamType::parse);
+        names_are_the_stored_values(AuditOutcome::as_str, AuditOutcome::parse);
     }
 
     #[test]

@@ -161,13 +161,11 @@ pub enum Claim {
     Finished,
 }
 
-/// Marks the next attempt as running, in one statement that increments the
-/// attempt count and returns the row: two claims of one task, however close
-/// together, get different attempt numbers, so two workers can never both
-/// start the same attempt.
-pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
+/// The update that starts the next attempt of unfinished tasks: running,
+/// one more attempt, this worker's.
+fn start_attempt(worker: &str) -> sea_orm::UpdateMany<Entity> {
     let now = Utc::now();
-    let claimed = Entity::update_many()
+    Entity::update_many()
         .col_expr(Column::Status, Expr::value(TaskStatus::Running))
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(
@@ -176,8 +174,16 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<
         )
         .col_expr(Column::Worker, Expr::value(worker))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
         .filter(in_progress())
+}
+
+/// Marks the next attempt as running, in one statement that increments the
+/// attempt count and returns the row: two claims of one task, however close
+/// together, get different attempt numbers, so two workers can never both
+/// start the same attempt.
+pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
+    let claimed = start_attempt(worker)
+        .filter(Column::Id.eq(id))
         .exec_with_returning(db)
         .await?;
     Ok(match claimed.into_iter().next() {
@@ -195,18 +201,8 @@ pub async fn claim_many(
     ids: &[String],
     worker: &str,
 ) -> Result<Vec<Model>, DbErr> {
-    let now = Utc::now();
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value(TaskStatus::Running))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .col_expr(
-            Column::StartedAt,
-            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
-        )
-        .col_expr(Column::Worker, Expr::value(worker))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
+    start_attempt(worker)
         .filter(Column::Id.is_in(ids.to_vec()))
-        .filter(in_progress())
         .exec(db)
         .await?;
     Entity::find()

@@ -257,3 +257,33 @@ async fn viewers_cannot_operate() {
         .expect(401);
     assert_eq!(anonymous["code"], 401);
 }
+
+/// A changefeed whose stored rules cannot be read fails with that reason
+/// instead of running on a default (an empty rule list would replicate every
+/// table).
+#[tokio::test]
+async fn unreadable_stored_rules_fail_the_changefeed_closed() {
+    let rig = Rig::start(AppOptions::new(Backend::Sqlite)).await;
+    rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
+    let id = rig.create(json!({ "startPaused": true })).await;
+    rig.wait_status(&id, "Stopped").await;
+    let changed = rig
+        .app
+        .db
+        .query_strings(&format!(
+            "UPDATE changefeeds SET rules = '\"not a list\"' WHERE id = '{id}' RETURNING id"
+        ))
+        .await;
+    assert_eq!(changed, vec![Some(id.clone())]);
+    rig.operate(&id, "resume").await;
+    let detail = rig.wait_status(&id, "Failed").await;
+    let reason = detail["errorMessage"]
+        .as_str()
+        .or_else(|| detail["message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("stored rules unreadable"),
+        "the reason names the column: {detail}"
+    );
+}

@@ -32,10 +32,10 @@ use super::{
     engine::{Checkpoint, Downstream, Progress, ReplicationError, ReplicationSpec, StartFrom},
     precheck,
     sink::{
-        ApplierMsg, DdlTarget, Done,
+        ApplierMsg, DdlTarget, Done, abbreviate,
         kafka::{self, KafkaSink},
         mysql::MysqlSink,
-        run_applier, sql,
+        run_applier,
     },
     source::{
         self, SourceEvent, SourceOptions,
@@ -291,7 +291,7 @@ impl Engine {
                     return Err(ReplicationError::Fatal(format!(
                         "the upstream logged a change as a statement, not as rows \
                          (binlog_format must be ROW): `{}`",
-                        sql::abbreviate(&String::from_utf8_lossy(&sql))
+                        abbreviate(&String::from_utf8_lossy(&sql))
                     )));
                 }
             }
@@ -317,7 +317,7 @@ impl Engine {
                 if std::str::from_utf8(&sql).is_err() {
                     return Err(ReplicationError::Fatal(format!(
                         "a DDL is not valid UTF-8, which ferry cannot apply: `{}`",
-                        sql::abbreviate(&plan.sql)
+                        abbreviate(&plan.sql)
                     )));
                 }
                 plan.sql = plan.sql.trim().to_owned();

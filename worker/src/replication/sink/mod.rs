@@ -12,8 +12,6 @@
 
 pub(crate) mod kafka;
 pub(crate) mod mysql;
-pub(crate) mod sql;
-mod statements;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +24,16 @@ use super::{
         row::{RowChange, TableInfo},
     },
 };
+
+/// `sql` cut to a length fit for an error message or a log line.
+pub(crate) fn abbreviate(sql: &str) -> String {
+    const MAX: usize = 300;
+    let sql = sql.trim();
+    match sql.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &sql[..cut]),
+        None => sql.to_owned(),
+    }
+}
 
 /// Where the pipeline sends DDL, and what it asks about tables.
 pub(crate) enum DdlTarget {
@@ -119,5 +127,17 @@ pub(crate) async fn run_applier(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_statements_are_abbreviated() {
+        assert_eq!(abbreviate(" DROP TABLE t "), "DROP TABLE t");
+        let long = "é".repeat(400);
+        assert_eq!(abbreviate(&long).chars().count(), 303);
     }
 }

@@ -32,7 +32,7 @@ use super::{
 };
 use crate::replication::{
     engine::{KafkaSinkSpec, ReplicationError},
-    sink::{ApplierMsg, Done, sql::abbreviate},
+    sink::{ApplierMsg, Done, abbreviate},
     source::row::{Cell, RowChange, RowOp, TableInfo},
 };
 

@@ -12,10 +12,11 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mysql_async::{Conn, prelude::Queryable};
 
-use super::{
-    sql,
-    statements::{Op, Plan, op_size, same_kind, split, statement},
-};
+mod sql;
+mod statements;
+
+use self::statements::{Op, Plan, op_size, same_kind, split, statement};
+use super::abbreviate;
 use crate::replication::{
     engine::{MysqlEndpoint, ReplicationError},
     source::{
@@ -154,7 +155,7 @@ impl MysqlSink {
             if i == last {
                 text.extend_from_slice(b";\nCOMMIT");
             }
-            tracing::trace!(query = %sql::abbreviate(&String::from_utf8_lossy(&text)), "downstream query");
+            tracing::trace!(query = %abbreviate(&String::from_utf8_lossy(&text)), "downstream query");
             result = conn.query_drop(text).await;
             if result.is_err() {
                 break;
@@ -206,17 +207,17 @@ impl MysqlSink {
             if let Err(e) = used {
                 return Err(conn::classify(
                     &e,
-                    &format!("cannot apply `{}` downstream", sql::abbreviate(&plan.sql)),
+                    &format!("cannot apply `{}` downstream", abbreviate(&plan.sql)),
                 ));
             }
         }
         match conn.query_drop(plan.sql.as_str()).await {
             Ok(()) => {
-                tracing::info!(sql = %sql::abbreviate(&plan.sql), "applied DDL downstream");
+                tracing::info!(sql = %abbreviate(&plan.sql), "applied DDL downstream");
                 Ok(())
             }
             Err(e) if conn::server_code(&e).is_some_and(|c| already_applied(plan.kind, c)) => {
-                tracing::warn!(sql = %sql::abbreviate(&plan.sql), error = %e, "DDL already applied downstream; skipped");
+                tracing::warn!(sql = %abbreviate(&plan.sql), error = %e, "DDL already applied downstream; skipped");
                 Ok(())
             }
             Err(e) => {
@@ -225,7 +226,7 @@ impl MysqlSink {
                 }
                 Err(conn::classify(
                     &e,
-                    &format!("cannot apply `{}` downstream", sql::abbreviate(&plan.sql)),
+                    &format!("cannot apply `{}` downstream", abbreviate(&plan.sql)),
                 ))
             }
         }

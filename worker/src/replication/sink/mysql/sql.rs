@@ -16,16 +16,6 @@ use crate::replication::source::{ddl::quote_ident, row::Cell};
 /// utf8mb4 connections.
 const UTF8_COMPATIBLE: [&str; 4] = ["utf8mb4", "utf8mb3", "utf8", "ascii"];
 
-/// `sql` cut to a length fit for an error message or a log line.
-pub(crate) fn abbreviate(sql: &str) -> String {
-    const MAX: usize = 300;
-    let sql = sql.trim();
-    match sql.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &sql[..cut]),
-        None => sql.to_owned(),
-    }
-}
-
 /// Appends `` `schema`.`table` ``.
 pub(crate) fn push_table(out: &mut Vec<u8>, schema: &str, table: &str) {
     out.extend_from_slice(quote_ident(schema).as_bytes());
@@ -143,13 +133,6 @@ mod tests {
 
     fn text(cell: Cell) -> String {
         String::from_utf8(lit(cell)).unwrap()
-    }
-
-    #[test]
-    fn long_statements_are_abbreviated() {
-        assert_eq!(abbreviate(" DROP TABLE t "), "DROP TABLE t");
-        let long = "é".repeat(400);
-        assert_eq!(abbreviate(&long).chars().count(), 303);
     }
 
     #[test]
