@@ -127,8 +127,6 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                         item.clear();
                     } else if depth == 1 {
                         item.push(ch);
-                    } else if depth == 2 && ch == '{' {
-                        item.push(ch);
                     }
                 }
                 refs.extend(first_segment(&item));
