@@ -10,10 +10,10 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth,
     confluent::{self, ConfluentApis},
-    dialect,
-    middleware::{audit, http_metrics, request_id},
+    middleware::{audit, body_limit, error_envelope, http_metrics, request_id},
     native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
     ops,
+    route_labels::RouteLabels,
     state::AppState,
     tiem::changefeeds::ChangefeedsApi,
     tubemq::{cluster::TubeClusterApi, task::TubeTaskApi, topic::TubeTopicApi},
@@ -50,9 +50,24 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     .description("Durable, audited operations on Kafka clusters and replication pipelines.")
 }
 
+/// The route templates of the whole application, for metric labels.
+pub fn route_labels() -> RouteLabels {
+    RouteLabels::new(
+        &openapi().spec(),
+        &[
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/docs/*",
+        ],
+    )
+}
+
 /// The whole application. Middleware, outermost first: shared state, request
-/// id, HTTP metrics, authentication, audit, dialect error envelopes; paths
-/// are normalised (trailing slash trimmed) before any of them.
+/// id, HTTP metrics, authentication, audit, dialect error envelopes, the body
+/// size limit; paths are normalised (trailing slash trimmed) before any of
+/// them.
 pub fn build(state: AppState) -> impl Endpoint {
     let api = openapi();
     let docs = api.swagger_ui();
@@ -64,7 +79,8 @@ pub fn build(state: AppState) -> impl Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
-        .around(dialect::render_errors)
+        .around(body_limit::limit)
+        .around(error_envelope::render_errors)
         .around(audit::record)
         .around(auth::authenticate)
         .around(http_metrics::record)

@@ -31,6 +31,15 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
     let db = &state.store.db;
     if let Some(token) = &state.settings.admin_token {
         let token = token.expose_secret();
+        if tokens::is_revoked(db, token).await? {
+            // An operator revoked it on purpose: ferry starts without it
+            // (other admin tokens still work) and says so.
+            tracing::warn!(
+                "FERRY_ADMIN_TOKEN names a revoked token; it is not registered again and does not \
+                 work: unset it or set a new one"
+            );
+            return Ok(());
+        }
         if tokens::lookup(db, token).await?.is_none() {
             // Another process may register the same token at the same moment;
             // the unique digest makes the loser's insert fail harmlessly.

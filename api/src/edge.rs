@@ -29,6 +29,23 @@ pub async fn wait_task(state: &AppState, task: Task) -> Result<Waited, ServiceEr
     tasks::wait(&state.store, task, wait).await
 }
 
+/// The largest page number any list accepts: beyond it a page's offset
+/// would not fit the databases' 64-bit OFFSET.
+pub const MAX_PAGE: u64 = 1_000_000_000;
+
+/// Validates `page` (0 and none are read as 1) and a page size against the
+/// route's limit; the error names the parameter.
+pub fn paging(page: Option<u64>, size: u64, max_size: u64) -> Result<(u64, u64), String> {
+    let page = page.unwrap_or(1).max(1);
+    if size == 0 || size > max_size {
+        return Err(format!("pageSize must be between 1 and {max_size}"));
+    }
+    if page > MAX_PAGE {
+        return Err(format!("page must be between 1 and {MAX_PAGE}"));
+    }
+    Ok((page, size))
+}
+
 /// A cluster id as a dialect sends it in JSON: a positive number or a string
 /// holding one. The error names the field.
 pub fn cluster_id(field: &str, value: Option<&Value>) -> Result<ClusterId, String> {

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod middleware;
 pub mod native;
 pub mod ops;
+pub mod route_labels;
 pub mod state;
 pub mod tiem;
 pub mod tubemq;
@@ -50,6 +51,7 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
         settings: Arc::new(settings.clone()),
         metrics,
         tokens: Arc::default(),
+        routes: Arc::new(app::route_labels()),
     };
     auth::bootstrap_admin(&state).await?;
 

@@ -65,30 +65,57 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
         }
         Err(err) => tracing::warn!(error = %err, "reading task counts for /metrics failed"),
     }
-    if let Err(err) = changefeed_gauges(&state).await {
-        tracing::warn!(error = %err, "reading changefeeds for /metrics failed");
+    let mut text = state.metrics.render();
+    match changefeed_gauges(&state).await {
+        Ok(gauges) => text.push_str(&gauges),
+        Err(err) => tracing::warn!(error = %err, "reading changefeeds for /metrics failed"),
     }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(text)
 }
 
 /// Per changefeed: lag (newest upstream change minus checkpoint) and state,
-/// from the database so that they hold whichever worker runs it.
-async fn changefeed_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
+/// from the database so that they hold whichever worker runs it. They are
+/// written here for each scrape rather than kept by the recorder, which
+/// keeps a series for ever: a deleted changefeed's series leave with it.
+async fn changefeed_gauges(state: &AppState) -> Result<String, sea_orm::DbErr> {
+    use std::fmt::Write;
+
     use ferry_entity::{ChangefeedState, changefeed};
     use ferry_service::changefeeds::tso;
     use sea_orm::EntityTrait;
 
-    for cf in changefeed::Entity::find().all(&state.store.db).await? {
+    let feeds = changefeed::Entity::find().all(&state.store.db).await?;
+    let mut lag = String::from("# TYPE ferry_changefeed_lag_seconds gauge\n");
+    let mut states = String::from("# TYPE ferry_changefeed_state gauge\n");
+    for cf in &feeds {
         let lag_ms = tso::to_unix_ms(cf.upstream_ts.max(0) as u64)
             .saturating_sub(tso::to_unix_ms(cf.checkpoint_ts.max(0) as u64));
-        ::metrics::gauge!("ferry_changefeed_lag_seconds", "changefeed" => cf.id.clone(), "name" => cf.name.clone())
-            .set(lag_ms as f64 / 1000.0);
+        let (id, name) = (label(&cf.id), label(&cf.name));
+        let _ = writeln!(
+            lag,
+            "ferry_changefeed_lag_seconds{{changefeed=\"{id}\",name=\"{name}\"}} {}",
+            lag_ms as f64 / 1000.0
+        );
         for candidate in ChangefeedState::iter() {
-            let value = if cf.state == candidate { 1.0 } else { 0.0 };
-            ::metrics::gauge!("ferry_changefeed_state", "changefeed" => cf.id.clone(), "state" => candidate.as_str()).set(value);
+            let value = u8::from(cf.state == candidate);
+            let _ = writeln!(
+                states,
+                "ferry_changefeed_state{{changefeed=\"{id}\",state=\"{candidate}\"}} {value}"
+            );
         }
     }
-    Ok(())
+    if feeds.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("{lag}{states}"))
+}
+
+/// A label value in the text format: `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

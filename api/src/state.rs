@@ -5,6 +5,8 @@ use std::sync::Arc;
 use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::route_labels::RouteLabels;
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -13,6 +15,8 @@ pub struct AppState {
     pub kafka: KafkaClients,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// The route templates that label HTTP metrics.
+    pub routes: Arc<RouteLabels>,
     /// Recently validated bearer tokens.
     pub tokens: Arc<TokenCache>,
 }

@@ -43,6 +43,9 @@ pub struct Model {
     /// The worker holding the lease, and until when.
     pub owner: Option<String>,
     pub lease_until: Option<DateTimeUtc>,
+    /// The `changefeed.update` task that paused this running changefeed to
+    /// change it; it resumes it when done, whichever attempt finishes.
+    pub resume_after: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

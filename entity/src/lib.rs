@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod changefeed;
 pub mod cluster;
 pub mod domain;
+pub mod meta;
 pub mod payload;
 pub mod task;
 

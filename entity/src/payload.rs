@@ -128,9 +128,42 @@ pub enum ConfigOpKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigOp {
     pub name: String,
+    /// The value to SET, unless it is sensitive: then it is `sealed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// A sensitive value (a password, a JAAS config), encrypted with the
+    /// store's secret key. Only the worker that applies the change opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
     pub operation: ConfigOpKind,
+}
+
+/// What ferry shows in place of a sensitive value.
+pub const MASK: &str = "******";
+
+impl ConfigOp {
+    /// The change as callers may see it: a sealed value is shown as
+    /// [`MASK`].
+    pub fn shown(&self) -> ConfigOp {
+        ConfigOp {
+            value: match &self.sealed {
+                Some(_) => Some(MASK.to_owned()),
+                None => self.value.clone(),
+            },
+            sealed: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl ConfigChange {
+    /// The change as callers may see it (see [`ConfigOp::shown`]).
+    pub fn shown(&self) -> ConfigChange {
+        ConfigChange {
+            resource: self.resource.clone(),
+            ops: self.ops.iter().map(ConfigOp::shown).collect(),
+        }
+    }
 }
 
 /// `topic.config` and `broker.config`: a batch of SET/DELETE changes to one

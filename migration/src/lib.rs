@@ -8,6 +8,8 @@ mod m20261123_000001_initial;
 mod m20261123_000002_locks;
 mod m20261123_000003_changefeeds;
 mod m20261203_000004_typed_columns;
+mod m20261203_000005_changefeed_resume;
+mod m20261203_000006_meta;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_locks::Migration),
             Box::new(m20261123_000003_changefeeds::Migration),
             Box::new(m20261203_000004_typed_columns::Migration),
+            Box::new(m20261203_000005_changefeed_resume::Migration),
+            Box::new(m20261203_000006_meta::Migration),
         ]
     }
 

@@ -41,11 +41,18 @@ impl MigrationTrait for Migration {
             .await?;
         db.execute_unprepared("ALTER TABLE tasks RENAME COLUMN cluster_ref TO cluster_id")
             .await?;
-        db.execute_unprepared(
-            "CREATE INDEX IF NOT EXISTS idx_tasks_cluster_subject \
-             ON tasks (cluster_id, subject, status)",
-        )
-        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_tasks_cluster_subject")
+                    .table(Alias::new("tasks"))
+                    .col(Alias::new("cluster_id"))
+                    .col(Alias::new("subject"))
+                    .col(Alias::new("status"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
 
         db.execute_unprepared("ALTER TABLE tasks ADD COLUMN failure VARCHAR(16)")
             .await?;
@@ -82,11 +89,17 @@ impl MigrationTrait for Migration {
             .await?;
         db.execute_unprepared("ALTER TABLE changefeeds RENAME COLUMN cluster_ref TO cluster_id")
             .await?;
-        db.execute_unprepared(
-            "CREATE INDEX IF NOT EXISTS idx_changefeeds_cluster \
-             ON changefeeds (cluster_id, created_at)",
-        )
-        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_changefeeds_cluster")
+                    .table(Alias::new("changefeeds"))
+                    .col(Alias::new("cluster_id"))
+                    .col(Alias::new("created_at"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 

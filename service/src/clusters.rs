@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use ferry_entity::{
-    ClusterId, ClusterKind,
+    ClusterId, ClusterKind, changefeed,
     cluster::{self, ActiveModel, Entity as Clusters, Model},
     task,
 };
@@ -216,9 +216,31 @@ pub async fn update(
     view(store, model)
 }
 
-/// Removes a cluster unless tasks on it are still pending or running.
+/// Removes a cluster unless tasks on it are still pending or running, or a
+/// changefeed reads from it or writes to it (the changefeed would fail at its
+/// next start with its endpoint gone, and its stored password kept).
 pub async fn delete(store: &Store, id: ClusterId) -> Result<ClusterView, ServiceError> {
     let existing = get(store, id).await?;
+    let users: Vec<String> = changefeed::Entity::find()
+        .all(&store.db)
+        .await?
+        .into_iter()
+        .filter(|cf| {
+            cf.cluster_id == id
+                || cf
+                    .downstream
+                    .get("targetClusterId")
+                    .and_then(ClusterId::from_json)
+                    == Some(id)
+        })
+        .map(|cf| cf.id)
+        .collect();
+    if !users.is_empty() {
+        return Err(ServiceError::conflict(format!(
+            "cluster {id} is used by changefeeds {}; delete them first",
+            users.join(", ")
+        )));
+    }
     let busy = task::Entity::find()
         .filter(task::Column::ClusterId.eq(id))
         .filter(tasks::in_progress())

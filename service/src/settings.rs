@@ -23,6 +23,9 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Key for encrypting secrets at rest: 32 bytes, base64 or hex.
     pub secret_key: Option<SecretString>,
+    /// The key before `secret_key`, while rotating: secrets it sealed are
+    /// read and re-sealed with `secret_key` at start.
+    pub secret_key_previous: Option<SecretString>,
     pub log_format: LogFormat,
     pub worker: WorkerSettings,
     pub api: ApiSettings,
@@ -80,6 +83,9 @@ pub struct ApiSettings {
     /// How long a synchronous-looking call (TiEM, Confluent) waits for its
     /// task before answering anyway.
     pub task_wait_ms: u64,
+    /// The largest request body accepted; a larger one gets 413 before it
+    /// is read.
+    pub max_body_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +138,7 @@ topic_writable_timeout_seconds = 30
 [api]
 max_page_size = 500
 task_wait_ms = 10000
+max_body_bytes = 4194304
 
 [changefeed]
 lease_seconds = 10

@@ -80,6 +80,16 @@ pub async fn lookup_digest(
     }))
 }
 
+/// Whether `token` was registered and then revoked.
+pub async fn is_revoked(db: &DatabaseConnection, token: &str) -> Result<bool, DbErr> {
+    Ok(Tokens::find()
+        .filter(api_token::Column::TokenHash.eq(digest(token)))
+        .filter(api_token::Column::RevokedAt.is_not_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Stores a new token and returns its row.
 pub async fn mint(
     db: &DatabaseConnection,

@@ -340,8 +340,11 @@ async fn change_cluster(
         auth,
         req,
         &ctx,
-        ConfigResource::ClusterDefault,
-        ops,
+        ConfigChange {
+            resource: ConfigResource::ClusterDefault,
+            ops,
+        },
+        &[],
         dry_run,
     )
     .await
@@ -380,13 +383,21 @@ async fn change_broker(
         }
         refuse_empty_value(op)?;
     }
+    let marked: Vec<String> = entries
+        .iter()
+        .filter(|e| e.is_sensitive)
+        .map(|e| e.name.clone())
+        .collect();
     submit(
         state,
         auth,
         req,
         &ctx,
-        ConfigResource::Broker(broker),
-        ops,
+        ConfigChange {
+            resource: ConfigResource::Broker(broker),
+            ops,
+        },
+        &marked,
         dry_run,
     )
     .await
@@ -426,18 +437,18 @@ async fn submit(
     auth: &BearerAuth,
     req: &Request,
     ctx: &Ctx,
-    resource: ConfigResource,
-    ops: Vec<ConfigOp>,
+    change: ConfigChange,
+    marked_sensitive: &[String],
     dry_run: bool,
 ) -> V3Result<Applied> {
     if dry_run {
         return Ok(Applied::Done);
     }
-    let change = ConfigChange { resource, ops };
     let task = topic_admin::submit_config_change(
         &state.store,
         ctx.cluster_id,
         change,
+        marked_sensitive,
         &requester(&auth.0, req),
     )
     .await?;

@@ -182,14 +182,13 @@ impl Scope {
     }
 }
 
-/// The changes of a batch alter: names given, `SET` with a value, each name
-/// once.
 /// The change of `PUT .../configs/{name}`: set one config.
 pub fn set_one(name: String, value: Option<String>) -> V3Result<Vec<ConfigOp>> {
     let value = value.ok_or_else(|| ConfluentError::invalid("value is required"))?;
     Ok(vec![ConfigOp {
         name,
         value: Some(value),
+        sealed: None,
         operation: ConfigOpKind::Set,
     }])
 }
@@ -199,10 +198,13 @@ pub fn reset_one(name: String) -> V3Result<Vec<ConfigOp>> {
     Ok(vec![ConfigOp {
         name,
         value: None,
+        sealed: None,
         operation: ConfigOpKind::Delete,
     }])
 }
 
+/// The changes of a batch alter: names given, `SET` with a value, each name
+/// once.
 pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
     let entries = body.data.as_deref().unwrap_or_default();
     if entries.is_empty() {
@@ -247,6 +249,7 @@ pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
                 .then(|| e.value.clone())
                 .flatten(),
             name,
+            sealed: None,
             operation,
         });
     }
@@ -456,6 +459,7 @@ async fn change_topic(
         &state.store,
         ctx.cluster_id,
         change,
+        &[],
         &requester(&auth.0, req),
     )
     .await?;

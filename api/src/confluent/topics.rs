@@ -279,17 +279,19 @@ fn validate_create(body: &CreateTopicRequest) -> V3Result<BTreeMap<String, Strin
     topics::validate_topic_name(name)
         .map_err(|e| ConfluentError::invalid(format!("topic_name: {e}")))?;
     if let Some(p) = body.partitions_count
-        && p < 1
+        && !(1..=topics::MAX_PARTITIONS).contains(&p)
     {
         return Err(ConfluentError::invalid(format!(
-            "partitions_count must be at least 1, got {p}"
+            "partitions_count must be between 1 and {}, got {p}",
+            topics::MAX_PARTITIONS
         )));
     }
     if let Some(rf) = body.replication_factor
-        && rf < 1
+        && !(1..=topics::MAX_REPLICATION_FACTOR).contains(&rf)
     {
         return Err(ConfluentError::invalid(format!(
-            "replication_factor must be at least 1, got {rf}"
+            "replication_factor must be between 1 and {}, got {rf}",
+            topics::MAX_REPLICATION_FACTOR
         )));
     }
     let mut configs = BTreeMap::new();

@@ -56,7 +56,7 @@ impl AuditApi {
         let total = query.clone().count(&state.store.db).await?;
         let rows = query
             .order_by_desc(audit_log::Column::Id)
-            .offset((page - 1) * page_size)
+            .offset((page - 1).saturating_mul(page_size))
             .limit(page_size)
             .all(&state.store.db)
             .await?;

@@ -101,12 +101,5 @@ pub type NativeResult<T> = Result<T, NativeError>;
 
 /// Validates `page` (0 is read as 1) and `pageSize` against the limit.
 pub fn paging(page: Option<u64>, page_size: Option<u64>, max: u64) -> NativeResult<(u64, u64)> {
-    let page = page.unwrap_or(1).max(1);
-    let size = page_size.unwrap_or(20);
-    if size == 0 || size > max {
-        return Err(NativeError::bad_request(format!(
-            "pageSize must be between 1 and {max}"
-        )));
-    }
-    Ok((page, size))
+    crate::edge::paging(page, page_size.unwrap_or(20), max).map_err(NativeError::bad_request)
 }

@@ -5,7 +5,7 @@ use ferry_entity::{ClusterId, Role, TaskKind, TaskStatus, payload::PingPayload};
 use ferry_service::{
     clusters,
     error::ErrorKind,
-    tasks::{self, NewTask, Task, TaskFilter, submit},
+    tasks::{self, Cancellable, NewTask, Task, TaskFilter, submit},
 };
 use poem::{Request, http::StatusCode};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
@@ -48,6 +48,7 @@ pub struct TaskView {
 
 impl From<Task> for TaskView {
     fn from(t: Task) -> Self {
+        let payload = tasks::shown_payload(&t);
         Self {
             id: t.id,
             kind: t.kind.as_str().to_owned(),
@@ -58,7 +59,7 @@ impl From<Task> for TaskView {
             max_attempts: t.max_attempts,
             last_error: t.last_error,
             failure: t.failure.map(|f| f.as_str().to_owned()),
-            payload: t.payload,
+            payload,
             result: t.result,
             created_by: t.created_by,
             request_id: t.request_id,
@@ -101,6 +102,11 @@ pub enum Submitted {
 }
 
 pub struct TasksApi;
+
+/// Most attempts a `ping` task may ask for.
+const MAX_PING_ATTEMPTS: i32 = 10;
+/// Longest sleep a `ping` attempt may ask for.
+const MAX_PING_SLEEP_MS: u64 = 60_000;
 
 #[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
 impl TasksApi {
@@ -179,7 +185,9 @@ impl TasksApi {
         req: &Request,
         body: Json<SubmitTask>,
     ) -> NativeResult<Submitted> {
-        auth.0.require(Role::Client)?;
+        // `ping` exists for tests and benchmarks; it is not a tool for
+        // clients to occupy workers with.
+        auth.0.require(Role::Admin)?;
         let body = body.0;
         let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
             NativeError::bad_request(format!(
@@ -188,17 +196,26 @@ impl TasksApi {
             ))
         })?;
         if let Some(n) = body.max_attempts
-            && !(1..=100).contains(&n)
+            && !(1..=MAX_PING_ATTEMPTS).contains(&n)
         {
-            return Err(NativeError::bad_request(
-                "maxAttempts must be between 1 and 100",
-            ));
+            return Err(NativeError::bad_request(format!(
+                "maxAttempts must be between 1 and {MAX_PING_ATTEMPTS}"
+            )));
         }
         let payload = body
             .payload
             .unwrap_or_else(|| Value::Object(Default::default()));
-        if let Err(e) = serde_json::from_value::<PingPayload>(payload.clone()) {
-            return Err(NativeError::bad_request(format!("payload: {e}")));
+        let ping = serde_json::from_value::<PingPayload>(payload.clone())
+            .map_err(|e| NativeError::bad_request(format!("payload: {e}")))?;
+        if ping.sleep_ms > MAX_PING_SLEEP_MS {
+            return Err(NativeError::bad_request(format!(
+                "payload.sleepMs must be at most {MAX_PING_SLEEP_MS}"
+            )));
+        }
+        if !(0..=MAX_PING_ATTEMPTS).contains(&ping.fail_times) {
+            return Err(NativeError::bad_request(format!(
+                "payload.failTimes must be between 0 and {MAX_PING_ATTEMPTS}"
+            )));
         }
         let cluster_id = match body.cluster_id.as_deref() {
             None | Some("") => None,
@@ -237,7 +254,9 @@ impl TasksApi {
         Ok(Submitted::Accepted(Json(task.into())))
     }
 
-    /// Cancel a task that has not started yet.
+    /// Cancel a task. Clients cancel tasks that have not started; admins
+    /// also running ones, which stop at their job's next step (changefeed
+    /// operations excepted: they end by themselves).
     #[oai(path = "/:id/cancel", method = "post")]
     async fn cancel(
         &self,
@@ -246,13 +265,29 @@ impl TasksApi {
         id: Path<String>,
     ) -> NativeResult<Json<TaskView>> {
         auth.0.require(Role::Client)?;
-        match tasks::cancel(&state.store.db, &id.0).await? {
+        let which = if auth.0.role.allows(Role::Admin) {
+            Cancellable::Unfinished
+        } else {
+            Cancellable::NotStarted
+        };
+        match tasks::cancel(&state.store.db, &id.0, which).await? {
             None => Err(NativeError::not_found(format!("no task {}", id.0))),
             Some((true, task)) => Ok(Json(task.into())),
+            Some((false, task)) if task.kind.is_changefeed_operation() => {
+                Err(NativeError::conflict(format!(
+                    "task {} is a changefeed operation, which cannot be cancelled by hand",
+                    task.id
+                )))
+            }
             Some((false, task)) => Err(NativeError::conflict(format!(
-                "task {} is {} and can no longer be cancelled; only pending tasks that have not started can",
+                "task {} is {} and can no longer be cancelled{}",
                 task.id,
-                task.status.as_str()
+                task.status.as_str(),
+                match which {
+                    Cancellable::NotStarted if !task.status.is_terminal() =>
+                        "; only admins cancel started tasks",
+                    _ => "",
+                }
             ))),
         }
     }

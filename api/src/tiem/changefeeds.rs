@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{TiemError, task_failure, views::*};
 use crate::{
     auth::BearerAuth,
-    edge::{requester, wait_task},
+    edge::{paging, requester, wait_task},
     state::AppState,
 };
 
@@ -88,14 +88,12 @@ impl ChangefeedsApi {
         #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
     ) -> TiemResult<ListResult> {
         auth.0.require(Role::Viewer)?;
-        let page = page.0.unwrap_or(1).max(1);
-        let page_size = page_size.0.unwrap_or(10);
-        let max = state.settings.api.max_page_size;
-        if page_size == 0 || page_size > max {
-            return Err(TiemError::invalid(format!(
-                "pageSize must be between 1 and {max}"
-            )));
-        }
+        let (page, page_size) = paging(
+            page.0,
+            page_size.0.unwrap_or(10),
+            state.settings.api.max_page_size,
+        )
+        .map_err(TiemError::invalid)?;
         let cluster = match cluster_id.0.as_deref() {
             None | Some("") => None,
             Some(raw) => Some(ClusterId::parse(raw).ok_or_else(|| {

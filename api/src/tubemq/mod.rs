@@ -125,10 +125,16 @@ impl From<ServiceError> for TubeResponse {
 /// Reads the `user` field TubeMQ callers must send.
 pub fn user(value: Option<&str>) -> Result<String, TubeResponse> {
     match value.map(str::trim) {
+        Some(u) if u.chars().count() > MAX_USER => Err(TubeResponse::invalid(format!(
+            "user is longer than {MAX_USER} characters"
+        ))),
         Some(u) if !u.is_empty() => Ok(u.to_owned()),
         _ => Err(TubeResponse::invalid("user is required")),
     }
 }
+
+/// Longest `user` a caller may send: it is stored with the task.
+pub const MAX_USER: usize = 64;
 
 /// Lets handlers use `?` on steps that answer early.
 pub type TubeStep<T> = Result<T, TubeResponse>;

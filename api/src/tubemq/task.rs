@@ -84,7 +84,16 @@ async fn add_topic_task(
         })
         .collect();
     let mut who = requester(&auth.0, req);
-    who.created_by = format!("{} (user {user})", auth.0.name);
+    // Tasks keep who made them in 128 characters: a long token name gives
+    // way to the user TubeMQ callers name.
+    let suffix = format!(" (user {user})");
+    let name: String = auth
+        .0
+        .name
+        .chars()
+        .take(128 - suffix.chars().count())
+        .collect();
+    who.created_by = format!("{name}{suffix}");
     let tasks = topics::submit(&state.store, &state.kafka, cluster, specs, &who).await?;
     Ok(TubeResponse::success(json!(
         tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()

@@ -122,7 +122,13 @@ async fn split_kafka(
     mut map: serde_json::Map<String, Value>,
     force: bool,
 ) -> Result<(Value, Option<String>, ChangefeedOptions), ServiceError> {
-    let parsed = kafka_downstream::parse(&map).map_err(ServiceError::invalid)?;
+    // The dispatchers' matchers are compiled on the blocking pool, as rules
+    // are (see `validate_rules`).
+    let fields = map.clone();
+    let parsed = tokio::task::spawn_blocking(move || kafka_downstream::parse(&fields))
+        .await
+        .map_err(|e| ServiceError::unavailable("checking the downstream failed", e))?
+        .map_err(ServiceError::invalid)?;
     if let Some(id) = parsed.target_cluster_id {
         let view = clusters::get(store, id).await.map_err(|e| match e.kind() {
             ErrorKind::NotFound => ServiceError::invalid(format!(

@@ -12,12 +12,34 @@
 //! by no rule is not replicated, and the system schemas never are.
 //!
 //! Matching ignores case, as TiCDC does by default (`case-sensitive = false`).
+//!
+//! Limits, so that a request cannot make ferry compile unbounded automata:
+//! at most [`MAX_RULES`] rules of [`MAX_RULE_LENGTH`] bytes each, and every
+//! compiled expression within [`REGEX_SIZE_LIMIT`] (the regex crate refuses
+//! to build a bigger one). Callers on async threads parse on the blocking
+//! pool.
 
 use regex::Regex;
 
 /// Schemas that hold the server's own data; replicating them would overwrite
 /// the downstream's users, privileges and statistics.
 const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// Most rules in one list.
+pub const MAX_RULES: usize = 256;
+/// Longest rule, in bytes.
+pub const MAX_RULE_LENGTH: usize = 512;
+/// Largest compiled expression (the regex crate's own measure).
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Compiles a pattern case-insensitively within [`REGEX_SIZE_LIMIT`].
+fn compile(expr: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(expr)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
 
 /// A parsed list of table-filter rules.
 #[derive(Debug, Clone)]
@@ -60,6 +82,18 @@ impl TableFilter {
     pub fn parse(rules: &[String]) -> Result<TableFilter, String> {
         if rules.is_empty() {
             return Self::parse(&["*.*".to_owned()]);
+        }
+        if rules.len() > MAX_RULES {
+            return Err(format!(
+                "{} rules is more than the {MAX_RULES} a list may hold",
+                rules.len()
+            ));
+        }
+        if let Some(long) = rules.iter().find(|r| r.len() > MAX_RULE_LENGTH) {
+            let head: String = long.chars().take(40).collect();
+            return Err(format!(
+                "rule `{head}...` is longer than {MAX_RULE_LENGTH} bytes"
+            ));
         }
         let mut parsed = Vec::with_capacity(rules.len());
         for rule in rules {
@@ -184,9 +218,7 @@ fn parse_regex(input: &str) -> Result<(Pattern, &str), String> {
             '/' if i == body_start => return Err("empty regular expression".into()),
             '/' => {
                 let expr = &input[body_start..i];
-                let re = regex::RegexBuilder::new(expr)
-                    .case_insensitive(true)
-                    .build()
+                let re = compile(expr)
                     .map_err(|e| format!("invalid regular expression /{expr}/: {e}"))?;
                 return Ok((Pattern::Regex(re), &input[i + 1..]));
             }
@@ -254,7 +286,7 @@ fn parse_wildcard(input: &str) -> Result<(Pattern, &str), String> {
         return Ok((Pattern::Literal(literal.to_lowercase()), rest));
     }
     regex.push('$');
-    let re = Regex::new(&regex).map_err(|e| format!("invalid wildcard: {e}"))?;
+    let re = compile(&regex).map_err(|e| format!("invalid wildcard: {e}"))?;
     Ok((Pattern::Regex(re), rest))
 }
 

@@ -21,6 +21,9 @@ const DEFAULT_MAX_BATCH_SIZE: usize = 10_000;
 /// well inside the API's default wait for the task (10 s), so that an
 /// unreachable broker is answered as a refusal, not as a pending task.
 pub const PRECHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most dispatcher rules of one downstream; each matcher is a table-filter
+/// list within that grammar's limits.
+const MAX_DISPATCHERS: usize = 64;
 /// Kafka's own ceiling for a record.
 const MAX_MESSAGE_BYTES: usize = 1 << 30;
 
@@ -102,8 +105,9 @@ pub fn parse(map: &Map<String, Value>) -> Result<KafkaDownstream, String> {
                 .ok_or_else(|| format!("downstream.{key} must be an integer between 1 and {max}")),
         }
     };
-    let partitions = int("partitions", 100_000)?.map(|n| n as i32);
-    let replication_factor = int("replicationFactor", 32)?.map(|n| n as i32);
+    let partitions = int("partitions", topics::MAX_PARTITIONS as u64)?.map(|n| n as i32);
+    let replication_factor =
+        int("replicationFactor", topics::MAX_REPLICATION_FACTOR as u64)?.map(|n| n as i32);
     let max_batch_size =
         int("maxBatchSize", 1_000_000)?.map_or(DEFAULT_MAX_BATCH_SIZE, |n| n as usize);
     let max_message_bytes = int("maxMessageBytes", MAX_MESSAGE_BYTES as u64)?
@@ -177,6 +181,12 @@ fn parse_dispatchers(value: Option<&Value>) -> Result<Dispatchers, String> {
         Some(Value::Array(items)) => items,
         Some(_) => return Err("downstream.dispatchers must be an array".into()),
     };
+    if items.len() > MAX_DISPATCHERS {
+        return Err(format!(
+            "downstream.dispatchers holds {} rules, more than {MAX_DISPATCHERS}",
+            items.len()
+        ));
+    }
     let mut rules = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(rule) = item else {

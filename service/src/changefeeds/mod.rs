@@ -82,7 +82,7 @@ pub async fn list(
     let rows = query
         .order_by_desc(changefeed::Column::CreatedAt)
         .order_by_desc(changefeed::Column::Id)
-        .offset(page.saturating_sub(1) * page_size)
+        .offset(page.saturating_sub(1).saturating_mul(page_size))
         .limit(page_size)
         .all(db)
         .await?;
@@ -124,7 +124,7 @@ pub async fn create(
         .ok_or_else(|| ServiceError::invalid("clusterId is required"))?;
     let cluster_id = upstream_cluster(store, cluster_id).await?;
     let downstream_type = validate_downstream_type(input.downstream_type.as_deref())?;
-    let rules = validate_rules(input.rules)?;
+    let rules = validate_rules(input.rules).await?;
     let start_ts = validate_start_ts(input.start_ts.as_deref())?;
     let (downstream, secret, options) = split_downstream(
         store,
@@ -161,6 +161,7 @@ pub async fn create(
         server_id: server_id_for(&id),
         owner: None,
         lease_until: None,
+        resume_after: None,
         created_at: now,
         updated_at: now,
     };
@@ -222,7 +223,7 @@ pub async fn validate_patch(
         None => None,
     };
     let rules = match input.rules {
-        Some(r) => Some(validate_rules(Some(r))?),
+        Some(r) => Some(validate_rules(Some(r)).await?),
         None => None,
     };
     let downstream_type = match input.downstream_type.as_deref() {
@@ -302,12 +303,16 @@ fn validate_downstream_type(t: Option<&str>) -> Result<DownstreamType, ServiceEr
     }
 }
 
-fn validate_rules(rules: Option<Vec<String>>) -> Result<Vec<String>, ServiceError> {
+/// Parses the rules on the blocking pool: compiling a request's regular
+/// expressions may take a while, and must not hold an async thread.
+async fn validate_rules(rules: Option<Vec<String>>) -> Result<Vec<String>, ServiceError> {
     let rules = rules
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| vec!["*.*".to_owned()]);
-    TableFilter::parse(&rules).map_err(|e| ServiceError::invalid(format!("rules: {e}")))?;
-    Ok(rules)
+    tokio::task::spawn_blocking(move || TableFilter::parse(&rules).map(|_| rules))
+        .await
+        .map_err(|e| ServiceError::unavailable("checking the rules failed", e))?
+        .map_err(|e| ServiceError::invalid(format!("rules: {e}")))
 }
 
 fn validate_start_ts(ts: Option<&str>) -> Result<Option<u64>, ServiceError> {

@@ -219,10 +219,24 @@ pub fn identify(config: &mut ClientConfig, client_id: Option<&str>, version: Opt
     }
 }
 
+/// Whether a config's value is a secret, by its name: passwords, secrets,
+/// JAAS configs, key and trust stores (the configs Kafka itself types as
+/// passwords all carry one of these words).
+pub fn is_sensitive_config(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "jaas", "keystore", "truststore"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
 /// Whether an error from Kafka can go away by itself (retry) or not.
 pub fn is_transient(err: &KafkaError) -> bool {
     match err {
-        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => false,
+        // librdkafka refused the request before sending it (a partition
+        // count out of its range, say): sending it again cannot help.
+        KafkaError::ClientConfig(..)
+        | KafkaError::ClientCreation(_)
+        | KafkaError::AdminOpCreation(_) => false,
         other => other.rdkafka_error_code().is_none_or(is_transient_code),
     }
 }
@@ -257,3 +271,26 @@ pub fn is_transient_code(code: RDKafkaErrorCode) -> bool {
 /// How long read-only calls (listing, queryCanWrite) may take before the
 /// caller gets an answer saying the cluster did not respond.
 pub const INSPECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_requests_are_not_retried() {
+        assert!(!is_transient(&KafkaError::AdminOpCreation(
+            "num_partitions out of expected range".into()
+        )));
+        for code in [
+            RDKafkaErrorCode::InvalidPartitions,
+            RDKafkaErrorCode::InvalidReplicationFactor,
+            RDKafkaErrorCode::InvalidConfig,
+            RDKafkaErrorCode::PolicyViolation,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+        ] {
+            assert!(!is_transient_code(code), "{code:?}");
+        }
+        assert!(is_transient_code(RDKafkaErrorCode::BrokerTransportFailure));
+    }
+}

@@ -17,7 +17,22 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{secrets::SecretBox, settings::Settings};
+use crate::{
+    secrets::{KeyCheckError, SecretBox, check_and_rotate},
+    settings::Settings,
+};
+
+/// Why one migration try failed.
+enum Migration {
+    Key(KeyCheckError),
+    Other(String),
+}
+
+impl From<String> for Migration {
+    fn from(text: String) -> Self {
+        Migration::Other(text)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,6 +50,8 @@ pub enum StoreError {
     MysqlQueueUnavailable,
     #[error("migrating the metadata store failed: {0}")]
     Migrate(String),
+    #[error(transparent)]
+    Key(KeyCheckError),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
 }
@@ -131,14 +148,25 @@ impl Store {
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_times(8),
             )
-            .notify(|err: &String, wait| {
+            // A wrong secret key stays wrong.
+            .when(|err: &StoreError| matches!(err, StoreError::Migrate(_)))
+            .notify(|err: &StoreError, wait| {
                 tracing::warn!(error = %err, ?wait, "migration raced another process; retrying")
             })
             .await
-            .map_err(StoreError::Migrate)
     }
 
-    async fn migrate_once(&self) -> Result<(), String> {
+    /// One try: the migrations and the secret-key check in one transaction
+    /// that other starting processes wait for, then the queue's tables.
+    async fn migrate_once(&self) -> Result<(), StoreError> {
+        self.migrate_locked().await.map_err(|e| match e {
+            Migration::Key(KeyCheckError::WrongKey) => StoreError::Key(KeyCheckError::WrongKey),
+            Migration::Key(other) => StoreError::Migrate(other.to_string()),
+            Migration::Other(text) => StoreError::Migrate(text),
+        })
+    }
+
+    async fn migrate_locked(&self) -> Result<(), Migration> {
         let txn = self.db.begin().await.map_err(|e| e.to_string())?;
         match &self.queue {
             QueuePool::Postgres(_) => {
@@ -162,11 +190,14 @@ impl Store {
             }
         }
         Migrator::up(&txn, None).await.map_err(|e| e.to_string())?;
+        check_and_rotate(&txn, &self.secrets)
+            .await
+            .map_err(Migration::Key)?;
         txn.commit().await.map_err(|e| e.to_string())?;
         match &self.queue {
             QueuePool::Sqlite(pool) => apalis_sqlite::SqliteStorage::<()>::setup(pool)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| Migration::Other(e.to_string())),
             QueuePool::Postgres(pool) => {
                 apalis_postgres::PostgresStorage::<()>::setup(pool)
                     .await
@@ -179,7 +210,7 @@ impl Store {
                     .execute(pool)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Migration::Other(e.to_string()))
             }
         }
     }

@@ -10,7 +10,7 @@ mod wait;
 use chrono::{DateTime, SubsecRound, Utc};
 use ferry_entity::{
     ClusterId, FailureKind, TaskKind, TaskStatus,
-    payload::Payload,
+    payload::{ConfigChange, Payload},
     task::{Column, Entity, Model},
 };
 use sea_orm::{
@@ -102,6 +102,14 @@ impl NewTask {
     }
 }
 
+/// A task's payload as callers may see it: sealed config values masked.
+pub fn shown_payload(task: &Model) -> Value {
+    match task.payload::<ConfigChange>() {
+        Ok(change) => serde_json::to_value(change.shown()).unwrap_or_default(),
+        Err(_) => task.payload.clone(),
+    }
+}
+
 /// Filters of `GET /api/v1/tasks`.
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
@@ -145,7 +153,7 @@ pub async fn list(
     let rows = query
         .order_by_desc(Column::CreatedAt)
         .order_by_desc(Column::Id)
-        .offset((page.saturating_sub(1)) * page_size)
+        .offset(page.saturating_sub(1).saturating_mul(page_size))
         .limit(page_size)
         .all(db)
         .await?;
@@ -317,19 +325,52 @@ pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Re
 
 /// Cancels a task that has not started. Returns the row as it is afterwards,
 /// or `None` when there is no such task.
-pub async fn cancel(db: &impl ConnectionTrait, id: &str) -> Result<Option<(bool, Model)>, DbErr> {
+pub async fn cancel(
+    db: &impl ConnectionTrait,
+    id: &str,
+    which: Cancellable,
+) -> Result<Option<(bool, Model)>, DbErr> {
     let now = Utc::now();
-    let res = Entity::update_many()
+    let update = Entity::update_many()
         .col_expr(Column::Status, Expr::value(TaskStatus::Cancelled))
         .col_expr(Column::Failure, Expr::value(FailureKind::Cancelled))
         .col_expr(Column::FinishedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(TaskStatus::Pending))
-        .filter(Column::Attempts.eq(0))
-        .exec(db)
-        .await?;
+        .filter(Column::Id.eq(id));
+    let update = match which {
+        Cancellable::NotStarted => update
+            .filter(Column::Status.eq(TaskStatus::Pending))
+            .filter(Column::Attempts.eq(0)),
+        // Changefeed operations leave a changefeed half-changed when cut
+        // short; they end by themselves (or fail) instead.
+        Cancellable::Unfinished => update.filter(in_progress()).filter(Column::Kind.is_not_in(
+            <TaskKind as sea_orm::Iterable>::iter().filter(|k| k.is_changefeed_operation()),
+        )),
+    };
+    let res = update.exec(db).await?;
     Ok(get(db, id).await?.map(|m| (res.rows_affected == 1, m)))
+}
+
+/// Which tasks a caller may cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellable {
+    /// Only tasks no attempt has started.
+    NotStarted,
+    /// Started ones too (global admins): a running attempt stops at its
+    /// job's next step, when the runner sees the task cancelled. Changefeed
+    /// operations never.
+    Unfinished,
+}
+
+/// Whether the task has been cancelled (while it ran).
+pub async fn is_cancelled(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id(id.to_owned())
+        .select_only()
+        .column(Column::Status)
+        .into_tuple::<TaskStatus>()
+        .one(db)
+        .await?
+        .is_some_and(|s| s == TaskStatus::Cancelled))
 }
 
 /// Pending tasks created before `before`: candidates for re-enqueueing in case

@@ -13,6 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::lock_name;
 use crate::{
     error::ServiceError,
+    kafka,
     store::Store,
     tasks::{
         self, NewTask, Requester, Task,
@@ -59,15 +60,27 @@ pub async fn submit_topic_delete(
     Ok(recorded.remove(0))
 }
 
-/// Records a `topic.config` or `broker.config` task. Changes to the same
+/// Records a `topic.config` or `broker.config` task; sensitive values are
+/// sealed (see [`ConfigOp::sealed`](ferry_entity::payload::ConfigOp)). Changes to the same
 /// resource need no exclusion: each SET or DELETE is idempotent and the last
 /// one applied wins, as with any Kafka admin client.
 pub async fn submit_config_change(
     store: &Store,
     cluster_id: ClusterId,
-    change: ConfigChange,
+    mut change: ConfigChange,
+    marked_sensitive: &[String],
     who: &Requester,
 ) -> Result<Task, ServiceError> {
+    // Sensitive values are stored sealed: a task's payload is shown to every
+    // reader of the task list. Sensitive are the configs the broker marks so
+    // (`marked_sensitive`) and those named like secrets.
+    for op in &mut change.ops {
+        if (kafka::is_sensitive_config(&op.name) || marked_sensitive.contains(&op.name))
+            && let Some(value) = op.value.take()
+        {
+            op.sealed = Some(store.secrets.encrypt(&value));
+        }
+    }
     let (kind, subject) = match &change.resource {
         ConfigResource::Topic(name) => (TaskKind::TopicConfigAlter, name.clone()),
         ConfigResource::Broker(id) => (TaskKind::BrokerConfigAlter, id.to_string()),

@@ -21,6 +21,13 @@ use crate::{
     tasks::{self, NewTask, Requester, Task, submit::Submission},
 };
 
+/// Most topics one request may create.
+pub const MAX_TOPICS_PER_REQUEST: usize = 1000;
+/// Most partitions of one topic ferry creates.
+pub const MAX_PARTITIONS: i32 = 10_000;
+/// Highest replication factor ferry asks for (Kafka caps it by the brokers).
+pub const MAX_REPLICATION_FACTOR: i32 = 32;
+
 /// Most topics of one request run as one job (one claim, one CreateTopics,
 /// one transaction of outcomes); larger requests become several jobs.
 pub const SUBMIT_BATCH: usize = 100;
@@ -74,6 +81,12 @@ pub async fn submit(
         return Err(ServiceError::invalid(
             "addTopicTasks must name at least one topic",
         ));
+    }
+    if specs.len() > MAX_TOPICS_PER_REQUEST {
+        return Err(ServiceError::invalid(format!(
+            "addTopicTasks names {} topics, more than the {MAX_TOPICS_PER_REQUEST} one request may create",
+            specs.len()
+        )));
     }
     // A name given twice in one request counts once.
     let mut seen = HashSet::new();
@@ -178,16 +191,16 @@ fn validate_spec(spec: &TopicSpec, live: Option<&LiveBrokers>) -> Result<(), Str
     validate_topic_name(&spec.topic_name)?;
     let name = &spec.topic_name;
     if let Some(p) = spec.partition_count
-        && p < 1
+        && !(1..=MAX_PARTITIONS).contains(&p)
     {
         return Err(format!(
-            "topic `{name}`: partitionCount must be at least 1, got {p}"
+            "topic `{name}`: partitionCount must be between 1 and {MAX_PARTITIONS}, got {p}"
         ));
     }
     if let Some(rf) = spec.replication_factor {
-        if rf < 1 {
+        if !(1..=MAX_REPLICATION_FACTOR).contains(&rf) {
             return Err(format!(
-                "topic `{name}`: replicationFactor must be at least 1, got {rf}"
+                "topic `{name}`: replicationFactor must be between 1 and {MAX_REPLICATION_FACTOR}, got {rf}"
             ));
         }
         if let Some(brokers) = live.map(|l| l.count)

@@ -94,15 +94,17 @@ async fn roles_limit_what_a_token_may_do(backend: Backend) {
         .await
         .expect_problem(403);
 
-    // A client submits and cancels tasks, and reads.
-    let task = app
-        .send(Method::POST, "/api/v1/tasks", Some(&client), Some(&ping))
+    // `ping` tasks are for tests and benchmarks: only admins submit them.
+    app.send(Method::POST, "/api/v1/tasks", Some(&client), Some(&ping))
         .await
-        .expect(202);
+        .expect_problem(403);
+    let task = app.submit(&ping).await;
     assert_eq!(
-        task["createdBy"], "ci-bot",
+        task["createdBy"], "admin",
         "the task does not name its submitter: {task}"
     );
+
+    // A client cancels a pending task, and reads.
     let id = task_id(&task);
     app.send(
         Method::GET,
@@ -149,7 +151,7 @@ async fn roles_limit_what_a_token_may_do(backend: Backend) {
         .await
         .expect_problem(403);
 
-    // The refused calls left nothing behind: one task, no cluster, and only
+    // The refused calls left nothing behind: the admin's task, no cluster, and only
     // the tokens the admin minted.
     let tasks = app.get("/api/v1/tasks").await.expect(200);
     assert_eq!(tasks["total"], 1, "{tasks}");
@@ -220,4 +222,51 @@ async fn a_revoked_token_stops_working(backend: Backend) {
     app.delete("/api/v1/tokens/00000000-0000-7000-8000-000000000000")
         .await
         .expect_problem(404);
+}
+
+/// Revoking the token `FERRY_ADMIN_TOKEN` registered does not stop ferry
+/// from starting (issue #16, item 16): it starts, and that token stays
+/// revoked.
+#[tokio::test]
+async fn a_revoked_bootstrap_token_does_not_stop_a_restart() {
+    let app = spawn_api_only(Backend::Sqlite).await;
+    let (_, other_admin) = app.mint_token("second-admin", "admin").await;
+    let tokens = app.get("/api/v1/tokens").await.expect(200);
+    let bootstrap = data(&tokens)
+        .iter()
+        .find(|t| t["createdBy"] == "FERRY_ADMIN_TOKEN")
+        .and_then(|t| t["id"].as_str())
+        .expect("the bootstrap token is listed")
+        .to_owned();
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/tokens/{bootstrap}"),
+        Some(&other_admin),
+        None,
+    )
+    .await
+    .expect(204);
+
+    // A second API process on the same store, with the same settings.
+    let (mut restarted, base) = app
+        .launcher()
+        .spawn_api(false, &[])
+        .await
+        .expect("ferry starts with a revoked FERRY_ADMIN_TOKEN");
+    let client = reqwest::Client::new();
+    let revoked = client
+        .get(format!("{base}/api/v1/tasks"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("the restarted API answers");
+    assert_eq!(revoked.status(), 401, "the revoked token works again");
+    let ok = client
+        .get(format!("{base}/api/v1/tasks"))
+        .bearer_auth(&other_admin)
+        .send()
+        .await
+        .expect("the restarted API answers");
+    assert_eq!(ok.status(), 200);
+    restarted.ensure_running().expect("it keeps running");
 }

@@ -10,6 +10,8 @@ mod helpers;
 mod auth;
 mod clusters;
 mod errors;
+mod hardening;
 mod ops;
 mod queue;
+mod secrets;
 mod tasks;

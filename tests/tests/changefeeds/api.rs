@@ -287,3 +287,72 @@ async fn unreadable_stored_rules_fail_the_changefeed_closed() {
         "the reason names the column: {detail}"
     );
 }
+
+/// A cluster a changefeed reads from cannot be removed under it (issue #16,
+/// item 4); once the changefeed is gone, it can, and the changefeed's
+/// series have left /metrics (item 16).
+#[tokio::test]
+async fn a_cluster_in_use_by_a_changefeed_is_not_deleted() {
+    let rig = Rig::start(AppOptions::new(Backend::Sqlite)).await;
+    rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
+    let id = rig.create(json!({ "startPaused": true })).await;
+    rig.wait_status(&id, "Stopped").await;
+    let path = format!("/api/v1/clusters/{}", rig.cluster_id);
+    let refused = rig.app.delete(&path).await.expect_problem(409);
+    assert!(
+        refused.contains(&id),
+        "the refusal names the changefeed: {refused}"
+    );
+    rig.app.get(&path).await.expect(200);
+    let metrics = rig.app.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains(&format!("ferry_changefeed_state{{changefeed=\"{id}\"")),
+        "{metrics}"
+    );
+
+    rig.app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/changefeeds/{id}"),
+            Some(&rig.app.admin_token),
+            None,
+        )
+        .await
+        .expect(200);
+    rig.app.delete(&path).await.expect(204);
+    // A deleted changefeed's series leave /metrics with it.
+    let metrics = rig.app.get("/metrics").await;
+    assert!(!metrics.text.contains(&id), "{metrics}");
+}
+
+/// Changefeed operations cannot be cancelled by hand (issue #16, item 3): cut
+/// short, they would leave a changefeed half-changed.
+#[tokio::test]
+async fn changefeed_operations_cannot_be_cancelled() {
+    // Without a worker the create task stays pending, the one state in which
+    // any other task could be cancelled.
+    let options = AppOptions::new(Backend::Sqlite)
+        .without_worker()
+        .env("FERRY_API__TASK_WAIT_MS", "100");
+    let rig = Rig::start(options).await;
+    rig.up(&format!("CREATE DATABASE `{}`", rig.db)).await;
+    rig.create(json!({ "startPaused": true })).await;
+    let tasks = rig
+        .app
+        .get("/api/v1/tasks?kind=changefeed.create")
+        .await
+        .expect(200);
+    let task = tasks["data"][0]["id"]
+        .as_str()
+        .expect("the create task")
+        .to_owned();
+    assert_eq!(tasks["data"][0]["status"], "pending", "{tasks}");
+    let refused = rig
+        .app
+        .post(&format!("/api/v1/tasks/{task}/cancel"), &json!({}))
+        .await
+        .expect_problem(409);
+    assert!(refused.contains("changefeed operation"), "{refused}");
+}

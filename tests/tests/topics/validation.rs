@@ -61,7 +61,7 @@ async fn bad_requests_get_their_messages() {
         (json!([]), "at least one topic"),
         (
             json!([{ "topicName": "p", "partitionCount": 0 }]),
-            "partitionCount must be at least 1",
+            "partitionCount must be between 1 and 10000",
         ),
         (
             json!([{ "topicName": "r", "replicationFactor": 2 }]),

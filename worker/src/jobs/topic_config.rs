@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{JobContext, JobError};
 use ferry_entity::payload::{ConfigChange, ConfigResource};
+use secrecy::ExposeSecret;
 
 use crate::kafka::{self, AlterError};
 
@@ -24,16 +25,29 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
         return Err(JobError::Permanent("no config changes to apply".into()));
     }
     let cluster = super::task_cluster(&ctx).await?;
+    // Sealed values are opened here, for the request only.
+    let mut ops = change.ops.clone();
+    for op in &mut ops {
+        if let Some(sealed) = op.sealed.take() {
+            let value = ctx
+                .store
+                .secrets
+                .decrypt(&sealed)
+                .map_err(|e| JobError::Permanent(format!("config `{}`: {e}", op.name)))?;
+            op.value = Some(value.expose_secret().to_owned());
+        }
+    }
     kafka::alter_configs(
         ctx.store,
         &cluster,
         change.resource.clone(),
-        change.ops.clone(),
+        ops,
         ALTER_TIMEOUT,
     )
     .await
     .map_err(|err| classify(&change.resource, err))?;
-    Ok(json!({ "resource": change.resource, "applied": change.ops }))
+    let shown = change.shown();
+    Ok(json!({ "resource": shown.resource, "applied": shown.ops }))
 }
 
 fn classify(resource: &ConfigResource, err: AlterError) -> JobError {

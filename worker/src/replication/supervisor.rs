@@ -23,8 +23,6 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use ferry_service::changefeeds::tso;
-
 use super::{
     engine::{self, Progress, ReplicationError, ReplicationSpec, StartFrom},
     lease,
@@ -245,10 +243,8 @@ impl Supervisor {
                 tracing::warn!(changefeed = %id, error = %err, "persisting changefeed progress failed")
             }
         }
-        let lag_ms =
-            tso::to_unix_ms(p.upstream_tso).saturating_sub(tso::to_unix_ms(p.checkpoint.tso));
-        metrics::gauge!("ferry_changefeed_lag_seconds", "changefeed" => id.to_owned())
-            .set(lag_ms as f64 / 1000.0);
+        // The lag gauge is the API's, computed from the stored progress at
+        // each scrape (`ops.rs`), so that it holds whichever worker runs it.
         metrics::counter!("ferry_changefeed_rows_total", "changefeed" => id.to_owned())
             .increment(p.rows_applied.saturating_sub(*rows_seen));
         *rows_seen = p.rows_applied;

@@ -188,9 +188,16 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
             task: &task,
             resources: &state.resources,
         };
-        tokio::time::timeout(policy.attempt_timeout, jobs::execute(ctx))
-            .await
-            .unwrap_or(Err(JobError::TimedOut(policy.attempt_timeout)))
+        let attempt = tokio::time::timeout(policy.attempt_timeout, jobs::execute(ctx));
+        tokio::select! {
+            outcome = attempt => outcome.unwrap_or(Err(JobError::TimedOut(policy.attempt_timeout))),
+            () = cancelled(db, task_id) => {
+                // The job's future is dropped at its next await point; the
+                // task row already says cancelled, so nothing is recorded.
+                tracing::info!(kind = %task.kind, "task cancelled while it ran; attempt stopped");
+                return Ok(());
+            }
+        }
     };
     let elapsed = started.elapsed().as_secs_f64();
     let attempt = task.attempts;
@@ -206,6 +213,20 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         Settled::Failed(reason) => {
             tracing::warn!(error = %reason, "task failed");
             Err(AbortError::new(reason).into())
+        }
+    }
+}
+
+/// How often a running attempt looks whether its task was cancelled.
+const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
+/// Resolves once the task has been cancelled (by a global admin while it
+/// ran). A store error is not a cancellation: the attempt goes on.
+async fn cancelled(db: &sea_orm::DatabaseConnection, task_id: &str) {
+    loop {
+        tokio::time::sleep(CANCEL_CHECK).await;
+        if matches!(tasks::is_cancelled(db, task_id).await, Ok(true)) {
+            return;
         }
     }
 }

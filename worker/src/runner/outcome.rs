@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value;
 
 use super::record;
-use crate::jobs::JobError;
+use crate::jobs::{self, JobError};
 use ferry_service::tasks;
 
 /// What an attempt's outcome made of its task.
@@ -80,6 +80,7 @@ pub(super) async fn settle(
                 err.to_string()
             };
             tasks::fail(db, &task.id, err.failure(), &reason).await?;
+            jobs::changefeed::failed(db, task, &reason).await?;
             Settled::Failed(reason)
         }
     };

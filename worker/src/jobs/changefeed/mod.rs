@@ -32,6 +32,37 @@ pub mod resume;
 mod topic;
 pub mod update;
 
+/// What becomes of a changefeed whose operation task failed for good: one
+/// whose creation never finished leaves `Initial` for `Failed`, with the
+/// task's reason, rather than wait forever for a start that will not come.
+/// (A precheck that refused the changefeed removed it already.)
+pub async fn failed(
+    db: &impl sea_orm::ConnectionTrait,
+    task: &ferry_entity::task::Model,
+    reason: &str,
+) -> Result<(), sea_orm::DbErr> {
+    if task.kind != ferry_entity::TaskKind::ChangefeedCreate {
+        return Ok(());
+    }
+    let Some(id) = &task.subject else {
+        return Ok(());
+    };
+    Changefeeds::update_many()
+        .col_expr(
+            changefeed::Column::State,
+            Expr::value(ChangefeedState::Failed),
+        )
+        .col_expr(changefeed::Column::Desired, Expr::value(Desired::Stopped))
+        .col_expr(changefeed::Column::ErrorMessage, Expr::value(reason))
+        .col_expr(changefeed::Column::ErrorAt, Expr::value(Utc::now()))
+        .col_expr(changefeed::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(changefeed::Column::Id.eq(id))
+        .filter(changefeed::Column::State.eq(ChangefeedState::Initial))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// How long a pause waits for the owning worker to stop the engine.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -171,6 +202,10 @@ async fn stop_and_wait(store: &Store, id: &str) -> Result<(), JobError> {
 async fn start(store: &Store, id: &str) -> Result<(), JobError> {
     Changefeeds::update_many()
         .col_expr(changefeed::Column::Desired, Expr::value(Desired::Running))
+        .col_expr(
+            changefeed::Column::ResumeAfter,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(
             changefeed::Column::State,
             Expr::value(ChangefeedState::Normal),

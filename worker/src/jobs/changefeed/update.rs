@@ -5,10 +5,12 @@
 use chrono::Utc;
 use ferry_entity::{
     ChangefeedState, Desired,
-    changefeed::{self, Model},
+    changefeed::{self, Entity as Changefeeds, Model},
     payload::{ChangefeedOptions, ChangefeedPatch},
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr,
+};
 use serde_json::{Value, json};
 
 use super::{changefeed_id, load, prepare, start, stop_and_wait, unreadable};
@@ -20,8 +22,21 @@ pub async fn run(ctx: JobContext<'_>) -> Result<Value, JobError> {
     let store = ctx.store;
     let model = load(store, &id).await?;
     let previous = model.state;
-    let was_running = model.desired == Desired::Running && previous == ChangefeedState::Normal;
+    // Resume afterwards when the changefeed runs now, or when an earlier
+    // attempt of this task paused it (and was cut short before resuming).
+    let was_running = (model.desired == Desired::Running && previous == ChangefeedState::Normal)
+        || model.resume_after.as_deref() == Some(ctx.task.id.as_str());
     if was_running {
+        // The intent is stored before the pause, so that it outlives this
+        // attempt.
+        Changefeeds::update_many()
+            .col_expr(
+                changefeed::Column::ResumeAfter,
+                Expr::value(Some(ctx.task.id.clone())),
+            )
+            .filter(changefeed::Column::Id.eq(&id))
+            .exec(&store.db)
+            .await?;
         stop_and_wait(store, &id).await?;
     }
     let model = load(store, &id).await?;

@@ -202,6 +202,7 @@ mod tests {
         let set = alterable(&ConfigOp {
             name: "log.retention.ms".into(),
             value: Some("1000".into()),
+            sealed: None,
             operation: ConfigOpKind::Set,
         });
         assert_eq!(set.config_operation, 0);
@@ -209,6 +210,7 @@ mod tests {
         let delete = alterable(&ConfigOp {
             name: "log.retention.ms".into(),
             value: None,
+            sealed: None,
             operation: ConfigOpKind::Delete,
         });
         assert_eq!(delete.config_operation, 1);

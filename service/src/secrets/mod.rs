@@ -1,5 +1,13 @@
 //! Encryption of secrets at rest (XChaCha20-Poly1305) and the key that does
 //! it. Ciphertexts are `v1:` + base64(nonce || ciphertext).
+//!
+//! A key can be rotated: with `FERRY_SECRET_KEY_PREVIOUS` set beside a new
+//! `FERRY_SECRET_KEY`, secrets sealed with either are read, and the first
+//! process to start re-seals everything with the new one (`key_check`).
+
+mod key_check;
+
+pub use key_check::{KeyCheckError, check_and_rotate};
 
 use std::path::{Path, PathBuf};
 
@@ -29,10 +37,14 @@ pub enum SecretError {
     Decrypt,
 }
 
-/// Encrypts and decrypts secrets. Its `Debug` never shows the key.
+/// Encrypts and decrypts secrets with the key in use and, while a rotation
+/// is under way, opens what the one before it sealed. Its `Debug` never
+/// shows a key.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// `FERRY_SECRET_KEY_PREVIOUS`: opens what the key before this one sealed.
+    previous: Option<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -45,12 +57,27 @@ impl SecretBox {
     pub fn from_key_bytes(key: &[u8; 32]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
+            previous: None,
         }
+    }
+
+    /// Also opens secrets sealed with `previous`.
+    pub fn with_previous(mut self, previous: &[u8; 32]) -> Self {
+        self.previous = Some(XChaCha20Poly1305::new(previous.into()));
+        self
     }
 
     /// Finds the key: `FERRY_SECRET_KEY`, else (SQLite only) a key file beside
     /// the database, created on first start.
     pub fn load(settings: &Settings) -> Result<Self, SecretError> {
+        let current = Self::load_current(settings)?;
+        match &settings.secret_key_previous {
+            Some(previous) => Ok(current.with_previous(&decode_key(previous.expose_secret())?)),
+            None => Ok(current),
+        }
+    }
+
+    fn load_current(settings: &Settings) -> Result<Self, SecretError> {
         if let Some(key) = &settings.secret_key {
             return Ok(Self::from_key_bytes(&decode_key(key.expose_secret())?));
         }
@@ -86,23 +113,35 @@ impl SecretBox {
         format!("v1:{}", STANDARD.encode(out))
     }
 
+    /// Opens a sealed secret with the key in use, else the previous one.
     pub fn decrypt(&self, stored: &str) -> Result<SecretString, SecretError> {
-        let raw = stored
-            .strip_prefix("v1:")
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .ok_or(SecretError::Decrypt)?;
-        if raw.len() < 24 {
-            return Err(SecretError::Decrypt);
-        }
-        let (nonce, ciphertext) = raw.split_at(24);
-        let plaintext = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| SecretError::Decrypt)?;
-        String::from_utf8(plaintext)
-            .map(SecretString::from)
-            .map_err(|_| SecretError::Decrypt)
+        open(&self.cipher, stored).or_else(|e| match &self.previous {
+            Some(previous) => open(previous, stored),
+            None => Err(e),
+        })
     }
+
+    /// Whether the key in use (not the previous one) opens `stored`.
+    pub fn opens_with_current(&self, stored: &str) -> bool {
+        open(&self.cipher, stored).is_ok()
+    }
+}
+
+fn open(cipher: &XChaCha20Poly1305, stored: &str) -> Result<SecretString, SecretError> {
+    let raw = stored
+        .strip_prefix("v1:")
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .ok_or(SecretError::Decrypt)?;
+    if raw.len() < 24 {
+        return Err(SecretError::Decrypt);
+    }
+    let (nonce, ciphertext) = raw.split_at(24);
+    let plaintext = cipher
+        .decrypt(XNonce::from_slice(nonce), ciphertext)
+        .map_err(|_| SecretError::Decrypt)?;
+    String::from_utf8(plaintext)
+        .map(SecretString::from)
+        .map_err(|_| SecretError::Decrypt)
 }
 
 fn decode_key(text: &str) -> Result<[u8; 32], SecretError> {
@@ -139,27 +178,46 @@ fn load_or_create_key_file(path: &Path) -> Result<[u8; 32], SecretError> {
         Ok(text) => decode_key(&text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key: [u8; 32] = XChaCha20Poly1305::generate_key(&mut OsRng).into();
-            write_private_file(path, &STANDARD.encode(key)).map_err(io)?;
-            tracing::warn!(key_file = %path.display(), "created a new secret key file beside the SQLite database; back it up with the database");
-            Ok(key)
+            if publish_private_file(path, &STANDARD.encode(key)).map_err(io)? {
+                tracing::warn!(key_file = %path.display(), "created a new secret key file beside the SQLite database; back it up with the database");
+                Ok(key)
+            } else {
+                // Another process published its key first: use that one,
+                // which is the one on disk for every later start.
+                decode_key(&std::fs::read_to_string(path).map_err(io)?)
+            }
         }
         Err(e) => Err(io(e)),
     }
 }
 
-/// Creates the file readable by its owner only; losing a race with another
-/// process starting at the same moment is fine as long as we then read its key.
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Writes the file, readable by its owner only, and publishes it at `path`
+/// only if no file is there yet: the contents go to a file of this process's
+/// own first, which is then hard-linked into place (atomic, and refused when
+/// `path` exists), so that no process ever reads a half-written key. Returns
+/// whether this process's file was published.
+fn publish_private_file(path: &Path, contents: &str) -> std::io::Result<bool> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    let staging = path.with_extension(format!(
+        "key.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    match options.open(path) {
-        Ok(mut file) => file.write_all(contents.as_bytes()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+    let written = options.open(&staging).and_then(|mut file| {
+        file.write_all(contents.as_bytes())
+            .and_then(|()| file.sync_all())
+    });
+    let published = written.and_then(|()| std::fs::hard_link(&staging, path));
+    let _ = std::fs::remove_file(&staging);
+    match published {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -176,6 +234,30 @@ mod tests {
         assert_eq!(sb.decrypt(&ct).unwrap().expose_secret(), "hunter2");
         let other = SecretBox::from_key_bytes(&[8u8; 32]);
         assert!(other.decrypt(&ct).is_err());
+    }
+
+    #[test]
+    fn the_previous_key_still_opens_what_it_sealed() {
+        let old = SecretBox::from_key_bytes(&[1u8; 32]);
+        let sealed = old.encrypt("hunter2");
+        let rotated = SecretBox::from_key_bytes(&[2u8; 32]).with_previous(&[1u8; 32]);
+        assert_eq!(rotated.decrypt(&sealed).unwrap().expose_secret(), "hunter2");
+        assert!(!rotated.opens_with_current(&sealed));
+        assert!(rotated.opens_with_current(&rotated.encrypt("x")));
+    }
+
+    #[test]
+    fn racing_processes_agree_on_one_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.key");
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_key_file(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "two keys were used");
+        assert_eq!(load_or_create_key_file(&path).unwrap(), keys[0]);
     }
 
     #[test]
