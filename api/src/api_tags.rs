@@ -12,6 +12,8 @@ pub enum ApiTags {
     Tokens,
     /// Who changed what, and when.
     Audit,
+    /// Projects (teams), their tokens and what they are granted.
+    Projects,
     /// TubeMQ Manager compatible routes: clusters, addTopicTask, queryCanWrite.
     TubeMq,
     /// TiEM compatible changefeeds: replicate a MySQL binlog downstream.

@@ -10,8 +10,11 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth,
     confluent::{self, ConfluentApis},
-    middleware::{audit, body_limit, error_envelope, http_metrics, request_id},
-    native::{audit::AuditApi, clusters::ClustersApi, tasks::TasksApi, tokens::TokensApi},
+    middleware::{audit, body_limit, error_envelope, http_metrics, rate_limit, request_id},
+    native::{
+        audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi, tasks::TasksApi,
+        tokens::TokensApi,
+    },
     ops,
     route_labels::RouteLabels,
     state::AppState,
@@ -24,6 +27,7 @@ type Apis = (
     ClustersApi,
     TokensApi,
     AuditApi,
+    ProjectsApi,
     TubeClusterApi,
     TubeTaskApi,
     TubeTopicApi,
@@ -38,6 +42,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             ClustersApi,
             TokensApi,
             AuditApi,
+            ProjectsApi,
             TubeClusterApi,
             TubeTaskApi,
             TubeTopicApi,
@@ -82,6 +87,7 @@ pub fn build(state: AppState) -> impl Endpoint {
         .around(body_limit::limit)
         .around(error_envelope::render_errors)
         .around(audit::record)
+        .around(rate_limit::limit)
         .around(auth::authenticate)
         .around(http_metrics::record)
         .around(request_id::assign)

@@ -58,7 +58,8 @@ impl Dialect {
                 "message": message,
             }),
             Dialect::Confluent => json!({
-                "error_code": status.as_u16(),
+                // The REST Proxy's code for a rate limit is 42901.
+                "error_code": if status == StatusCode::TOO_MANY_REQUESTS { 42901 } else { u32::from(status.as_u16()) },
                 "message": message,
             }),
             Dialect::Native => json!({

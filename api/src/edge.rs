@@ -19,6 +19,7 @@ pub fn requester(identity: &Identity, req: &Request) -> Requester {
     Requester {
         created_by: identity.name.clone(),
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        project_id: identity.project_id().map(str::to_owned),
     }
 }
 

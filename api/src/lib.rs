@@ -25,7 +25,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
 };
 
-use crate::state::AppState;
+use crate::{middleware::rate_limit::RateLimits, state::AppState};
 
 /// What a worker run inside this process returns.
 pub type WorkerRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -51,6 +51,7 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
         settings: Arc::new(settings.clone()),
         metrics,
         tokens: Arc::default(),
+        limits: Arc::new(RateLimits::new(settings.rate_limit.clone())),
         routes: Arc::new(app::route_labels()),
     };
     auth::bootstrap_admin(&state).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::route_labels::RouteLabels;
+use crate::{middleware::rate_limit::RateLimits, route_labels::RouteLabels};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,4 +19,6 @@ pub struct AppState {
     pub routes: Arc<RouteLabels>,
     /// Recently validated bearer tokens.
     pub tokens: Arc<TokenCache>,
+    /// Each token's request budget.
+    pub limits: Arc<RateLimits>,
 }

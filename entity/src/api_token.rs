@@ -14,6 +14,12 @@ pub struct Model {
     #[sea_orm(unique)]
     pub token_hash: String,
     pub created_by: String,
+    /// The project the token belongs to; `None` for a global token.
+    pub project_id: Option<String>,
+    /// Requests per second this token may make, and its burst, over the
+    /// settings' `rate_limit`.
+    pub rate_per_second: Option<i32>,
+    pub rate_burst: Option<i32>,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
 }

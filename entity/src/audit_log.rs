@@ -13,6 +13,11 @@ pub struct Model {
     /// Token name, or `anonymous` when the call carried no valid token.
     pub actor: String,
     pub role: Option<Role>,
+    /// The token, and its project, that made the call.
+    pub token_id: Option<String>,
+    pub project_id: Option<String>,
+    /// The client's address as ferry saw it.
+    pub client_addr: Option<String>,
     pub method: String,
     pub path: String,
     pub request_id: String,

@@ -46,6 +46,8 @@ pub struct Model {
     /// The `changefeed.update` task that paused this running changefeed to
     /// change it; it resumes it when done, whichever attempt finishes.
     pub resume_after: Option<String>,
+    /// The project that owns it, if any.
+    pub project_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,6 +8,8 @@ pub mod cluster;
 pub mod domain;
 pub mod meta;
 pub mod payload;
+pub mod project;
+pub mod project_grant;
 pub mod task;
 
 pub use domain::{

@@ -26,6 +26,8 @@ pub struct Model {
     pub payload: Json,
     pub result: Option<Json>,
     pub created_by: String,
+    /// The project whose token submitted it, if any.
+    pub project_id: Option<String>,
     pub request_id: Option<String>,
     /// The apalis worker that ran the latest attempt.
     pub worker: Option<String>,

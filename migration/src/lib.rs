@@ -10,6 +10,7 @@ mod m20261123_000003_changefeeds;
 mod m20261203_000004_typed_columns;
 mod m20261203_000005_changefeed_resume;
 mod m20261203_000006_meta;
+mod m20261203_000007_projects;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_typed_columns::Migration),
             Box::new(m20261203_000005_changefeed_resume::Migration),
             Box::new(m20261203_000006_meta::Migration),
+            Box::new(m20261203_000007_projects::Migration),
         ]
     }
 

@@ -6,11 +6,11 @@ use chrono::Utc;
 use ferry_entity::{
     ClusterId, ClusterKind, changefeed,
     cluster::{self, ActiveModel, Entity as Clusters, Model},
-    task,
+    project_grant, task,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -251,7 +251,15 @@ pub async fn delete(store: &Store, id: ClusterId) -> Result<ClusterView, Service
             "cluster {id} has {busy} pending or running tasks; wait for them or cancel them first"
         )));
     }
-    Clusters::delete_by_id(id).exec(&store.db).await?;
+    // Grants on the cluster go with it: a later cluster could reuse nothing
+    // of them (ids are not reused), and a grant alone is not a resource.
+    let txn = store.db.begin().await?;
+    project_grant::Entity::delete_many()
+        .filter(project_grant::Column::ClusterId.eq(id))
+        .exec(&txn)
+        .await?;
+    Clusters::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(existing)
 }
 

@@ -5,10 +5,12 @@
 //! the API crate adds the dialects on top, the worker crate the jobs and the
 //! replication engine. No function here changes a Kafka cluster.
 
+pub mod access;
 pub mod changefeeds;
 pub mod clusters;
 pub mod error;
 pub mod kafka;
+pub mod projects;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -30,6 +30,18 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub api: ApiSettings,
     pub changefeed: ChangefeedSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Requests per token: a steady rate and a burst above it (a token bucket).
+/// A token's own override (set when it is minted) wins over these.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub per_second: u32,
+    pub burst: u32,
+    /// Whether global admin tokens are limited too (off: operators and
+    /// automation with the admin token are not slowed down).
+    pub global_admins: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +53,10 @@ pub struct ChangefeedSettings {
     pub failed_after_seconds: u64,
     /// Most changefeeds one worker process runs.
     pub max_per_worker: usize,
+    /// Hosts a project's changefeed may name as its downstream by `ip`
+    /// (global admins may name any); comma-separated in
+    /// `FERRY_CHANGEFEED__DOWNSTREAM_HOSTS`.
+    pub downstream_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -104,6 +120,8 @@ impl Settings {
                 Environment::with_prefix("FERRY")
                     .prefix_separator("_")
                     .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("changefeed.downstream_hosts")
                     .try_parsing(true),
             )
             .build()?
@@ -144,4 +162,10 @@ max_body_bytes = 4194304
 lease_seconds = 10
 failed_after_seconds = 1800
 max_per_worker = 64
+downstream_hosts = []
+
+[rate_limit]
+per_second = 100
+burst = 200
+global_admins = false
 "#;

@@ -9,6 +9,7 @@ use chrono::Utc;
 use ferry_entity::{
     Role,
     api_token::{self, Entity as Tokens, Model},
+    project_grant,
 };
 use rand::RngCore;
 use sea_orm::{
@@ -17,36 +18,9 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::error::ServiceError;
-
-/// Who is calling, resolved from the bearer token.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub token_id: String,
-    pub name: String,
-    pub role: Role,
-}
-
-/// A caller whose role is below what the operation needs.
-#[derive(Debug, thiserror::Error)]
-#[error("role `{have}` may not do this; it needs `{need}`")]
-pub struct Forbidden {
-    pub have: &'static str,
-    pub need: &'static str,
-}
-
-impl Identity {
-    pub fn require(&self, needed: Role) -> Result<(), Forbidden> {
-        if self.role.allows(needed) {
-            Ok(())
-        } else {
-            Err(Forbidden {
-                have: self.role.as_str(),
-                need: needed.as_str(),
-            })
-        }
-    }
-}
+pub use crate::access::RateOverride;
+pub use crate::access::{Forbidden, Identity};
+use crate::{access::ProjectScope, error::ServiceError, projects};
 
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -73,10 +47,34 @@ pub async fn lookup_digest(
         .filter(api_token::Column::RevokedAt.is_null())
         .one(db)
         .await?;
-    Ok(found.map(|t| Identity {
-        token_id: t.id,
-        name: t.name,
-        role: t.role,
+    let Some(token) = found else {
+        return Ok(None);
+    };
+    let project = match &token.project_id {
+        None => None,
+        Some(id) => Some(ProjectScope {
+            id: id.clone(),
+            grants: project_grant::Entity::find()
+                .filter(project_grant::Column::ProjectId.eq(id))
+                .all(db)
+                .await?,
+        }),
+    };
+    let rate = token
+        .rate_per_second
+        .zip(token.rate_burst)
+        .and_then(|(per_second, burst)| {
+            Some(RateOverride {
+                per_second: u32::try_from(per_second).ok()?,
+                burst: u32::try_from(burst).ok()?,
+            })
+        });
+    Ok(Some(Identity {
+        token_id: token.id,
+        name: token.name,
+        role: token.role,
+        project,
+        rate,
     }))
 }
 
@@ -90,13 +88,27 @@ pub async fn is_revoked(db: &DatabaseConnection, token: &str) -> Result<bool, Db
         .is_some())
 }
 
-/// Stores a new token and returns its row.
+/// Stores a new global token and returns its row.
 pub async fn mint(
     db: &DatabaseConnection,
     name: &str,
     role: Role,
     token: &str,
     created_by: &str,
+) -> Result<Model, DbErr> {
+    mint_in(db, None, name, role, token, created_by, None).await
+}
+
+/// Stores a new token, of `project` when given, with its own rate limit
+/// when given, and returns its row.
+pub async fn mint_in(
+    db: &DatabaseConnection,
+    project: Option<&str>,
+    name: &str,
+    role: Role,
+    token: &str,
+    created_by: &str,
+    rate: Option<RateOverride>,
 ) -> Result<Model, DbErr> {
     api_token::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
@@ -106,17 +118,37 @@ pub async fn mint(
         created_by: Set(created_by.to_owned()),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        project_id: Set(project.map(str::to_owned)),
+        rate_per_second: Set(rate.map(|r| i32::try_from(r.per_second).unwrap_or(i32::MAX))),
+        rate_burst: Set(rate.map(|r| i32::try_from(r.burst).unwrap_or(i32::MAX))),
     }
     .insert(db)
     .await
 }
 
-/// Every token, oldest first, without secrets (only digests are stored).
-pub async fn list(db: &DatabaseConnection) -> Result<Vec<Model>, DbErr> {
-    Tokens::find()
-        .order_by_asc(api_token::Column::CreatedAt)
-        .all(db)
-        .await
+/// Mints a token of a project (which must exist) and returns its row.
+pub async fn mint_for_project(
+    db: &DatabaseConnection,
+    project: &str,
+    name: &str,
+    role: Role,
+    token: &str,
+    created_by: &str,
+    rate: Option<RateOverride>,
+) -> Result<Model, ServiceError> {
+    projects::get(db, project).await?;
+    Ok(mint_in(db, Some(project), name, role, token, created_by, rate).await?)
+}
+
+/// Tokens, oldest first, without secrets (only digests are stored): the
+/// global ones, or one project's.
+pub async fn list(db: &DatabaseConnection, project: Option<&str>) -> Result<Vec<Model>, DbErr> {
+    let query = Tokens::find().order_by_asc(api_token::Column::CreatedAt);
+    let query = match project {
+        None => query.filter(api_token::Column::ProjectId.is_null()),
+        Some(p) => query.filter(api_token::Column::ProjectId.eq(p)),
+    };
+    query.all(db).await
 }
 
 /// Whether an unrevoked admin token exists.
@@ -129,12 +161,17 @@ pub async fn has_admin(db: &DatabaseConnection) -> Result<bool, DbErr> {
         .is_some())
 }
 
-/// Revokes a token; revoking it again changes nothing. Returns whether it
-/// was valid until now.
-pub async fn revoke(db: &DatabaseConnection, id: &str) -> Result<bool, ServiceError> {
+/// Revokes a token of `project` (a global token for `None`); revoking it
+/// again changes nothing. Returns whether it was valid until now.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    project: Option<&str>,
+    id: &str,
+) -> Result<bool, ServiceError> {
     let row = Tokens::find_by_id(id.to_owned())
         .one(db)
         .await?
+        .filter(|t| t.project_id.as_deref() == project)
         .ok_or_else(|| ServiceError::not_found(format!("no token {id}")))?;
     if row.revoked_at.is_some() {
         return Ok(false);

@@ -51,6 +51,7 @@ async fn sensitive_values_are_sealed_in_task_payloads() {
     let who = Requester {
         created_by: "test".into(),
         request_id: None,
+        project_id: None,
     };
     let task = submit_config_change(
         &store,

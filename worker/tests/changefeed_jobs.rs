@@ -56,6 +56,7 @@ fn a_changefeed(state: ChangefeedState, desired: Desired) -> changefeed::Model {
         owner: None,
         lease_until: None,
         resume_after: None,
+        project_id: None,
         created_at: now,
         updated_at: now,
     }
@@ -71,6 +72,7 @@ async fn an_interrupted_update_still_resumes_the_changefeed() {
     let who = Requester {
         created_by: "test".into(),
         request_id: None,
+        project_id: None,
     };
     let patch = ChangefeedPatch {
         name: Some("renamed".into()),
@@ -122,6 +124,7 @@ async fn an_update_of_a_paused_changefeed_leaves_it_paused() {
     let who = Requester {
         created_by: "test".into(),
         request_id: None,
+        project_id: None,
     };
     let patch = ChangefeedPatch {
         name: Some("renamed".into()),
@@ -167,6 +170,7 @@ async fn a_creation_that_gave_up_fails_the_changefeed() {
     let who = Requester {
         created_by: "test".into(),
         request_id: None,
+        project_id: None,
     };
     let feed = a_changefeed(ChangefeedState::Initial, Desired::Running);
     feed.clone()

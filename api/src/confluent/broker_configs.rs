@@ -143,7 +143,7 @@ impl ConfluentBrokerConfigsApi {
             .map(Json)
     }
 
-    /// Set one config of a broker (a `broker.config` task).
+    /// Set one config of a broker (a `broker.config` task); global admins.
     #[oai(path = "/:cluster_id/brokers/:broker_id/configs/:name", method = "put")]
     #[allow(clippy::too_many_arguments)]
     async fn update(
@@ -171,7 +171,7 @@ impl ConfluentBrokerConfigsApi {
         .await
     }
 
-    /// Reset one config of a broker (a `broker.config` task).
+    /// Reset one config of a broker (a `broker.config` task); global admins.
     #[oai(
         path = "/:cluster_id/brokers/:broker_id/configs/:name",
         method = "delete"
@@ -201,7 +201,7 @@ impl ConfluentBrokerConfigsApi {
         .await
     }
 
-    /// Set or reset several configs of a broker (a `broker.config` task).
+    /// Set or reset several configs of a broker (a `broker.config` task); global admins.
     #[oai(
         path = "/:cluster_id/brokers/:broker_id/configs:alter",
         method = "post"
@@ -263,7 +263,7 @@ impl ConfluentBrokerConfigsApi {
         Scope::Cluster.find(&ctx, &entries, &name.0).map(Json)
     }
 
-    /// Set one cluster-wide default (a `broker.config` task on `cluster`).
+    /// Set one cluster-wide default (a `broker.config` task on `cluster`); global admins.
     #[oai(path = "/:cluster_id/broker-configs/:name", method = "put")]
     #[allow(clippy::too_many_arguments)]
     async fn cluster_update(
@@ -281,7 +281,7 @@ impl ConfluentBrokerConfigsApi {
         change_cluster(&state, &auth, req, &cluster_id.0, ops, dry_run).await
     }
 
-    /// Reset one cluster-wide default (a `broker.config` task on `cluster`).
+    /// Reset one cluster-wide default (a `broker.config` task on `cluster`); global admins.
     #[oai(path = "/:cluster_id/broker-configs/:name", method = "delete")]
     async fn cluster_reset(
         &self,
@@ -297,7 +297,7 @@ impl ConfluentBrokerConfigsApi {
         change_cluster(&state, &auth, req, &cluster_id.0, ops, dry_run).await
     }
 
-    /// Set or reset several cluster-wide defaults at once.
+    /// Set or reset several cluster-wide defaults at once (global admins).
     #[oai(path = "/:cluster_id/broker-configs:alter", method = "post")]
     async fn cluster_alter(
         &self,
@@ -326,8 +326,10 @@ async fn change_cluster(
     ops: V3Result<Vec<ConfigOp>>,
     dry_run: bool,
 ) -> V3Result<Applied> {
-    auth.0.require(Role::Client)?;
+    // Broker-level and cluster-wide configs act on every topic of the
+    // cluster (`log.retention.ms` deletes their data): global admins only.
     let ctx = Ctx::open(state, req, cluster_id).await?;
+    auth.0.require_global(Role::Admin)?;
     audit_change(req, &ctx, "cluster", &ops, dry_run);
     let ops = ops?;
     for op in &ops {
@@ -362,8 +364,10 @@ async fn change_broker(
     ops: V3Result<Vec<ConfigOp>>,
     dry_run: bool,
 ) -> V3Result<Applied> {
-    auth.0.require(Role::Client)?;
+    // Broker-level and cluster-wide configs act on every topic of the
+    // cluster (`log.retention.ms` deletes their data): global admins only.
     let ctx = Ctx::open(state, req, cluster_id).await?;
+    auth.0.require_global(Role::Admin)?;
     audit_change(req, &ctx, raw_broker, &ops, dry_run);
     let ops = ops?;
     let (broker, entries) = broker_configs(&ctx, raw_broker).await?;

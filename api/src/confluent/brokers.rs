@@ -133,7 +133,7 @@ impl ConfluentBrokersApi {
         let data = described
             .topics
             .iter()
-            .filter(|t| t.error.is_none())
+            .filter(|t| t.error.is_none() && ctx.sees(&t.name))
             .flat_map(|t| {
                 t.partitions
                     .iter()

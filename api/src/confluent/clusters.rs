@@ -69,7 +69,10 @@ impl ConfluentClustersApi {
         let base = base_url(req);
         let views = clusters::list(&state.store, Some(ClusterKind::Kafka))
             .await
-            .map_err(ConfluentError::store)?;
+            .map_err(ConfluentError::store)?
+            .into_iter()
+            .filter(|v| auth.0.reaches_cluster(v.id))
+            .collect::<Vec<_>>();
         // Each cluster is asked for its controller at the same time, so one
         // unreachable cluster delays the list by one timeout, not by many.
         let data =

@@ -170,6 +170,10 @@ fn group_not_found(id: &str) -> ConfluentError {
 /// The group, or 40403 (also for a group Kafka reports as `Dead`: it has no
 /// members and no offsets left).
 pub(super) async fn find_group(ctx: &Ctx, id: &str) -> V3Result<GroupInfo> {
+    // A group outside the caller's prefix does not exist for it.
+    if !ctx.sees(id) {
+        return Err(group_not_found(id));
+    }
     admin::list_groups(&ctx.cluster, Some(id.to_owned()), READ_TIMEOUT)
         .await
         .map_err(|e| ConfluentError::kafka("describing the consumer group", e))?
@@ -213,7 +217,7 @@ impl ConfluentConsumerGroupsApi {
             metadata: list_meta(ctx.url("/consumer-groups")),
             data: groups
                 .iter()
-                .filter(|g| g.is_consumer_group())
+                .filter(|g| g.is_consumer_group() && ctx.sees(&g.group_id))
                 .map(|g| group_view(&ctx, g))
                 .collect(),
         }))

@@ -37,7 +37,11 @@ use poem_openapi::{ApiResponse, Object, payload::Json};
 use sea_orm::DbErr;
 use serde_json::Value;
 
-use crate::{auth::Forbidden, middleware::audit::AuditNote, state::AppState};
+use crate::{
+    auth::{Forbidden, Identity},
+    middleware::audit::AuditNote,
+    state::AppState,
+};
 
 pub mod broker_configs;
 pub mod brokers;
@@ -282,14 +286,27 @@ pub struct Ctx {
     pub base: String,
     pub cluster_id: ClusterId,
     pub cluster: Arc<KafkaCluster>,
+    /// The caller, whose project (if any) limits the topics and groups it
+    /// sees on this cluster.
+    pub identity: Identity,
 }
 
 impl Ctx {
-    /// Resolves `{cluster_id}` to a registered Kafka cluster and its client.
+    /// Resolves `{cluster_id}` to a registered Kafka cluster the caller
+    /// reaches, and its client: a cluster not granted to the caller's
+    /// project cannot be found.
     pub async fn open(state: &AppState, req: &Request, raw_id: &str) -> V3Result<Self> {
         let not_found =
             || ConfluentError::not_found(404, format!("Cluster {raw_id} cannot be found."));
         let cluster_id = ClusterId::parse(raw_id).ok_or_else(not_found)?;
+        let identity = req
+            .extensions()
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(not_found)?;
+        if !identity.reaches_cluster(cluster_id) {
+            return Err(not_found());
+        }
         let cluster = match state.kafka.get(&state.store, cluster_id).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_found()),
@@ -305,7 +322,19 @@ impl Ctx {
             base: base_url(req),
             cluster_id,
             cluster,
+            identity,
         })
+    }
+
+    /// Whether the caller sees the topic or consumer group `name` (a
+    /// project under a prefix sees only names that start with it).
+    pub fn sees(&self, name: &str) -> bool {
+        self.identity.reaches_name(self.cluster_id, name)
+    }
+
+    /// The caller may create a topic named `name`, or 403 naming the prefix.
+    pub fn may_name(&self, name: &str) -> V3Result<()> {
+        Ok(self.identity.may_name(self.cluster_id, "topic", name)?)
     }
 
     /// `http://host/v3/clusters/{id}` followed by `suffix`.

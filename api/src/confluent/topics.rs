@@ -105,8 +105,11 @@ pub async fn describe(ctx: &Ctx) -> V3Result<ClusterDescription> {
         .map_err(|e| ConfluentError::kafka("reading the cluster's metadata", e))
 }
 
-/// The topic, or 40401.
+/// The topic, or 40401 (also for a topic outside the caller's prefix).
 pub async fn find_topic(ctx: &Ctx, name: &str) -> V3Result<(ClusterDescription, TopicInfo)> {
+    if !ctx.sees(name) {
+        return Err(ConfluentError::topic_not_found(name));
+    }
     let described = describe(ctx).await?;
     let topic = described
         .topic(name)
@@ -137,7 +140,7 @@ impl ConfluentTopicsApi {
             data: described
                 .topics
                 .iter()
-                .filter(|t| t.error.is_none())
+                .filter(|t| t.error.is_none() && ctx.sees(&t.name))
                 .map(|t| info_view(&ctx, t))
                 .collect(),
         }))
@@ -167,6 +170,7 @@ impl ConfluentTopicsApi {
         // Everything the request alone decides is checked before the cluster
         // is asked, so that a bad request is refused even when it is down.
         let configs = validate_create(&body)?;
+        ctx.may_name(&name)?;
         let described = describe(&ctx).await?;
         let brokers = described.brokers.len();
         if let Some(rf) = body.replication_factor

@@ -1,6 +1,7 @@
 //! The audit log: every mutating call (POST, PUT, PATCH, DELETE) with a
 //! valid token is recorded with who made it, what it was, its request id and
-//! how it ended, including calls refused for the token's role. Calls without
+//! how it ended, including calls refused for the token's role, with the
+//! token's id, its project and the client's address. Calls without
 //! a valid token are counted in `/metrics`
 //! (`ferry_http_unauthenticated_mutations_total`), not recorded.
 
@@ -36,6 +37,8 @@ struct Call {
     request_id: String,
     method: String,
     path: String,
+    /// The peer's address as the listener saw it (a proxy's, behind one).
+    client_addr: Option<String>,
 }
 
 impl AuditNote {
@@ -77,6 +80,12 @@ fn entry(call: &Call, status: StatusCode, detail: Option<Value>) -> audit_log::A
             .as_ref()
             .map_or_else(|| "anonymous".to_owned(), |i| i.name.clone())),
         role: Set(call.identity.as_ref().map(|i| i.role)),
+        token_id: Set(call.identity.as_ref().map(|i| i.token_id.clone())),
+        project_id: Set(call
+            .identity
+            .as_ref()
+            .and_then(|i| i.project_id().map(str::to_owned))),
+        client_addr: Set(call.client_addr.clone()),
         method: Set(call.method.clone()),
         path: Set(call.path.chars().take(1024).collect()),
         request_id: Set(call.request_id.clone()),
@@ -120,6 +129,10 @@ pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
             .path_and_query()
             .map(|pq| pq.as_str().to_owned())
             .unwrap_or_default(),
+        client_addr: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string()),
     };
     let note = AuditNote(Arc::new(Mutex::new(Note {
         call: Some(call.clone()),

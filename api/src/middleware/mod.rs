@@ -1,8 +1,10 @@
 //! Cross-cutting request handling, outermost first: request id, metrics,
-//! authentication (in `auth`), audit, error envelopes, the body size limit.
+//! authentication (in `auth`), the rate limit, audit, error envelopes, the
+//! body size limit.
 
 pub mod audit;
 pub mod body_limit;
 pub mod error_envelope;
 pub mod http_metrics;
+pub mod rate_limit;
 pub mod request_id;

@@ -1,4 +1,5 @@
-//! `GET /api/v1/audit`: the audit log, newest first (admin).
+//! `GET /api/v1/audit`: the audit log, newest first: all of it for global
+//! admins, a project's own rows for that project's ADMINs.
 
 use chrono::{DateTime, Utc};
 use ferry_entity::{Role, audit_log};
@@ -16,6 +17,11 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub role: Option<String>,
+    /// The token that made the call, and its project (none for a global token).
+    pub token_id: Option<String>,
+    pub project_id: Option<String>,
+    /// The client's address as ferry saw it.
+    pub client_addr: Option<String>,
     pub method: String,
     pub path: String,
     pub request_id: String,
@@ -37,7 +43,8 @@ pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/api/v1/audit", tag = "ApiTags::Audit")]
 impl AuditApi {
-    /// Mutating calls, newest first (admin).
+    /// Mutating calls, newest first (admins; a project's ADMINs see their
+    /// project's calls only). Filters: `actor` (token name), `projectId`.
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
@@ -46,10 +53,17 @@ impl AuditApi {
         page: Query<Option<u64>>,
         #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
         actor: Query<Option<String>>,
+        #[oai(name = "projectId")] project_id: Query<Option<String>>,
     ) -> NativeResult<Json<AuditPage>> {
         auth.0.require(Role::Admin)?;
         let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
         let mut query = audit_log::Entity::find();
+        if let Some(own) = auth.0.project_id() {
+            query = query.filter(audit_log::Column::ProjectId.eq(own));
+        }
+        if let Some(project) = project_id.0.filter(|p| !p.is_empty()) {
+            query = query.filter(audit_log::Column::ProjectId.eq(project));
+        }
         if let Some(actor) = actor.0.filter(|a| !a.is_empty()) {
             query = query.filter(audit_log::Column::Actor.eq(actor));
         }
@@ -68,6 +82,9 @@ impl AuditApi {
                     at: r.at,
                     actor: r.actor,
                     role: r.role.map(|role| role.as_str().to_owned()),
+                    token_id: r.token_id,
+                    project_id: r.project_id,
+                    client_addr: r.client_addr,
                     method: r.method,
                     path: r.path,
                     request_id: r.request_id,

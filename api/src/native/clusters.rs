@@ -155,7 +155,7 @@ pub struct ClustersApi;
 
 #[OpenApi(prefix_path = "/api/v1/clusters", tag = "ApiTags::Clusters")]
 impl ClustersApi {
-    /// Register a cluster (admin).
+    /// Register a cluster (global admins).
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
@@ -163,12 +163,13 @@ impl ClustersApi {
         auth: BearerAuth,
         body: Json<ClusterRequest>,
     ) -> NativeResult<Created> {
-        auth.0.require(Role::Admin)?;
+        auth.0.require_global(Role::Admin)?;
         let view = clusters::create(&state.store, body.0.into()).await?;
         Ok(Created::Created(Json(view.into())))
     }
 
-    /// List clusters, optionally of one kind.
+    /// List clusters, optionally of one kind (a project's tokens: the
+    /// clusters granted to the project).
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
@@ -186,6 +187,7 @@ impl ClustersApi {
         let data = clusters::list(&state.store, kind)
             .await?
             .into_iter()
+            .filter(|c| auth.0.reaches_cluster(c.id))
             .map(Into::into)
             .collect();
         Ok(Json(ClusterList { data }))
@@ -200,13 +202,13 @@ impl ClustersApi {
         id: Path<String>,
     ) -> NativeResult<Json<Cluster>> {
         auth.0.require(Role::Viewer)?;
-        Ok(Json(
-            clusters::get(&state.store, parse_id(&id.0)?).await?.into(),
-        ))
+        let id = parse_id(&id.0)?;
+        auth.0.see_cluster(id)?;
+        Ok(Json(clusters::get(&state.store, id).await?.into()))
     }
 
-    /// Change a cluster's settings (admin). Absent fields keep their value; an
-    /// empty password clears it.
+    /// Change a cluster's settings (global admins). Absent fields keep their
+    /// value; an empty password clears it.
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
@@ -215,12 +217,15 @@ impl ClustersApi {
         id: Path<String>,
         body: Json<ClusterRequest>,
     ) -> NativeResult<Json<Cluster>> {
-        auth.0.require(Role::Admin)?;
-        let view = clusters::update(&state.store, parse_id(&id.0)?, body.0.into()).await?;
+        let id = parse_id(&id.0)?;
+        auth.0.see_cluster(id)?;
+        auth.0.require_global(Role::Admin)?;
+        let view = clusters::update(&state.store, id, body.0.into()).await?;
         Ok(Json(view.into()))
     }
 
-    /// Remove a cluster (admin); refused while it has pending or running tasks.
+    /// Remove a cluster (global admins), with the projects' grants on it;
+    /// refused while it has pending or running tasks or a changefeed uses it.
     #[oai(path = "/:id", method = "delete")]
     async fn delete(
         &self,
@@ -228,8 +233,9 @@ impl ClustersApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> NativeResult<Deleted> {
-        auth.0.require(Role::Admin)?;
         let id = parse_id(&id.0)?;
+        auth.0.see_cluster(id)?;
+        auth.0.require_global(Role::Admin)?;
         clusters::delete(&state.store, id).await?;
         state.kafka.forget(id);
         Ok(Deleted::Deleted)

@@ -9,6 +9,7 @@ use crate::auth::Forbidden;
 
 pub mod audit;
 pub mod clusters;
+pub mod projects;
 pub mod tasks;
 pub mod tokens;
 

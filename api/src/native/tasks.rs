@@ -39,6 +39,8 @@ pub struct TaskView {
     pub payload: Value,
     pub result: Option<Value>,
     pub created_by: String,
+    /// The project of the token that made it; none for a global token.
+    pub project_id: Option<String>,
     pub request_id: Option<String>,
     pub worker: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -62,6 +64,7 @@ impl From<Task> for TaskView {
             payload,
             result: t.result,
             created_by: t.created_by,
+            project_id: t.project_id,
             request_id: t.request_id,
             worker: t.worker,
             created_at: t.created_at,
@@ -151,6 +154,7 @@ impl TasksApi {
             kind,
             status,
             subject: subject.0.filter(|s| !s.is_empty()),
+            project_id: auth.0.project_id().map(str::to_owned),
         };
         let (rows, total) = tasks::list(&state.store.db, &filter, page, page_size).await?;
         Ok(Json(TaskPage {
@@ -172,6 +176,7 @@ impl TasksApi {
         auth.0.require(Role::Viewer)?;
         tasks::get(&state.store.db, &id.0)
             .await?
+            .filter(|t| auth.0.owns(t.project_id.as_deref()))
             .map(|t| Json(t.into()))
             .ok_or_else(|| NativeError::not_found(format!("no task {}", id.0)))
     }
@@ -186,7 +191,9 @@ impl TasksApi {
         body: Json<SubmitTask>,
     ) -> NativeResult<Submitted> {
         // `ping` exists for tests and benchmarks; it is not a tool for
-        // clients to occupy workers with.
+        // clients to occupy workers with. A project's ADMINs may ping within
+        // their project (the benchmark compares their cost with a global
+        // admin's).
         auth.0.require(Role::Admin)?;
         let body = body.0;
         let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
@@ -223,6 +230,11 @@ impl TasksApi {
                 let id = ClusterId::parse(raw).ok_or_else(|| {
                     NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
                 })?;
+                if !auth.0.reaches_cluster(id) {
+                    return Err(NativeError::bad_request(format!(
+                        "clusterId {id}: no such cluster"
+                    )));
+                }
                 clusters::get(&state.store, id)
                     .await
                     .map_err(|e| match e.kind() {
@@ -242,6 +254,7 @@ impl TasksApi {
             max_attempts: body.max_attempts,
             created_by: auth.0.name.clone(),
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            project_id: auth.0.project_id().map(str::to_owned),
         };
         // The audit row of an accepted submission commits with the task and
         // its job; a refused one is still recorded by the middleware.
@@ -254,9 +267,10 @@ impl TasksApi {
         Ok(Submitted::Accepted(Json(task.into())))
     }
 
-    /// Cancel a task. Clients cancel tasks that have not started; admins
-    /// also running ones, which stop at their job's next step (changefeed
-    /// operations excepted: they end by themselves).
+    /// Cancel a task. Clients cancel tasks that have not started; global
+    /// admins also running ones, which stop at their job's next step
+    /// (changefeed operations excepted: they end by themselves). A project's
+    /// tokens reach only the project's tasks.
     #[oai(path = "/:id/cancel", method = "post")]
     async fn cancel(
         &self,
@@ -265,7 +279,13 @@ impl TasksApi {
         id: Path<String>,
     ) -> NativeResult<Json<TaskView>> {
         auth.0.require(Role::Client)?;
-        let which = if auth.0.role.allows(Role::Admin) {
+        let visible = tasks::get(&state.store.db, &id.0)
+            .await?
+            .is_some_and(|t| auth.0.owns(t.project_id.as_deref()));
+        if !visible {
+            return Err(NativeError::not_found(format!("no task {}", id.0)));
+        }
+        let which = if auth.0.is_global() && auth.0.role.allows(Role::Admin) {
             Cancellable::Unfinished
         } else {
             Cancellable::NotStarted

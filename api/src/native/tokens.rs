@@ -1,4 +1,5 @@
-//! `/api/v1/tokens`: admins mint and revoke bearer tokens.
+//! `/api/v1/tokens`: global admins mint, list and revoke global bearer
+//! tokens (a project's tokens are under `/api/v1/projects/{id}/tokens`).
 
 use chrono::{DateTime, Utc};
 use ferry_entity::Role;
@@ -9,11 +10,34 @@ use super::{NativeError, NativeResult};
 use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
 
 #[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct MintToken {
     /// Who or what will use the token; recorded on its tasks and audit entries.
     pub name: String,
     /// admin, client or viewer.
     pub role: String,
+    /// The token's own rate limit instead of the settings' (global admins
+    /// only set it).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Requests per second and the burst above it.
+#[derive(Debug, Clone, Copy, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RateLimit {
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub per_second: u32,
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub burst: u32,
+}
+
+impl From<RateLimit> for tokens::RateOverride {
+    fn from(r: RateLimit) -> Self {
+        Self {
+            per_second: r.per_second,
+            burst: r.burst,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -59,7 +83,7 @@ pub struct TokensApi;
 
 #[OpenApi(prefix_path = "/api/v1/tokens", tag = "ApiTags::Tokens")]
 impl TokensApi {
-    /// Mint a token (admin). The token is returned once.
+    /// Mint a global token (global admins). The token is returned once.
     #[oai(path = "/", method = "post")]
     async fn mint(
         &self,
@@ -67,7 +91,7 @@ impl TokensApi {
         auth: BearerAuth,
         body: Json<MintToken>,
     ) -> NativeResult<Minted> {
-        auth.0.require(Role::Admin)?;
+        auth.0.require_global(Role::Admin)?;
         let name = body.0.name.trim().to_owned();
         if name.is_empty() || name.len() > 128 {
             return Err(NativeError::bad_request(
@@ -81,7 +105,16 @@ impl TokensApi {
             ))
         })?;
         let token = tokens::generate();
-        let row = tokens::mint(&state.store.db, &name, role, &token, &auth.0.name).await?;
+        let row = tokens::mint_in(
+            &state.store.db,
+            None,
+            &name,
+            role,
+            &token,
+            &auth.0.name,
+            body.0.rate_limit.map(Into::into),
+        )
+        .await?;
         Ok(Minted::Created(Json(MintedToken {
             id: row.id,
             name: row.name,
@@ -91,15 +124,15 @@ impl TokensApi {
         })))
     }
 
-    /// List tokens (admin), without their secrets.
+    /// List global tokens (global admins), without their secrets.
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
     ) -> NativeResult<Json<TokenList>> {
-        auth.0.require(Role::Admin)?;
-        let rows = tokens::list(&state.store.db).await?;
+        auth.0.require_global(Role::Admin)?;
+        let rows = tokens::list(&state.store.db, None).await?;
         Ok(Json(TokenList {
             data: rows
                 .into_iter()
@@ -115,7 +148,7 @@ impl TokensApi {
         }))
     }
 
-    /// Revoke a token (admin). It stops working at once.
+    /// Revoke a global token (global admins). It stops working at once.
     #[oai(path = "/:id", method = "delete")]
     async fn revoke(
         &self,
@@ -123,8 +156,8 @@ impl TokensApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> NativeResult<Revoked> {
-        auth.0.require(Role::Admin)?;
-        if tokens::revoke(&state.store.db, &id.0).await? {
+        auth.0.require_global(Role::Admin)?;
+        if tokens::revoke(&state.store.db, None, &id.0).await? {
             // This process stops accepting it at once; others within the TTL.
             state.tokens.forget_all();
         }

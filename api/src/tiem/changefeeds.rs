@@ -1,14 +1,17 @@
 //! `/api/v1/changefeeds/...`: create, list, detail, pause, resume, update,
 //! delete. Every operation is a task; the call waits up to `task_wait_ms` for
 //! it and answers with its result, or answers anyway with `unsteady` true
-//! while it is still running.
+//! while it is still running. A project's tokens see and operate only the
+//! project's changefeeds; what they may point one at is `changefeeds::Reach`.
 
 use ferry_entity::{
     ClusterId, Role, TaskKind, TaskStatus,
+    changefeed::Model,
     payload::{ChangefeedOperation, Payload},
 };
 use ferry_service::{
-    changefeeds::{self, ChangefeedInput},
+    changefeeds::{self, ChangefeedInput, Reach},
+    error::ServiceError,
     tasks::Task,
 };
 use poem::Request;
@@ -33,6 +36,24 @@ async fn finish(state: &AppState, task: Task) -> Result<(), TiemError> {
         return Err(task_failure(waited.task()));
     }
     Ok(())
+}
+
+/// Who is calling and the hosts a project may name as a downstream.
+fn reach<'a>(state: &'a AppState, auth: &'a BearerAuth) -> Reach<'a> {
+    Reach {
+        identity: &auth.0,
+        downstream_hosts: &state.settings.changefeed.downstream_hosts,
+    }
+}
+
+/// The changefeed, if the caller sees it (a project's own, or any for a
+/// global token); otherwise it does not exist.
+async fn visible(state: &AppState, auth: &BearerAuth, id: &str) -> Result<Model, TiemError> {
+    let model = changefeeds::get(&state.store.db, id).await?;
+    if !auth.0.owns(model.project_id.as_deref()) {
+        return Err(ServiceError::not_found(format!("changefeed {id} not found")).into());
+    }
+    Ok(model)
 }
 
 fn cluster_text(value: Option<Value>) -> Option<String> {
@@ -67,8 +88,13 @@ impl ChangefeedsApi {
             start_paused: body.start_paused.unwrap_or(false),
             force: body.force.unwrap_or(false),
         };
-        let (model, task) =
-            changefeeds::create(&state.store, input, &requester(&auth.0, req)).await?;
+        let (model, task) = changefeeds::create(
+            &state.store,
+            input,
+            &requester(&auth.0, req),
+            reach(&state, &auth),
+        )
+        .await?;
         finish(&state, task).await?;
         Ok(Json(CreateResult {
             code: 0,
@@ -100,7 +126,14 @@ impl ChangefeedsApi {
                 TiemError::invalid(format!("clusterId `{raw}` is not a cluster id"))
             })?),
         };
-        let (rows, total) = changefeeds::list(&state.store.db, cluster, page, page_size).await?;
+        let (rows, total) = changefeeds::list(
+            &state.store.db,
+            cluster,
+            auth.0.project_id(),
+            page,
+            page_size,
+        )
+        .await?;
         let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
         let unsteady = changefeeds::unsteady(&state.store.db, &ids).await?;
         Ok(Json(ListResult {
@@ -127,7 +160,7 @@ impl ChangefeedsApi {
         id: Path<String>,
     ) -> TiemResult<DetailResult> {
         auth.0.require(Role::Viewer)?;
-        let model = changefeeds::get(&state.store.db, &id.0).await?;
+        let model = visible(&state, &auth, &id.0).await?;
         let unsteady = !changefeeds::unsteady(&state.store.db, std::slice::from_ref(&model.id))
             .await?
             .is_empty();
@@ -190,7 +223,7 @@ impl ChangefeedsApi {
         body: Json<UpdateChangeFeedTaskReq>,
     ) -> TiemResult<StatusResult> {
         auth.0.require(Role::Client)?;
-        let current = changefeeds::get(&state.store.db, &id.0).await?;
+        let current = visible(&state, &auth, &id.0).await?;
         let body = body.0;
         let input = ChangefeedInput {
             name: body.name,
@@ -199,7 +232,9 @@ impl ChangefeedsApi {
             rules: body.rules,
             ..Default::default()
         };
-        let patch = changefeeds::validate_patch(&state.store, &current, input).await?;
+        let patch =
+            changefeeds::validate_patch(&state.store, &current, input, reach(&state, &auth))
+                .await?;
         self.operate(
             &state,
             &auth,
@@ -253,6 +288,7 @@ impl ChangefeedsApi {
         payload: &P,
     ) -> TiemResult<StatusResult> {
         auth.0.require(Role::Client)?;
+        visible(state, auth, id).await?;
         let (before, task) =
             changefeeds::operate(&state.store, id, kind, payload, &requester(&auth.0, req)).await?;
         finish(state, task).await?;

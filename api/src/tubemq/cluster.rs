@@ -49,7 +49,7 @@ impl TubeClusterApi {
         answer(list(&state, &auth, cluster.0).await)
     }
 
-    /// Manage clusters: `method=add`, `modify` or `delete` (admin).
+    /// Manage clusters: `method=add`, `modify` or `delete` (global admins).
     #[oai(path = "/v1/cluster", method = "post")]
     async fn command(
         &self,
@@ -72,13 +72,18 @@ async fn list(
     let views = match filter.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) => {
             let id = cluster_id(Some(&Value::String(raw.to_owned())))?;
+            auth.0.see_cluster(id)?;
             let view = clusters::get(&state.store, id).await?;
             if view.kind != ClusterKind::Kafka {
                 return Err(TubeResponse::no_such_cluster());
             }
             vec![view]
         }
-        None => clusters::list(&state.store, Some(ClusterKind::Kafka)).await?,
+        None => clusters::list(&state.store, Some(ClusterKind::Kafka))
+            .await?
+            .into_iter()
+            .filter(|v| auth.0.reaches_cluster(v.id))
+            .collect(),
     };
     let rows = futures::future::join_all(views.into_iter().map(|v| describe(state, v))).await;
     Ok(TubeResponse::success(Value::Array(rows)))
@@ -149,7 +154,7 @@ async fn command(
     method: Option<&str>,
     body: ClusterCommand,
 ) -> TubeStep<TubeResponse> {
-    auth.0.require(Role::Admin)?;
+    auth.0.require_global(Role::Admin)?;
     if let Some(note) = req.extensions().get::<AuditNote>() {
         note.set(json!({ "user": body.user, "method": method }));
     }

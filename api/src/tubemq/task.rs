@@ -72,6 +72,12 @@ async fn add_topic_task(
         let names: Vec<&str> = requested.iter().map(|t| t.topic_name.as_str()).collect();
         note.set(json!({ "user": user, "clusterId": cluster, "topics": names }));
     }
+    // A project creates topics only on clusters granted to it and, under a
+    // prefix, only names that start with it: the whole request is refused
+    // before any task is written.
+    for topic in &requested {
+        auth.0.may_name(cluster, "topic", &topic.topic_name)?;
+    }
     let specs = requested
         .into_iter()
         .map(|t| TopicSpec {

@@ -56,6 +56,14 @@ async fn query_can_write(
     if topic.is_empty() {
         return Ok(TubeResponse::invalid("topicName is required"));
     }
+    auth.0.see_cluster(cluster_id)?;
+    if !auth.0.reaches_name(cluster_id, &topic) {
+        // Outside a project's prefix a topic does not exist for the caller.
+        return Ok(TubeResponse::failure(
+            NO_SUCH_TOPIC,
+            "no such topic in master",
+        ));
+    }
     let cluster = match state.kafka.get(&state.store, cluster_id).await {
         Ok(c) => c,
         Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e.into()),

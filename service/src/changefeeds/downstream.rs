@@ -10,7 +10,7 @@ use ferry_entity::{
 };
 
 use super::{
-    kafka_downstream,
+    Reach, kafka_downstream,
     spec::{Downstream, MysqlEndpoint},
 };
 use crate::{
@@ -25,12 +25,13 @@ pub(super) async fn split_downstream(
     downstream_type: DownstreamType,
     downstream: Value,
     force: bool,
+    reach: Reach<'_>,
 ) -> Result<(Value, Option<String>, ChangefeedOptions), ServiceError> {
     let Value::Object(mut map) = downstream else {
         return Err(ServiceError::invalid("downstream must be an object"));
     };
     if downstream_type == DownstreamType::Kafka {
-        return split_kafka(store, map, force).await;
+        return split_kafka(store, map, force, reach).await;
     }
     let downstream_type = downstream_type.as_str();
     let count = |key: &str, default: usize, max: usize| -> Result<usize, ServiceError> {
@@ -68,6 +69,7 @@ pub(super) async fn split_downstream(
             )),
             _ => e,
         })?;
+        reach.target(id, None)?;
         if view.kind == ClusterKind::Kafka {
             return Err(ServiceError::invalid(format!(
                 "downstream.targetClusterId `{target}` is a kafka cluster; a {downstream_type} downstream needs a mysql or tidb cluster"
@@ -87,6 +89,7 @@ pub(super) async fn split_downstream(
             "downstream.ip is required (or downstream.targetClusterId)",
         ));
     }
+    reach.address(&ip)?;
     match map.get("port").and_then(Value::as_u64) {
         Some(p) if (1..=65535).contains(&p) => {}
         _ => {
@@ -121,6 +124,7 @@ async fn split_kafka(
     store: &Store,
     mut map: serde_json::Map<String, Value>,
     force: bool,
+    reach: Reach<'_>,
 ) -> Result<(Value, Option<String>, ChangefeedOptions), ServiceError> {
     // The dispatchers' matchers are compiled on the blocking pool, as rules
     // are (see `validate_rules`).
@@ -136,12 +140,15 @@ async fn split_kafka(
             )),
             _ => e,
         })?;
+        reach.target(id, Some(&parsed.topic))?;
         if view.kind != ClusterKind::Kafka {
             return Err(ServiceError::invalid(format!(
                 "downstream.targetClusterId `{id}` is a {} cluster; a kafka downstream needs a kafka cluster",
                 view.kind.as_str()
             )));
         }
+    } else if let Some(ip) = map.get("ip").and_then(Value::as_str) {
+        reach.address(ip)?;
     }
     map.remove("password");
     let options = ChangefeedOptions {

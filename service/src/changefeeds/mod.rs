@@ -8,7 +8,7 @@
 //!   timestamps.
 //! - `downstream`, `kafka_downstream`: TiEM's downstream object checked,
 //!   its password kept apart (encrypted), and both ends resolved to
-//!   endpoints.
+//!   endpoints; `reach`: which sources and downstreams a caller may name.
 
 use chrono::Utc;
 use ferry_entity::{
@@ -33,8 +33,11 @@ use crate::{
 mod downstream;
 pub mod filter;
 pub mod kafka_downstream;
+mod reach;
 pub mod spec;
 pub mod tso;
+
+pub use reach::Reach;
 
 use downstream::split_downstream;
 pub use downstream::{downstream_view, endpoints, kafka_of};
@@ -67,16 +70,21 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Model, ServiceEr
         .ok_or_else(|| ServiceError::not_found(format!("changefeed {id} not found")))
 }
 
-/// One page of a cluster's changefeeds, newest first, with the total.
+/// One page of a cluster's changefeeds (of one project, when given),
+/// newest first, with the total.
 pub async fn list(
     db: &impl ConnectionTrait,
     cluster_id: Option<ClusterId>,
+    project_id: Option<&str>,
     page: u64,
     page_size: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
     let mut query = Changefeeds::find();
     if let Some(cluster) = cluster_id {
         query = query.filter(changefeed::Column::ClusterId.eq(cluster));
+    }
+    if let Some(project) = project_id {
+        query = query.filter(changefeed::Column::ProjectId.eq(project));
     }
     let total = query.clone().count(db).await?;
     let rows = query
@@ -114,6 +122,7 @@ pub async fn create(
     store: &Store,
     input: ChangefeedInput,
     who: &Requester,
+    reach: Reach<'_>,
 ) -> Result<(Model, Task), ServiceError> {
     let name = validate_name(input.name.as_deref())?;
     let cluster_id = input
@@ -123,6 +132,7 @@ pub async fn create(
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ServiceError::invalid("clusterId is required"))?;
     let cluster_id = upstream_cluster(store, cluster_id).await?;
+    reach.source(cluster_id)?;
     let downstream_type = validate_downstream_type(input.downstream_type.as_deref())?;
     let rules = validate_rules(input.rules).await?;
     let start_ts = validate_start_ts(input.start_ts.as_deref())?;
@@ -131,6 +141,7 @@ pub async fn create(
         downstream_type,
         input.downstream.unwrap_or(json!({})),
         input.force,
+        reach,
     )
     .await?;
     let now = Utc::now();
@@ -162,6 +173,7 @@ pub async fn create(
         owner: None,
         lease_until: None,
         resume_after: None,
+        project_id: who.project_id.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -212,11 +224,14 @@ pub async fn operate<P: Payload>(
     Ok((model, recorded.remove(0)))
 }
 
-/// Validates an update request into the patch its task will apply.
+/// Validates an update request into the patch its task will apply. A new
+/// downstream host, port, user or TLS setting needs the password again: the
+/// stored one is never sent to a different endpoint.
 pub async fn validate_patch(
     store: &Store,
     current: &Model,
     input: ChangefeedInput,
+    reach: Reach<'_>,
 ) -> Result<ChangefeedPatch, ServiceError> {
     let name = match input.name {
         Some(n) => Some(validate_name(Some(&n))?),
@@ -237,7 +252,12 @@ pub async fn validate_patch(
                 .options()
                 .map_err(|e| ServiceError::invalid(e.to_string()))?;
             let (d, s, o) =
-                split_downstream(store, effective_type, d, current_options.force).await?;
+                split_downstream(store, effective_type, d, current_options.force, reach).await?;
+            if s.is_none() && current.downstream_secret.is_some() && endpoint_changed(current, &d) {
+                return Err(ServiceError::invalid(
+                    "downstream.password is required when the downstream's host, port, user or                      TLS settings change: the stored password is only sent where it was given",
+                ));
+            }
             (Some(d), s, Some(o))
         }
         None if downstream_type.is_some() => {
@@ -255,6 +275,14 @@ pub async fn validate_patch(
         downstream_secret,
         options,
     })
+}
+
+/// Whether a new downstream object points somewhere else, or as someone
+/// else, than the stored one.
+fn endpoint_changed(current: &Model, new: &Value) -> bool {
+    ["ip", "port", "username", "tls", "targetClusterId"]
+        .iter()
+        .any(|key| current.downstream.get(key) != new.get(key))
 }
 
 /// A stable server id per changefeed, away from small ids that real replicas

@@ -28,6 +28,8 @@ pub use wait::{Waited, wait};
 pub struct Requester {
     pub created_by: String,
     pub request_id: Option<String>,
+    /// The caller's project, which then owns what the request records.
+    pub project_id: Option<String>,
 }
 
 /// What a caller asks for when submitting a task.
@@ -41,6 +43,7 @@ pub struct NewTask {
     pub max_attempts: Option<i32>,
     pub created_by: String,
     pub request_id: Option<String>,
+    pub project_id: Option<String>,
 }
 
 impl NewTask {
@@ -59,6 +62,7 @@ impl NewTask {
             max_attempts: None,
             created_by: who.created_by.clone(),
             request_id: who.request_id.clone(),
+            project_id: who.project_id.clone(),
         }
     }
 
@@ -93,6 +97,7 @@ impl NewTask {
             result: None,
             created_by: self.created_by,
             request_id: self.request_id,
+            project_id: self.project_id,
             worker: None,
             created_at: now,
             started_at: None,
@@ -117,6 +122,8 @@ pub struct TaskFilter {
     pub kind: Option<TaskKind>,
     pub status: Option<TaskStatus>,
     pub subject: Option<String>,
+    /// Only this project's tasks (a project token's view).
+    pub project_id: Option<String>,
 }
 
 /// Tasks still to finish: pending or running. Callers refuse a second task
@@ -148,6 +155,9 @@ pub async fn list(
     }
     if let Some(v) = &filter.subject {
         query = query.filter(Column::Subject.eq(v.clone()));
+    }
+    if let Some(v) = &filter.project_id {
+        query = query.filter(Column::ProjectId.eq(v.clone()));
     }
     let total = query.clone().count(db).await?;
     let rows = query

@@ -171,6 +171,7 @@ async fn record(
     let who = Requester {
         created_by: origin.created_by.clone(),
         request_id: origin.request_id.clone(),
+        project_id: origin.project_id.clone(),
     };
     let mut new =
         NewTask::new(TaskKind::TopicCreate, &payload, &who).about(payload.spec.topic_name.clone());
