@@ -5,13 +5,13 @@
 
 use ferry_entity::Role;
 use ferry_service::tokens;
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use secrecy::ExposeSecret;
 
 pub use ferry_service::tokens::{Forbidden, Identity};
 
-use crate::state::AppState;
+use crate::{dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
 /// `Authorization: Bearer <token>` on every route but health and docs.
 #[derive(SecurityScheme)]
@@ -85,7 +85,22 @@ pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Resul
                 req.extensions_mut().insert(identity);
             }
             Ok(None) => {}
-            Err(err) => tracing::error!(error = %err, "token lookup failed"),
+            // The token may well be valid: the store that would say so is
+            // down. 401 would tell the caller to change its token; 503 tells
+            // it to retry.
+            Err(err) => {
+                tracing::warn!(error = %err, "token lookup failed; answering 503");
+                let request_id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                return Ok(Dialect::of_path(req.uri().path()).error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the metadata store is unavailable; retry later",
+                    &request_id,
+                ));
+            }
         }
     }
     next.call(req).await.map(IntoResponse::into_response)

@@ -32,6 +32,7 @@ pub mod kafka;
 pub mod launcher;
 pub mod mariadb;
 pub mod poll;
+pub mod postgres;
 pub mod process;
 pub mod reply;
 pub mod tls_proxy;

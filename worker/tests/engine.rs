@@ -5,11 +5,14 @@
 //! - `replication`: rows of every type, DML and DDL, rules, throughput.
 //! - `recovery`: stop and restart, replay, crash, retryable and fatal errors.
 //! - `start`: startTS and the prechecks.
+//! - `fence`: an engine whose lease is not renewed stops writing in time.
 //!
 //! Needs `mariadbd` and `mariadb-install-db` (scratch upstreams) and a
 //! MariaDB/MySQL on 127.0.0.1:3306 with a passwordless root (the
 //! downstream); see `ferry_tests::mariadb`.
 
+#[path = "engine/fence.rs"]
+mod fence;
 #[path = "engine/helpers.rs"]
 mod helpers;
 #[path = "engine/recovery.rs"]

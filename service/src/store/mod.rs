@@ -230,11 +230,27 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Whether the database answers and every migration has been applied.
+    /// Whether the database answers within [`HEALTH_TIMEOUT`] and every
+    /// migration has been applied. The bound keeps `/readyz` quick while the
+    /// store is down: a connection attempt to a server that does not answer
+    /// would otherwise wait for the pool's own timeout.
     pub async fn is_ready(&self) -> bool {
-        match Migrator::get_pending_migrations(&self.db).await {
-            Ok(pending) => pending.is_empty(),
-            Err(_) => false,
-        }
+        let pending = Migrator::get_pending_migrations(&self.db);
+        matches!(
+            tokio::time::timeout(HEALTH_TIMEOUT, pending).await,
+            Ok(Ok(pending)) if pending.is_empty()
+        )
+    }
+
+    /// Whether the database answers a trivial query within
+    /// [`HEALTH_TIMEOUT`]: what a worker waits for after losing the store.
+    pub async fn is_reachable(&self) -> bool {
+        matches!(
+            tokio::time::timeout(HEALTH_TIMEOUT, self.db.ping()).await,
+            Ok(Ok(()))
+        )
     }
 }
+
+/// How long a health check waits for the store before calling it down.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);

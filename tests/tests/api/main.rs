@@ -12,6 +12,7 @@ mod clusters;
 mod errors;
 mod hardening;
 mod ops;
+mod outage;
 mod queue;
 mod secrets;
 mod tasks;

@@ -4,6 +4,8 @@
 //! reports progress and returns only when stopped or failing.
 
 use tokio::sync::mpsc;
+
+pub use super::fence::Fence;
 use tokio_util::sync::CancellationToken;
 
 /// What to replicate: built by the changefeed registry, which checks it at
@@ -48,15 +50,23 @@ pub enum ReplicationError {
     /// checkpoint, compressed events, a row image that is not FULL.
     #[error("{0}")]
     Fatal(String),
+    /// The lease could not be renewed in time, so another worker may take
+    /// the changefeed over: the engine stopped writing (see `fence`). The
+    /// supervisor gives the lease up.
+    #[error("the changefeed's lease could not be renewed in time; the engine stopped writing")]
+    Fenced,
 }
 
 /// Replicates until `stop` is cancelled (then returns `Ok` after the last
-/// downstream commit has been reported) or until an error.
+/// downstream commit has been reported), until `fence` passes (then returns
+/// [`ReplicationError::Fenced`] having written nothing after it) or until an
+/// error.
 pub async fn run(
     spec: ReplicationSpec,
     start: StartFrom,
     progress: mpsc::Sender<Progress>,
     stop: CancellationToken,
+    fence: Fence,
 ) -> Result<(), ReplicationError> {
-    super::pipeline::run(spec, start, progress, stop).await
+    super::pipeline::run(spec, start, progress, stop, fence).await
 }

@@ -10,8 +10,10 @@
 //! - `precheck`: what create and update verify before accepting.
 //! - `supervisor`, `lease`: which worker runs which changefeed, and its
 //!   persisted state and progress.
+//! - `fence`: when an engine whose lease may have passed stops writing.
 
 pub mod engine;
+pub mod fence;
 pub mod lease;
 pub mod pipeline;
 pub mod precheck;

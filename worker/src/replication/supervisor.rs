@@ -24,7 +24,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    engine::{self, Progress, ReplicationError, ReplicationSpec, StartFrom},
+    engine::{self, Fence, Progress, ReplicationError, ReplicationSpec, StartFrom},
     lease,
 };
 use ferry_service::{changefeeds, error::ErrorKind, settings::ChangefeedSettings, store::Store};
@@ -32,6 +32,9 @@ use ferry_service::{changefeeds, error::ErrorKind, settings::ChangefeedSettings,
 struct Running {
     stop: CancellationToken,
     handle: JoinHandle<()>,
+    /// Moved forward at each renewal; the engine stops writing once it
+    /// passes (see `fence`).
+    fence: Fence,
 }
 
 /// Wakes this process's supervisor before its next tick. A changefeed job
@@ -68,6 +71,10 @@ impl Supervisor {
         chrono::Duration::seconds(self.settings.lease_seconds as i64)
     }
 
+    fn lease_time(&self) -> Duration {
+        Duration::from_secs(self.settings.lease_seconds)
+    }
+
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -101,12 +108,25 @@ impl Supervisor {
         self.running().retain(|_, r| !r.handle.is_finished());
         let owned: Vec<String> = self.running().keys().cloned().collect();
         for id in owned {
-            let keep = lease::renew(&self.store, &id, &self.me, self.lease()).await?
-                && lease::current(&self.store, &id)
-                    .await?
-                    .is_some_and(|m| m.desired == Desired::Running);
-            if !keep && let Some(r) = self.running().get(&id) {
-                r.stop.cancel();
+            // Read before the renewal is sent, so that the fence it moves
+            // ends no later than the `lease_until` the renewal writes.
+            let at = tokio::time::Instant::now();
+            // A failed renewal does not stop the tick: the other leases are
+            // renewed still, and this engine's fence stops it in time if the
+            // renewals keep failing.
+            let keep = match self.renew(&id).await {
+                Ok(keep) => keep,
+                Err(err) => {
+                    tracing::warn!(changefeed = %id, error = %err, "renewing the changefeed lease failed; its engine stops writing at the fence unless a renewal succeeds");
+                    continue;
+                }
+            };
+            if let Some(r) = self.running().get(&id) {
+                if keep {
+                    r.fence.renewed(at);
+                } else {
+                    r.stop.cancel();
+                }
             }
         }
         let room = self
@@ -120,18 +140,37 @@ impl Supervisor {
             if self.running().contains_key(&id) {
                 continue;
             }
+            let at = tokio::time::Instant::now();
             if lease::acquire(&self.store, &id, &self.me, self.lease()).await? {
                 tracing::info!(changefeed = %id, "changefeed lease acquired");
                 let stop = CancellationToken::new();
-                let handle = tokio::spawn(self.clone().own(id.clone(), stop.clone()));
-                self.running().insert(id, Running { stop, handle });
+                let fence = Fence::new(at, self.lease_time());
+                let handle =
+                    tokio::spawn(self.clone().own(id.clone(), stop.clone(), fence.clone()));
+                self.running().insert(
+                    id,
+                    Running {
+                        stop,
+                        handle,
+                        fence,
+                    },
+                );
             }
         }
         Ok(())
     }
 
+    /// Renews the lease of `id`; true while this worker holds it and the
+    /// changefeed should run.
+    async fn renew(&self, id: &str) -> Result<bool, sea_orm::DbErr> {
+        Ok(lease::renew(&self.store, id, &self.me, self.lease()).await?
+            && lease::current(&self.store, id)
+                .await?
+                .is_some_and(|m| m.desired == Desired::Running))
+    }
+
     /// Runs one changefeed while this worker owns it.
-    async fn own(self: Arc<Self>, id: String, stop: CancellationToken) {
+    async fn own(self: Arc<Self>, id: String, stop: CancellationToken, fence: Fence) {
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_secs(1))
             .with_max_delay(Duration::from_secs(60))
@@ -139,9 +178,20 @@ impl Supervisor {
             .with_jitter()
             .build();
         while !stop.is_cancelled() {
-            let outcome = self.run_engine(&id, &stop).await;
+            if !fence.holds() {
+                tracing::warn!(changefeed = %id, "changefeed lease not renewed in time; giving it up");
+                break;
+            }
+            let outcome = self.run_engine(&id, &stop, &fence).await;
             match outcome {
                 Ok(()) => break,
+                Err(ReplicationError::Fenced) => {
+                    // Another worker may hold the lease by now; the release
+                    // below changes nothing then, since it is conditional on
+                    // this worker being the owner.
+                    tracing::warn!(changefeed = %id, "changefeed lease not renewed in time; engine stopped writing, giving the lease up");
+                    break;
+                }
                 Err(ReplicationError::Fatal(reason)) => {
                     tracing::error!(changefeed = %id, error = %reason, "changefeed failed");
                     let _ = lease::mark_failed(&self.store, &id, &self.me, &reason).await;
@@ -179,7 +229,12 @@ impl Supervisor {
         tracing::info!(changefeed = %id, "changefeed released");
     }
 
-    async fn run_engine(&self, id: &str, stop: &CancellationToken) -> Result<(), ReplicationError> {
+    async fn run_engine(
+        &self,
+        id: &str,
+        stop: &CancellationToken,
+        fence: &Fence,
+    ) -> Result<(), ReplicationError> {
         let store_err =
             |e: sea_orm::DbErr| ReplicationError::Retryable(format!("metadata store error: {e}"));
         let Some(model) = lease::current(&self.store, id).await.map_err(store_err)? else {
@@ -196,7 +251,13 @@ impl Supervisor {
         };
         let (tx, mut rx) = mpsc::channel::<Progress>(64);
         let engine_stop = stop.child_token();
-        let mut engine = tokio::spawn(engine::run(spec, start, tx, engine_stop.clone()));
+        let mut engine = tokio::spawn(engine::run(
+            spec,
+            start,
+            tx,
+            engine_stop.clone(),
+            fence.clone(),
+        ));
         // Running this long without an error counts as healthy again.
         let healthy_after = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(healthy_after);

@@ -8,11 +8,15 @@
 //! `AbortError` so apalis stops. On SIGTERM the monitor stops fetching and
 //! waits up to the drain time; jobs still held after that stay locked by this
 //! worker until its heartbeat expires, and then another worker re-runs them.
+//! When the metadata store goes away apalis ends the worker; the runner then
+//! waits for the store and builds a new one (`recovery`), so that an outage
+//! of any length ends no process.
 
 mod batch;
 mod outcome;
 mod outcome_writer;
 mod poll;
+mod recovery;
 
 use std::{sync::Arc, time::Duration};
 
@@ -90,12 +94,71 @@ where
     tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
 
     let drain = Duration::from_secs(settings.drain_seconds);
+    // One token carries the shutdown signal to every apalis monitor this
+    // loop builds and to the changefeed supervisor.
+    let stop = CancellationToken::new();
+    let signalled = stop.clone();
+    let stop_supervisor = supervisor_stop.clone();
+    tokio::spawn(async move {
+        if let Err(err) = shutdown.await {
+            tracing::warn!(error = %err, "waiting for the shutdown signal failed; stopping");
+        }
+        signalled.cancel();
+        stop_supervisor.cancel();
+    });
+    let mut run = 0u32;
+    let result = loop {
+        let apalis_name = recovery::apalis_name(&name, run);
+        let signal = {
+            let stop = stop.clone();
+            async move {
+                stop.cancelled().await;
+                Ok(())
+            }
+        };
+        let result = run_monitor(&store, &settings, &state, &apalis_name, drain, signal).await;
+        if stop.is_cancelled() {
+            break result;
+        }
+        // Without a shutdown signal the monitor ends only when its worker
+        // failed, which is the store failing (apalis's heartbeat, fetch or
+        // acknowledgement); apalis drops the error when a shutdown timeout
+        // is set, so the signal is what tells the two ends apart.
+        tracing::warn!(worker = %apalis_name, "task worker ended without a shutdown signal; rebuilding it once the metadata store answers");
+        metrics::counter!("ferry_worker_restarts_total").increment(1);
+        if !recovery::wait_for_store(&store, &name, &stop).await {
+            break Ok(());
+        }
+        run += 1;
+    };
+    supervisor_stop.cancel();
+    let _ = supervisor_done.await;
+    result?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Builds one apalis monitor with one worker named `apalis_name` and runs
+/// it until `signal` resolves (then drains) or the worker fails.
+async fn run_monitor<S>(
+    store: &Store,
+    settings: &WorkerSettings,
+    state: &Arc<WorkerState>,
+    apalis_name: &str,
+    drain: Duration,
+    signal: S,
+) -> Result<(), MonitorError>
+where
+    S: Future<Output = std::io::Result<()>> + Send,
+{
     // The two storages differ only in type and config; apalis's bounds on a
     // backend make a generic function far noisier than this macro.
     macro_rules! monitor_for {
         ($storage:ident, $config:expr, $pool:expr) => {{
             let pool = $pool.clone();
             let settings = settings.clone();
+            let state = state.clone();
+            let name = apalis_name.to_owned();
             Monitor::new().register(move |_run| {
                 let config = $config
                     .heartbeat_interval(Duration::from_secs(settings.heartbeat_seconds))
@@ -119,23 +182,10 @@ where
         QueuePool::Sqlite(pool) => monitor_for!(SqliteStorage, queue::sqlite_config(), pool),
         QueuePool::Postgres(pool) => monitor_for!(PostgresStorage, queue::postgres_config(), pool),
     };
-    // The same signal stops the task workers and, through the monitor's
-    // signal future, the changefeed supervisor.
-    let stop_supervisor = supervisor_stop.clone();
-    let shutdown = async move {
-        let res = shutdown.await;
-        stop_supervisor.cancel();
-        res
-    };
-    let result = monitor
+    monitor
         .shutdown_timeout(drain)
-        .run_with_signal(shutdown)
-        .await;
-    supervisor_stop.cancel();
-    let _ = supervisor_done.await;
-    result?;
-    tracing::info!("worker stopped");
-    Ok(())
+        .run_with_signal(signal)
+        .await
 }
 
 type TaskRetryPolicy =

@@ -104,9 +104,16 @@ pub struct Feed {
 
 impl Feed {
     pub fn start(spec: ReplicationSpec, start: StartFrom) -> Feed {
+        // A lease that outlasts any test: most tests are not about fencing.
+        let fence = engine::Fence::new(tokio::time::Instant::now(), Duration::from_secs(86_400));
+        Feed::start_fenced(spec, start, fence)
+    }
+
+    /// An engine whose writes stop when `fence` passes.
+    pub fn start_fenced(spec: ReplicationSpec, start: StartFrom, fence: engine::Fence) -> Feed {
         let (tx, rx) = mpsc::channel(16);
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(engine::run(spec, start, tx, stop.clone()));
+        let handle = tokio::spawn(engine::run(spec, start, tx, stop.clone(), fence));
         Feed {
             stop,
             handle: Some(handle),
@@ -210,6 +217,20 @@ impl Feed {
             result,
             self.last.clone().expect("at least one progress report"),
         )
+    }
+
+    /// Waits for the engine to end by itself; returns its result and the
+    /// last progress it reported.
+    pub async fn ended(mut self) -> (Result<(), ReplicationError>, Option<Progress>) {
+        let handle = self.handle.take().expect("running");
+        let result = tokio::time::timeout(CATCH_UP, handle)
+            .await
+            .expect("the engine ends within the time limit")
+            .expect("engine task");
+        while let Ok(p) = self.rx.try_recv() {
+            self.last = Some(p);
+        }
+        (result, self.last.clone())
     }
 
     /// Waits for the engine to fail by itself.

@@ -29,7 +29,9 @@ use tokio_util::sync::CancellationToken;
 use ferry_service::changefeeds::{filter::TableFilter, tso};
 
 use super::{
-    engine::{Checkpoint, Downstream, Progress, ReplicationError, ReplicationSpec, StartFrom},
+    engine::{
+        Checkpoint, Downstream, Fence, Progress, ReplicationError, ReplicationSpec, StartFrom,
+    },
     precheck,
     sink::{
         ApplierMsg, DdlTarget, Done, abbreviate,
@@ -61,6 +63,7 @@ pub async fn run(
     start: StartFrom,
     progress: mpsc::Sender<Progress>,
     stop: CancellationToken,
+    fence: Fence,
 ) -> Result<(), ReplicationError> {
     let filter = Arc::new(
         TableFilter::parse(&spec.rules)
@@ -79,7 +82,7 @@ pub async fn run(
         workers = spec.worker_count,
         "replication starting"
     );
-    let mut engine = Engine::start(&spec, start, filter, progress, &stop).await?;
+    let mut engine = Engine::start(&spec, start, filter, progress, &stop, fence).await?;
     // The resolved start is worth persisting at once: restarting from
     // `StartFrom::Now` later would skip what happened in between.
     engine.dirty = true;
@@ -111,6 +114,8 @@ struct Engine {
     /// downstream gets whole transactions only.
     split_transactions: bool,
     progress: mpsc::Sender<Progress>,
+    /// Nothing is sent downstream once it passed.
+    fence: Fence,
 
     /// Rows of the round being gathered.
     pending: Vec<PendingRow>,
@@ -146,6 +151,7 @@ impl Engine {
         filter: Arc<TableFilter>,
         progress: mpsc::Sender<Progress>,
         stop: &CancellationToken,
+        fence: Fence,
     ) -> Result<Engine, ReplicationError> {
         // The Kafka producer is ready (and the topic known) before the
         // binlog is read, so a broken downstream fails fast.
@@ -210,6 +216,7 @@ impl Engine {
             split_transactions: matches!(target, DdlTarget::Mysql(_)),
             target,
             progress,
+            fence,
             pending: Vec::new(),
             last_table: None,
             txn_start: 0,
@@ -229,10 +236,14 @@ impl Engine {
     async fn run(&mut self, stop: &CancellationToken) -> Result<(), ReplicationError> {
         let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let fence = self.fence.clone();
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return Ok(()),
+                // The caller then aborts the appliers, rolling back what they
+                // hold: nothing commits downstream after the fence.
+                () = fence.passed() => return Err(ReplicationError::Fenced),
                 Some(done) = self.done_rx.recv() => self.complete(done)?,
                 event = self.source_rx.recv() => {
                     let event = event.unwrap_or_else(|| {
@@ -328,6 +339,7 @@ impl Engine {
                 // A DDL can take long; stopping abandons it (the server may
                 // still finish it, and a replay then finds it applied).
                 let commit_ts = checkpoint.as_ref().map_or(self.fetched_tso, |c| c.tso);
+                self.fence.check()?;
                 tokio::select! {
                     applied = self.target.apply_ddl(d, &plan, &schema, commit_ts) => applied?,
                     () = stop.cancelled() => return Ok(true),
@@ -460,6 +472,8 @@ impl Engine {
         if self.pending.is_empty() && self.pending_checkpoint.is_none() {
             return Ok(false);
         }
+        self.fence.check()?;
+        let fence = self.fence.clone();
         let workers = self.appliers.len();
         let mut parts: Vec<(Vec<RowChange>, Vec<u64>)> =
             (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
@@ -493,6 +507,7 @@ impl Engine {
                     }
                 }
                 () = stop.cancelled() => return Ok(true),
+                () = fence.passed() => return Err(ReplicationError::Fenced),
             }
         }
         self.settle();
