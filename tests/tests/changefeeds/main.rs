@@ -2,6 +2,7 @@
 //! into a real MariaDB downstream.
 
 mod api;
+mod ddl_safety;
 mod helpers;
 mod replication;
 mod tls;

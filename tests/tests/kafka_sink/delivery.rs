@@ -252,12 +252,21 @@ async fn a_row_too_big_for_the_topic_fails_the_changefeed() {
         .await;
     let detail = rig.wait_status(&id, "Failed").await;
     let message = detail["errorMessage"].as_str().unwrap_or_default();
-    for part in ["big", rig.db.as_str(), "424242"] {
+    for part in ["big", rig.db.as_str(), "key columns id", rig.topic.as_str()] {
         assert!(
             message.contains(part),
-            "the error names the table and key (`{part}`): {detail}"
+            "the error names the table, its key columns and the topic (`{part}`): {detail}"
         );
     }
+    // Row values stay out of stored errors and logs (issue #16, item 5).
+    assert!(
+        !message.contains("424242"),
+        "the error shows no value of the row: {detail}"
+    );
+    assert!(
+        !rig.app.api.output().contains("424242"),
+        "ferry's logs show no value of the row"
+    );
     // Nothing after the big row was sent: skipping it would lose it.
     let events = rig
         .events_for(Protocol::Maxwell, Duration::from_secs(3))

@@ -309,13 +309,14 @@ impl Engine {
             SourceEvent::Statement {
                 schema,
                 sql,
+                session,
                 statement,
                 checkpoint,
             } => {
                 let plan = match &statement {
                     Statement::Ddl(d) => {
                         let text = String::from_utf8_lossy(&sql);
-                        ddl::plan(d, &text, &schema, &self.filter).map(|p| (d, p))
+                        ddl::plan(d, &text, &schema, session, &self.filter).map(|p| (d, p))
                     }
                     _ => None,
                 };
@@ -331,6 +332,7 @@ impl Engine {
                         abbreviate(&plan.sql)
                     )));
                 }
+                session.check_lexable()?;
                 plan.sql = plan.sql.trim().to_owned();
                 // Barrier: everything before the DDL is committed first.
                 if self.flush(stop).await? || self.drain(stop).await? {

@@ -104,9 +104,58 @@ pub(crate) fn is_retryable(e: &MyError) -> bool {
     }
 }
 
-/// `context: error` as a retryable or fatal [`ReplicationError`].
+/// Server errors whose messages hold names (of tables, columns, keys,
+/// databases, users) and fixed text, but never a value from a row or a
+/// statement: these are shown as the server wrote them.
+const NAMES_ONLY_CODES: &[u16] = &[
+    1007, 1008, 1040, 1044, 1045, 1046, 1049, 1050, 1051, 1053, 1054, 1060, 1061, 1091, 1115, 1142,
+    1143, 1146, 1152, 1159, 1161, 1205, 1213, 1236, 1273, 1317, 1826, 2006, 2013,
+];
+
+/// 1062 and 1586: a duplicate entry for a unique key (the message quotes
+/// the entry, a row's value).
+pub(crate) const DUPLICATE_KEY_CODES: [u16; 2] = [1062, 1586];
+
+/// `e` for an error message or a log line, without any value it may quote.
+/// A server error outside [`NAMES_ONLY_CODES`] is shown by its code and
+/// SQLSTATE only: messages such as "Duplicate entry 'x' for key 'k'" or
+/// "Incorrect integer value: 'x'" quote the row being written, which must
+/// stay out of stored errors and logs.
+pub(crate) fn describe_error(e: &MyError) -> String {
+    match e {
+        MyError::Server(se) if NAMES_ONLY_CODES.contains(&se.code) => {
+            format!("{} (error {})", se.message, se.code)
+        }
+        MyError::Server(se) if DUPLICATE_KEY_CODES.contains(&se.code) => match duplicate_key(e) {
+            Some(key) => format!("duplicate key, key {key} (error {})", se.code),
+            None => format!("duplicate key (error {})", se.code),
+        },
+        MyError::Server(se) => format!(
+            "the server refused it with error {} (SQLSTATE {})",
+            se.code, se.state
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The key a duplicate-entry error names. The server writes "Duplicate entry
+/// '<value>' for key '<key>'" and reports the key nowhere else, so it is read
+/// from the message's end: the last " for key '" is the key's, whatever the
+/// value holds, since the value comes first.
+pub(crate) fn duplicate_key(e: &MyError) -> Option<String> {
+    match e {
+        MyError::Server(se) if DUPLICATE_KEY_CODES.contains(&se.code) => {
+            let (_, key) = se.message.rsplit_once(" for key '")?;
+            Some(key.strip_suffix('\'').unwrap_or(key).to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// `context: error` as a retryable or fatal [`ReplicationError`], the error
+/// shown by [`describe_error`].
 pub(crate) fn classify(e: &MyError, context: &str) -> ReplicationError {
-    let message = format!("{context}: {e}");
+    let message = format!("{context}: {}", describe_error(e));
     if is_retryable(e) {
         ReplicationError::Retryable(message)
     } else {
@@ -125,6 +174,26 @@ mod tests {
             message: "m".into(),
             state: "HY000".into(),
         })
+    }
+
+    #[test]
+    fn values_quoted_by_the_server_are_not_shown() {
+        let duplicate = MyError::Server(ServerError {
+            code: 1062,
+            message: "Duplicate entry 'secret-42' for key 'PRIMARY'".into(),
+            state: "23000".into(),
+        });
+        let shown = classify(&duplicate, "write failed").to_string();
+        assert_eq!(
+            shown,
+            "write failed: duplicate key, key PRIMARY (error 1062)"
+        );
+        let incorrect = MyError::Server(ServerError {
+            code: 1366,
+            message: "Incorrect integer value: 'secret-43' for column `a`".into(),
+            state: "22007".into(),
+        });
+        assert!(!describe_error(&incorrect).contains("secret-43"));
     }
 
     #[test]

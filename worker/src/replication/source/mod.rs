@@ -9,6 +9,7 @@
 //! - `row`: row images as exact [`row::Cell`]s.
 //! - `ddl`: what a QUERY event's statement is and which tables it touches.
 //! - `scan`: finding a binlog position by time (startTS).
+//! - `session`: a QUERY event's SQL mode and character sets.
 
 pub(crate) mod conn;
 pub(crate) mod ddl;
@@ -16,6 +17,7 @@ pub(crate) mod mariadb;
 pub(crate) mod reader;
 pub(crate) mod row;
 pub(crate) mod scan;
+pub(crate) mod session;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,6 +29,7 @@ use self::{
     mariadb::{Gtid, GtidState},
     reader::{BinlogReader, Decoded, Positioned, ReaderOptions},
     row::RowChange,
+    session::SessionVars,
 };
 use ferry_service::changefeeds::{filter::TableFilter, tso};
 
@@ -53,6 +56,8 @@ pub(crate) enum SourceEvent {
     Statement {
         schema: String,
         sql: Vec<u8>,
+        /// How the upstream read `sql`; the downstream replays it the same way.
+        session: SessionVars,
         statement: Statement,
         checkpoint: Option<Checkpoint>,
     },
@@ -200,8 +205,9 @@ impl Transactions {
             Decoded::Query {
                 ref schema,
                 ref sql,
+                session,
             } => {
-                let statement = ddl::classify(&String::from_utf8_lossy(sql));
+                let statement = ddl::classify(&String::from_utf8_lossy(sql), &session);
                 match statement {
                     Statement::Begin => {
                         self.in_txn = true;
@@ -216,6 +222,7 @@ impl Transactions {
                     Statement::Ddl(_) if self.in_txn => vec![SourceEvent::Statement {
                         schema: schema.clone(),
                         sql: sql.clone(),
+                        session,
                         statement,
                         checkpoint: None,
                     }],
@@ -226,6 +233,7 @@ impl Transactions {
                         vec![SourceEvent::Statement {
                             schema: schema.clone(),
                             sql: sql.clone(),
+                            session,
                             statement,
                             checkpoint: Some(checkpoint),
                         }]
@@ -276,6 +284,7 @@ mod tests {
         Decoded::Query {
             schema: "db".into(),
             sql: sql.as_bytes().to_vec(),
+            session: SessionVars::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use super::{
     conn,
     mariadb::{self, Gtid, GtidEvent},
     row::{Charsets, RowChange, TableInfo},
+    session::SessionVars,
 };
 use crate::replication::engine::{MysqlEndpoint, ReplicationError};
 use ferry_service::changefeeds::filter::TableFilter;
@@ -37,6 +38,8 @@ pub(crate) enum Decoded {
     Query {
         schema: String,
         sql: Vec<u8>,
+        /// How the upstream read `sql` (its SQL mode and character sets).
+        session: SessionVars,
     },
     /// Row changes of tables the filter keeps (possibly none).
     Rows(Vec<RowChange>),
@@ -246,6 +249,7 @@ impl BinlogReader {
             EventData::QueryEvent(q) => Decoded::Query {
                 schema: q.schema().into_owned(),
                 sql: q.query_raw().to_vec(),
+                session: SessionVars::of(&q),
             },
             EventData::XidEvent(_) => Decoded::Xid,
             EventData::XaPrepareLogEvent(_) => Decoded::XaPrepare,

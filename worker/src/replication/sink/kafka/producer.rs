@@ -19,6 +19,7 @@ use futures::{StreamExt, stream::FuturesOrdered};
 use rdkafka::{
     ClientContext,
     error::{KafkaError, RDKafkaErrorCode},
+    message::Message as _,
     producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
 };
 use tokio::sync::{Notify, mpsc};
@@ -33,7 +34,7 @@ use super::{
 use crate::replication::{
     engine::{KafkaSinkSpec, ReplicationError},
     sink::{ApplierMsg, Done, abbreviate},
-    source::row::{Cell, RowChange, RowOp, TableInfo},
+    source::row::{RowChange, RowOp, TableInfo},
 };
 
 /// How long the broker may take to acknowledge a message before the
@@ -128,8 +129,8 @@ impl ProducerContext for AckCounter {
     type DeliveryOpaque = Arc<RoundAcks>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, round: Arc<RoundAcks>) {
-        if let Err((err, _)) = result {
-            round.fail(delivery_error(err));
+        if let Err((err, message)) = result {
+            round.fail(delivery_error(err, message.topic()));
         }
         round.settle_one();
     }
@@ -301,8 +302,10 @@ impl KafkaSink {
         let limit = self.inner.spec.max_message_bytes;
         if size > limit {
             return Err(ReplicationError::Fatal(format!(
-                "{} encodes to a {size}-byte message, more than maxMessageBytes ({limit})",
-                describe()
+                "{} encodes to a {size}-byte message for topic {}, more than maxMessageBytes \
+                 ({limit})",
+                describe(),
+                self.inner.spec.topic
             )));
         }
         Ok(())
@@ -333,7 +336,7 @@ impl KafkaSink {
                 Err((err, back)) => {
                     // Not handed over: it will never be acknowledged.
                     back.delivery_opaque.settle_one();
-                    return Err(delivery_error(&err));
+                    return Err(delivery_error(&err, topic));
                 }
             }
         }
@@ -343,8 +346,10 @@ impl KafkaSink {
 /// Too large or not authorised will not pass by retrying; anything else (a
 /// broker down, a timeout, a fenced idempotent producer) is retried from the
 /// checkpoint with a new producer.
-fn delivery_error(err: &KafkaError) -> ReplicationError {
-    let message = format!("producing to Kafka failed: {err}");
+/// The message names the topic; librdkafka's errors carry a code and its
+/// text, never the record.
+fn delivery_error(err: &KafkaError, topic: &str) -> ReplicationError {
+    let message = format!("producing to Kafka topic {topic} failed: {err}");
     match err.rdkafka_error_code() {
         Some(
             RDKafkaErrorCode::MessageSizeTooLarge
@@ -356,17 +361,15 @@ fn delivery_error(err: &KafkaError) -> ReplicationError {
     }
 }
 
-/// `db.table` and its key, for a message that names the row.
+/// `db.table` and its key columns, for a message about a row: names only,
+/// since the message is stored on the changefeed and logged, and the row's
+/// values (its key included) may be anything the upstream holds.
 fn describe_row(change: &RowChange) -> String {
     let table = &change.table;
-    let cells = match &change.op {
-        RowOp::Insert(c) | RowOp::Delete(c) => c,
-        RowOp::Update { after, .. } => after,
-    };
-    let key: Vec<String> = table
+    let key: Vec<&str> = table
         .primary_key
         .iter()
-        .map(|&i| format!("{}={}", table.columns[i].name, show(&cells[i])))
+        .map(|&i| table.columns[i].name.as_str())
         .collect();
     if key.is_empty() {
         format!(
@@ -375,24 +378,11 @@ fn describe_row(change: &RowChange) -> String {
         )
     } else {
         format!(
-            "the row of `{}`.`{}` with key ({})",
+            "a row of `{}`.`{}` (key columns {})",
             table.schema,
             table.name,
             key.join(", ")
         )
-    }
-}
-
-fn show(cell: &Cell) -> String {
-    match cell {
-        Cell::Null => "NULL".into(),
-        Cell::Int(v) => v.to_string(),
-        Cell::UInt(v) => v.to_string(),
-        Cell::Float(v) => v.to_string(),
-        Cell::Double(v) => v.to_string(),
-        Cell::Decimal(s) | Cell::Temporal(s) => s.clone(),
-        Cell::Text { bytes, .. } => abbreviate(&String::from_utf8_lossy(bytes)),
-        Cell::Bytes(b) => format!("0x{}", hex::encode(&b[..b.len().min(32)])),
     }
 }
 

@@ -12,16 +12,18 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use mysql_async::{Conn, prelude::Queryable};
 
+mod ddl;
+mod errors;
 mod sql;
 mod statements;
 
+use self::errors::WriteError;
 use self::statements::{Op, Plan, op_size, same_kind, split, statement};
 use super::abbreviate;
 use crate::replication::{
     engine::{MysqlEndpoint, ReplicationError},
     source::{
         conn,
-        ddl::{DdlKind, DdlPlan, quote_ident},
         row::{RowChange, TableInfo},
     },
 };
@@ -45,22 +47,6 @@ const MAX_QUERY_BYTES: usize = 4 << 20;
 /// times inside the sink before the engine gives up.
 const ATTEMPTS: u32 = 4;
 
-/// Errors that mean a replayed DDL was already applied.
-fn already_applied(kind: DdlKind, code: u16) -> bool {
-    match kind {
-        // 1007 database exists, 1008 database does not exist.
-        DdlKind::Database => matches!(code, 1007 | 1008),
-        // 1050 table exists, 1060 duplicate column, 1061 duplicate key,
-        // 1091 cannot drop a missing column or key, 1054 unknown column
-        // (a CHANGE or DROP that already happened), 1826 duplicate foreign key.
-        DdlKind::Table => matches!(code, 1050 | 1060 | 1061 | 1091 | 1054 | 1826),
-        // 1051 unknown table.
-        DdlKind::Drop => code == 1051,
-        // 1146 the old name no longer exists, 1050 the new one does.
-        DdlKind::Rename => matches!(code, 1146 | 1050),
-    }
-}
-
 /// What the downstream table looks like, as far as writing rows goes.
 #[derive(Debug)]
 struct Downstream {
@@ -76,6 +62,10 @@ struct Downstream {
 pub(crate) struct MysqlSink {
     endpoint: MysqlEndpoint,
     conn: Option<Conn>,
+    /// The connection DDL statements run on (`ddl.rs`): each DDL changes its
+    /// session's SQL mode and character sets, which the row writes on `conn`
+    /// must not inherit.
+    ddl_conn: Option<Conn>,
     /// The downstream's max_allowed_packet, read when connecting.
     max_packet: usize,
     tables: HashMap<(String, String), Arc<Downstream>>,
@@ -87,6 +77,7 @@ impl MysqlSink {
         MysqlSink {
             endpoint,
             conn: None,
+            ddl_conn: None,
             max_packet: MAX_QUERY_BYTES,
             tables: HashMap::new(),
             plans: HashMap::new(),
@@ -127,7 +118,7 @@ impl MysqlSink {
         let queries = self.render(rows).await?;
         let mut attempt = 1;
         loop {
-            match self.run_transaction(&queries).await {
+            match self.run_transaction(&queries, rows).await {
                 Ok(()) => return Ok(rows.len()),
                 Err(ReplicationError::Retryable(reason)) if attempt < ATTEMPTS => {
                     tracing::warn!(attempt, error = %reason, "downstream transaction failed; retrying");
@@ -139,7 +130,12 @@ impl MysqlSink {
         }
     }
 
-    async fn run_transaction(&mut self, queries: &[Vec<u8>]) -> Result<(), ReplicationError> {
+    /// Runs `queries`, the statements for `rows`, in one transaction.
+    async fn run_transaction(
+        &mut self,
+        queries: &[Vec<u8>],
+        rows: &[RowChange],
+    ) -> Result<(), ReplicationError> {
         let conn = self.conn().await?;
         // BEGIN and COMMIT travel with the first and last statements: one
         // round trip for a batch that fits in one query. A failing statement
@@ -167,69 +163,9 @@ impl MysqlSink {
         if conn.query_drop("ROLLBACK").await.is_err() || conn::is_retryable(&e) {
             self.conn = None;
         }
-        Err(write_error(&e))
-    }
-
-    /// Runs a DDL statement, treating "already done" errors of a replay as
-    /// success.
-    pub async fn apply_ddl(&mut self, plan: &DdlPlan) -> Result<(), ReplicationError> {
-        let mut attempt = 1;
-        loop {
-            match self.try_ddl(plan).await {
-                Ok(()) => {
-                    self.invalidate();
-                    return Ok(());
-                }
-                Err(ReplicationError::Retryable(reason)) if attempt < ATTEMPTS => {
-                    tracing::warn!(attempt, error = %reason, "downstream DDL failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn try_ddl(&mut self, plan: &DdlPlan) -> Result<(), ReplicationError> {
-        let conn = self.conn().await?;
-        if let Some(schema) = &plan.use_schema {
-            let mut used = conn
-                .query_drop(format!("USE {}", quote_ident(schema)))
-                .await;
-            if let (Err(e), Some(fallback)) = (&used, &plan.fallback_schema)
-                && conn::server_code(e) == Some(1049)
-                && fallback != schema
-            {
-                used = conn
-                    .query_drop(format!("USE {}", quote_ident(fallback)))
-                    .await;
-            }
-            if let Err(e) = used {
-                return Err(conn::classify(
-                    &e,
-                    &format!("cannot apply `{}` downstream", abbreviate(&plan.sql)),
-                ));
-            }
-        }
-        match conn.query_drop(plan.sql.as_str()).await {
-            Ok(()) => {
-                tracing::info!(sql = %abbreviate(&plan.sql), "applied DDL downstream");
-                Ok(())
-            }
-            Err(e) if conn::server_code(&e).is_some_and(|c| already_applied(plan.kind, c)) => {
-                tracing::warn!(sql = %abbreviate(&plan.sql), error = %e, "DDL already applied downstream; skipped");
-                Ok(())
-            }
-            Err(e) => {
-                if conn::is_retryable(&e) {
-                    self.conn = None;
-                }
-                Err(conn::classify(
-                    &e,
-                    &format!("cannot apply `{}` downstream", abbreviate(&plan.sql)),
-                ))
-            }
-        }
+        // The server's message may quote row values: the error names the
+        // tables instead.
+        Err(WriteError::of(&e, rows))
     }
 
     /// The statements for `rows`, grouped into queries of several statements.
@@ -434,16 +370,5 @@ impl MysqlSink {
         });
         self.tables.insert(name, d.clone());
         Ok(d)
-    }
-}
-
-/// A failed downstream write: unknown tables and columns are a schema
-/// mismatch; deadlocks and lost connections are retryable.
-fn write_error(e: &mysql_async::Error) -> ReplicationError {
-    match conn::server_code(e) {
-        Some(1146 | 1054 | 1049) => ReplicationError::Fatal(format!(
-            "schema mismatch: the downstream refused a write: {e}"
-        )),
-        _ => conn::classify(e, "downstream write failed"),
     }
 }

@@ -27,10 +27,22 @@ impl Token {
     }
 }
 
+/// How the server read the statement: which quote starts a string and
+/// whether a backslash escapes the next character in one. Lexing with other
+/// rules than the server's would let a string hide a name from ferry, or a
+/// name hide in a string.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Quoting {
+    /// `ANSI_QUOTES`: `"` quotes an identifier, as a backquote does.
+    pub ansi_quotes: bool,
+    /// `NO_BACKSLASH_ESCAPES`: a backslash is an ordinary character.
+    pub no_backslash_escapes: bool,
+}
+
 /// Splits `sql` into tokens, dropping whitespace and comments. The content of
 /// MySQL's executable comments (`/*!50100 ... */`, `/*M!100100 ... */`) is
 /// kept, since the server runs it.
-pub(super) fn tokenize(sql: &str) -> Vec<Token> {
+pub(super) fn tokenize(sql: &str, quoting: Quoting) -> Vec<Token> {
     let chars: Vec<char> = sql.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -66,13 +78,15 @@ pub(super) fn tokenize(sql: &str) -> Vec<Token> {
                     i += 1;
                 }
             }
-            '`' => {
+            '`' | '"' if c == '`' || quoting.ansi_quotes => {
+                // Identifiers know no backslash escapes, only a doubled quote.
+                let quote = c;
                 let mut name = String::new();
                 i += 1;
                 while i < chars.len() {
-                    if chars[i] == '`' {
-                        if chars.get(i + 1) == Some(&'`') {
-                            name.push('`');
+                    if chars[i] == quote {
+                        if chars.get(i + 1) == Some(&quote) {
+                            name.push(quote);
                             i += 2;
                             continue;
                         }
@@ -88,7 +102,7 @@ pub(super) fn tokenize(sql: &str) -> Vec<Token> {
                 let quote = c;
                 i += 1;
                 while i < chars.len() {
-                    if chars[i] == '\\' {
+                    if chars[i] == '\\' && !quoting.no_backslash_escapes {
                         i += 2;
                         continue;
                     }

@@ -8,7 +8,8 @@
 
 mod lexer;
 
-use self::lexer::{Cursor, Token, tokenize};
+use self::lexer::{Cursor, Quoting, Token, tokenize};
+use super::session::SessionVars;
 use ferry_service::changefeeds::filter::TableFilter;
 
 /// A possibly schema-qualified table name.
@@ -71,6 +72,9 @@ pub(crate) struct DdlPlan {
     /// not exist downstream.
     pub fallback_schema: Option<String>,
     pub kind: DdlKind,
+    /// The SQL mode and character sets the upstream read the statement
+    /// under: the downstream must read it the same way.
+    pub session: SessionVars,
 }
 
 /// Which "already done" errors a replayed DDL may meet.
@@ -89,13 +93,20 @@ pub(crate) fn quote_ident(name: &str) -> String {
 
 /// Decides what to apply downstream for `ddl`, run upstream with current
 /// database `schema`; `None` when the filter excludes every table it touches.
-pub(crate) fn plan(ddl: &Ddl, sql: &str, schema: &str, filter: &TableFilter) -> Option<DdlPlan> {
+pub(crate) fn plan(
+    ddl: &Ddl,
+    sql: &str,
+    schema: &str,
+    session: SessionVars,
+    filter: &TableFilter,
+) -> Option<DdlPlan> {
     let current = (!schema.is_empty()).then(|| schema.to_owned());
     let table_plan = |first: &TableName, sql: String, kind| DdlPlan {
         use_schema: current.clone().or_else(|| first.schema.clone()),
         fallback_schema: first.schema.clone().or_else(|| current.clone()),
         sql,
         kind,
+        session,
     };
     match ddl {
         Ddl::CreateDatabase(db) | Ddl::DropDatabase(db) => {
@@ -104,6 +115,7 @@ pub(crate) fn plan(ddl: &Ddl, sql: &str, schema: &str, filter: &TableFilter) -> 
                 fallback_schema: None,
                 sql: sql.to_owned(),
                 kind: DdlKind::Database,
+                session,
             })
         }
         Ddl::AlterDatabase(db) => {
@@ -113,6 +125,7 @@ pub(crate) fn plan(ddl: &Ddl, sql: &str, schema: &str, filter: &TableFilter) -> 
                 fallback_schema: None,
                 sql: sql.to_owned(),
                 kind: DdlKind::Database,
+                session,
             })
         }
         Ddl::Table { table, renamed_to } => {
@@ -166,10 +179,15 @@ pub(crate) fn plan(ddl: &Ddl, sql: &str, schema: &str, filter: &TableFilter) -> 
     }
 }
 
-/// Classifies one QUERY event's statement.
-pub(crate) fn classify(sql: &str) -> Statement {
+/// Classifies one QUERY event's statement, lexed as the upstream read it
+/// (`session`'s SQL mode).
+pub(crate) fn classify(sql: &str, session: &SessionVars) -> Statement {
+    let quoting = Quoting {
+        ansi_quotes: session.ansi_quotes(),
+        no_backslash_escapes: session.no_backslash_escapes(),
+    };
     let mut c = Cursor {
-        tokens: tokenize(sql),
+        tokens: tokenize(sql, quoting),
         pos: 0,
     };
     let Some(Token::Word(first)) = c.peek().cloned() else {

@@ -2,6 +2,53 @@
 
 use super::*;
 
+/// Classifies under the server's default SQL mode.
+fn classify(sql: &str) -> Statement {
+    super::classify(sql, &SessionVars::default())
+}
+
+fn plan(ddl: &Ddl, sql: &str, schema: &str, filter: &TableFilter) -> Option<DdlPlan> {
+    super::plan(ddl, sql, schema, SessionVars::default(), filter)
+}
+
+fn session(sql_mode: u64) -> SessionVars {
+    SessionVars {
+        sql_mode: Some(sql_mode),
+        charsets: None,
+    }
+}
+
+/// The issue's statement: under NO_BACKSLASH_ESCAPES the comment ends at
+/// `x\'`, so the server sees one CREATE TABLE of `shop`.`t1`; a lexer that
+/// escapes would read the rest as a string and the names as the server does
+/// only by luck. Under ANSI_QUOTES the names are `"`-quoted identifiers.
+#[test]
+fn strings_and_names_are_lexed_under_the_statements_sql_mode() {
+    const NO_BACKSLASH_ESCAPES: u64 = 1 << 20;
+    const ANSI_QUOTES: u64 = 1 << 2;
+    let sql =
+        "CREATE TABLE \"shop\".\"t1\" (a INT) COMMENT 'x\\' CONNECTION='; DROP DATABASE v; -- '";
+    assert_eq!(
+        super::classify(sql, &session(NO_BACKSLASH_ESCAPES | ANSI_QUOTES)),
+        table(Some("shop"), "t1")
+    );
+    // Without ANSI_QUOTES, `"shop"` is a string and not a name.
+    assert_eq!(
+        super::classify(sql, &session(NO_BACKSLASH_ESCAPES)),
+        Statement::Other
+    );
+    let tokens = tokenize(
+        "'a\\' b",
+        Quoting {
+            ansi_quotes: false,
+            no_backslash_escapes: true,
+        },
+    );
+    assert_eq!(tokens, vec![Token::Str, Token::Word("b".into())]);
+    let escaped = tokenize("'a\\' b", Quoting::default());
+    assert_eq!(escaped, vec![Token::Str]);
+}
+
 fn t(schema: Option<&str>, name: &str) -> TableName {
     TableName {
         schema: schema.map(str::to_owned),
