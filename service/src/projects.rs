@@ -12,6 +12,7 @@ use ferry_entity::{
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    sea_query::OnConflict,
 };
 
 use crate::{
@@ -229,29 +230,33 @@ pub async fn set_grant(
         }
     }
     let now = Utc::now();
-    let txn = store.db.begin().await?;
-    let existing = Grants::find_by_id((project.to_owned(), cluster_id))
-        .one(&txn)
-        .await?;
-    let created_at = existing.as_ref().map_or(now, |g| g.created_at);
-    if existing.is_some() {
-        Grants::delete_by_id((project.to_owned(), cluster_id))
-            .exec(&txn)
-            .await?;
-    }
-    let grant = project_grant::ActiveModel {
+    // One statement, not a read and a write: on SQLite a transaction that
+    // reads first may meet a writer and be refused as busy.
+    Grants::insert(project_grant::ActiveModel {
         project_id: Set(project.to_owned()),
         cluster_id: Set(cluster_id),
         topic_prefix: Set(prefix),
         source: Set(input.source),
         target: Set(input.target),
-        created_at: Set(created_at),
+        created_at: Set(now),
         updated_at: Set(now),
-    }
-    .insert(&txn)
+    })
+    .on_conflict(
+        OnConflict::columns([
+            project_grant::Column::ProjectId,
+            project_grant::Column::ClusterId,
+        ])
+        .update_columns([
+            project_grant::Column::TopicPrefix,
+            project_grant::Column::Source,
+            project_grant::Column::Target,
+            project_grant::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(&store.db)
     .await?;
-    txn.commit().await?;
-    Ok(grant)
+    grant(&store.db, project, cluster_id).await
 }
 
 pub async fn remove_grant(

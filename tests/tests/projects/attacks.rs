@@ -69,10 +69,12 @@ async fn changefeed_count(app: &TestApp) -> u64 {
     list["page"]["total"].as_u64().expect("total")
 }
 
-/// A TiEM error: the status and the same `code` in the body.
+/// A TiEM error: the status and its `code` in the body (TiEM's own 21201
+/// for a changefeed that does not exist).
 fn tiem_refused(reply: &ferry_tests::Reply, status: u16) {
     assert_eq!(reply.status.as_u16(), status, "{reply}");
-    assert_eq!(reply.json()["code"], status, "{reply}");
+    let code = if status == 404 { 21201 } else { status };
+    assert_eq!(reply.json()["code"], code, "{reply}");
 }
 
 #[tokio::test]
@@ -157,8 +159,22 @@ async fn changefeeds_reach_only_what_was_granted() {
 async fn a_new_downstream_host_needs_the_password_again() {
     let w = world(Backend::Sqlite, &[]).await;
     let app = &w.app;
-    let system = ferry_tests::mariadb::system_server();
-    let downstream = json!({ "ip": system.host, "port": system.port, "username": "root", "password": "s3cret-pw" });
+    let port = w.upstream.port();
+    // A downstream user with a password, so that one is stored.
+    let made = std::process::Command::new("mariadb")
+        .args([
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            "-uroot",
+            &format!("-P{port}"),
+            "-e",
+        ])
+        .arg("CREATE USER 'feed'@'%' IDENTIFIED BY 's3cret-pw'; GRANT ALL ON *.* TO 'feed'@'%'")
+        .status()
+        .expect("mariadb client");
+    assert!(made.success());
+    let downstream =
+        json!({ "ip": "127.0.0.1", "port": port, "username": "feed", "password": "s3cret-pw" });
     // The create's outcome does not matter here (the system server may have
     // no binlog); the changefeed is recorded either way.
     app.post("/api/v1/changefeeds/", &changefeed(&w.mysql, downstream))
@@ -190,13 +206,13 @@ async fn a_new_downstream_host_needs_the_password_again() {
         "{reply}"
     );
     let new_user =
-        json!({ "downstream": { "ip": system.host, "port": system.port, "username": "someone" } });
+        json!({ "downstream": { "ip": "127.0.0.1", "port": port, "username": "someone" } });
     let reply = app.post(&update, &new_user).await;
     tiem_refused(&reply, 400);
 
     let detail = app.changefeed(&id).await;
-    assert_eq!(detail["downstream"]["ip"], system.host, "{detail}");
-    assert_eq!(detail["downstream"]["username"], "root", "{detail}");
+    assert_eq!(detail["downstream"]["ip"], "127.0.0.1", "{detail}");
+    assert_eq!(detail["downstream"]["username"], "feed", "{detail}");
     let tasks = app
         .get("/api/v1/tasks?kind=changefeed.update&pageSize=10")
         .await

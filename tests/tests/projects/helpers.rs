@@ -1,7 +1,7 @@
 //! Two projects on one broker: A under the prefix `teama.`, B under
 //! `teamb.`, with a token of each role.
 
-use ferry_tests::{AppOptions, Backend, Reply, TestApp, kafka::TestKafka, mariadb};
+use ferry_tests::{AppOptions, Backend, Reply, TestApp, kafka::TestKafka, mariadb::MariaDb};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,6 +25,8 @@ impl Project {
 
 pub struct World {
     pub kafka: TestKafka,
+    /// A scratch MariaDB with a binlog: B's changefeed source and target.
+    pub upstream: MariaDb,
     pub app: TestApp,
     /// The shared Kafka cluster: A under `teama.`, B under `teamb.`.
     pub shared: String,
@@ -47,10 +49,10 @@ pub async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
     let app = TestApp::spawn_with(options).await;
     let shared = register(&app, &kafka.registration("shared")).await;
     let b_only = register(&app, &kafka.registration("b-only")).await;
-    let system = mariadb::system_server();
+    let upstream = MariaDb::start().await;
     let mysql = register(
         &app,
-        &json!({ "name": "b-mysql", "kind": "mysql", "host": system.host, "port": system.port, "user": "root" }),
+        &json!({ "name": "b-mysql", "kind": "mysql", "host": "127.0.0.1", "port": upstream.port(), "user": "root" }),
     )
     .await;
     let a = project(&app, "proja").await;
@@ -67,6 +69,7 @@ pub async fn world(backend: Backend, env: &[(&str, &str)]) -> World {
     .await;
     World {
         kafka,
+        upstream,
         app,
         shared,
         b_only,

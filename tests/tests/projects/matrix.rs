@@ -96,8 +96,8 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             r("", Some(json!({ "topicPrefix": null })), Refused, true)
         }
         // TiEM.
-        ("get", "/api/v1/changefeeds/") => r("", None, Hidden, false),
-        ("post", "/api/v1/changefeeds/") => r(
+        ("get", "/api/v1/changefeeds") => r("", None, Hidden, false),
+        ("post", "/api/v1/changefeeds") => r(
             "",
             Some(
                 json!({ "name": "x", "clusterId": w.mysql, "downstreamType": "mysql", "downstream": { "targetClusterId": w.mysql } }),
@@ -105,7 +105,7 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             RefusedOrUnknown,
             true,
         ),
-        ("get", "/api/v1/changefeeds/{id}/") => r("", None, Refused, false),
+        ("get", "/api/v1/changefeeds/{id}") => r("", None, Refused, false),
         ("post", "/api/v1/changefeeds/{id}/pause" | "/api/v1/changefeeds/{id}/resume") => {
             r("", None, Refused, true)
         }

@@ -20,6 +20,9 @@ async fn exhaust(app: &TestApp, path: &str, token: &str) -> (usize, Reply) {
     panic!("{path}: 50 requests in a row were let through");
 }
 
+/// Whether a body is the dialect's rate-limit envelope.
+type Envelope = fn(&serde_json::Value) -> bool;
+
 fn retry_after(reply: &Reply) -> u64 {
     reply
         .header("retry-after")
@@ -35,7 +38,7 @@ async fn each_dialect_answers_429_in_its_envelope() {
             .env("FERRY_RATE_LIMIT__BURST", "3"),
     )
     .await;
-    let cases: [(&str, fn(&serde_json::Value) -> bool); 4] = [
+    let cases: [(&str, Envelope); 4] = [
         ("/api/v1/tasks", |b| {
             b["status"] == 429 && b["detail"].is_string()
         }),
