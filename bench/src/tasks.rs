@@ -197,6 +197,8 @@ async fn submit_part(
     let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
     let (mut api, address) = start_api(&ferry).await?;
     let client = TasksClient::new(&address, ferry.admin_token(), args.clients)?;
+    let project_token = mint_project_token(&address, ferry.admin_token()).await?;
+    let project = TasksClient::new(&address, &project_token, args.clients)?;
     baseline::create_raw_tasks(pool).await?;
 
     // A short warm-up on both paths opens every pooled connection and fills
@@ -204,20 +206,43 @@ async fn submit_part(
     // (it would otherwise show up in p99).
     let warmup = args.clients * 4;
     client.submit_many(warmup, args.clients).await?;
+    project.submit_many(warmup, args.clients).await?;
     baseline::insert_tasks(pool, warmup, args.clients).await?;
 
     let mut ferry = Vec::new();
     let mut raw = Vec::new();
+    let mut scoped = Vec::new();
     for round in 0..args.rounds {
         if round % 2 == 0 {
             ferry.push(client.submit_many(args.n, args.clients).await?);
+            scoped.push(project.submit_many(args.n, args.clients).await?);
             raw.push(baseline::insert_tasks(pool, args.n, args.clients).await?);
         } else {
             raw.push(baseline::insert_tasks(pool, args.n, args.clients).await?);
+            scoped.push(project.submit_many(args.n, args.clients).await?);
             ferry.push(client.submit_many(args.n, args.clients).await?);
         }
     }
     api.kill();
+    // The cost of authorization and the limiter: a project ADMIN's token
+    // (scope checks, a rate-limit bucket) beside the global admin's (no
+    // bucket), measured in the same rounds.
+    let scoped_pairs: Vec<(f64, f64)> = scoped
+        .iter()
+        .zip(&ferry)
+        .map(|(p, g)| (p.per_second(), g.per_second()))
+        .collect();
+    let scoped_ratio = Ratio::from_rounds("project-token submit", &scoped_pairs);
+    println!(
+        "project-token submit: {} tasks/s | global admin: {} tasks/s | {} (limit: within 10%, >= 0.90)",
+        stats::rate(stats::median(
+            &scoped.iter().map(Sample::per_second).collect::<Vec<_>>()
+        )),
+        stats::rate(stats::median(
+            &ferry.iter().map(Sample::per_second).collect::<Vec<_>>()
+        )),
+        scoped_ratio.describe()
+    );
 
     let rate = |samples: &[Sample]| {
         stats::median(&samples.iter().map(Sample::per_second).collect::<Vec<_>>())
@@ -237,6 +262,37 @@ async fn submit_part(
         ratio.describe()
     );
     Ok(ratio)
+}
+
+/// A project with a project ADMIN token whose own rate limit is far above
+/// what the benchmark sends, so that the bucket is checked but never empty.
+async fn mint_project_token(address: &str, admin: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{address}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    post(
+        "/api/v1/projects",
+        serde_json::json!({ "id": "bench", "name": "bench" }),
+    )
+    .await?
+    .error_for_status()?;
+    let minted: serde_json::Value = post(
+        "/api/v1/projects/bench/tokens",
+        serde_json::json!({ "name": "bench", "role": "ADMIN",
+            "rateLimit": { "perSecond": 1_000_000, "burst": 1_000_000 } }),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    minted["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the minted token is in the answer")
 }
 
 /// Part 2: batches of no-op tasks run by 1, 2, 4 workers. Each count is

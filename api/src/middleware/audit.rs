@@ -16,7 +16,9 @@ use poem::{
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
 
-use crate::{auth::Identity, dialect::Dialect, middleware::request_id::RequestId, state::AppState};
+use ferry_service::access::Identity;
+
+use crate::{dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
 /// Lets a handler add dialect-specific details to its audit entry (e.g. the
 /// TubeMQ `user` field), or write the entry itself inside its own transaction.

@@ -15,7 +15,9 @@ use poem::{
     http::{HeaderValue, StatusCode, header::RETRY_AFTER},
 };
 
-use crate::{auth::Identity, dialect::Dialect, middleware::request_id::RequestId, state::AppState};
+use ferry_service::access::Identity;
+
+use crate::{dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
 type Bucket = governor::DefaultDirectRateLimiter;
 
