@@ -11,6 +11,7 @@ pub mod edge;
 pub mod middleware;
 pub mod native;
 pub mod ops;
+pub mod rate_limits;
 pub mod route_labels;
 pub mod state;
 pub mod tiem;
@@ -25,7 +26,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
 };
 
-use crate::{middleware::rate_limit::RateLimits, state::AppState};
+use crate::{rate_limits::RateLimits, state::AppState};
 
 /// What a worker run inside this process returns.
 pub type WorkerRun = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;

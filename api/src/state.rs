@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{middleware::rate_limit::RateLimits, route_labels::RouteLabels};
+use crate::{rate_limits::RateLimits, route_labels::RouteLabels};
 
 #[derive(Clone)]
 pub struct AppState {
