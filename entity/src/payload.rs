@@ -1,7 +1,7 @@
 //! The typed JSON that ferry stores: each task kind's payload (what its job
 //! reads from `tasks.payload`, as the submission wrote it) and a
 //! changefeed's options, update patch and checkpoint. Reading one back is
-//! [`task::Model::payload`](crate::task::Model::payload) or the
+//! the task model's `payload()` or the
 //! changefeed model's typed getters; a value that does not parse is an
 //! error for the caller to fail with, never a default.
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use crate::launcher::{START_TIMEOUT, parse_listen_line};
 use crate::{
     db::{Backend, DbOptions, TestDb},
     launcher::{LaunchOptions, Launcher},
@@ -13,11 +14,6 @@ use crate::{
     process::FerryProcess,
     reply::Reply,
 };
-
-/// How long a process may take to migrate the store and start listening.
-/// Generous because two test threads may be starting processes on a busy
-/// two-core machine.
-pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a task may take to finish in the ordinary tests.
 pub const TASK_TIMEOUT: Duration = Duration::from_secs(45);
@@ -305,17 +301,6 @@ pub fn task_id(task: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("task without id: {task}"))
         .to_owned()
-}
-
-/// `ferry: listening on http://127.0.0.1:PORT (Swagger UI at ...)` ->
-/// `http://127.0.0.1:PORT`.
-pub fn parse_listen_line(line: &str) -> Option<&str> {
-    let start = line.find("http://")?;
-    let rest = &line[start..];
-    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-    let address = rest[..end].trim_end_matches('/');
-    address.rsplit_once(':')?.1.parse::<u16>().ok()?;
-    Some(address)
 }
 
 #[cfg(test)]

@@ -12,12 +12,23 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use crate::{
-    app::{START_TIMEOUT, parse_listen_line},
-    binaries,
-    db::TestDb,
-    process::FerryProcess,
-};
+use crate::{binaries, db::TestDb, process::FerryProcess};
+
+/// How long a process may take to migrate the store and start listening.
+/// Generous because two test threads may be starting processes on a busy
+/// two-core machine.
+pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `ferry: listening on http://127.0.0.1:PORT (Swagger UI at ...)` ->
+/// `http://127.0.0.1:PORT`.
+pub fn parse_listen_line(line: &str) -> Option<&str> {
+    let start = line.find("http://")?;
+    let rest = &line[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let address = rest[..end].trim_end_matches('/');
+    address.rsplit_once(':')?.1.parse::<u16>().ok()?;
+    Some(address)
+}
 
 /// How a [`Launcher`] starts processes. The default is what the tests use.
 #[derive(Debug, Clone)]

@@ -306,13 +306,9 @@ impl ProjectsApi {
         Ok(Json(TokenList {
             data: rows
                 .into_iter()
-                .map(|t| TokenView {
-                    id: t.id,
-                    name: t.name,
-                    role: t.role.as_str().to_ascii_uppercase(),
-                    created_by: t.created_by,
-                    created_at: t.created_at,
-                    revoked_at: t.revoked_at,
+                .map(|t| {
+                    let role = t.role.as_str().to_ascii_uppercase();
+                    TokenView::new(t, role)
                 })
                 .collect(),
         }))

@@ -62,6 +62,20 @@ pub struct TokenView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl TokenView {
+    /// A token without its secret; `role` as the caller's dialect spells it.
+    pub fn new(t: ferry_entity::api_token::Model, role: String) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            role,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct TokenList {
     pub data: Vec<TokenView>,
@@ -136,13 +150,9 @@ impl TokensApi {
         Ok(Json(TokenList {
             data: rows
                 .into_iter()
-                .map(|t| TokenView {
-                    id: t.id,
-                    name: t.name,
-                    role: t.role.as_str().to_owned(),
-                    created_by: t.created_by,
-                    created_at: t.created_at,
-                    revoked_at: t.revoked_at,
+                .map(|t| {
+                    let role = t.role.as_str().to_owned();
+                    TokenView::new(t, role)
                 })
                 .collect(),
         }))
