@@ -21,4 +21,8 @@ pub enum ApiTags {
     /// Confluent REST Proxy v3 compatible Kafka admin: topics, partitions,
     /// configs, brokers and consumer groups.
     Confluent,
+    /// EasyQueue compatible topics and statistics of a project (`appKey`).
+    EasyQueue,
+    /// DigitalOcean compatible Kafka topics (`/v2/databases/{uuid}/topics`).
+    DigitalOcean,
 }

@@ -13,6 +13,9 @@ pub use ferry_service::tokens::{Forbidden, Identity};
 
 use crate::{dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
+/// EasyQueue's header for the bearer token; `Authorization` works too.
+pub const EASYQUEUE_AUTHORIZATION: &str = "x-nhn-authorization";
+
 /// `Authorization: Bearer <token>` on every route but health and docs.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "identity_of")]
@@ -64,15 +67,19 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
 /// Resolves the bearer token, if any, into an [`Identity`] stored in the
 /// request's extensions for the routes and the audit log.
 pub async fn authenticate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let token = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
+    // EasyQueue's clients send the token in `X-NHN-Authorization`.
+    let token = [
+        poem::http::header::AUTHORIZATION.as_str(),
+        EASYQUEUE_AUTHORIZATION,
+    ]
+    .into_iter()
+    .find_map(|name| req.headers().get(name))
+    .and_then(|v| v.to_str().ok())
+    .and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    })
+    .map(|t| t.trim().to_owned());
     if let (Some(token), Some(state)) = (token, req.data::<AppState>().cloned()) {
         let digest = tokens::digest(&token);
         if let Some(identity) = state.tokens.get(&digest) {

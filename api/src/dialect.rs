@@ -8,6 +8,8 @@
 use poem::{Response, http::StatusCode};
 use serde_json::json;
 
+use crate::body_schemas::Violation;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// `/v1/...`: `{errMsg, errCode, result, data}`.
@@ -16,6 +18,11 @@ pub enum Dialect {
     Tiem,
     /// `/v3/...`: `{error_code, message}`.
     Confluent,
+    /// `/v1.0/appkeys/...`: HTTP 200 with `{header: {isSuccessful,
+    /// resultCode, resultMessage}}`, for errors too.
+    EasyQueue,
+    /// `/v2/databases/...`: `{id, message, request_id}`.
+    DigitalOcean,
     /// Everything else: RFC 7807 problem details.
     Native,
 }
@@ -27,6 +34,8 @@ impl Dialect {
             Dialect::TubeMq => "tubemq",
             Dialect::Tiem => "tiem",
             Dialect::Confluent => "confluent",
+            Dialect::EasyQueue => "easyqueue",
+            Dialect::DigitalOcean => "digitalocean",
             Dialect::Native => "native",
         }
     }
@@ -38,8 +47,27 @@ impl Dialect {
             Dialect::Tiem
         } else if path.starts_with("/v3/") {
             Dialect::Confluent
+        } else if path.starts_with("/v1.0/") {
+            Dialect::EasyQueue
+        } else if path.starts_with("/v2/databases") {
+            Dialect::DigitalOcean
         } else {
             Dialect::Native
+        }
+    }
+
+    /// The status of a request body that breaks its schema in the document
+    /// (`middleware::body_schema`): 400 for a body of the wrong shape; a
+    /// rule broken by a well-shaped body (a length, a range, a pattern) is
+    /// 422 where the dialect's own service says so (Confluent's REST Proxy,
+    /// DigitalOcean), 400 elsewhere. EasyQueue's envelope carries either in
+    /// its header, under HTTP 200.
+    pub fn invalid_body_status(self, violation: Violation) -> StatusCode {
+        match (self, violation) {
+            (Dialect::Confluent | Dialect::DigitalOcean, Violation::Rule) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -62,6 +90,23 @@ impl Dialect {
                 "error_code": if status == StatusCode::TOO_MANY_REQUESTS { 42901 } else { u32::from(status.as_u16()) },
                 "message": message,
             }),
+            Dialect::EasyQueue => json!({
+                "header": {
+                    "isSuccessful": false,
+                    "resultCode": status.as_u16(),
+                    "resultMessage": message,
+                },
+            }),
+            Dialect::DigitalOcean => json!({
+                "id": digitalocean_id(status),
+                "message": match status {
+                    // DigitalOcean's own words for these two.
+                    StatusCode::UNAUTHORIZED => "Unable to authenticate you.",
+                    StatusCode::TOO_MANY_REQUESTS => "API Rate limit exceeded.",
+                    _ => message,
+                },
+                "request_id": request_id,
+            }),
             Dialect::Native => json!({
                 "type": "about:blank",
                 "title": status.canonical_reason().unwrap_or("Error"),
@@ -75,9 +120,35 @@ impl Dialect {
         } else {
             "application/json"
         };
+        // EasyQueue answers every call with 200 and says in the body's
+        // header whether it succeeded.
+        let status = if self == Dialect::EasyQueue {
+            StatusCode::OK
+        } else {
+            status
+        };
         Response::builder()
             .status(status)
             .content_type(content_type)
             .body(body.to_string())
+    }
+}
+
+/// DigitalOcean's short error identifier for an HTTP status.
+pub fn digitalocean_id(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "request_entity_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_entity",
+        429 => "too_many_requests",
+        503 => "service_unavailable",
+        _ if status.is_server_error() => "server_error",
+        _ => "bad_request",
     }
 }

@@ -31,20 +31,31 @@ pub async fn wait_task(state: &AppState, task: Task) -> Result<Waited, ServiceEr
 }
 
 /// The largest page number any list accepts: beyond it a page's offset
-/// would not fit the databases' 64-bit OFFSET.
+/// would not fit the databases' 64-bit OFFSET. Declared in the document as
+/// `page`'s `maximum` (a literal in each route's `validator`, checked
+/// against this by `app::tests`).
 pub const MAX_PAGE: u64 = 1_000_000_000;
 
-/// Validates `page` (0 and none are read as 1) and a page size against the
-/// route's limit; the error names the parameter.
+/// The largest `pageSize` a request may ask for, declared in the document
+/// as its `maximum` (like [`MAX_PAGE`]). `api.max_page_size` may lower
+/// the page actually answered, never what a request may ask for: a smaller
+/// page is answered with the `pageSize` it really has, so that a request
+/// the document allows is never refused.
+pub const MAX_PAGE_SIZE: u64 = 500;
+
+/// Validates `page` (0 and none are read as 1) and a page size (at most
+/// [`MAX_PAGE_SIZE`], answered with at most `max_size` rows); the error
+/// names the parameter. The document's validators refuse these before a
+/// handler runs; this is the same rule for callers that skip them.
 pub fn paging(page: Option<u64>, size: u64, max_size: u64) -> Result<(u64, u64), String> {
     let page = page.unwrap_or(1).max(1);
-    if size == 0 || size > max_size {
-        return Err(format!("pageSize must be between 1 and {max_size}"));
+    if size == 0 || size > MAX_PAGE_SIZE {
+        return Err(format!("pageSize must be between 1 and {MAX_PAGE_SIZE}"));
     }
     if page > MAX_PAGE {
         return Err(format!("page must be between 1 and {MAX_PAGE}"));
     }
-    Ok((page, size))
+    Ok((page, size.min(max_size.max(1))))
 }
 
 /// A cluster id as a dialect sends it in JSON: a positive number or a string

@@ -5,8 +5,11 @@
 pub mod api_tags;
 pub mod app;
 pub mod auth;
+pub mod body_schemas;
 pub mod confluent;
 pub mod dialect;
+pub mod digitalocean;
+pub mod easyqueue;
 pub mod edge;
 pub mod middleware;
 pub mod native;
@@ -54,6 +57,9 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
         tokens: Arc::default(),
         limits: Arc::new(RateLimits::new(settings.rate_limit.clone())),
         routes: Arc::new(app::route_labels()),
+        bodies: Arc::new(body_schemas::BodySchemas::from_document(
+            &app::openapi().spec(),
+        )?),
     };
     auth::bootstrap_admin(&state).await?;
 

@@ -70,6 +70,12 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
         Ok(gauges) => text.push_str(&gauges),
         Err(err) => tracing::warn!(error = %err, "reading changefeeds for /metrics failed"),
     }
+    match sampler_gauges(&state).await {
+        Ok(gauges) => text.push_str(&gauges),
+        Err(err) => {
+            tracing::warn!(error = %err.detail(), "reading statistics samplers for /metrics failed")
+        }
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(text)
@@ -110,6 +116,62 @@ async fn changefeed_gauges(state: &AppState) -> Result<String, sea_orm::DbErr> {
         return Ok(String::new());
     }
     Ok(format!("{lag}{states}"))
+}
+
+/// Per sampled cluster, from the database so that they hold whichever worker
+/// samples it: the age of its last sample, how long that sample took (wall
+/// and process CPU time), and
+/// whether its sampler is behind (no sample for two intervals, a sample
+/// that took longer than the interval, or nobody sampling the cluster).
+async fn sampler_gauges(state: &AppState) -> Result<String, ferry_service::error::ServiceError> {
+    use std::fmt::Write;
+
+    let samplers = ferry_service::stats::samplers(&state.store).await?;
+    if samplers.is_empty() {
+        return Ok(String::new());
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut age = String::from("# TYPE ferry_stats_sample_age_seconds gauge\n");
+    let mut took = String::from("# TYPE ferry_stats_last_sample_duration_seconds gauge\n");
+    let mut cpu = String::from("# TYPE ferry_stats_last_sample_cpu_seconds gauge\n");
+    let mut behind = String::from("# TYPE ferry_stats_sampler_behind gauge\n");
+    for s in &samplers {
+        let cluster = s.cluster_id;
+        let interval_ms = s.interval_seconds.max(1) * 1000;
+        let age_ms = s.last_sample_ms.map(|at| (now_ms - at).max(0));
+        if let Some(age_ms) = age_ms {
+            let _ = writeln!(
+                age,
+                "ferry_stats_sample_age_seconds{{cluster=\"{cluster}\"}} {}",
+                age_ms as f64 / 1000.0
+            );
+        }
+        if let Some(ms) = s.last_duration_ms {
+            let _ = writeln!(
+                took,
+                "ferry_stats_last_sample_duration_seconds{{cluster=\"{cluster}\"}} {}",
+                ms as f64 / 1000.0
+            );
+        }
+        if let Some(ms) = s.last_cpu_ms {
+            let _ = writeln!(
+                cpu,
+                "ferry_stats_last_sample_cpu_seconds{{cluster=\"{cluster}\"}} {}",
+                ms as f64 / 1000.0
+            );
+        }
+        let late = match age_ms {
+            Some(age_ms) => age_ms > 2 * interval_ms,
+            None => s.owner.is_none(),
+        };
+        let slow = s.last_duration_ms.is_some_and(|ms| ms > interval_ms);
+        let _ = writeln!(
+            behind,
+            "ferry_stats_sampler_behind{{cluster=\"{cluster}\"}} {}",
+            u8::from(late || slow)
+        );
+    }
+    Ok(format!("{age}{took}{cpu}{behind}"))
 }
 
 /// A label value in the text format: `\`, `"` and newlines escaped.

@@ -1,6 +1,8 @@
 //! The route templates of the application (`/v3/clusters/{cluster_id}/topics`),
 //! read from its OpenAPI document, and the template that serves a path: the
-//! label of HTTP metrics.
+//! label of HTTP metrics, and the methods a 405 answer lists in `Allow`.
+
+use std::collections::BTreeMap;
 
 /// The label of every path no route serves.
 pub const UNMATCHED: &str = "unmatched";
@@ -9,6 +11,8 @@ pub const UNMATCHED: &str = "unmatched";
 #[derive(Debug, Default)]
 pub struct RouteLabels {
     templates: Vec<(String, Vec<Option<String>>)>,
+    /// The methods the document declares for each template (by label).
+    methods: BTreeMap<String, Vec<String>>,
 }
 
 impl RouteLabels {
@@ -17,6 +21,16 @@ impl RouteLabels {
     /// subpaths).
     pub fn new(openapi_json: &str, fixed: &[&str]) -> RouteLabels {
         let spec: serde_json::Value = serde_json::from_str(openapi_json).unwrap_or_default();
+        let mut methods: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (template, item) in spec["paths"].as_object().into_iter().flatten() {
+            let declared = methods.entry(label_of(template).to_owned()).or_default();
+            for method in item.as_object().into_iter().flat_map(|m| m.keys()) {
+                let method = method.to_uppercase();
+                if !declared.contains(&method) {
+                    declared.push(method);
+                }
+            }
+        }
         let mut templates: Vec<(String, Vec<Option<String>>)> = spec["paths"]
             .as_object()
             .into_iter()
@@ -30,17 +44,20 @@ impl RouteLabels {
                         (!param).then(|| s.to_owned())
                     })
                     .collect();
-                // The trailing slash of a route is trimmed before routing.
-                let label = match template.trim_end_matches('/') {
-                    "" => "/",
-                    trimmed => trimmed,
-                };
-                (label.to_owned(), segments)
+                (label_of(template).to_owned(), segments)
             })
             .collect();
         // More literal segments first: `/v1/x/{id}` loses to `/v1/x/new`.
         templates.sort_by_key(|(_, segs)| std::cmp::Reverse(segs.iter().flatten().count()));
-        RouteLabels { templates }
+        RouteLabels { templates, methods }
+    }
+
+    /// The methods the document declares for the route that serves `path`
+    /// (none for a route outside it), for the `Allow` header of a 405.
+    pub fn methods(&self, path: &str) -> &[String] {
+        self.methods
+            .get(self.label(path))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The template that serves `path`, or [`UNMATCHED`].
@@ -64,6 +81,14 @@ impl RouteLabels {
     }
 }
 
+/// The trailing slash of a route is trimmed before routing.
+pub(crate) fn label_of(template: &str) -> &str {
+    match template.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
 fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
@@ -75,7 +100,8 @@ mod tests {
     #[test]
     fn paths_get_their_route_template() {
         let spec = r#"{"paths": {
-            "/api/v1/tasks/{id}/cancel": {}, "/api/v1/tasks/{id}": {},
+            "/api/v1/tasks/{id}/cancel": {"post": {}},
+            "/api/v1/tasks/{id}": {"get": {}, "delete": {}},
             "/v3/clusters/{cluster_id}/broker-configs": {},
             "/v3/clusters/{cluster_id}/{anything}": {}
         }}"#;
@@ -93,5 +119,8 @@ mod tests {
         assert_eq!(labels.label("/docs/index.css"), "/docs/*");
         assert_eq!(labels.label("/random/x/y"), UNMATCHED);
         assert_eq!(labels.label("/api/v1/tasks/1/2/3"), UNMATCHED);
+        assert_eq!(labels.methods("/api/v1/tasks/12"), ["DELETE", "GET"]);
+        assert_eq!(labels.methods("/api/v1/tasks/12/cancel"), ["POST"]);
+        assert!(labels.methods("/healthz").is_empty());
     }
 }

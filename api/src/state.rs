@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{rate_limits::RateLimits, route_labels::RouteLabels};
+use crate::{body_schemas::BodySchemas, rate_limits::RateLimits, route_labels::RouteLabels};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +17,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The route templates that label HTTP metrics.
     pub routes: Arc<RouteLabels>,
+    /// Every operation's request-body schema, checked before its handler.
+    pub bodies: Arc<BodySchemas>,
     /// Recently validated bearer tokens.
     pub tokens: Arc<TokenCache>,
     /// Each token's request budget.

@@ -15,6 +15,7 @@ mod db;
 mod ferry;
 mod kafka_sink;
 mod load;
+mod sampling;
 mod stats;
 mod tasks;
 mod topics;
@@ -49,6 +50,11 @@ enum Command {
     /// Confluent v3 reads (list topics, consumer lag) on 1,000 topics,
     /// beside the same reads made directly with rdkafka.
     Admin(admin::Args),
+    /// Statistics over time: the worker's time per sample of a cluster of
+    /// 1,000 topics of 10 partitions beside the same reads made directly and
+    /// the 2 s budget, and the SQLite bytes 90 days of samples take beside
+    /// the 1 GiB budget.
+    Stats(sampling::Args),
 }
 
 #[tokio::main]
@@ -60,5 +66,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Changefeed(args) => changefeed::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::KafkaSink(args) => kafka_sink::run(args).await,
+        Command::Stats(args) => sampling::run(args).await,
     }
 }

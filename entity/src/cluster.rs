@@ -13,6 +13,10 @@ pub struct Model {
     pub id: ClusterId,
     #[sea_orm(unique)]
     pub name: String,
+    /// A stable UUID, assigned at registration: DigitalOcean's
+    /// `database_cluster_uuid` and the namespace of EasyQueue's topic ids.
+    #[sea_orm(unique)]
+    pub uuid: String,
     pub kind: ClusterKind,
     /// Connection settings without secrets (bootstrap servers, host, port,
     /// user, TLS and SASL options).

@@ -82,6 +82,10 @@ pub enum TaskKind {
     #[sea_orm(string_value = "broker.config")]
     #[serde(rename = "broker.config")]
     BrokerConfigAlter,
+    /// Raises the partition count of one Kafka topic (CreatePartitions).
+    #[sea_orm(string_value = "topic.partitions")]
+    #[serde(rename = "topic.partitions")]
+    TopicPartitions,
 }
 
 impl TaskKind {
@@ -310,6 +314,7 @@ names! {
         TopicDelete => "topic.delete",
         TopicConfigAlter => "topic.config",
         BrokerConfigAlter => "broker.config",
+        TopicPartitions => "topic.partitions",
     }
     FailureKind {
         Permanent => "permanent",

@@ -10,7 +10,11 @@ pub mod meta;
 pub mod payload;
 pub mod project;
 pub mod project_grant;
+pub mod stat_name;
+pub mod stat_sample;
+pub mod stat_sampler;
 pub mod task;
+pub mod topic_note;
 
 pub use domain::{
     AuditOutcome, ChangefeedState, ClusterId, ClusterKind, Desired, DownstreamType, FailureKind,

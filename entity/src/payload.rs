@@ -104,6 +104,18 @@ impl Payload for TopicDeletePayload {
     const KINDS: &'static [TaskKind] = &[TaskKind::TopicDelete];
 }
 
+/// A topic's new, larger partition count (`topic.partitions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicPartitionsPayload {
+    pub topic_name: String,
+    pub partition_count: i32,
+}
+
+impl Payload for TopicPartitionsPayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::TopicPartitions];
+}
+
 /// A resource whose configs can be read and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,6 +11,10 @@ mod m20261203_000004_typed_columns;
 mod m20261203_000005_changefeed_resume;
 mod m20261203_000006_meta;
 mod m20261203_000007_projects;
+mod m20261204_000008_topic_registry;
+mod m20261204_000009_statistics;
+mod m20261204_000010_stat_detail_format;
+mod m20261204_000011_stat_sampler_cpu;
 
 pub struct Migrator;
 
@@ -25,6 +29,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_changefeed_resume::Migration),
             Box::new(m20261203_000006_meta::Migration),
             Box::new(m20261203_000007_projects::Migration),
+            Box::new(m20261204_000008_topic_registry::Migration),
+            Box::new(m20261204_000009_statistics::Migration),
+            Box::new(m20261204_000010_stat_detail_format::Migration),
+            Box::new(m20261204_000011_stat_sampler_cpu::Migration),
         ]
     }
 

@@ -90,6 +90,8 @@ pub struct ClusterInput {
 #[derive(Debug, Clone)]
 pub struct ClusterView {
     pub id: ClusterId,
+    /// Stable across renames; DigitalOcean's `database_cluster_uuid`.
+    pub uuid: String,
     pub name: String,
     pub kind: ClusterKind,
     pub settings: ClusterSettings,
@@ -131,6 +133,19 @@ pub async fn list(
         .collect()
 }
 
+/// The cluster whose UUID is `uuid` (case-insensitive, as UUIDs are).
+pub async fn find_by_uuid(store: &Store, uuid: &str) -> Result<Option<ClusterView>, ServiceError> {
+    let Ok(parsed) = uuid::Uuid::parse_str(uuid) else {
+        return Ok(None);
+    };
+    Clusters::find()
+        .filter(cluster::Column::Uuid.eq(parsed.to_string()))
+        .one(&store.db)
+        .await?
+        .map(|m| view(store, m))
+        .transpose()
+}
+
 /// Reads a cluster with its decrypted secrets, for a worker to connect.
 pub async fn connection(store: &Store, id: ClusterId) -> Result<ClusterConnection, ServiceError> {
     let model = Clusters::find_by_id(id)
@@ -169,6 +184,7 @@ pub async fn create(store: &Store, input: ClusterInput) -> Result<ClusterView, S
     let now = Utc::now();
     let model = ActiveModel {
         name: Set(name),
+        uuid: Set(uuid::Uuid::new_v4().to_string()),
         kind: Set(kind),
         settings: Set(json!(settings)),
         secret: Set(seal(store, &secrets)),
@@ -191,11 +207,20 @@ pub async fn update(
         .one(&store.db)
         .await?
         .ok_or_else(|| not_found(id))?;
+    // What the stored cluster's kind forbids is a conflict with it (409),
+    // not a malformed request: the same body suits a cluster of the other
+    // kind.
     if let Some(kind) = input.kind.as_deref()
         && kind != model.kind.as_str()
     {
-        return Err(ServiceError::invalid(format!(
+        return Err(ServiceError::conflict(format!(
             "kind cannot change (cluster is {}); register a new cluster instead",
+            model.kind.as_str()
+        )));
+    }
+    if let Some(field) = foreign_field(model.kind, &input) {
+        return Err(ServiceError::conflict(format!(
+            "{field} does not apply to a {} cluster",
             model.kind.as_str()
         )));
     }
@@ -269,6 +294,7 @@ fn view(store: &Store, model: Model) -> Result<ClusterView, ServiceError> {
     let secrets = read_secrets(store, &model)?;
     Ok(ClusterView {
         id: model.id,
+        uuid: model.uuid,
         name: model.name,
         kind: model.kind,
         settings,
@@ -340,6 +366,27 @@ fn validate_name(name: Option<&str>) -> Result<String, ServiceError> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// The first field of `input` that a cluster of `kind` does not take.
+fn foreign_field(kind: ClusterKind, input: &ClusterInput) -> Option<&'static str> {
+    let fields = match kind {
+        ClusterKind::Kafka => [
+            ("host", input.host.is_some()),
+            ("port", input.port.is_some()),
+            ("user", input.user.is_some()),
+            ("password", input.password.is_some()),
+        ],
+        ClusterKind::Mysql | ClusterKind::Tidb => [
+            ("bootstrapServers", input.bootstrap_servers.is_some()),
+            ("sasl", input.sasl_mechanism.is_some()),
+            ("sasl", input.sasl_username.is_some()),
+            ("sasl", input.sasl_password.is_some()),
+        ],
+    };
+    fields
+        .into_iter()
+        .find_map(|(field, present)| present.then_some(field))
 }
 
 /// Applies `input` over the current settings and checks the result for `kind`.

@@ -13,6 +13,7 @@ pub mod kafka;
 pub mod projects;
 pub mod secrets;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;

@@ -10,9 +10,11 @@ use ferry_entity::{
     project_grant::{self, Entity as Grants},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
-    sea_query::OnConflict,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+    sea_query::{Expr, OnConflict},
 };
 
 use crate::{
@@ -125,10 +127,12 @@ pub async fn update(
     id: &str,
     input: ProjectInput,
 ) -> Result<Model, ServiceError> {
-    if input.id.as_deref().is_some_and(|new| new != id) {
-        return Err(ServiceError::invalid("a project's id cannot change"));
-    }
+    // A project that does not exist is 404 whatever the body says; one that
+    // does keeps its id, which the body contradicts (409).
     let mut active = get(db, id).await?.into_active_model();
+    if input.id.as_deref().is_some_and(|new| new != id) {
+        return Err(ServiceError::conflict("a project's id cannot change"));
+    }
     if let Some(name) = input.name {
         active.name = Set(validate_name(&name)?);
     }
@@ -143,6 +147,17 @@ pub async fn update(
 /// changefeed.
 pub async fn delete(db: &DatabaseConnection, id: &str) -> Result<Model, ServiceError> {
     let txn = db.begin().await?;
+    // A write first, so that the transaction holds the write lock before it
+    // reads: on SQLite one that reads first and then writes is refused as
+    // busy when another writer committed meanwhile.
+    Projects::update_many()
+        .col_expr(
+            project::Column::UpdatedAt,
+            Expr::col(project::Column::UpdatedAt),
+        )
+        .filter(project::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
     let model = Projects::find_by_id(id.to_owned())
         .one(&txn)
         .await?

@@ -31,6 +31,28 @@ pub struct Settings {
     pub api: ApiSettings,
     pub changefeed: ChangefeedSettings,
     pub rate_limit: RateLimitSettings,
+    pub stats: StatsSettings,
+}
+
+/// Statistics over time (`stats`): how often the workers sample each
+/// registered Kafka cluster.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatsSettings {
+    /// Seconds between two samples of a cluster; the step of the finest
+    /// statistics. Values under 5 are taken as 5.
+    pub interval_seconds: u64,
+    /// How long a worker's hold on sampling a cluster lasts without
+    /// renewal; a dead worker's clusters move to another within this time.
+    pub lease_seconds: u64,
+}
+
+impl StatsSettings {
+    /// The shortest interval a sampler runs at.
+    pub const MIN_INTERVAL_SECONDS: u64 = 5;
+
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.interval_seconds.max(Self::MIN_INTERVAL_SECONDS))
+    }
 }
 
 /// Requests per token: a steady rate and a burst above it (a token bucket).
@@ -94,7 +116,9 @@ pub struct WorkerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiSettings {
-    /// Largest page any list route returns.
+    /// Largest page any list route returns. A request may ask for up to
+    /// 500 rows (the API document's `pageSize` maximum); a lower setting
+    /// answers smaller pages rather than refusing what the document allows.
     pub max_page_size: u64,
     /// How long a synchronous-looking call (TiEM, Confluent) waits for its
     /// task before answering anyway.
@@ -163,6 +187,10 @@ lease_seconds = 10
 failed_after_seconds = 1800
 max_per_worker = 64
 downstream_hosts = []
+
+[stats]
+interval_seconds = 60
+lease_seconds = 15
 
 [rate_limit]
 per_second = 100

@@ -18,7 +18,7 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     config::FromClientConfig,
-    consumer::{BaseConsumer, Consumer},
+    consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer},
     error::KafkaResult,
     producer::{FutureProducer, FutureRecord},
 };
@@ -192,6 +192,69 @@ impl TestKafka {
     /// [`TestKafka::client_config`].
     pub fn client<T: FromClientConfig>(&self) -> KafkaResult<T> {
         self.client_config().create()
+    }
+
+    /// Produces `n` records to one partition, each acknowledged before the
+    /// next, so that each is its own batch (tansu counts a batch as one
+    /// offset) and offsets are exact.
+    pub async fn produce_one_by_one(&self, topic: &str, partition: i32, n: usize) {
+        let producer: FutureProducer = self
+            .config()
+            .set("message.timeout.ms", "10000")
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        for i in 0..n {
+            let payload = format!("record-{i}");
+            producer
+                .send(
+                    FutureRecord::<(), str>::to(topic)
+                        .partition(partition)
+                        .payload(&payload),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("record acknowledged");
+        }
+    }
+
+    /// A member of `group` that has consumed `n` records of `topic` (one
+    /// partition) and committed them; it stays in the group until dropped.
+    pub async fn consume_and_commit(
+        &self,
+        group: &str,
+        client_id: &str,
+        topic: &str,
+        n: usize,
+    ) -> StreamConsumer {
+        let consumer: StreamConsumer = self
+            .config()
+            .set("group.id", group)
+            .set("client.id", client_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "30000")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let mut last = None;
+        for _ in 0..n {
+            let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+                .await
+                .expect("a record within 60 s")
+                .expect("a record");
+            last = Some((message.partition(), message.offset()));
+        }
+        let (partition, offset) = last.expect("consumed something");
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(topic, partition, Offset::Offset(offset + 1))
+            .expect("offset");
+        consumer
+            .commit(&offsets, CommitMode::Sync)
+            .expect("offsets committed");
+        consumer
     }
 
     /// The harness's own clients: a request fails after 10 s, so that a test

@@ -15,6 +15,8 @@
 //!   the cargo profile directory that holds the running test binary).
 //! - `FERRY_TEST_POSTGRES_URL`: a PostgreSQL database the harness may create
 //!   and drop databases from (default `postgres://postgres@127.0.0.1:5432/test`).
+//! - `FERRY_TEST_PYTHON`: the Python interpreter with the tests' clients
+//!   (default: the virtualenv `scripts/test` builds in `target/test-python`).
 //! - `FERRY_TEST_ECHO=1`: copy every child process's output to the test's
 //!   stderr as it arrives, for debugging.
 //!
@@ -34,7 +36,9 @@ pub mod mariadb;
 pub mod poll;
 pub mod postgres;
 pub mod process;
+pub mod python;
 pub mod reply;
+pub mod tcp_proxy;
 pub mod tls_proxy;
 
 pub use app::{AppOptions, TestApp};

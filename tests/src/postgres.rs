@@ -68,6 +68,11 @@ impl ScratchPostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Stops the server the way an administrator's restart does (`fast`:
     /// every connection is terminated) and waits until it is down.
     pub async fn stop(&self) {

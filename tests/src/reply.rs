@@ -146,3 +146,12 @@ impl Reply {
         message.to_owned()
     }
 }
+
+/// TubeMQ's `/v1/cluster` answers `data` as a JSON-encoded string (as its
+/// seed shows); this is that string parsed.
+pub fn tubemq_cluster_rows(reply: &Value) -> Value {
+    let text = reply["data"]
+        .as_str()
+        .unwrap_or_else(|| panic!("`data` is not a JSON-encoded string: {reply}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("`data` does not parse ({e}): {reply}"))
+}

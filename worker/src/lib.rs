@@ -1,13 +1,16 @@
 //! ferry's runtime: the task runner (apalis), one job per task kind, the
-//! Kafka calls that change clusters, and the changefeed supervisor with its
-//! replication engine. The only crate whose code changes a cluster; the API
+//! Kafka calls that change clusters, the changefeed supervisor with its
+//! replication engine, and the statistics samplers. The only crate whose code changes a cluster; the API
 //! crate does not depend on it (`ferry-api --with-worker` is composed by the
 //! binary in `server/`).
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jobs;
 pub mod kafka;
 pub mod replication;
 pub mod runner;
+pub mod stats;
 
 use std::future::Future;
 
@@ -26,5 +29,12 @@ pub async fn run_with<S>(store: Store, settings: Settings, stop: S) -> anyhow::R
 where
     S: Future<Output = std::io::Result<()>> + Send + 'static,
 {
-    runner::run_workers(store, settings.worker, settings.changefeed, stop).await
+    runner::run_workers(
+        store,
+        settings.worker,
+        settings.changefeed,
+        settings.stats,
+        stop,
+    )
+    .await
 }

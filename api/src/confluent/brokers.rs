@@ -28,6 +28,7 @@ pub struct KafkaBroker {
     pub port: i32,
     /// The broker's `broker.rack`, from DescribeCluster; null when it has
     /// none or the cluster did not say in time.
+    #[oai(nullable)]
     pub rack: Option<String>,
     pub configs: Related,
     pub partition_replicas: Related,

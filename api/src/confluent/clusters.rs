@@ -27,6 +27,7 @@ pub struct KafkaCluster {
     /// ferry's id of the cluster.
     pub cluster_id: String,
     /// The controller broker; null when the cluster does not answer in time.
+    #[oai(nullable)]
     pub controller: Option<Related>,
     pub brokers: Related,
     pub broker_configs: Related,

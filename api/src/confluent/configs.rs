@@ -32,6 +32,7 @@ use crate::{api_tags::ApiTags, auth::BearerAuth, edge::requester, state::AppStat
 pub struct ConfigSynonymView {
     pub name: String,
     /// Null when sensitive.
+    #[oai(nullable)]
     pub value: Option<String>,
     pub source: String,
 }
@@ -44,16 +45,17 @@ pub struct KafkaConfig {
     pub metadata: ResourceMetadata,
     pub cluster_id: String,
     /// Topic configs only.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub topic_name: Option<String>,
     /// Broker configs only.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub broker_id: Option<i32>,
     /// Cluster configs only: `BROKER`.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub config_type: Option<String>,
     pub name: String,
     /// Null when sensitive (or unset).
+    #[oai(nullable)]
     pub value: Option<String>,
     pub is_default: bool,
     pub is_read_only: bool,
@@ -68,24 +70,32 @@ list_type!(KafkaConfigList, KafkaConfig);
 /// Body of `PUT .../configs/{name}`.
 #[derive(Debug, Object)]
 pub struct UpdateConfigRequest {
-    pub value: Option<String>,
+    pub value: String,
 }
 
 /// One change of a batch alter.
 #[derive(Debug, Object)]
 pub struct AlterConfigEntry {
-    pub name: Option<String>,
+    #[oai(validator(pattern = r"\S"))]
+    pub name: String,
     /// Required for `SET`.
+    #[oai(nullable)]
     pub value: Option<String>,
-    /// `SET` (the default) or `DELETE` (reset to the default).
+    /// `SET` (the default) or `DELETE` (reset to the default), any case.
+    #[oai(
+        nullable,
+        validator(pattern = r"^([Ss][Ee][Tt]|[Dd][Ee][Ll][Ee][Tt][Ee])$")
+    )]
     pub operation: Option<String>,
 }
 
 /// Body of `POST .../configs:alter`.
 #[derive(Debug, Object)]
 pub struct AlterConfigsRequest {
-    pub data: Option<Vec<AlterConfigEntry>>,
+    #[oai(validator(min_items = 1))]
+    pub data: Vec<AlterConfigEntry>,
     /// Check everything and change nothing (also `?validate_only=true`).
+    #[oai(nullable)]
     pub validate_only: Option<bool>,
 }
 
@@ -183,8 +193,7 @@ impl Scope {
 }
 
 /// The change of `PUT .../configs/{name}`: set one config.
-pub fn set_one(name: String, value: Option<String>) -> V3Result<Vec<ConfigOp>> {
-    let value = value.ok_or_else(|| ConfluentError::invalid("value is required"))?;
+pub fn set_one(name: String, value: String) -> V3Result<Vec<ConfigOp>> {
     Ok(vec![ConfigOp {
         name,
         value: Some(value),
@@ -206,7 +215,7 @@ pub fn reset_one(name: String) -> V3Result<Vec<ConfigOp>> {
 /// The changes of a batch alter: names given, `SET` with a value, each name
 /// once.
 pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
-    let entries = body.data.as_deref().unwrap_or_default();
+    let entries = body.data.as_slice();
     if entries.is_empty() {
         return Err(ConfluentError::invalid(
             "data must list at least one config to alter",
@@ -215,9 +224,7 @@ pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
     let mut seen = HashSet::new();
     let mut ops = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let name = e
-            .name
-            .clone()
+        let name = Some(e.name.clone())
             .filter(|n| !n.trim().is_empty())
             .ok_or_else(|| ConfluentError::invalid(format!("data[{i}].name is required")))?;
         let operation = match e

@@ -31,6 +31,7 @@ pub struct KafkaConsumerGroup {
     /// `STABLE`, `EMPTY`, `PREPARING_REBALANCE`, `COMPLETING_REBALANCE`,
     /// `DEAD` or `UNKNOWN`.
     pub state: String,
+    #[oai(nullable)]
     pub coordinator: Option<Related>,
     pub consumers: Related,
     pub lag_summary: Related,
@@ -46,6 +47,7 @@ pub struct KafkaConsumer {
     pub cluster_id: String,
     pub consumer_group_id: String,
     pub consumer_id: String,
+    #[oai(nullable)]
     pub instance_id: Option<String>,
     pub client_id: String,
     pub assignments: Related,

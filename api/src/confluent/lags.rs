@@ -36,6 +36,7 @@ pub struct KafkaConsumerLag {
     pub lag: i64,
     /// The member the partition is assigned to; empty when none is.
     pub consumer_id: String,
+    #[oai(nullable)]
     pub instance_id: Option<String>,
     pub client_id: String,
 }
@@ -50,13 +51,16 @@ pub struct KafkaConsumerGroupLagSummary {
     pub cluster_id: String,
     pub consumer_group_id: String,
     pub max_lag_consumer_id: String,
+    #[oai(nullable)]
     pub max_lag_instance_id: Option<String>,
     pub max_lag_client_id: String,
     pub max_lag_topic_name: String,
     pub max_lag_partition_id: i32,
     pub max_lag: i64,
     pub total_lag: i64,
+    #[oai(nullable)]
     pub max_lag_consumer: Option<Related>,
+    #[oai(nullable)]
     pub max_lag_partition: Option<Related>,
 }
 

@@ -12,10 +12,12 @@
 //!   REST Proxy answers `error_code` 404 for an unknown cluster too);
 //!   `40401` topic, `40402` partition, `40403` consumer group or consumer.
 //! - 422 `422`: an invalid request; the message names the field.
-//! - 400 `40002`: Kafka refused the change (the topic exists, a bad config
-//!   value the broker rejects); the message says why.
+//! - 400 `400`: the body breaks its schema's shape (a wrong type, a field
+//!   missing); 422 `422` a rule of it (a length, a range, a pattern).
 //! - 409 `40901`: a task for the same topic is in progress; `40902`: the
-//!   task was cancelled.
+//!   task was cancelled; `40903`: the cluster refused a well-formed change
+//!   (the topic exists, more replicas than brokers, a config value the
+//!   broker rejects); the message says why.
 //! - 403 `403`: the token's role may not do this (mutations need `client`).
 //! - 502 `50002`: a Kafka error that retrying will not fix; 503 `50003`: the
 //!   cluster is unreachable or slow (retry); 503 `503`: the metadata store is.
@@ -80,9 +82,9 @@ pub fn apis() -> ConfluentApis {
 pub const TOPIC_NOT_FOUND: i32 = 40401;
 pub const PARTITION_NOT_FOUND: i32 = 40402;
 pub const GROUP_NOT_FOUND: i32 = 40403;
-pub const KAFKA_REFUSED: i32 = 40002;
 pub const TASK_IN_PROGRESS: i32 = 40901;
 pub const TASK_CANCELLED: i32 = 40902;
+pub const KAFKA_REFUSED: i32 = 40903;
 pub const KAFKA_ERROR: i32 = 50002;
 pub const KAFKA_RETRIABLE: i32 = 50003;
 
@@ -96,11 +98,20 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Every error of the v3 routes. Besides what handlers return, it lists what
+/// the middleware answers before a handler runs (401, 413, 415, 429 as `42901`,
+/// 503, and 400 for a request that does not parse), so that every
+/// operation's document declares them: `dialect.rs` renders those in the
+/// same shape.
 #[derive(Debug, ApiResponse)]
 pub enum ConfluentError {
-    /// `40002`: Kafka refused the change.
+    /// `400`: the request does not parse, or its body breaks its schema's
+    /// shape.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// The token's role may not do this.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -108,12 +119,23 @@ pub enum ConfluentError {
     /// `40403` consumer group or consumer.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// `40901`: a task for the same topic is in progress.
+    /// `40901`: a task for the same topic is in progress; `40902`: it was
+    /// cancelled; `40903`: the cluster refused a well-formed change.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
-    /// The request is invalid; the message names the field.
+    /// The request breaks a rule; the message names the field.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// The body is larger than `api.max_body_bytes`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json` (or no `Content-Type` was sent).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// `42901`: the token's rate limit is exceeded; retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>),
     /// `50002`: Kafka answered with an error that retrying will not fix.
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),
@@ -137,8 +159,9 @@ impl ConfluentError {
     pub fn not_found(code: i32, message: impl Into<String>) -> Self {
         Self::NotFound(body(code, message))
     }
+    /// A well-formed change the cluster's state refuses.
     pub fn refused(message: impl Into<String>) -> Self {
-        Self::BadRequest(body(KAFKA_REFUSED, message))
+        Self::Conflict(body(KAFKA_REFUSED, message))
     }
     pub fn conflict(code: i32, message: impl Into<String>) -> Self {
         Self::Conflict(body(code, message))
@@ -204,6 +227,7 @@ pub type V3Result<T> = Result<T, ConfluentError>;
 pub struct ResourceMetadata {
     #[oai(rename = "self")]
     pub self_: String,
+    #[oai(nullable)]
     pub resource_name: Option<String>,
 }
 
@@ -212,6 +236,7 @@ pub struct ListMetadata {
     #[oai(rename = "self")]
     pub self_: String,
     /// Always null: every list is answered in one page.
+    #[oai(nullable)]
     pub next: Option<String>,
 }
 
@@ -437,7 +462,7 @@ pub async fn wait_task(state: &AppState, task: Task) -> V3Result<Waited> {
 
 /// A failed task: retries exhausted on a transient error, or a timeout, is
 /// the cluster's unavailability (503); anything else is Kafka refusing the
-/// change (400).
+/// change (409 `40903`).
 fn task_failure(task: &Task) -> ConfluentError {
     let reason = task.last_error.as_deref().unwrap_or("the change failed");
     let message = format!("{reason} (task {})", task.id);

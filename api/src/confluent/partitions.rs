@@ -30,6 +30,7 @@ pub struct KafkaPartition {
     pub topic_name: String,
     pub partition_id: i32,
     /// The leader's replica; null while the partition has no leader.
+    #[oai(nullable)]
     pub leader: Option<Related>,
     pub replicas: Related,
 }

@@ -48,21 +48,31 @@ list_type!(KafkaTopicList, KafkaTopic);
 /// A config of a new topic.
 #[derive(Debug, Object)]
 pub struct ConfigValue {
-    pub name: Option<String>,
-    pub value: Option<String>,
+    #[oai(validator(min_length = 1))]
+    pub name: String,
+    pub value: String,
 }
 
 #[derive(Debug, Object)]
 pub struct CreateTopicRequest {
-    /// 1-249 characters of letters, digits, `.`, `_` and `-`.
-    pub topic_name: Option<String>,
-    /// At least 1; defaults to one partition per broker.
+    /// 1-249 characters of letters, digits, `.`, `_` and `-`; not `.` or
+    /// `..`.
+    #[oai(validator(
+        pattern = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,248}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,247}|\.\.[A-Za-z0-9._-]{1,247})$"
+    ))]
+    pub topic_name: String,
+    /// 1-10,000; defaults to one partition per broker.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10000")))]
     pub partitions_count: Option<i32>,
-    /// Between 1 and the number of brokers; defaults to min(3, brokers).
+    /// 1-32, and at most the number of brokers (409 otherwise); defaults
+    /// to min(3, brokers).
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "32")))]
     pub replication_factor: Option<i32>,
     /// Topic configs, e.g. `{"name": "cleanup.policy", "value": "compact"}`.
+    #[oai(nullable)]
     pub configs: Option<Vec<ConfigValue>>,
     /// Check everything and create nothing (also `?validate_only=true`).
+    #[oai(nullable)]
     pub validate_only: Option<bool>,
 }
 
@@ -162,7 +172,7 @@ impl ConfluentTopicsApi {
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
         let body = body.0;
         let dry_run = super::validate_only(validate_only.0, body.validate_only);
-        let name = body.topic_name.clone().unwrap_or_default();
+        let name = body.topic_name.clone();
         super::audit(
             req,
             json!({ "clusterId": ctx.cluster_id, "topic": name, "validateOnly": dry_run }),
@@ -176,7 +186,8 @@ impl ConfluentTopicsApi {
         if let Some(rf) = body.replication_factor
             && rf as usize > brokers
         {
-            return Err(ConfluentError::invalid(format!(
+            // The request is well formed; this cluster cannot hold it.
+            return Err(ConfluentError::refused(format!(
                 "replication_factor {rf} is larger than the cluster's {brokers} available broker(s)"
             )));
         }
@@ -276,10 +287,7 @@ impl ConfluentTopicsApi {
 /// replication factor's upper bound needs the broker count), naming the
 /// offending field; returns the configs as a map.
 fn validate_create(body: &CreateTopicRequest) -> V3Result<BTreeMap<String, String>> {
-    let name = body.topic_name.as_deref().unwrap_or_default();
-    if name.is_empty() {
-        return Err(ConfluentError::invalid("topic_name is required"));
-    }
+    let name = body.topic_name.as_str();
     topics::validate_topic_name(name)
         .map_err(|e| ConfluentError::invalid(format!("topic_name: {e}")))?;
     if let Some(p) = body.partitions_count
@@ -300,18 +308,9 @@ fn validate_create(body: &CreateTopicRequest) -> V3Result<BTreeMap<String, Strin
     }
     let mut configs = BTreeMap::new();
     let mut seen = HashSet::new();
-    for (i, c) in body.configs.iter().flatten().enumerate() {
-        let cname = c.name.as_deref().unwrap_or_default();
-        if cname.is_empty() {
-            return Err(ConfluentError::invalid(format!(
-                "configs[{i}].name is required"
-            )));
-        }
-        let Some(value) = c.value.clone() else {
-            return Err(ConfluentError::invalid(format!(
-                "configs[{i}].value is required (config `{cname}`)"
-            )));
-        };
+    for c in body.configs.iter().flatten() {
+        let cname = c.name.as_str();
+        let value = c.value.clone();
         if !seen.insert(cname.to_owned()) {
             return Err(ConfluentError::invalid(format!(
                 "configs: `{cname}` is given twice"

@@ -1,14 +1,24 @@
-//! Framework errors (bad JSON, wrong types, 401, an unknown route, 413) in
-//! the envelope of the dialect the path belongs to (`dialect.rs`).
+//! Framework errors (bad JSON, wrong types, 401, an unknown route, a method
+//! the route does not have, 413, 415) in the envelope of the dialect the
+//! path belongs to (`dialect.rs`); a 405 lists the route's methods in
+//! `Allow`.
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    http::{HeaderValue, StatusCode, header},
+};
 
-use crate::{dialect::Dialect, middleware::request_id::RequestId};
+use crate::{dialect::Dialect, middleware::request_id::RequestId, state::AppState};
 
 /// Renders framework errors in the dialect of the request's path. Responses
 /// that handlers built themselves (already JSON) pass through untouched.
 pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let dialect = Dialect::of_path(req.uri().path());
+    // A 405 names the methods the route has (RFC 9110, `Allow`).
+    let allow = req
+        .data::<AppState>()
+        .map(|state| state.routes.methods(req.uri().path()).join(", "))
+        .filter(|methods| !methods.is_empty());
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -32,7 +42,13 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
     if is_json {
         return Ok(finish_problem(dialect, resp, &request_id).await);
     }
-    Ok(dialect.error(status, &message, &request_id))
+    let mut resp = dialect.error(status, &message, &request_id);
+    if let (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) = (status, allow)
+        && let Ok(value) = HeaderValue::from_str(&allow)
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
 }
 
 /// Native errors built by handlers (`NativeError`) get the same shape as

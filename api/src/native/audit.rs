@@ -16,17 +16,22 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
+    #[oai(nullable)]
     pub role: Option<String>,
     /// The token that made the call, and its project (none for a global token).
+    #[oai(nullable)]
     pub token_id: Option<String>,
+    #[oai(nullable)]
     pub project_id: Option<String>,
     /// The client's address as ferry saw it.
+    #[oai(nullable)]
     pub client_addr: Option<String>,
     pub method: String,
     pub path: String,
     pub request_id: String,
     pub status: i32,
     pub outcome: String,
+    #[oai(nullable)]
     pub detail: Option<Value>,
 }
 
@@ -50,8 +55,14 @@ impl AuditApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        page: Query<Option<u64>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))] page: Query<
+            Option<u64>,
+        >,
+        #[oai(
+            name = "pageSize",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        page_size: Query<Option<u64>>,
         actor: Query<Option<String>>,
         #[oai(name = "projectId")] project_id: Query<Option<String>>,
     ) -> NativeResult<Json<AuditPage>> {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ferry_entity::{ClusterId, ClusterKind, Role};
 use ferry_service::clusters::{self, ClusterInput, ClusterView, Tls};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union, param::Path, param::Query, payload::Json};
 use secrecy::SecretString;
 
 use super::{NativeError, NativeResult};
@@ -16,36 +16,180 @@ const MASK: &str = "******";
 pub struct TlsSettings {
     pub enabled: bool,
     /// PEM of the CA that signed the servers' certificates.
+    #[oai(nullable)]
     pub ca_pem: Option<String>,
-    #[oai(default)]
+    #[oai(default, nullable)]
     pub insecure_skip_verify: bool,
 }
 
-#[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct SaslInput {
-    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-    pub mechanism: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+/// A cluster to register: which fields it needs depends on its `kind`. A
+/// name is 1-128 letters, digits, spaces, `.`, `_` and `-`, not only spaces
+/// (the registry trims it).
+#[derive(Debug, Union)]
+#[oai(one_of, discriminator_name = "kind")]
+pub enum ClusterRegistration {
+    #[oai(mapping = "kafka")]
+    Kafka(KafkaRegistration),
+    #[oai(mapping = "mysql")]
+    Mysql(MysqlRegistration),
+    #[oai(mapping = "tidb")]
+    Tidb(TidbRegistration),
 }
 
-/// A cluster to register (create) or the fields to change (update).
+/// A Kafka cluster to register.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KafkaRegistration {
+    #[oai(validator(
+        max_length = 128,
+        pattern = r"^[A-Za-z0-9._ -]*[A-Za-z0-9._-][A-Za-z0-9._ -]*$"
+    ))]
+    pub name: String,
+    /// `host:port,host:port` (ports 1-65535; an IPv6 host in brackets;
+    /// spaces around entries are trimmed).
+    #[oai(validator(
+        pattern = r"^ *([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]) *(, *([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]) *)*$"
+    ))]
+    pub bootstrap_servers: String,
+    #[oai(nullable)]
+    pub sasl: Option<SaslRegistration>,
+    #[oai(nullable)]
+    pub tls: Option<TlsSettings>,
+}
+
+/// SASL for a Kafka cluster: all three fields, the password stored
+/// encrypted.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SaslRegistration {
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (any case).
+    #[oai(validator(
+        pattern = r"^([Pp][Ll][Aa][Ii][Nn]|[Ss][Cc][Rr][Aa][Mm]-[Ss][Hh][Aa]-(256|512))$"
+    ))]
+    pub mechanism: String,
+    #[oai(validator(min_length = 1))]
+    pub username: String,
+    #[oai(validator(min_length = 1))]
+    pub password: String,
+}
+
+/// A MySQL or TiDB cluster to register; the kinds take the same fields.
+macro_rules! sql_registration {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Object)]
+        #[oai(rename_all = "camelCase")]
+        pub struct $name {
+            #[oai(validator(
+                max_length = 128,
+                pattern = r"^[A-Za-z0-9._ -]*[A-Za-z0-9._-][A-Za-z0-9._ -]*$"
+            ))]
+            pub name: String,
+            /// A hostname or IP address.
+            #[oai(validator(pattern = r"^[^\s]+$"))]
+            pub host: String,
+            /// 3306 for MySQL, 4000 for TiDB when absent.
+            #[oai(nullable, validator(minimum(value = "1"), maximum(value = "65535")))]
+            pub port: Option<i64>,
+            #[oai(validator(min_length = 1))]
+            pub user: String,
+            /// Stored encrypted; never returned.
+            #[oai(nullable)]
+            pub password: Option<String>,
+            #[oai(nullable)]
+            pub tls: Option<TlsSettings>,
+        }
+
+        impl $name {
+            fn into_input(self, kind: ClusterKind) -> ClusterInput {
+                ClusterInput {
+                    name: Some(self.name),
+                    kind: Some(kind.as_str().to_owned()),
+                    host: Some(self.host),
+                    port: self.port,
+                    user: Some(self.user),
+                    password: self.password.map(SecretString::from),
+                    tls: self.tls.map(TlsSettings::into_tls),
+                    ..ClusterInput::default()
+                }
+            }
+        }
+    };
+}
+
+sql_registration!(MysqlRegistration, "A MySQL cluster to register.");
+sql_registration!(TidbRegistration, "A TiDB cluster to register.");
+
+impl From<ClusterRegistration> for ClusterInput {
+    fn from(r: ClusterRegistration) -> Self {
+        match r {
+            ClusterRegistration::Kafka(k) => ClusterInput {
+                name: Some(k.name),
+                kind: Some(ClusterKind::Kafka.as_str().to_owned()),
+                bootstrap_servers: Some(k.bootstrap_servers),
+                sasl_mechanism: k.sasl.as_ref().map(|s| s.mechanism.clone()),
+                sasl_username: k.sasl.as_ref().map(|s| s.username.clone()),
+                sasl_password: k.sasl.map(|s| SecretString::from(s.password)),
+                tls: k.tls.map(TlsSettings::into_tls),
+                ..ClusterInput::default()
+            },
+            ClusterRegistration::Mysql(m) => m.into_input(ClusterKind::Mysql),
+            ClusterRegistration::Tidb(t) => t.into_input(ClusterKind::Tidb),
+        }
+    }
+}
+
+impl TlsSettings {
+    fn into_tls(self) -> Tls {
+        Tls {
+            enabled: self.enabled,
+            ca_pem: self.ca_pem,
+            insecure_skip_verify: self.insecure_skip_verify,
+        }
+    }
+}
+
+/// The fields of a cluster to change; absent fields keep their value. A
+/// field of another kind of cluster (`host` for Kafka, `bootstrapServers`
+/// for MySQL) is refused with 409: the stored cluster's kind decides.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ClusterRequest {
+    #[oai(
+        nullable,
+        validator(
+            max_length = 128,
+            pattern = r"^[A-Za-z0-9._ -]*[A-Za-z0-9._-][A-Za-z0-9._ -]*$"
+        )
+    )]
     pub name: Option<String>,
-    /// kafka, mysql or tidb.
+    /// The cluster's kind, if sent: it cannot change (409 otherwise).
+    #[oai(nullable, validator(pattern = r"^(kafka|mysql|tidb)$"))]
     pub kind: Option<String>,
-    /// Kafka: `host:port,host:port`.
+    /// Kafka: `host:port,host:port` (ports 1-65535).
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^ *([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]) *(, *([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]) *)*$"
+        )
+    )]
     pub bootstrap_servers: Option<String>,
-    pub sasl: Option<SaslInput>,
+    /// Kafka: SASL, all three fields (replaces the stored ones).
+    #[oai(nullable)]
+    pub sasl: Option<SaslRegistration>,
+    #[oai(nullable)]
     pub tls: Option<TlsSettings>,
-    /// MySQL/TiDB host.
+    /// MySQL/TiDB host: a hostname or IP address.
+    #[oai(nullable, validator(pattern = r"^[^\s]+$"))]
     pub host: Option<String>,
+    /// MySQL/TiDB port.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "65535")))]
     pub port: Option<i64>,
+    /// MySQL/TiDB user.
+    #[oai(nullable, validator(min_length = 1))]
     pub user: Option<String>,
-    /// Stored encrypted; never returned.
+    /// MySQL/TiDB: stored encrypted; never returned; empty clears it.
+    #[oai(nullable)]
     pub password: Option<String>,
 }
 
@@ -63,15 +207,24 @@ pub struct SaslView {
 #[oai(rename_all = "camelCase")]
 pub struct Cluster {
     pub id: String,
+    /// Stable across renames; DigitalOcean's `database_cluster_uuid`.
+    pub uuid: String,
     pub name: String,
     pub kind: String,
+    #[oai(nullable)]
     pub bootstrap_servers: Option<String>,
+    #[oai(nullable)]
     pub sasl: Option<SaslView>,
+    #[oai(nullable)]
     pub tls: Option<TlsSettings>,
+    #[oai(nullable)]
     pub host: Option<String>,
+    #[oai(nullable)]
     pub port: Option<u16>,
+    #[oai(nullable)]
     pub user: Option<String>,
     /// `******` when a password is set, otherwise absent.
+    #[oai(nullable)]
     pub password: Option<String>,
     pub password_set: bool,
     pub created_at: DateTime<Utc>,
@@ -83,6 +236,7 @@ impl From<ClusterView> for Cluster {
         let s = v.settings;
         Self {
             id: v.id.to_string(),
+            uuid: v.uuid,
             name: v.name,
             kind: v.kind.as_str().to_owned(),
             bootstrap_servers: s.bootstrap_servers,
@@ -114,14 +268,10 @@ impl From<ClusterRequest> for ClusterInput {
             name: r.name,
             kind: r.kind,
             bootstrap_servers: r.bootstrap_servers,
-            sasl_mechanism: r.sasl.as_ref().and_then(|s| s.mechanism.clone()),
-            sasl_username: r.sasl.as_ref().and_then(|s| s.username.clone()),
-            sasl_password: r.sasl.and_then(|s| s.password).map(SecretString::from),
-            tls: r.tls.map(|t| Tls {
-                enabled: t.enabled,
-                ca_pem: t.ca_pem,
-                insecure_skip_verify: t.insecure_skip_verify,
-            }),
+            sasl_mechanism: r.sasl.as_ref().map(|s| s.mechanism.clone()),
+            sasl_username: r.sasl.as_ref().map(|s| s.username.clone()),
+            sasl_password: r.sasl.map(|s| SecretString::from(s.password)),
+            tls: r.tls.map(TlsSettings::into_tls),
             host: r.host,
             port: r.port,
             user: r.user,
@@ -161,7 +311,7 @@ impl ClustersApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        body: Json<ClusterRequest>,
+        body: Json<ClusterRegistration>,
     ) -> NativeResult<Created> {
         auth.0.require_global(Role::Admin)?;
         let view = clusters::create(&state.store, body.0.into()).await?;
@@ -175,7 +325,7 @@ impl ClustersApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        kind: Query<Option<String>>,
+        #[oai(validator(pattern = r"^(kafka|mysql|tidb)?$"))] kind: Query<Option<String>>,
     ) -> NativeResult<Json<ClusterList>> {
         auth.0.require(Role::Viewer)?;
         let kind = match kind.0.as_deref() {

@@ -10,6 +10,7 @@ use crate::auth::Forbidden;
 pub mod audit;
 pub mod clusters;
 pub mod projects;
+pub mod statistics;
 pub mod tasks;
 pub mod tokens;
 
@@ -23,24 +24,37 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// Every error of the native API. Besides what handlers return, it lists
+/// what the middleware answers before a handler runs (401, 413, 415, 429, 503 and
+/// 400 for a request that does not parse), so that every operation's
+/// document declares them: `dialect.rs` renders those in the same shape.
 #[derive(Debug, ApiResponse)]
 pub enum NativeError {
     /// The request is invalid; `detail` names the field.
-    #[oai(status = 400)]
+    #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing or invalid bearer token.
-    #[oai(status = 401)]
+    #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
     /// The token's role may not do this.
-    #[oai(status = 403)]
+    #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    #[oai(status = 404)]
+    #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The resource is in a state that does not allow this.
-    #[oai(status = 409)]
+    #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The body is larger than `api.max_body_bytes`.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is not `application/json` (or no `Content-Type` was sent).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// The token's rate limit is exceeded; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
     /// The metadata store or the queue is unavailable; try again.
-    #[oai(status = 503)]
+    #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }
 

@@ -18,12 +18,33 @@ use super::{
 };
 use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
 
+/// A project to create.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct NewProject {
+    /// URL-safe: 1-64 letters, digits, `-` or `_`.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub id: String,
+    /// 1-128 characters, not only spaces.
+    #[oai(validator(max_length = 128, pattern = r"\S"))]
+    pub name: String,
+    /// Up to 1,024 characters.
+    #[oai(nullable, validator(max_length = 1024))]
+    pub description: Option<String>,
+}
+
+/// The fields of a project to change; absent fields keep their value.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ProjectRequest {
-    /// URL-safe: 1-64 letters, digits, `-` or `_`. Only on creation.
+    /// The project's id, if sent, must be the path's: it cannot change.
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: Option<String>,
+    /// 1-128 characters, not only spaces.
+    #[oai(nullable, validator(max_length = 128, pattern = r"\S"))]
     pub name: Option<String>,
+    /// Up to 1,024 characters.
+    #[oai(nullable, validator(max_length = 1024))]
     pub description: Option<String>,
 }
 
@@ -57,27 +78,37 @@ pub struct ProjectList {
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct ProjectToken {
-    /// Who or what will use the token.
+    /// Who or what will use the token (1-128 characters, not only spaces).
+    #[oai(validator(max_length = 128, pattern = r"\S"))]
     pub name: String,
     /// ADMIN (everything in the project), CLIENT (send and receive
-    /// messages, and read) or VIEWER (read only).
+    /// messages, and read) or VIEWER (read only); lower case is accepted.
+    #[oai(validator(pattern = r"^(ADMIN|CLIENT|VIEWER|admin|client|viewer)$"))]
     pub role: String,
     /// The token's own rate limit instead of the settings' (set by global
     /// admins only).
+    #[oai(nullable)]
     pub rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct GrantRequest {
-    /// Kafka: only topics and consumer groups whose names start with it;
-    /// absent or null for the whole cluster.
+    /// Kafka: only topics and consumer groups whose names start with it
+    /// (a topic name itself: letters, digits, `.`, `_`, `-`); absent, null
+    /// or empty for the whole cluster.
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^([A-Za-z0-9_-][A-Za-z0-9._-]{0,248}|\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,247}|\.\.[A-Za-z0-9._-]{1,247})?$"
+        )
+    )]
     pub topic_prefix: Option<String>,
     /// MySQL/TiDB: usable as a changefeed's upstream.
-    #[oai(default)]
+    #[oai(default, nullable)]
     pub source: bool,
     /// Usable as a changefeed's downstream.
-    #[oai(default)]
+    #[oai(default, nullable)]
     pub target: bool,
 }
 
@@ -86,6 +117,7 @@ pub struct GrantRequest {
 pub struct GrantView {
     pub project_id: String,
     pub cluster_id: String,
+    #[oai(nullable)]
     pub topic_prefix: Option<String>,
     pub source: bool,
     pub target: bool,
@@ -171,13 +203,13 @@ impl ProjectsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        body: Json<ProjectRequest>,
+        body: Json<NewProject>,
     ) -> NativeResult<Created> {
         auth.0.require_global(Role::Admin)?;
         let body = body.0;
         let input = ProjectInput {
-            id: body.id,
-            name: body.name,
+            id: Some(body.id),
+            name: Some(body.name),
             description: body.description,
         };
         let project = projects::create(&state.store.db, input).await?;

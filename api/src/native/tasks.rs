@@ -1,7 +1,10 @@
 //! `/api/v1/tasks`: list, get, submit a `ping`, cancel.
 
 use chrono::{DateTime, Utc};
-use ferry_entity::{ClusterId, Role, TaskKind, TaskStatus, payload::PingPayload};
+use ferry_entity::{
+    ClusterId, Role, TaskKind, TaskStatus,
+    payload::{Payload, PingPayload},
+};
 use ferry_service::{
     clusters,
     error::ErrorKind,
@@ -25,26 +28,36 @@ use crate::{
 pub struct TaskView {
     pub id: String,
     pub kind: String,
+    #[oai(nullable)]
     pub cluster_id: Option<String>,
+    #[oai(nullable)]
     pub subject: Option<String>,
     /// pending, running, succeeded, failed or cancelled.
     pub status: String,
     pub attempts: i32,
     pub max_attempts: i32,
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// Why a failed or cancelled task ended so: permanent (the job said no
     /// attempt can succeed), gave_up (every attempt hit an error that might
     /// have passed), timed_out (the last attempt ran too long), cancelled.
+    #[oai(nullable)]
     pub failure: Option<String>,
     pub payload: Value,
+    #[oai(nullable)]
     pub result: Option<Value>,
     pub created_by: String,
     /// The project of the token that made it; none for a global token.
+    #[oai(nullable)]
     pub project_id: Option<String>,
+    #[oai(nullable)]
     pub request_id: Option<String>,
+    #[oai(nullable)]
     pub worker: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -88,13 +101,33 @@ pub struct TaskPage {
 #[oai(rename_all = "camelCase")]
 pub struct SubmitTask {
     /// Only `ping` here; other kinds have their own routes.
+    #[oai(validator(pattern = r"^ping$"))]
     pub kind: String,
+    /// A registered cluster's id.
+    #[oai(nullable, validator(pattern = r"^([1-9][0-9]{0,17})?$"))]
     pub cluster_id: Option<String>,
+    #[oai(nullable)]
     pub subject: Option<String>,
-    /// `ping` accepts `sleepMs`, `failTimes` and `failPermanently`.
-    pub payload: Option<Value>,
-    /// Overrides the kind's attempt limit (1-100).
+    #[oai(nullable)]
+    pub payload: Option<PingInput>,
+    /// Overrides the kind's attempt limit.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10")))]
     pub max_attempts: Option<i32>,
+}
+
+/// What each attempt of a `ping` task does.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PingInput {
+    /// Sleep this long in every attempt.
+    #[oai(nullable, validator(maximum(value = "60000")))]
+    pub sleep_ms: Option<u64>,
+    /// Fail retryably while the attempt number is at most this.
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "10")))]
+    pub fail_times: Option<i32>,
+    /// Fail permanently with this message.
+    #[oai(nullable)]
+    pub fail_permanently: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -120,10 +153,22 @@ impl TasksApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        page: Query<Option<u64>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
-        #[oai(name = "clusterId")] cluster_id: Query<Option<String>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))] page: Query<
+            Option<u64>,
+        >,
+        #[oai(
+            name = "pageSize",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        page_size: Query<Option<u64>>,
+        #[oai(name = "clusterId", validator(pattern = r"^([1-9][0-9]{0,17})?$"))] cluster_id: Query<
+            Option<String>,
+        >,
+        #[oai(validator(
+            pattern = r"^(ping|topic\.(create|delete|config|partitions)|broker\.config|changefeed\.(create|pause|resume|update|delete))?$"
+        ))]
         kind: Query<Option<String>>,
+        #[oai(validator(pattern = r"^(pending|running|succeeded|failed|cancelled)?$"))]
         status: Query<Option<String>>,
         subject: Query<Option<String>>,
     ) -> NativeResult<Json<TaskPage>> {
@@ -209,11 +254,12 @@ impl TasksApi {
                 "maxAttempts must be between 1 and {MAX_PING_ATTEMPTS}"
             )));
         }
-        let payload = body
-            .payload
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        let ping = serde_json::from_value::<PingPayload>(payload.clone())
-            .map_err(|e| NativeError::bad_request(format!("payload: {e}")))?;
+        let input = body.payload;
+        let ping = PingPayload {
+            sleep_ms: input.as_ref().and_then(|p| p.sleep_ms).unwrap_or(0),
+            fail_times: input.as_ref().and_then(|p| p.fail_times).unwrap_or(0),
+            fail_permanently: input.and_then(|p| p.fail_permanently),
+        };
         if ping.sleep_ms > MAX_PING_SLEEP_MS {
             return Err(NativeError::bad_request(format!(
                 "payload.sleepMs must be at most {MAX_PING_SLEEP_MS}"
@@ -224,14 +270,18 @@ impl TasksApi {
                 "payload.failTimes must be between 0 and {MAX_PING_ATTEMPTS}"
             )));
         }
+        let payload = ping.to_json();
         let cluster_id = match body.cluster_id.as_deref() {
             None | Some("") => None,
             Some(raw) => {
                 let id = ClusterId::parse(raw).ok_or_else(|| {
                     NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
                 })?;
+                // A cluster the caller cannot reach, or that does not
+                // exist, is a resource missing (404), not a malformed body:
+                // the document cannot know which ids are registered.
                 if !auth.0.reaches_cluster(id) {
-                    return Err(NativeError::bad_request(format!(
+                    return Err(NativeError::not_found(format!(
                         "clusterId {id}: no such cluster"
                     )));
                 }
@@ -239,7 +289,7 @@ impl TasksApi {
                     .await
                     .map_err(|e| match e.kind() {
                         ErrorKind::NotFound => {
-                            NativeError::bad_request(format!("clusterId {id}: no such cluster"))
+                            NativeError::not_found(format!("clusterId {id}: no such cluster"))
                         }
                         _ => e.into(),
                     })?;

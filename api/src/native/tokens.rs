@@ -12,12 +12,16 @@ use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct MintToken {
-    /// Who or what will use the token; recorded on its tasks and audit entries.
+    /// Who or what will use the token; recorded on its tasks and audit
+    /// entries (1-128 characters, not only spaces).
+    #[oai(validator(max_length = 128, pattern = r"\S"))]
     pub name: String,
     /// admin, client or viewer.
+    #[oai(validator(pattern = r"^(admin|client|viewer)$"))]
     pub role: String,
     /// The token's own rate limit instead of the settings' (global admins
     /// only set it).
+    #[oai(nullable)]
     pub rate_limit: Option<RateLimit>,
 }
 
@@ -59,6 +63,7 @@ pub struct TokenView {
     pub role: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -107,7 +112,7 @@ impl TokensApi {
     ) -> NativeResult<Minted> {
         auth.0.require_global(Role::Admin)?;
         let name = body.0.name.trim().to_owned();
-        if name.is_empty() || name.len() > 128 {
+        if name.is_empty() || name.chars().count() > 128 {
             return Err(NativeError::bad_request(
                 "name is required (1-128 characters)",
             ));

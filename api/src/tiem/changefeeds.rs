@@ -109,9 +109,17 @@ impl ChangefeedsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        #[oai(name = "clusterId")] cluster_id: Query<Option<String>>,
-        page: Query<Option<u64>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u64>>,
+        #[oai(name = "clusterId", validator(pattern = r"^([1-9][0-9]{0,17})?$"))] cluster_id: Query<
+            Option<String>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))] page: Query<
+            Option<u64>,
+        >,
+        #[oai(
+            name = "pageSize",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        page_size: Query<Option<u64>>,
     ) -> TiemResult<ListResult> {
         auth.0.require(Role::Viewer)?;
         let (page, page_size) = paging(

@@ -27,11 +27,19 @@ pub struct CommonResult {
     pub message: String,
 }
 
+/// Every error of the changefeed routes. Besides what handlers return, it
+/// lists what the middleware answers before a handler runs (401, 413, 415, 429,
+/// 503, and 400 for a request that does not parse), so that every
+/// operation's document declares them: `dialect.rs` renders those in the
+/// same shape.
 #[derive(Debug, ApiResponse)]
 pub enum TiemError {
     /// Invalid request; the message names the field.
     #[oai(status = 400)]
     BadRequest(Json<CommonResult>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<CommonResult>),
     #[oai(status = 403)]
     Forbidden(Json<CommonResult>),
     /// Code 21201: no such changefeed.
@@ -40,6 +48,15 @@ pub enum TiemError {
     /// Code 21203: another operation is in flight, or the state forbids it.
     #[oai(status = 409)]
     Conflict(Json<CommonResult>),
+    /// The body is larger than `api.max_body_bytes`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<CommonResult>),
+    /// The body is not `application/json` (or no `Content-Type` was sent).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<CommonResult>),
+    /// The token's rate limit is exceeded; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<CommonResult>),
     #[oai(status = 503)]
     Unavailable(Json<CommonResult>),
 }

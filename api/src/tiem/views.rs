@@ -9,30 +9,41 @@ use serde_json::Value;
 #[oai(rename_all = "camelCase")]
 pub struct CreateChangeFeedTaskReq {
     /// The upstream: a registered cluster of kind mysql.
+    #[oai(nullable)]
     pub cluster_id: Option<Value>,
     /// TiDBDownstream or MysqlDownstream: `ip`, `port`, `username`,
     /// `password`, `tls`, `targetClusterId`, `workerCount`, `maxTxnRow`.
+    #[oai(nullable)]
     pub downstream: Option<Value>,
     /// tidb, mysql or kafka.
+    #[oai(nullable)]
     pub downstream_type: Option<String>,
+    #[oai(nullable)]
     pub name: Option<String>,
     /// TiDB table-filter rules; default `["*.*"]`.
+    #[oai(nullable)]
     pub rules: Option<Vec<String>>,
     /// Start at the first upstream change at or after this TSO.
-    #[oai(rename = "startTS")]
+    #[oai(nullable, rename = "startTS")]
     pub start_ts: Option<String>,
     /// ferry: create the changefeed Stopped.
+    #[oai(nullable)]
     pub start_paused: Option<bool>,
     /// ferry: replicate tables without a primary or not-null unique key too.
+    #[oai(nullable)]
     pub force: Option<bool>,
 }
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct UpdateChangeFeedTaskReq {
+    #[oai(nullable)]
     pub downstream: Option<Value>,
+    #[oai(nullable)]
     pub downstream_type: Option<String>,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub rules: Option<Vec<String>>,
 }
 
@@ -76,7 +87,9 @@ pub struct ChangeFeedTaskResp {
     pub update_time: String,
     pub upstream_update_ts: String,
     pub upstream_update_unix: i64,
+    #[oai(nullable)]
     pub error_message: Option<String>,
+    #[oai(nullable)]
     pub error_time: Option<String>,
 }
 

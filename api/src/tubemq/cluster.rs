@@ -21,15 +21,24 @@ use crate::{auth::BearerAuth, middleware::audit::AuditNote, state::AppState};
 #[oai(rename_all = "camelCase")]
 pub struct ClusterCommand {
     /// Required for modify and delete; a number or a string.
+    #[oai(nullable)]
     pub cluster_id: Option<Value>,
+    #[oai(nullable)]
     pub cluster_name: Option<String>,
     /// `host:port,...`; or give `masterIp` (and `masterPort`, default 9092).
+    #[oai(nullable)]
     pub bootstrap_servers: Option<String>,
+    #[oai(nullable)]
     pub master_ip: Option<String>,
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "65535")))]
     pub master_port: Option<u16>,
+    #[oai(nullable)]
     pub sasl_mechanism: Option<String>,
+    #[oai(nullable)]
     pub sasl_username: Option<String>,
+    #[oai(nullable)]
     pub sasl_password: Option<String>,
+    #[oai(nullable)]
     pub user: Option<String>,
 }
 
@@ -86,7 +95,11 @@ async fn list(
             .collect(),
     };
     let rows = futures::future::join_all(views.into_iter().map(|v| describe(state, v))).await;
-    Ok(TubeResponse::success(Value::Array(rows)))
+    // The seed answers `data` as a JSON-encoded string, and clients parse it
+    // as one.
+    Ok(TubeResponse::success(Value::String(
+        Value::Array(rows).to_string(),
+    )))
 }
 
 /// One cluster's entry, with live counts when it answers in time.

@@ -27,14 +27,34 @@ pub struct TubeResult {
     pub data: Value,
 }
 
+/// Every answer of the TubeMQ routes. Besides what handlers return, it lists
+/// what the middleware answers before a handler runs (400 for a request
+/// that does not parse, 401, 413, 415, 429, 503), so that every operation's
+/// document declares them: `dialect.rs` renders those in the same envelope.
 #[derive(Debug, ApiResponse)]
 pub enum TubeResponse {
     /// A result: check `result` and `errCode`.
     #[oai(status = 200)]
     Ok(Json<TubeResult>),
+    /// The request does not parse (a query parameter or JSON body of the
+    /// wrong type).
+    #[oai(status = 400)]
+    BadRequest(Json<TubeResult>),
+    /// Missing or invalid bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<TubeResult>),
     /// The token's role may not do this.
     #[oai(status = 403)]
     Forbidden(Json<TubeResult>),
+    /// The body is larger than `api.max_body_bytes`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<TubeResult>),
+    /// The body is not `application/json` (or no `Content-Type` was sent).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<TubeResult>),
+    /// The token's rate limit is exceeded; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<TubeResult>),
     /// The metadata store is unavailable; retry.
     #[oai(status = 503)]
     Unavailable(Json<TubeResult>),

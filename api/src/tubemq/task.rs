@@ -16,12 +16,16 @@ use crate::{auth::BearerAuth, edge::requester, middleware::audit::AuditNote, sta
 pub struct AddTopicTask {
     pub topic_name: String,
     /// Defaults to one partition per broker.
+    #[oai(nullable)]
     pub partition_count: Option<i32>,
     /// Defaults to min(3, brokers).
+    #[oai(nullable)]
     pub replication_factor: Option<i32>,
     /// Kafka topic configs, e.g. `{"cleanup.policy": "compact"}`.
+    #[oai(nullable)]
     pub configs: Option<BTreeMap<String, String>>,
     /// Kafka broker rack to place replicas in.
+    #[oai(nullable)]
     pub region: Option<String>,
 }
 
@@ -29,11 +33,14 @@ pub struct AddTopicTask {
 #[oai(rename_all = "camelCase")]
 pub struct AddTopicTaskRequest {
     /// A number or a string.
+    #[oai(nullable)]
     pub cluster_id: Option<Value>,
+    #[oai(nullable)]
     pub add_topic_tasks: Option<Vec<AddTopicTask>>,
+    #[oai(nullable)]
     pub user: Option<String>,
     /// Accepted for compatibility (TubeMQ sends `op_query`); not used.
-    #[oai(rename = "type")]
+    #[oai(nullable, rename = "type")]
     pub request_type: Option<String>,
 }
 

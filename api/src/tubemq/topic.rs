@@ -18,8 +18,11 @@ const NO_SUCH_TOPIC: i32 = 101;
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct QueryCanWrite {
+    #[oai(nullable)]
     pub cluster_id: Option<Value>,
+    #[oai(nullable)]
     pub topic_name: Option<String>,
+    #[oai(nullable)]
     pub user: Option<String>,
 }
 

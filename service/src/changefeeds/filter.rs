@@ -23,7 +23,7 @@ use regex::Regex;
 
 /// Schemas that hold the server's own data; replicating them would overwrite
 /// the downstream's users, privileges and statistics.
-const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 /// Most rules in one list.
 pub const MAX_RULES: usize = 256;

@@ -237,6 +237,10 @@ pub fn is_transient(err: &KafkaError) -> bool {
         KafkaError::ClientConfig(..)
         | KafkaError::ClientCreation(_)
         | KafkaError::AdminOpCreation(_) => false,
+        // An admin request's own error code: rdkafka's `rdkafka_error_code`
+        // answers `None` for it, which would make every refusal (a broker
+        // without the feature, say) look transient.
+        KafkaError::AdminOp(code) => is_transient_code(*code),
         other => other.rdkafka_error_code().is_none_or(is_transient_code),
     }
 }
@@ -280,6 +284,12 @@ mod tests {
     fn invalid_requests_are_not_retried() {
         assert!(!is_transient(&KafkaError::AdminOpCreation(
             "num_partitions out of expected range".into()
+        )));
+        assert!(!is_transient(&KafkaError::AdminOp(
+            RDKafkaErrorCode::UnsupportedFeature
+        )));
+        assert!(is_transient(&KafkaError::AdminOp(
+            RDKafkaErrorCode::OperationTimedOut
         )));
         for code in [
             RDKafkaErrorCode::InvalidPartitions,

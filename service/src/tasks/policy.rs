@@ -31,10 +31,12 @@ pub fn of(kind: TaskKind) -> KindPolicy {
             max_attempts: 8,
             attempt_timeout: Duration::from_secs(120),
         },
-        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => KindPolicy {
-            max_attempts: 8,
-            attempt_timeout: Duration::from_secs(60),
-        },
+        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter | TaskKind::TopicPartitions => {
+            KindPolicy {
+                max_attempts: 8,
+                attempt_timeout: Duration::from_secs(60),
+            }
+        }
         // Prechecks answer with precise permanent errors; retries cover a
         // metadata store hiccup or an owner slow to stop the engine.
         TaskKind::ChangefeedCreate

@@ -5,7 +5,7 @@
 
 use ferry_entity::{
     ClusterId, TaskKind,
-    payload::{ConfigChange, ConfigResource, TopicDeletePayload},
+    payload::{ConfigChange, ConfigResource, TopicDeletePayload, TopicPartitionsPayload},
     task,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -32,23 +32,13 @@ pub async fn submit_topic_delete(
 ) -> Result<Task, ServiceError> {
     let submission = Submission::begin(store).await?;
     submission.lock(&lock_name(cluster_id)).await?;
-    let busy = task::Entity::find()
-        .filter(task::Column::ClusterId.eq(cluster_id))
-        .filter(task::Column::Kind.is_in([TaskKind::TopicCreate, TaskKind::TopicDelete]))
-        .filter(task::Column::Subject.eq(topic))
-        .filter(tasks::in_progress())
-        .one(submission.txn())
-        .await?;
-    if let Some(busy) = busy {
-        return Err(ServiceError::busy(
-            format!(
-                "a {} task for topic {topic} is already in progress ({})",
-                busy.kind.as_str(),
-                busy.id
-            ),
-            vec![topic.to_owned()],
-        ));
-    }
+    refuse_if_busy(
+        &submission,
+        cluster_id,
+        topic,
+        &[TaskKind::TopicCreate, TaskKind::TopicDelete],
+    )
+    .await?;
     let payload = TopicDeletePayload {
         topic_name: topic.to_owned(),
     };
@@ -58,6 +48,76 @@ pub async fn submit_topic_delete(
     let mut recorded = submission.record(vec![new], 1).await?;
     submission.commit().await?;
     Ok(recorded.remove(0))
+}
+
+/// Records a `topic.partitions` task raising `topic` to `partition_count`
+/// partitions, refused while a create, delete or another partition change of
+/// the topic is in progress (same lock as creation). The caller has checked
+/// that the count grows: Kafka cannot lower it.
+pub async fn submit_partition_increase(
+    store: &Store,
+    cluster_id: ClusterId,
+    topic: &str,
+    partition_count: i32,
+    who: &Requester,
+) -> Result<Task, ServiceError> {
+    if !(1..=super::MAX_PARTITIONS).contains(&partition_count) {
+        return Err(ServiceError::invalid(format!(
+            "the partition count must be between 1 and {}, got {partition_count}",
+            super::MAX_PARTITIONS
+        )));
+    }
+    let submission = Submission::begin(store).await?;
+    submission.lock(&lock_name(cluster_id)).await?;
+    refuse_if_busy(
+        &submission,
+        cluster_id,
+        topic,
+        &[
+            TaskKind::TopicCreate,
+            TaskKind::TopicDelete,
+            TaskKind::TopicPartitions,
+        ],
+    )
+    .await?;
+    let payload = TopicPartitionsPayload {
+        topic_name: topic.to_owned(),
+        partition_count,
+    };
+    let new = NewTask::new(TaskKind::TopicPartitions, &payload, who)
+        .on_cluster(cluster_id)
+        .about(topic);
+    let mut recorded = submission.record(vec![new], 1).await?;
+    submission.commit().await?;
+    Ok(recorded.remove(0))
+}
+
+/// Refuses (`Busy`) while a task of one of `kinds` on `topic` is in
+/// progress; the caller holds the cluster's topic lock.
+async fn refuse_if_busy(
+    submission: &Submission<'_>,
+    cluster_id: ClusterId,
+    topic: &str,
+    kinds: &[TaskKind],
+) -> Result<(), ServiceError> {
+    let busy = task::Entity::find()
+        .filter(task::Column::ClusterId.eq(cluster_id))
+        .filter(task::Column::Kind.is_in(kinds.iter().copied()))
+        .filter(task::Column::Subject.eq(topic))
+        .filter(tasks::in_progress())
+        .one(submission.txn())
+        .await?;
+    match busy {
+        None => Ok(()),
+        Some(busy) => Err(ServiceError::busy(
+            format!(
+                "a {} task for topic {topic} is already in progress ({})",
+                busy.kind.as_str(),
+                busy.id
+            ),
+            vec![topic.to_owned()],
+        )),
+    }
 }
 
 /// Records a `topic.config` or `broker.config` task; sensitive values are

@@ -3,6 +3,8 @@
 //! topics already has a task in progress on that cluster.
 
 pub mod admin;
+pub mod notes;
+pub mod overview;
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -117,12 +117,13 @@ async fn clusters_can_be_created_read_updated_and_deleted(backend: Backend) {
         .await
         .expect_problem(400);
     assert!(detail.contains("bootstrapServers"), "{detail}");
+    // The stored cluster's kind refuses it: a conflict, not a bad body.
     app.put(
         &format!("/api/v1/clusters/{id}"),
         &json!({ "kind": "mysql" }),
     )
     .await
-    .expect_problem(400);
+    .expect_problem(409);
 
     // Names are unique, on create and on rename.
     app.post(

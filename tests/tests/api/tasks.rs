@@ -124,14 +124,15 @@ async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
         .0,
         1
     );
-    // A task's clusterId names a registered cluster; a filter takes an id.
+    // A task's clusterId names a registered cluster (404 for one that is
+    // not: the body is well formed); a filter takes an id.
     let refused = app
         .post(
             "/api/v1/tasks",
             &json!({ "kind": "ping", "clusterId": "999999", "payload": {} }),
         )
         .await;
-    refused.expect_problem(400);
+    refused.expect_problem(404);
     app.get("/api/v1/tasks?clusterId=even")
         .await
         .expect_problem(400);

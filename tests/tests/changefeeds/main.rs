@@ -3,6 +3,7 @@
 
 mod api;
 mod ddl_safety;
+mod fence;
 mod helpers;
 mod replication;
 mod tls;

@@ -18,9 +18,11 @@ async fn consumer_group_members_assignments_and_lag() {
         json!({ "topic_name": "payments", "partitions_count": 1 }),
     )
     .await;
-    produce_one_by_one(&kafka, "payments", 0, 10).await;
+    kafka.produce_one_by_one("payments", 0, 10).await;
     // Consumes and commits 4 of the 10 records, and stays in the group.
-    let _member = consume_and_commit(&kafka, "billing", "billing-1", "payments", 4).await;
+    let _member = kafka
+        .consume_and_commit("billing", "billing-1", "payments", 4)
+        .await;
 
     // Listed and described once the group is stable.
     let group: Value = eventually(

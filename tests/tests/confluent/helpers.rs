@@ -1,13 +1,6 @@
 //! Shared steps of the Confluent v3 tests.
 
-use std::time::Duration;
-
 use ferry_tests::{Reply, TestApp, kafka::TestKafka};
-use rdkafka::{
-    ClientConfig, Message, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    producer::{FutureProducer, FutureRecord},
-};
 use serde_json::Value;
 
 /// Registers the broker through the native API (trusting its CA when it is
@@ -66,72 +59,4 @@ pub async fn tasks_of(app: &TestApp, cluster: &str, kind: &str) -> Vec<Value> {
 /// Creates a topic through v3 and expects 201.
 pub async fn create_topic(app: &TestApp, cluster: &str, body: Value) -> Value {
     app.post(&v3(cluster, "/topics"), &body).await.expect(201)
-}
-
-fn client_config(kafka: &TestKafka) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", kafka.bootstrap())
-        .set("socket.timeout.ms", "10000")
-        .set("log_level", "3");
-    config
-}
-
-/// Produces `n` records to one partition, each awaited before the next, so
-/// that each is its own batch (tansu counts a batch as one offset).
-pub async fn produce_one_by_one(kafka: &TestKafka, topic: &str, partition: i32, n: usize) {
-    let producer: FutureProducer = client_config(kafka)
-        .set("message.timeout.ms", "10000")
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
-    for i in 0..n {
-        let payload = format!("record-{i}");
-        producer
-            .send(
-                FutureRecord::<(), str>::to(topic)
-                    .partition(partition)
-                    .payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("record acknowledged");
-    }
-}
-
-/// A member of a consumer group that has consumed and committed `n` records
-/// of `topic`; it stays in the group until dropped.
-pub async fn consume_and_commit(
-    kafka: &TestKafka,
-    group: &str,
-    client_id: &str,
-    topic: &str,
-    n: usize,
-) -> StreamConsumer {
-    let consumer: StreamConsumer = client_config(kafka)
-        .set("group.id", group)
-        .set("client.id", client_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "30000")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut last = None;
-    for _ in 0..n {
-        let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .expect("a record within 60 s")
-            .expect("a record");
-        last = Some((message.partition(), message.offset()));
-    }
-    let (partition, offset) = last.expect("consumed something");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset + 1))
-        .expect("offset");
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .expect("offsets committed");
-    consumer
 }

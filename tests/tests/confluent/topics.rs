@@ -145,7 +145,7 @@ async fn partitions_replicas_and_offsets_after_producing() {
         json!({ "topic_name": "events", "partitions_count": 2 }),
     )
     .await;
-    produce_one_by_one(&kafka, "events", 1, 5).await;
+    kafka.produce_one_by_one("events", 1, 5).await;
 
     let list = app
         .get(&v3(&cluster, "/topics/events/partitions"))

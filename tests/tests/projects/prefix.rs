@@ -148,7 +148,10 @@ async fn prefix_scopes_topics(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(
-        tube_clusters["data"].as_array().unwrap().len(),
+        ferry_tests::reply::tubemq_cluster_rows(&tube_clusters)
+            .as_array()
+            .unwrap()
+            .len(),
         1,
         "{tube_clusters}"
     );

@@ -57,7 +57,8 @@ async fn creates_topics_that_a_kafka_client_sees(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(listed["result"], true);
-    let entry = &listed["data"][0];
+    let rows = ferry_tests::reply::tubemq_cluster_rows(&listed);
+    let entry = &rows[0];
     assert_eq!(entry["clusterId"], cluster);
     assert_eq!(entry["masterIp"], "127.0.0.1");
     assert_eq!(entry["brokerCount"], 1);
@@ -130,7 +131,8 @@ async fn unreachable_cluster_is_listed_with_its_error_quickly() {
         "listing took {:?}",
         started.elapsed()
     );
-    let rows = listed["data"].as_array().expect("data is a list");
+    let rows = ferry_tests::reply::tubemq_cluster_rows(&listed);
+    let rows = rows.as_array().expect("data is a list");
     assert_eq!(rows.len(), 2);
     let dead = rows
         .iter()

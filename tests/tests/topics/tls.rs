@@ -27,7 +27,7 @@ async fn cluster_entry(app: &TestApp, cluster: i64) -> Value {
         .get(&format!("/v1/cluster?clusterId={cluster}"))
         .await
         .expect(200);
-    reply["data"][0].clone()
+    ferry_tests::reply::tubemq_cluster_rows(&reply)[0].clone()
 }
 
 #[tokio::test]

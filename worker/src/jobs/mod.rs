@@ -19,6 +19,7 @@ pub mod ping;
 pub mod topic_config;
 pub mod topic_create;
 pub mod topic_delete;
+pub mod topic_partitions;
 
 /// Why a job did not succeed, and whether another attempt can help.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -95,6 +96,7 @@ pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
         TaskKind::TopicCreate => topic_create::run(ctx).await,
         TaskKind::TopicDelete => topic_delete::run(ctx).await,
         TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => topic_config::run(ctx).await,
+        TaskKind::TopicPartitions => topic_partitions::run(ctx).await,
         TaskKind::ChangefeedCreate => changefeed::create::run(ctx).await,
         TaskKind::ChangefeedPause => changefeed::pause::run(ctx).await,
         TaskKind::ChangefeedResume => changefeed::resume::run(ctx).await,

@@ -40,10 +40,11 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     jobs::{self, JobContext, JobError, Resources, topic_create::TopicCreator},
     replication::supervisor::Supervisor,
+    stats::Samplers,
 };
 use ferry_service::{
     kafka::KafkaClients,
-    settings::{ChangefeedSettings, WorkerSettings},
+    settings::{ChangefeedSettings, StatsSettings, WorkerSettings},
     store::{QueuePool, Store},
     tasks::{self, Claim, policy, submit as queue},
 };
@@ -72,6 +73,7 @@ pub async fn run_workers<S>(
     store: Store,
     settings: WorkerSettings,
     changefeed_settings: ChangefeedSettings,
+    stats_settings: StatsSettings,
     shutdown: S,
 ) -> anyhow::Result<()>
 where
@@ -91,6 +93,13 @@ where
     let supervisor = Supervisor::new(store.clone(), name.clone(), changefeed_settings);
     let supervisor_stop = CancellationToken::new();
     let supervisor_done = tokio::spawn(supervisor.run(supervisor_stop.clone()));
+    let samplers = Samplers::new(
+        store.clone(),
+        name.clone(),
+        stats_settings,
+        state.resources.kafka.clone(),
+    );
+    let samplers_done = tokio::spawn(samplers.run(supervisor_stop.clone()));
     tracing::info!(worker = %name, concurrency = settings.concurrency, "worker started");
 
     let drain = Duration::from_secs(settings.drain_seconds);
@@ -133,6 +142,7 @@ where
     };
     supervisor_stop.cancel();
     let _ = supervisor_done.await;
+    let _ = samplers_done.await;
     result?;
     tracing::info!("worker stopped");
     Ok(())

@@ -30,7 +30,7 @@ const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 const HANDSHAKE_VERSION: i16 = 1;
 const AUTHENTICATE_VERSIONS: (i16, i16) = (0, 2);
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 pub(super) struct Connection {
@@ -84,6 +84,18 @@ impl Connection {
                 Box::new(tls)
             }
         };
+        Self::over(address, stream, sasl).await
+    }
+
+    /// Speaks Kafka over `stream`, connected to the broker at `address`:
+    /// the ApiVersions exchange and the login. Everything ferry reads from
+    /// a broker passes through here and [`Connection::call`], which is what
+    /// the `kafka_wire` fuzz target drives with a made-up broker.
+    pub(super) async fn over(
+        address: &str,
+        stream: Box<dyn Stream>,
+        sasl: Option<&SaslLogin>,
+    ) -> Result<Self, WireError> {
         let mut conn = Connection {
             address: address.to_owned(),
             stream,
@@ -172,12 +184,24 @@ impl Connection {
             .ok()
             .filter(|&l| l <= MAX_RESPONSE)
             .ok_or_else(|| self.protocol_error(&format!("frame length {length}")))?;
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await.map_err(lost)?;
+        // Read what arrives rather than allocating the announced length up
+        // front: four bytes from a broker must not cost ferry 64 MiB.
+        let mut body = Vec::new();
+        (&mut self.stream)
+            .take(length as u64)
+            .read_to_end(&mut body)
+            .await
+            .map_err(lost)?;
+        if body.len() < length {
+            return Err(lost(io::ErrorKind::UnexpectedEof.into()));
+        }
 
         let mut body = Bytes::from(body);
-        let answer = ResponseHeader::decode(&mut body, Resp::header_version(version))
-            .and_then(|h| Ok((h, Resp::decode(&mut body, version)?)));
+        let answer =
+            ResponseHeader::decode(&mut body, Resp::header_version(version)).and_then(|h| {
+                check_array_length(key, version, &body)?;
+                Ok((h, Resp::decode(&mut body, version)?))
+            });
         let (header, response) =
             answer.map_err(|e| self.protocol_error(&format!("cannot decode {key:?}: {e}")))?;
         if header.correlation_id != self.correlation_id {
@@ -218,6 +242,7 @@ impl Connection {
         .map_err(|e| failed(e.to_string()))?;
         let mechanism =
             Mechname::parse(login.mechanism.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        let scram = mechanism.as_str().starts_with("SCRAM-");
         let mut session = SASLClient::new(config)
             .start_suggested(&[mechanism])
             .map_err(|e| failed(e.to_string()))?;
@@ -242,11 +267,140 @@ impl Connection {
                         _ => error.to_string(),
                     }));
                 }
+                if scram {
+                    check_scram_message(&answer.auth_bytes).map_err(failed)?;
+                }
                 input = Some(answer.auth_bytes);
+            } else if !state.is_finished() {
+                // Without a message sent no answer comes, and stepping again
+                // on the same input would loop for ever.
+                return Err(failed("the SASL exchange stalled".into()));
             }
             if state.is_finished() {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Refuses an answer whose array claims more elements than its bytes could
+/// hold, before kafka-protocol reads it: kafka-protocol 0.18 reserves room
+/// for an array's declared length before reading any element, so ten bytes
+/// claiming two billion ApiVersions entries made it ask for 64 GiB, and the
+/// allocation failure aborted the worker (found by the `kafka_wire` fuzz
+/// target; upstream kafka-protocol-rs PRs 152, 161 and 200 are open). Only
+/// the answers ferry reads are checked, at their one top-level array (none
+/// of them nests one); each element's smallest encoding bounds the count.
+fn check_array_length(key: ApiKey, version: i16, body: &[u8]) -> Result<(), anyhow::Error> {
+    // (bytes before the array, whether it is a compact array, smallest element)
+    let (offset, compact, smallest) = match key {
+        ApiKey::ApiVersions => (2, version >= 3, 6),
+        ApiKey::SaslHandshake => (2, false, 2),
+        ApiKey::IncrementalAlterConfigs => (4, version >= 1, 6),
+        _ => return Ok(()),
+    };
+    let Some(rest) = body.get(offset..) else {
+        // Too short to hold the array: kafka-protocol says so itself.
+        return Ok(());
+    };
+    let (length, rest) = if compact {
+        match unsigned_varint(rest) {
+            // A compact array stores its length plus one; 0 is null.
+            Some((n, rest)) => (u64::from(n.saturating_sub(1)), rest),
+            None => return Ok(()),
+        }
+    } else {
+        match rest {
+            [a, b, c, d, rest @ ..] => (
+                u64::try_from(i32::from_be_bytes([*a, *b, *c, *d])).unwrap_or(0),
+                rest,
+            ),
+            _ => return Ok(()),
+        }
+    };
+    if length.saturating_mul(smallest) > rest.len() as u64 {
+        anyhow::bail!("an array of {length} elements in {} bytes", rest.len());
+    }
+    Ok(())
+}
+
+/// Kafka's unsigned varint at the start of `bytes`, read as kafka-protocol
+/// reads it (at most five bytes, the fifth taken whole even with its
+/// continuation bit set: the `kafka_wire` fuzz target found a length that
+/// stricter reading let through), and what follows it.
+fn unsigned_varint(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut value = 0u32;
+    for (i, byte) in bytes.iter().take(5).enumerate() {
+        value |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 || i == 4 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// The most PBKDF2 iterations a broker may ask for: Kafka's own maximum
+/// (`ScramMechanism`'s 16384). A broker asking for billions would keep the
+/// worker hashing for hours.
+const MAX_SCRAM_ITERATIONS: u32 = 16_384;
+
+/// Checks a SCRAM server message before rsasl reads it. RFC 5802 makes
+/// every attribute a letter, `=` and a value; rsasl 2.3 slices the first two
+/// bytes of each attribute it reads without checking that there are two
+/// (an empty server-final message, or `r=..,s`, panics it), so a message
+/// of another shape is refused here. An iteration count (`i=`) above
+/// [`MAX_SCRAM_ITERATIONS`] is refused too.
+pub(super) fn check_scram_message(message: &[u8]) -> Result<(), String> {
+    for attribute in message.split(|b| *b == b',') {
+        let [name, b'=', value @ ..] = attribute else {
+            return Err("malformed SCRAM message from the broker".into());
+        };
+        if !name.is_ascii_alphabetic() {
+            return Err("malformed SCRAM message from the broker".into());
+        }
+        if *name == b'i' {
+            let iterations = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok());
+            if iterations.is_none_or(|i| i == 0 || i > MAX_SCRAM_ITERATIONS) {
+                return Err(format!(
+                    "the broker asks for a SCRAM iteration count other than 1 to \
+                     {MAX_SCRAM_ITERATIONS}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn scram_messages_are_checked_before_rsasl_reads_them() {
+        assert!(check_scram_message(b"r=abc,s=c2FsdA==,i=4096").is_ok());
+        assert!(check_scram_message(b"v=c2lnbmF0dXJl").is_ok());
+        for bad in [
+            &b""[..],
+            b"r=abc,s",
+            b"v",
+            b"r=abc,,i=1",
+            b"1=x",
+            b"r=abc,s=c2FsdA==,i=4294967295",
+            b"r=abc,s=c2FsdA==,i=16385",
+            b"r=abc,s=c2FsdA==,i=0",
+        ] {
+            assert!(check_scram_message(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_scram_message_is_checked_without_panicking(message in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = check_scram_message(&message);
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Kafka requests that librdkafka refuses to send, made over a connection of
-//! ferry's own: today one, IncrementalAlterConfigs of the cluster-wide
-//! default broker resource (type BROKER, empty name). librdkafka insists on
-//! an integer broker id for every BROKER resource (its
+//! Kafka requests that librdkafka refuses to send or does not offer, made
+//! over a connection of ferry's own: IncrementalAlterConfigs of the
+//! cluster-wide default broker resource (type BROKER, empty name), and
+//! DescribeLogDirs for the statistics sampler (`log_dirs.rs`). librdkafka
+//! insists on an integer broker id for every BROKER resource (its
 //! `rd_kafka_ConfigResource_get_single_broker_id`), so the cluster-wide
-//! defaults Confluent's `/broker-configs` routes change cannot go through it.
+//! defaults Confluent's `/broker-configs` routes change cannot go through
+//! it; DescribeLogDirs it does not implement at all.
 //!
 //! The `kafka-protocol` crate encodes and decodes the messages;
 //! `connection.rs` frames them over TCP or TLS (rustls) and logs in with
@@ -28,6 +30,7 @@ use super::admin::{ConfigOp, ConfigOpKind};
 use ferry_service::clusters::{ClusterSettings, Tls};
 
 mod connection;
+pub mod log_dirs;
 mod tls;
 
 use connection::Connection;
@@ -128,6 +131,33 @@ pub async fn alter_cluster_default(
     validate_only: bool,
     timeout: Duration,
 ) -> Result<(), WireError> {
+    let call = async {
+        let conn = Connection::open(target).await?;
+        alter(conn, ops, validate_only).await
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or(Err(WireError::Timeout(timeout)))
+}
+
+/// [`alter_cluster_default`]'s conversation with whatever answers on
+/// `stream` (the `kafka_wire` fuzz target's made-up broker), logging in
+/// with `sasl`.
+pub(crate) async fn alter_cluster_default_over(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    sasl: Option<&SaslLogin>,
+    ops: &[ConfigOp],
+    validate_only: bool,
+) -> Result<(), WireError> {
+    let conn = Connection::over("broker:9092", Box::new(stream), sasl).await?;
+    alter(conn, ops, validate_only).await
+}
+
+async fn alter(
+    mut conn: Connection,
+    ops: &[ConfigOp],
+    validate_only: bool,
+) -> Result<(), WireError> {
     let request = IncrementalAlterConfigsRequest::default()
         .with_resources(vec![
             AlterConfigsResource::default()
@@ -136,26 +166,20 @@ pub async fn alter_cluster_default(
                 .with_configs(ops.iter().map(alterable).collect()),
         ])
         .with_validate_only(validate_only);
-    let call = async {
-        let mut conn = Connection::open(target).await?;
-        let version = conn.negotiate(ApiKey::IncrementalAlterConfigs, ALTER_VERSIONS)?;
-        let response: IncrementalAlterConfigsResponse = conn
-            .call(ApiKey::IncrementalAlterConfigs, version, &request)
-            .await?;
-        match response.responses.first() {
-            None => Err(conn.protocol_error("no result for the resource")),
-            Some(result) => match result.error_code.err() {
-                None => Ok(()),
-                Some(error) => Err(WireError::Broker {
-                    error,
-                    message: result.error_message.as_ref().map(|m| m.to_string()),
-                }),
-            },
-        }
-    };
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or(Err(WireError::Timeout(timeout)))
+    let version = conn.negotiate(ApiKey::IncrementalAlterConfigs, ALTER_VERSIONS)?;
+    let response: IncrementalAlterConfigsResponse = conn
+        .call(ApiKey::IncrementalAlterConfigs, version, &request)
+        .await?;
+    match response.responses.first() {
+        None => Err(conn.protocol_error("no result for the resource")),
+        Some(result) => match result.error_code.err() {
+            None => Ok(()),
+            Some(error) => Err(WireError::Broker {
+                error,
+                message: result.error_message.as_ref().map(|m| m.to_string()),
+            }),
+        },
+    }
 }
 
 fn alterable(op: &ConfigOp) -> AlterableConfig {

@@ -336,4 +336,6 @@ fn drop(c: &mut Cursor) -> Statement {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -7,6 +7,8 @@
 
 mod convert;
 mod image;
+#[cfg(test)]
+mod properties;
 
 use std::{
     collections::HashMap,
@@ -132,6 +134,31 @@ impl ColumnInfo {
     pub fn not_null(mut self) -> ColumnInfo {
         self.nullable = false;
         self
+    }
+}
+
+impl ColumnInfo {
+    /// A nullable column as the table map describes it: its binlog type
+    /// and metadata, its signedness bit, and its collation id when it holds
+    /// characters (`charsets` names the character set).
+    pub(crate) fn from_binlog(
+        name: String,
+        ty: ColumnType,
+        meta: &[u8],
+        signedness_bit: bool,
+        charset: Option<u16>,
+        charsets: &Charsets,
+    ) -> ColumnInfo {
+        ColumnInfo {
+            name,
+            kind: kind_of(ty, meta, charset, charsets),
+            ty: tidb_type(ty, meta),
+            // YEAR has a bit but no sign to speak of; TiCDC names it `year`.
+            unsigned: signedness_bit && ty != ColumnType::MYSQL_TYPE_YEAR,
+            nullable: true,
+            binlog_type: ty,
+            binlog_meta: meta.into(),
+        }
     }
 }
 
@@ -365,17 +392,10 @@ impl TableInfo {
             // Only numeric columns have a signedness bit; consuming one for
             // any other column would shift the bits of the columns after it.
             let bit = has_signedness(ty) && signedness.next().unwrap_or(false);
-            // YEAR has a bit but no sign to speak of; TiCDC names it `year`.
-            let unsigned = bit && ty != ColumnType::MYSQL_TYPE_YEAR;
-            columns.push(ColumnInfo {
-                name: column_name,
-                kind: kind_of(ty, column_meta, charset, charsets),
-                ty: tidb_type(ty, column_meta),
-                unsigned,
-                nullable: nulls.get(i).is_none_or(|nullable| *nullable),
-                binlog_type: ty,
-                binlog_meta: column_meta.into(),
-            });
+            let mut column =
+                ColumnInfo::from_binlog(column_name, ty, column_meta, bit, charset, charsets);
+            column.nullable = nulls.get(i).is_none_or(|nullable| *nullable);
+            columns.push(column);
         }
         let primary_key = meta
             .iter_primary_key()
