@@ -13,6 +13,7 @@ pub mod easyqueue;
 pub mod edge;
 pub mod middleware;
 pub mod native;
+pub mod one_or_many;
 pub mod ops;
 pub mod rate_limits;
 pub mod route_labels;

@@ -1,14 +1,20 @@
-//! `ferry-bench tasks`: the durable-task path, in two parts, each beside its
-//! raw limit on the same database server.
+//! `ferry-bench tasks`: the durable-task path, in four parts, each beside its
+//! raw limit (or its goal) on the same database server.
 //!
 //! 1. submit: `POST /api/v1/tasks` from concurrent clients against an API with
 //!    no worker, beside single-row INSERTs into a copy of the `tasks` table.
-//! 2. run: a pre-enqueued batch of no-op `ping` tasks run by 1, 2 and 4
+//! 2. bulk: lists of 1,000 tasks in one `POST /api/v1/tasks`, beside
+//!    multi-row INSERTs of the same rows (`bulk`).
+//! 3. pickup (PostgreSQL): an idle worker in another process starting a task
+//!    just submitted, and a waiting caller hearing it finished (`pickup`).
+//! 4. run: a pre-enqueued batch of no-op `ping` tasks run by 1, 2 and 4
 //!    `ferry-worker` processes, beside as many loops of
 //!    `SELECT ... FOR UPDATE SKIP LOCKED` + `UPDATE` over a plain jobs table.
 
 mod baseline;
+mod bulk;
 mod ferry_path;
+mod pickup;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -91,6 +97,8 @@ pub struct Args {
 enum Part {
     All,
     Submit,
+    Bulk,
+    Pickup,
     Run,
 }
 
@@ -144,14 +152,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let mut ratios = Vec::new();
-    if args.part != Part::Run {
+    let mut goals_missed = Vec::new();
+    if matches!(args.part, Part::All | Part::Submit) {
         let ratio = with_db(&server, args.clients as u32, async |db, pool| {
             submit_part(&args, &launch, db, pool).await
         })
         .await?;
         ratios.push(ratio);
     }
-    if args.part != Part::Submit {
+    if matches!(args.part, Part::All | Part::Bulk) {
+        let ratio = with_db(&server, 1, async |db, pool| {
+            let ferry = Launcher::new(db, &launch).map_err(anyhow::Error::msg)?;
+            let (mut api, address) = start_api(&ferry).await?;
+            baseline::create_raw_tasks(pool).await?;
+            let client = TasksClient::new(&address, ferry.admin_token(), 1)?;
+            let ratio = bulk::compare(&client, pool, args.n.max(bulk::LIST), args.rounds).await;
+            api.kill();
+            ratio
+        })
+        .await?;
+        ratios.push(ratio);
+    }
+    if matches!(args.part, Part::All | Part::Pickup) && !args.sqlite {
+        let measured = with_db(&server, 2, async |db, pool| {
+            let ferry = Launcher::new(db, &launch).map_err(anyhow::Error::msg)?;
+            pickup::measure(&ferry, pool, PICKUP_TASKS).await
+        })
+        .await?;
+        measured.print();
+        if !measured.meets_goals() {
+            goals_missed.push("pickup");
+        }
+    }
+    if matches!(args.part, Part::All | Part::Run) {
         // The raw loops open their own connections; this pool only enqueues
         // and watches the tasks table.
         let run_ratios = with_db(&server, 2, async |db, pool| {
@@ -161,8 +194,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ratios.extend(run_ratios);
     }
     println!("{}", stats::verdict(&ratios));
+    if !goals_missed.is_empty() {
+        println!("latency goals missed: {}", goals_missed.join(", "));
+    }
     Ok(())
 }
+
+/// Tasks timed one at a time in the pickup part.
+const PICKUP_TASKS: usize = 200;
 
 /// Runs `body` on a fresh database and a pool of `pool_size` connections to
 /// it for the raw baselines, and removes the database afterwards, whether

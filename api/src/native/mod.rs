@@ -80,6 +80,22 @@ impl NativeError {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::Unavailable(problem(503, "Service Unavailable", detail))
     }
+
+    /// The same error about one element of a list: its detail starts with
+    /// where that element is (`tasks[3]: ...`).
+    pub fn within(mut self, place: &str) -> Self {
+        let (Self::BadRequest(Json(p))
+        | Self::Unauthorized(Json(p))
+        | Self::Forbidden(Json(p))
+        | Self::NotFound(Json(p))
+        | Self::Conflict(Json(p))
+        | Self::PayloadTooLarge(Json(p))
+        | Self::UnsupportedMediaType(Json(p))
+        | Self::TooManyRequests(Json(p))
+        | Self::Unavailable(Json(p))) = &mut self;
+        p.detail = format!("{place}: {}", p.detail);
+        self
+    }
 }
 
 impl From<Forbidden> for NativeError {

@@ -1,4 +1,6 @@
-//! `/api/v1/tasks`: list, get, submit a `ping`, cancel.
+//! `/api/v1/tasks`: list, get, submit a `ping` (or a list of them), cancel.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ferry_entity::{
@@ -19,6 +21,7 @@ use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
     middleware::{audit::AuditNote, request_id::RequestId},
+    one_or_many::OneOrMany,
     state::AppState,
 };
 
@@ -130,11 +133,17 @@ pub struct PingInput {
     pub fail_permanently: Option<String>,
 }
 
+/// One task to submit, or a list of up to 1,000.
+pub type SubmitBody = OneOrMany<SubmitTask, MAX_TASKS_PER_CALL>;
+
+/// The submitted task, or the submitted list in request order.
+pub type SubmittedBody = OneOrMany<TaskView, MAX_TASKS_PER_CALL>;
+
 #[derive(ApiResponse)]
 pub enum Submitted {
-    /// Accepted: the task is queued.
+    /// Accepted: the task (or every task of the list) is queued.
     #[oai(status = 202)]
-    Accepted(Json<TaskView>),
+    Accepted(Json<SubmittedBody>),
 }
 
 pub struct TasksApi;
@@ -210,111 +219,85 @@ impl TasksApi {
         }))
     }
 
-    /// One task.
+    /// One task. With `waitMs`, the answer waits up to that long for the
+    /// task to finish (a long poll): it comes as soon as the task is
+    /// finished, or with the task as it is when the wait ends.
     #[oai(path = "/:id", method = "get")]
     async fn get(
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         id: Path<String>,
+        #[oai(
+            name = "waitMs",
+            validator(minimum(value = "0"), maximum(value = "60000"))
+        )]
+        wait_ms: Query<Option<u64>>,
     ) -> NativeResult<Json<TaskView>> {
         auth.0.require(Role::Viewer)?;
-        tasks::get(&state.store.db, &id.0)
+        let task = tasks::get(&state.store.db, &id.0)
             .await?
             .filter(|t| auth.0.owns(t.project_id.as_deref()))
-            .map(|t| Json(t.into()))
-            .ok_or_else(|| NativeError::not_found(format!("no task {}", id.0)))
+            .ok_or_else(|| NativeError::not_found(format!("no task {}", id.0)))?;
+        let task = match wait_ms.0.filter(|ms| *ms > 0) {
+            Some(ms) => tasks::wait(&state.store, task, Duration::from_millis(ms))
+                .await?
+                .into_task(),
+            None => task,
+        };
+        Ok(Json(task.into()))
     }
 
-    /// Submit a `ping` task (for smoke tests and benchmarks).
+    /// Submit a `ping` task (for smoke tests and benchmarks), or a list of
+    /// up to 1,000 of them, accepted together with one audit entry and
+    /// answered as a list in the same order.
     #[oai(path = "/", method = "post")]
     async fn submit(
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         req: &Request,
-        body: Json<SubmitTask>,
+        body: Json<SubmitBody>,
     ) -> NativeResult<Submitted> {
         // `ping` exists for tests and benchmarks; it is not a tool for
         // clients to occupy workers with. A project's ADMINs may ping within
         // their project (the benchmark compares their cost with a global
         // admin's).
         auth.0.require(Role::Admin)?;
-        let body = body.0;
-        let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
-            NativeError::bad_request(format!(
-                "kind `{}` cannot be submitted here; only `ping` can (other kinds have their own routes)",
-                body.kind
-            ))
-        })?;
-        if let Some(n) = body.max_attempts
-            && !(1..=MAX_PING_ATTEMPTS).contains(&n)
-        {
-            return Err(NativeError::bad_request(format!(
-                "maxAttempts must be between 1 and {MAX_PING_ATTEMPTS}"
-            )));
-        }
-        let input = body.payload;
-        let ping = PingPayload {
-            sleep_ms: input.as_ref().and_then(|p| p.sleep_ms).unwrap_or(0),
-            fail_times: input.as_ref().and_then(|p| p.fail_times).unwrap_or(0),
-            fail_permanently: input.and_then(|p| p.fail_permanently),
-        };
-        if ping.sleep_ms > MAX_PING_SLEEP_MS {
-            return Err(NativeError::bad_request(format!(
-                "payload.sleepMs must be at most {MAX_PING_SLEEP_MS}"
-            )));
-        }
-        if !(0..=MAX_PING_ATTEMPTS).contains(&ping.fail_times) {
-            return Err(NativeError::bad_request(format!(
-                "payload.failTimes must be between 0 and {MAX_PING_ATTEMPTS}"
-            )));
-        }
-        let payload = ping.to_json();
-        let cluster_id = match body.cluster_id.as_deref() {
-            None | Some("") => None,
-            Some(raw) => {
-                let id = ClusterId::parse(raw).ok_or_else(|| {
-                    NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
-                })?;
-                // A cluster the caller cannot reach, or that does not
-                // exist, is a resource missing (404), not a malformed body:
-                // the document cannot know which ids are registered.
-                if !auth.0.reaches_cluster(id) {
-                    return Err(NativeError::not_found(format!(
-                        "clusterId {id}: no such cluster"
-                    )));
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+        let note = req.extensions().get::<AuditNote>();
+        let mut reached = Vec::new();
+        let answer = match body.0 {
+            OneOrMany::One(one) => {
+                let new = new_task(&state, &auth, &request_id, one, &mut reached).await?;
+                // The audit row of an accepted submission commits with the
+                // task and its job; a refused one is still recorded by the
+                // middleware.
+                let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
+                let task = submit::submit(&state.store, new, audit).await?;
+                OneOrMany::One(task.into())
+            }
+            OneOrMany::Many(list) => {
+                let count = list.len();
+                let mut news = Vec::with_capacity(count);
+                for (i, one) in list.into_iter().enumerate() {
+                    let new = new_task(&state, &auth, &request_id, one, &mut reached)
+                        .await
+                        .map_err(|e| e.within(&format!("tasks[{i}]")))?;
+                    news.push(new);
                 }
-                clusters::get(&state.store, id)
-                    .await
-                    .map_err(|e| match e.kind() {
-                        ErrorKind::NotFound => {
-                            NativeError::not_found(format!("clusterId {id}: no such cluster"))
-                        }
-                        _ => e.into(),
-                    })?;
-                Some(id)
+                if let Some(note) = note {
+                    note.set(serde_json::json!({ "kind": "ping", "tasks": count }));
+                }
+                let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
+                let tasks = submit::submit_many(&state.store, news, audit).await?;
+                OneOrMany::Many(tasks.into_iter().map(Into::into).collect())
             }
         };
-        let new = NewTask {
-            kind,
-            cluster_id,
-            subject: body.subject,
-            payload,
-            max_attempts: body.max_attempts,
-            created_by: auth.0.name.clone(),
-            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-            project_id: auth.0.project_id().map(str::to_owned),
-        };
-        // The audit row of an accepted submission commits with the task and
-        // its job; a refused one is still recorded by the middleware.
-        let note = req.extensions().get::<AuditNote>();
-        let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
-        let task = submit::submit(&state.store, new, audit).await?;
         if let Some(note) = note {
             note.recorded();
         }
-        Ok(Submitted::Accepted(Json(task.into())))
+        Ok(Submitted::Accepted(Json(answer)))
     }
 
     /// Cancel a task. Clients cancel tasks that have not started; global
@@ -342,7 +325,12 @@ impl TasksApi {
         };
         match tasks::cancel(&state.store.db, &id.0, which).await? {
             None => Err(NativeError::not_found(format!("no task {}", id.0))),
-            Some((true, task)) => Ok(Json(task.into())),
+            Some((true, task)) => {
+                // A running attempt stops at once, and a caller waiting on
+                // the task answers, instead of at their next look.
+                state.store.wakeups.tasks_finished(vec![task.id.clone()]);
+                Ok(Json(task.into()))
+            }
             Some((false, task)) if task.kind.is_changefeed_operation() => {
                 Err(NativeError::conflict(format!(
                     "task {} is a changefeed operation, which cannot be cancelled by hand",
@@ -361,4 +349,86 @@ impl TasksApi {
             ))),
         }
     }
+}
+
+/// Most tasks one `POST /api/v1/tasks` may submit.
+const MAX_TASKS_PER_CALL: usize = 1_000;
+
+/// Checks one submitted `ping` and makes its task. `reached` remembers the
+/// clusters already looked up for this call.
+async fn new_task(
+    state: &AppState,
+    auth: &BearerAuth,
+    request_id: &Option<String>,
+    body: SubmitTask,
+    reached: &mut Vec<ClusterId>,
+) -> NativeResult<NewTask> {
+    let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
+        NativeError::bad_request(format!(
+            "kind `{}` cannot be submitted here; only `ping` can (other kinds have their own routes)",
+            body.kind
+        ))
+    })?;
+    if let Some(n) = body.max_attempts
+        && !(1..=MAX_PING_ATTEMPTS).contains(&n)
+    {
+        return Err(NativeError::bad_request(format!(
+            "maxAttempts must be between 1 and {MAX_PING_ATTEMPTS}"
+        )));
+    }
+    let input = body.payload;
+    let ping = PingPayload {
+        sleep_ms: input.as_ref().and_then(|p| p.sleep_ms).unwrap_or(0),
+        fail_times: input.as_ref().and_then(|p| p.fail_times).unwrap_or(0),
+        fail_permanently: input.and_then(|p| p.fail_permanently),
+    };
+    if ping.sleep_ms > MAX_PING_SLEEP_MS {
+        return Err(NativeError::bad_request(format!(
+            "payload.sleepMs must be at most {MAX_PING_SLEEP_MS}"
+        )));
+    }
+    if !(0..=MAX_PING_ATTEMPTS).contains(&ping.fail_times) {
+        return Err(NativeError::bad_request(format!(
+            "payload.failTimes must be between 0 and {MAX_PING_ATTEMPTS}"
+        )));
+    }
+    let payload = ping.to_json();
+    let cluster_id = match body.cluster_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => {
+            let id = ClusterId::parse(raw).ok_or_else(|| {
+                NativeError::bad_request(format!("clusterId `{raw}` is not a cluster id"))
+            })?;
+            // A cluster the caller cannot reach, or that does not exist, is
+            // a resource missing (404), not a malformed body: the document
+            // cannot know which ids are registered.
+            if !auth.0.reaches_cluster(id) {
+                return Err(NativeError::not_found(format!(
+                    "clusterId {id}: no such cluster"
+                )));
+            }
+            if !reached.contains(&id) {
+                clusters::get(&state.store, id)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::NotFound => {
+                            NativeError::not_found(format!("clusterId {id}: no such cluster"))
+                        }
+                        _ => e.into(),
+                    })?;
+                reached.push(id);
+            }
+            Some(id)
+        }
+    };
+    Ok(NewTask {
+        kind,
+        cluster_id,
+        subject: body.subject,
+        payload,
+        max_attempts: body.max_attempts,
+        created_by: auth.0.name.clone(),
+        request_id: request_id.clone(),
+        project_id: auth.0.project_id().map(str::to_owned),
+    })
 }

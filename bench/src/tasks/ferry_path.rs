@@ -58,6 +58,72 @@ impl TasksClient {
         Ok(())
     }
 
+    /// Submits `count` tasks in one call (a JSON list) and checks that every
+    /// one was accepted.
+    pub async fn submit_list(&self, count: usize) -> anyhow::Result<()> {
+        let list = vec![serde_json::json!({ "kind": "ping" }); count];
+        let response = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .json(&list)
+            .send()
+            .await
+            .context("POST /api/v1/tasks with a list")?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            bail!(
+                "POST /api/v1/tasks answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let accepted: Vec<serde_json::Value> = serde_json::from_slice(&body)?;
+        anyhow::ensure!(
+            accepted.len() == count,
+            "{} tasks accepted of {count}",
+            accepted.len()
+        );
+        Ok(())
+    }
+
+    /// Submits one `ping` task and returns its id.
+    pub async fn submit_one(&self) -> anyhow::Result<String> {
+        let task: serde_json::Value = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .json(&serde_json::json!({ "kind": "ping" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        task["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the accepted task has an id")
+    }
+
+    /// Waits for the task with `GET /api/v1/tasks/{id}?waitMs=`, and returns
+    /// its status as answered.
+    pub async fn wait(&self, id: &str, wait: Duration) -> anyhow::Result<String> {
+        let task: serde_json::Value = self
+            .http
+            .get(format!("{}/{id}", self.url))
+            .query(&[("waitMs", wait.as_millis().to_string())])
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        task["status"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the task has a status")
+    }
+
     /// Submits `n` tasks from `concurrency` clients, timing each request.
     pub async fn submit_many(&self, n: usize, concurrency: usize) -> anyhow::Result<Sample> {
         let client = self.clone();

@@ -20,6 +20,7 @@ use sqlx::{
 use crate::{
     secrets::{KeyCheckError, SecretBox, check_and_rotate},
     settings::Settings,
+    tasks::wakeups::Wakeups,
 };
 
 /// Why one migration try failed.
@@ -69,6 +70,8 @@ pub struct Store {
     pub db: DatabaseConnection,
     pub queue: QueuePool,
     pub secrets: SecretBox,
+    /// Queued and finished tasks, announced to this process and the others.
+    pub wakeups: Wakeups,
 }
 
 /// A named lock held until the transaction ends: a transaction-scoped
@@ -112,6 +115,7 @@ impl Store {
                 db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
                 queue: QueuePool::Sqlite(pool),
                 secrets,
+                wakeups: Wakeups::local(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -129,6 +133,7 @@ impl Store {
                 .map_err(StoreError::Connect)?;
             Ok(Self {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                wakeups: Wakeups::postgres(pool.clone()),
                 queue: QueuePool::Postgres(pool),
                 secrets,
             })

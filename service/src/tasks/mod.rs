@@ -4,6 +4,7 @@
 pub mod policy;
 pub mod queued;
 pub mod submit;
+pub mod wakeups;
 
 mod wait;
 
@@ -208,6 +209,35 @@ pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<
         Some(task) => Claim::Claimed(Box::new(task)),
         None => Claim::Finished,
     })
+}
+
+/// [`claim`] for many single-task jobs at once (the runner's group commit):
+/// one statement starts the next attempt of every unfinished task among
+/// `ids`, and each id gets its own answer, in order. An id listed twice is
+/// claimed once; its later entries answer [`Claim::Finished`], as a claim
+/// that lost the race to another would.
+pub async fn claim_each(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    worker: &str,
+) -> Result<Vec<Claim>, DbErr> {
+    let mut unique: Vec<String> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut claimed: std::collections::HashMap<String, Model> = start_attempt(worker)
+        .filter(Column::Id.is_in(unique))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .map(|task| (task.id.clone(), task))
+        .collect();
+    Ok(ids
+        .iter()
+        .map(|id| match claimed.remove(id) {
+            Some(task) => Claim::Claimed(Box::new(task)),
+            None => Claim::Finished,
+        })
+        .collect())
 }
 
 /// Starts the next attempt of every unfinished task among `ids` with one

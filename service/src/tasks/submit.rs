@@ -29,7 +29,7 @@ use sea_orm::{
     },
 };
 
-use super::{NewTask, queued};
+use super::NewTask;
 use crate::{error::ServiceError, store::Store};
 
 /// The apalis queue that every task kind shares.
@@ -92,10 +92,10 @@ impl<'a> Submission<'a> {
         Ok(())
     }
 
-    /// Commits, and wakes this process's workers for the queued jobs.
+    /// Commits, and wakes the workers of every process for the queued jobs.
     pub async fn commit(self) -> Result<(), ServiceError> {
         self.txn.commit().await?;
-        queued::jobs_queued();
+        self.store.wakeups.jobs_queued();
         Ok(())
     }
 }
@@ -122,7 +122,10 @@ pub async fn submit(
     let mut with = WithClause::new();
     with.cte(
         CommonTableExpression::new()
-            .query(job_insert(DbBackend::Postgres, &model, &[]))
+            .query(jobs_insert(
+                DbBackend::Postgres,
+                &[std::slice::from_ref(&model)],
+            ))
             .table_name("queued_job")
             .to_owned(),
     );
@@ -138,15 +141,32 @@ pub async fn submit(
         .into_query()
         .with(with);
     store.db.execute(&insert).await?;
-    queued::jobs_queued();
+    store.wakeups.jobs_queued();
     Ok(model)
+}
+
+/// Records and queues many tasks (each its own job) with the request's one
+/// audit row, in one transaction: a bulk submission is accepted whole or
+/// not at all.
+pub async fn submit_many(
+    store: &Store,
+    news: Vec<NewTask>,
+    audit: Option<audit_log::ActiveModel>,
+) -> Result<Vec<Model>, ServiceError> {
+    let submission = Submission::begin(store).await?;
+    let models = submission.record(news, 1).await?;
+    if let Some(audit) = audit {
+        submission.audit(audit).await?;
+    }
+    submission.commit().await?;
+    Ok(models)
 }
 
 /// Queues the jobs of tasks already recorded (the stale-task sweep). A task
 /// whose job is queued already is skipped by the job's idempotency key.
 pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<(), ServiceError> {
     queue_jobs(&store.db, tasks, 1).await?;
-    queued::jobs_queued();
+    store.wakeups.jobs_queued();
     Ok(())
 }
 
@@ -156,9 +176,9 @@ async fn queue_jobs(
     batch_size: usize,
 ) -> Result<(), ServiceError> {
     let backend = db.get_database_backend();
-    for chunk in tasks.chunks(batch_size.max(1)) {
-        let insert = job_insert(backend, &chunk[0], &chunk[1..]);
-        db.execute(&insert).await?;
+    let jobs: Vec<&[Model]> = tasks.chunks(batch_size.max(1)).collect();
+    for rows in jobs.chunks(INSERT_ROWS) {
+        db.execute(&jobs_insert(backend, rows)).await?;
     }
     Ok(())
 }
@@ -169,18 +189,10 @@ fn apalis_max_attempts(task_max_attempts: i32) -> i32 {
     task_max_attempts.max(1) * 2 + 2
 }
 
-/// The job row apalis's `push_tasks` would write for `lead` (and the tasks
-/// batched with it), on `backend`.
-fn job_insert(backend: DbBackend, lead: &Model, batch: &[Model]) -> InsertStatement {
-    let job = serde_json::to_vec(&TaskJob {
-        task_id: lead.id.clone(),
-        batch: batch.iter().map(|t| t.id.clone()).collect(),
-    })
-    .expect("a job of task ids serialises");
-    let id = uuid::Uuid::parse_str(&lead.id)
-        .map(|u| ulid::Ulid::from(u.as_u128()))
-        .unwrap_or_else(|_| ulid::Ulid::generate());
-    let (table, run_at) = match backend {
+/// The job rows apalis's `push_tasks` would write, on `backend`: one per
+/// slice, for its first task and the tasks batched with it.
+fn jobs_insert(backend: DbBackend, jobs: &[&[Model]]) -> InsertStatement {
+    let (mut insert, run_at) = match backend {
         DbBackend::Postgres => (
             Query::insert()
                 .into_table((Alias::new("apalis"), Alias::new("jobs")))
@@ -193,35 +205,44 @@ fn job_insert(backend: DbBackend, lead: &Model, batch: &[Model]) -> InsertStatem
             Expr::value(Utc::now().timestamp()),
         ),
     };
-    let mut insert = table;
-    insert
-        .columns([
-            "id",
-            "job_type",
-            "job",
-            "status",
-            "attempts",
-            "max_attempts",
-            "run_at",
-            "priority",
-            "idempotency_key",
-        ])
-        .values_panic([
+    insert.columns([
+        "id",
+        "job_type",
+        "job",
+        "status",
+        "attempts",
+        "max_attempts",
+        "run_at",
+        "priority",
+        "idempotency_key",
+    ]);
+    for tasks in jobs {
+        let (lead, batch) = tasks.split_first().expect("chunks are never empty");
+        let job = serde_json::to_vec(&TaskJob {
+            task_id: lead.id.clone(),
+            batch: batch.iter().map(|t| t.id.clone()).collect(),
+        })
+        .expect("a job of task ids serialises");
+        let id = uuid::Uuid::parse_str(&lead.id)
+            .map(|u| ulid::Ulid::from(u.as_u128()))
+            .unwrap_or_else(|_| ulid::Ulid::generate());
+        insert.values_panic([
             id.to_string().into(),
             QUEUE_NAME.into(),
             job.into(),
             "Pending".into(),
             0i32.into(),
             apalis_max_attempts(lead.max_attempts).into(),
-            run_at,
+            run_at.clone(),
             0i32.into(),
             lead.id.clone().into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([Alias::new("job_type"), Alias::new("idempotency_key")])
-                .do_nothing()
-                .to_owned(),
-        );
+        ]);
+    }
+    insert.on_conflict(
+        OnConflict::columns([Alias::new("job_type"), Alias::new("idempotency_key")])
+            .do_nothing()
+            .to_owned(),
+    );
     insert
 }
 

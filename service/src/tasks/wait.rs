@@ -18,20 +18,30 @@ pub enum Waited {
     Running(Task),
 }
 
-/// Polls the task, backing off from 20 ms to 200 ms, until it finishes or
-/// `wait` has passed.
+/// Waits until the task finishes or `wait` has passed. The task's
+/// announcement (`wakeups`) ends the wait as soon as the task is committed
+/// finished; reading the task again, backing off from 20 ms to 200 ms, is
+/// what still ends it when an announcement is lost.
 pub async fn wait(store: &Store, task: Task, wait: Duration) -> Result<Waited, ServiceError> {
     let deadline = tokio::time::Instant::now() + wait;
+    let watch = store.wakeups.watch(&task.id);
+    // Each wait listens from before the read that precedes it, so that an
+    // announcement between a read and the next wait is kept.
+    let mut announced = std::pin::pin!(watch.notify().notified());
+    announced.as_mut().enable();
     let mut pause = Duration::from_millis(20);
     let mut task = task;
     loop {
         if task.status.is_terminal() {
             return Ok(Waited::Finished(task));
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Ok(Waited::Running(task));
         }
-        tokio::time::sleep(pause.min(deadline - tokio::time::Instant::now())).await;
+        let _ = tokio::time::timeout(pause.min(deadline - now), announced.as_mut()).await;
+        announced.set(watch.notify().notified());
+        announced.as_mut().enable();
         pause = (pause * 2).min(Duration::from_millis(200));
         let id = task.id.clone();
         task = get(&store.db, &id).await?.ok_or_else(|| {
@@ -42,6 +52,12 @@ pub async fn wait(store: &Store, task: Task, wait: Duration) -> Result<Waited, S
 
 impl Waited {
     pub fn task(&self) -> &Task {
+        match self {
+            Waited::Finished(t) | Waited::Running(t) => t,
+        }
+    }
+
+    pub fn into_task(self) -> Task {
         match self {
             Waited::Finished(t) | Waited::Running(t) => t,
         }

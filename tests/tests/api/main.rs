@@ -15,4 +15,5 @@ mod ops;
 mod outage;
 mod queue;
 mod secrets;
+mod submission;
 mod tasks;

@@ -56,14 +56,17 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     // per task is what makes batches fast on SQLite and PostgreSQL alike.
     let txn = db.begin().await?;
     let total = outcomes.len();
-    let retrying: Vec<String> = outcome::settle_batch(&txn, outcomes, elapsed)
-        .await?
+    let mut finished: Vec<String> = outcomes.iter().map(|(task, _)| task.id.clone()).collect();
+    let retried = outcome::settle_batch(&txn, outcomes, elapsed).await?;
+    txn.commit().await?;
+    finished.retain(|id| !retried.iter().any(|(task, _)| &task.id == id));
+    state.store.wakeups.tasks_finished(finished);
+    let retrying: Vec<String> = retried
         .into_iter()
         .map(|(task, message)| {
             format!("{}: {message}", task.subject.as_deref().unwrap_or(&task.id))
         })
         .collect();
-    txn.commit().await?;
     if retrying.is_empty() {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
         return Ok(());

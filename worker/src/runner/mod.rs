@@ -13,6 +13,8 @@
 //! of any length ends no process.
 
 mod batch;
+mod claims;
+mod group_commit;
 mod outcome;
 mod outcome_writer;
 mod poll;
@@ -56,6 +58,7 @@ pub struct WorkerState {
     pub name: String,
     pub resources: Resources,
     outcomes: outcome_writer::OutcomeWriter,
+    claims: claims::ClaimWriter,
 }
 
 /// A name unique to this process: several workers may share a host.
@@ -87,7 +90,8 @@ where
             topics: TopicCreator::new(&settings),
             kafka: KafkaClients::default(),
         },
-        outcomes: outcome_writer::OutcomeWriter::start(store.db.clone()),
+        outcomes: outcome_writer::start(store.clone()),
+        claims: claims::start(store.clone(), name.clone()),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
     let supervisor = Supervisor::new(store.clone(), name.clone(), changefeed_settings);
@@ -232,8 +236,7 @@ async fn handle_job(job: TaskJob, state: Data<Arc<WorkerState>>) -> Result<(), B
 }
 
 async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynError> {
-    let db = &state.store.db;
-    let task = match tasks::claim(db, task_id, &state.name).await? {
+    let task = match state.claims.call(task_id.to_owned()).await? {
         Claim::Claimed(task) => task,
         Claim::Finished => return Ok(()),
     };
@@ -251,7 +254,7 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         let attempt = tokio::time::timeout(policy.attempt_timeout, jobs::execute(ctx));
         tokio::select! {
             outcome = attempt => outcome.unwrap_or(Err(JobError::TimedOut(policy.attempt_timeout))),
-            () = cancelled(db, task_id) => {
+            () = cancelled(&state.store, task_id) => {
                 // The job's future is dropped at its next await point; the
                 // task row already says cancelled, so nothing is recorded.
                 tracing::info!(kind = %task.kind, "task cancelled while it ran; attempt stopped");
@@ -261,7 +264,7 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
     };
     let elapsed = started.elapsed().as_secs_f64();
     let attempt = task.attempts;
-    match state.outcomes.settle(*task, outcome, elapsed).await? {
+    match state.outcomes.call((*task, outcome, elapsed)).await? {
         Settled::Succeeded => {
             tracing::info!(elapsed_s = elapsed, "task succeeded");
             Ok(())
@@ -277,15 +280,19 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
     }
 }
 
-/// How often a running attempt looks whether its task was cancelled.
+/// How often a running attempt looks whether its task was cancelled, when
+/// no announcement said so (`tasks::wakeups`).
 const CANCEL_CHECK: Duration = Duration::from_secs(1);
 
 /// Resolves once the task has been cancelled (by a global admin while it
-/// ran). A store error is not a cancellation: the attempt goes on.
-async fn cancelled(db: &sea_orm::DatabaseConnection, task_id: &str) {
+/// ran). The cancellation's announcement wakes it at once; the periodic
+/// look is what still finds one whose announcement was lost. A store error
+/// is not a cancellation: the attempt goes on.
+async fn cancelled(store: &Store, task_id: &str) {
+    let watch = store.wakeups.watch(task_id);
     loop {
-        tokio::time::sleep(CANCEL_CHECK).await;
-        if matches!(tasks::is_cancelled(db, task_id).await, Ok(true)) {
+        let _ = tokio::time::timeout(CANCEL_CHECK, watch.notify().notified()).await;
+        if matches!(tasks::is_cancelled(&store.db, task_id).await, Ok(true)) {
             return;
         }
     }

@@ -1,0 +1,140 @@
+//! Bulk submission, the long-polling task read, and the wake-ups that start a
+//! task in another process without waiting for that worker's poll (issue #19).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ferry_tests::Backend;
+
+use crate::helpers::*;
+
+both_backends!(
+    a_list_of_tasks_is_accepted_whole_with_one_audit_entry,
+    a_bad_list_is_refused_whole,
+    a_long_poll_answers_when_the_task_finishes,
+);
+
+async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let list: Vec<Value> = (0..5)
+        .map(|i| json!({ "kind": "ping", "subject": format!("s{i}") }))
+        .collect();
+    let accepted = app.post("/api/v1/tasks", &json!(list)).await.expect(202);
+    let accepted = accepted.as_array().expect("a list answers a list");
+    assert_eq!(accepted.len(), 5, "{accepted:?}");
+    for (i, task) in accepted.iter().enumerate() {
+        assert_eq!(
+            task["subject"],
+            format!("s{i}"),
+            "answered in request order"
+        );
+    }
+    for task in accepted {
+        let done = app.wait_finished(&task_id(task)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+    let audit = app.get("/api/v1/audit?pageSize=50").await.expect(200);
+    let submissions: Vec<&Value> = data(&audit)
+        .iter()
+        .filter(|e| e["method"] == "POST" && e["path"] == "/api/v1/tasks")
+        .collect();
+    assert_eq!(submissions.len(), 1, "one audit entry per call: {audit}");
+    assert_eq!(submissions[0]["detail"]["tasks"], 5, "{audit}");
+    assert_eq!(submissions[0]["status"], 202, "{audit}");
+}
+
+async fn a_bad_list_is_refused_whole(backend: Backend) {
+    let app = spawn_api_only(backend).await;
+    let bad = json!([
+        { "kind": "ping" },
+        { "kind": "ping", "maxAttempts": 3, "payload": { "failTimes": 11 } },
+    ]);
+    let refused = app.post("/api/v1/tasks", &bad).await.expect(400);
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains('1') && detail.contains("failTimes"),
+        "the element and its field are named: {refused}"
+    );
+    let too_many = json!(vec![json!({ "kind": "ping" }); 1_001]);
+    let refused = app.post("/api/v1/tasks", &too_many).await.expect(400);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1000"),
+        "the limit is named: {refused}"
+    );
+    app.post("/api/v1/tasks", &json!([])).await.expect(400);
+    let listed = app.get("/api/v1/tasks").await.expect(200);
+    assert_eq!(
+        listed["total"], 0,
+        "nothing of a refused list is kept: {listed}"
+    );
+}
+
+async fn a_long_poll_answers_when_the_task_finishes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.ping(json!({ "sleepMs": 300 })).await;
+    let started = Instant::now();
+    let task = app
+        .get(&format!("/api/v1/tasks/{id}?waitMs=20000"))
+        .await
+        .expect(200);
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered when the task finished, not at the end of the wait: {:?}",
+        started.elapsed()
+    );
+
+    // A task that cannot finish (no worker runs it) is answered as it is
+    // when the wait ends.
+    let idle = spawn_api_only(app.backend()).await;
+    let id = idle.ping(json!({})).await;
+    let started = Instant::now();
+    let task = idle
+        .get(&format!("/api/v1/tasks/{id}?waitMs=300"))
+        .await
+        .expect(200);
+    assert_eq!(task["status"], "pending", "{task}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    idle.get(&format!("/api/v1/tasks/{id}?waitMs=60001"))
+        .await
+        .expect(400);
+}
+
+/// A worker that would poll only every 30 s (and heartbeats every 5 s) still
+/// starts a task submitted to another process at once: the API's
+/// announcement wakes it.
+#[tokio::test]
+async fn an_idle_worker_in_another_process_starts_a_task_at_once() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let _worker = app.start_worker("idle", &[("FERRY_WORKER__POLL_MS", "30000")]);
+    // The worker's first fetch, and its listener, come with its start.
+    let first = app.ping(json!({})).await;
+    app.get(&format!("/api/v1/tasks/{first}?waitMs=30000"))
+        .await
+        .expect(200);
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let id = app.ping(json!({})).await;
+        let task = app
+            .get(&format!("/api/v1/tasks/{id}?waitMs=10000"))
+            .await
+            .expect(200);
+        assert_eq!(task["status"], "succeeded", "{task}");
+        let at = |field: &str| {
+            task[field]
+                .as_str()
+                .and_then(|s| s.parse::<DateTime<Utc>>().ok())
+                .unwrap_or_else(|| panic!("{field} of {task}"))
+        };
+        let pickup = (at("startedAt") - at("createdAt"))
+            .to_std()
+            .unwrap_or_default();
+        assert!(
+            pickup < Duration::from_secs(1),
+            "the task started {pickup:?} after it was submitted: {task}"
+        );
+    }
+}
