@@ -13,6 +13,7 @@
 
 mod baseline;
 mod bulk;
+mod cpu;
 mod ferry_path;
 mod pickup;
 
@@ -458,6 +459,12 @@ async fn ferry_batch(
         "{} tasks of the batch ran, expected {}",
         run.count,
         args.n
+    );
+    println!(
+        "    {workers} worker{}: {} tasks/s; CPU {}",
+        if workers == 1 { "" } else { "s" },
+        stats::rate(run.per_second()),
+        run.cpu.describe()
     );
     Ok(run.per_second())
 }

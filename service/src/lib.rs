@@ -19,6 +19,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod tokens;
 pub mod topics;
+pub mod wakeups;
 
 use settings::Settings;
 use store::Store;

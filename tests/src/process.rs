@@ -183,6 +183,11 @@ impl FerryProcess {
                 return Ok(line.to_owned());
             }
             if let Some(exited) = self.exited(&format!(" before printing `{needle}`")) {
+                // The line may have come between the look above and the
+                // exit; the readers have drained the pipes by now.
+                if let Some(line) = self.stdout().lines().find(|l| l.contains(needle)) {
+                    return Ok(line.to_owned());
+                }
                 return Err(exited);
             }
             if Instant::now() >= deadline {

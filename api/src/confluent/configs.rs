@@ -76,7 +76,7 @@ pub struct UpdateConfigRequest {
 /// One change of a batch alter.
 #[derive(Debug, Object)]
 pub struct AlterConfigEntry {
-    #[oai(validator(pattern = r"\S"))]
+    #[oai(validator(pattern = r"[^\s\x85]"))]
     pub name: String,
     /// Required for `SET`.
     #[oai(nullable)]

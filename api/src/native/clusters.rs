@@ -85,8 +85,10 @@ macro_rules! sql_registration {
                 pattern = r"^[A-Za-z0-9._ -]*[A-Za-z0-9._-][A-Za-z0-9._ -]*$"
             ))]
             pub name: String,
-            /// A hostname or IP address.
-            #[oai(validator(pattern = r"^[^\s]+$"))]
+            /// A hostname or IP address (an IPv6 address may carry a zone).
+            /// The characters are spelled out: `\s` differs between the
+            /// document's regex dialect (ECMA 262) and the server's.
+            #[oai(validator(pattern = r"^[A-Za-z0-9._:%\[\]-]{1,253}$"))]
             pub host: String,
             /// 3306 for MySQL, 4000 for TiDB when absent.
             #[oai(nullable, validator(minimum(value = "1"), maximum(value = "65535")))]
@@ -180,7 +182,7 @@ pub struct ClusterRequest {
     #[oai(nullable)]
     pub tls: Option<TlsSettings>,
     /// MySQL/TiDB host: a hostname or IP address.
-    #[oai(nullable, validator(pattern = r"^[^\s]+$"))]
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9._:%\[\]-]{1,253}$"))]
     pub host: Option<String>,
     /// MySQL/TiDB port.
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "65535")))]

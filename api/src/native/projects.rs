@@ -26,7 +26,7 @@ pub struct NewProject {
     #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
     /// 1-128 characters, not only spaces.
-    #[oai(validator(max_length = 128, pattern = r"\S"))]
+    #[oai(validator(max_length = 128, pattern = r"[^\s\x85]"))]
     pub name: String,
     /// Up to 1,024 characters.
     #[oai(nullable, validator(max_length = 1024))]
@@ -41,7 +41,7 @@ pub struct ProjectRequest {
     #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: Option<String>,
     /// 1-128 characters, not only spaces.
-    #[oai(nullable, validator(max_length = 128, pattern = r"\S"))]
+    #[oai(nullable, validator(max_length = 128, pattern = r"[^\s\x85]"))]
     pub name: Option<String>,
     /// Up to 1,024 characters.
     #[oai(nullable, validator(max_length = 1024))]
@@ -79,7 +79,7 @@ pub struct ProjectList {
 #[oai(rename_all = "camelCase")]
 pub struct ProjectToken {
     /// Who or what will use the token (1-128 characters, not only spaces).
-    #[oai(validator(max_length = 128, pattern = r"\S"))]
+    #[oai(validator(max_length = 128, pattern = r"[^\s\x85]"))]
     pub name: String,
     /// ADMIN (everything in the project), CLIENT (send and receive
     /// messages, and read) or VIEWER (read only); lower case is accepted.

@@ -123,7 +123,7 @@ pub struct SubmitTask {
 #[oai(rename_all = "camelCase")]
 pub struct PingInput {
     /// Sleep this long in every attempt.
-    #[oai(nullable, validator(maximum(value = "60000")))]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "60000")))]
     pub sleep_ms: Option<u64>,
     /// Fail retryably while the attempt number is at most this.
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "10")))]

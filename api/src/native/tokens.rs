@@ -14,7 +14,7 @@ use crate::{api_tags::ApiTags, auth::BearerAuth, state::AppState};
 pub struct MintToken {
     /// Who or what will use the token; recorded on its tasks and audit
     /// entries (1-128 characters, not only spaces).
-    #[oai(validator(max_length = 128, pattern = r"\S"))]
+    #[oai(validator(max_length = 128, pattern = r"[^\s\x85]"))]
     pub name: String,
     /// admin, client or viewer.
     #[oai(validator(pattern = r"^(admin|client|viewer)$"))]

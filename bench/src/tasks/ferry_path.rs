@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use ferry_tests::{FerryProcess, Launcher, RawPool};
 
+use super::cpu;
 use crate::load::{Sample, closed_loop};
 
 /// How often the database is asked whether the workers are done.
@@ -144,6 +145,9 @@ pub struct WorkerRun {
     /// recorded them: the processing window, without process start-up (about
     /// a third of a second here), which the raw loops do not pay either.
     pub window: Duration,
+    /// CPU time of the workers and of PostgreSQL from the workers' start
+    /// until the batch was seen done.
+    pub cpu: cpu::CpuUse,
 }
 
 impl WorkerRun {
@@ -170,7 +174,10 @@ pub async fn run_batch(
         .map(|_| ferry.spawn_worker("ferry-worker", &[]))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
+    let pids: Vec<i32> = processes.iter().map(FerryProcess::pid).collect();
+    let before = cpu::Snapshot::take(&pids);
     let result = wait_until_done(pool, &mut processes, expected_total, spawned + timeout).await;
+    let cpu = before.until(&cpu::Snapshot::take(&pids));
     // A benchmark has no use for a graceful drain: every task it cares about
     // has finished by now.
     for process in &mut processes {
@@ -179,7 +186,7 @@ pub async fn run_batch(
     result?;
     let (count, first, last) = window_since(pool, since).await?;
     let window = (last - first).to_std().unwrap_or_default();
-    Ok(WorkerRun { count, window })
+    Ok(WorkerRun { count, window, cpu })
 }
 
 async fn wait_until_done(

@@ -20,7 +20,7 @@ use sqlx::{
 use crate::{
     secrets::{KeyCheckError, SecretBox, check_and_rotate},
     settings::Settings,
-    tasks::wakeups::Wakeups,
+    wakeups::Wakeups,
 };
 
 /// Why one migration try failed.

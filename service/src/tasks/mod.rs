@@ -2,9 +2,7 @@
 //! state transitions the runner and the API make on it.
 
 pub mod policy;
-pub mod queued;
 pub mod submit;
-pub mod wakeups;
 
 mod wait;
 

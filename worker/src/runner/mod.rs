@@ -281,7 +281,7 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
 }
 
 /// How often a running attempt looks whether its task was cancelled, when
-/// no announcement said so (`tasks::wakeups`).
+/// no announcement said so (`wakeups`).
 const CANCEL_CHECK: Duration = Duration::from_secs(1);
 
 /// Resolves once the task has been cancelled (by a global admin while it

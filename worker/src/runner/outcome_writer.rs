@@ -1,7 +1,7 @@
 //! Attempt outcomes, written by group commit (`group_commit`): the outcomes
 //! of attempts that end at about the same moment share one transaction, and
 //! their successes one statement. Once it commits, the finished tasks are
-//! announced (`tasks::wakeups`), which ends the wait of an API call on one
+//! announced (`wakeups`), which ends the wait of an API call on one
 //! of them at once.
 
 use ferry_entity::task::Model;

@@ -10,12 +10,11 @@
 //! 5 s heartbeat) after ten jobs were queued. This strategy polls each new
 //! timer as soon as it creates it, so a waker is always registered.
 //!
-//! The strategy also wakes the worker as soon as jobs are queued in its own
-//! process (`ferry-api --with-worker`): submission calls `queued::jobs_queued`, and
-//! any wake makes apalis fetch. A worker in another process finds new jobs at
-//! its next poll. PostgreSQL's LISTEN/NOTIFY could reach it, but ferry drops
-//! apalis's notifying trigger: a notifying transaction commits under a global
-//! lock, which made submissions 4x slower (see `ferry-service`'s `store`).
+//! The strategy also fetches as soon as jobs are queued: submission in this
+//! process (`ferry-api --with-worker`) raises the process's signal directly,
+//! and one in another process reaches it through `ferry_service::wakeups`,
+//! whose listener raises the same signal when it hears the announcement.
+//! Any wake makes apalis fetch.
 
 use std::{
     pin::Pin,
@@ -24,7 +23,7 @@ use std::{
 };
 
 use apalis::prelude::{PollSnapshot, PollStrategy};
-use ferry_service::tasks::queued::{self, QueuedSignal};
+use ferry_service::wakeups::queued::{self, QueuedSignal};
 use tokio::{
     sync::futures::Notified,
     time::{Instant, Sleep},

@@ -31,7 +31,7 @@ use std::{
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::{Notify, mpsc};
 
-use super::queued;
+pub mod queued;
 
 /// The channel idle workers listen on.
 pub const QUEUED_CHANNEL: &str = "ferry_tasks_queued";
