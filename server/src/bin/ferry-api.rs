@@ -2,6 +2,11 @@
 //! process too (the embedded default). The two are composed here so that
 //! the API library does not depend on the worker.
 
+// The application's endpoint type nests every route and middleware layer;
+// rustc's default query depth (128) is too shallow for it in a release
+// build ("queries overflow the depth limit").
+#![recursion_limit = "256"]
+
 use std::path::PathBuf;
 
 use clap::Parser;
