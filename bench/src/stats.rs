@@ -81,6 +81,25 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The lowest and highest of some values, when there are at least two (a
+/// single round has no range to speak of).
+pub fn range(values: &[f64]) -> Option<(f64, f64)> {
+    (values.len() > 1).then(|| {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    })
+}
+
+/// The median of per-round rates with their range: `1318 (1201-1400)`, or
+/// the lone figure of a single round.
+pub fn rate_with_range(rates: &[f64]) -> String {
+    match range(rates) {
+        Some((lo, hi)) => format!("{} ({}-{})", rate(median(rates)), rate(lo), rate(hi)),
+        None => rate(median(rates)),
+    }
+}
+
 /// A ferry figure divided by its raw limit.
 #[derive(Debug, Clone)]
 pub struct Ratio {
@@ -108,15 +127,10 @@ impl Ratio {
             .iter()
             .map(|(ferry, raw)| ferry / raw.max(1e-9))
             .collect();
-        let spread = (ratios.len() > 1).then(|| {
-            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (lo, hi)
-        });
         Self {
             label: label.into(),
             value: median(&ratios),
-            spread,
+            spread: range(&ratios),
         }
     }
 
@@ -179,6 +193,17 @@ mod tests {
         assert_eq!(r.value, 0.5);
         assert_eq!(r.spread, Some((0.25, 0.75)));
         assert_eq!(r.describe(), "ratio 0.50 (goal >= 0.5; rounds 0.25-0.75)");
+    }
+
+    #[test]
+    fn ranges_of_rounds() {
+        assert_eq!(range(&[3.0]), None);
+        assert_eq!(range(&[3.0, 1.0, 2.0]), Some((1.0, 3.0)));
+        assert_eq!(
+            rate_with_range(&[1200.4, 1318.0, 1401.0]),
+            "1318 (1200-1401)"
+        );
+        assert_eq!(rate_with_range(&[58.24]), "58.2");
     }
 
     #[test]

@@ -10,11 +10,15 @@
 //! 4. run: a pre-enqueued batch of no-op `ping` tasks run by 1, 2 and 4
 //!    `ferry-worker` processes, beside as many loops of
 //!    `SELECT ... FOR UPDATE SKIP LOCKED` + `UPDATE` over a plain jobs table.
+//!
+//! With `--peers`, graphile-worker and pgqueuer are measured afterwards on
+//! the same server and printed beside ferry's figures ([`peers`]).
 
 mod baseline;
 mod bulk;
 mod cpu;
 mod ferry_path;
+mod peers;
 mod pickup;
 
 use std::{path::PathBuf, time::Duration};
@@ -34,6 +38,10 @@ use ferry_path::TasksClient;
 /// (worker/src/settings.rs): the most connections one worker process opens.
 /// A test checks that it still matches.
 const FERRY_DEFAULT_DB_CONNECTIONS: u32 = 10;
+
+/// `worker.concurrency` in ferry's built-in settings: the most tasks one
+/// worker process runs at once. A test checks that it still matches.
+const FERRY_DEFAULT_CONCURRENCY: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,6 +100,8 @@ pub struct Args {
     /// Longest wait for one batch of tasks to be run.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    #[command(flatten)]
+    peers: peers::PeerArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +111,8 @@ enum Part {
     Bulk,
     Pickup,
     Run,
+    /// Only the peer queues (implies --peers); ferry is not started.
+    Peers,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -130,7 +142,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         filter: args.ferry_log.clone(),
         dir: args.log_dir.clone(),
     };
-    let launch = crate::ferry::launch_options(args.bin_dir.as_deref(), &knobs, &logs)?;
+    let with_peers = args.peers.peers || args.part == Part::Peers;
+    anyhow::ensure!(
+        !(with_peers && args.sqlite),
+        "the peers run on PostgreSQL only; leave out --sqlite"
+    );
+    let launch = match args.part {
+        Part::Peers => None,
+        _ => Some(crate::ferry::launch_options(
+            args.bin_dir.as_deref(),
+            &knobs,
+            &logs,
+        )?),
+    };
     println!("ferry-bench tasks");
     println!("  machine:  {}", machine());
     println!("  database: {}", server.describe().await?);
@@ -154,16 +178,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut ratios = Vec::new();
     let mut goals_missed = Vec::new();
-    if matches!(args.part, Part::All | Part::Submit) {
-        let ratio = with_db(&server, args.clients as u32, async |db, pool| {
-            submit_part(&args, &launch, db, pool).await
+    // Ferry's figures for the table beside the peers.
+    let mut ferry_column = peers::Column::new("ferry");
+    if let (Part::All | Part::Submit, Some(launch)) = (args.part, &launch) {
+        let (ratio, rates) = with_db(&server, args.clients as u32, async |db, pool| {
+            submit_part(&args, launch, db, pool).await
         })
         .await?;
         ratios.push(ratio);
+        ferry_column.set_rates(peers::Measurement::SubmitSingle, rates);
     }
-    if matches!(args.part, Part::All | Part::Bulk) {
-        let ratio = with_db(&server, 1, async |db, pool| {
-            let ferry = Launcher::new(db, &launch).map_err(anyhow::Error::msg)?;
+    if let (Part::All | Part::Bulk, Some(launch)) = (args.part, &launch) {
+        let (ratio, rates) = with_db(&server, 1, async |db, pool| {
+            let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
             let (mut api, address) = start_api(&ferry).await?;
             baseline::create_raw_tasks(pool).await?;
             let client = TasksClient::new(&address, ferry.admin_token(), 1)?;
@@ -173,10 +200,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
         .await?;
         ratios.push(ratio);
+        // Ferry takes at most 1,000 tasks per call: its bulk figure is N
+        // tasks in calls of 1,000, where the peers take N in one call.
+        ferry_column.set_rates(peers::Measurement::SubmitBulk, rates);
     }
-    if matches!(args.part, Part::All | Part::Pickup) && !args.sqlite {
+    if let (Part::All | Part::Pickup, Some(launch), false) = (args.part, &launch, args.sqlite) {
         let measured = with_db(&server, 2, async |db, pool| {
-            let ferry = Launcher::new(db, &launch).map_err(anyhow::Error::msg)?;
+            let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
             pickup::measure(&ferry, pool, PICKUP_TASKS).await
         })
         .await?;
@@ -185,16 +215,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             goals_missed.push("pickup");
         }
     }
-    if matches!(args.part, Part::All | Part::Run) {
+    if let (Part::All | Part::Run, Some(launch)) = (args.part, &launch) {
         // The raw loops open their own connections; this pool only enqueues
         // and watches the tasks table.
-        let run_ratios = with_db(&server, 2, async |db, pool| {
-            run_part(&args, &launch, &knobs, db, pool).await
+        let (run_ratios, rates) = with_db(&server, 2, async |db, pool| {
+            run_part(&args, launch, &knobs, db, pool).await
         })
         .await?;
         ratios.extend(run_ratios);
+        for (workers, rates) in rates {
+            ferry_column.set_rates(peers::Measurement::Drain(workers), rates);
+        }
     }
-    println!("{}", stats::verdict(&ratios));
+    if !ratios.is_empty() {
+        println!("{}", stats::verdict(&ratios));
+    }
+    if with_peers {
+        let setup = peers::Setup {
+            server: server.clone(),
+            n: args.n,
+            rounds: args.rounds,
+            clients: args.clients,
+            concurrency: knobs.concurrency.unwrap_or(FERRY_DEFAULT_CONCURRENCY),
+            connections: knobs.db_connections.unwrap_or(FERRY_DEFAULT_DB_CONNECTIONS),
+            timeout: Duration::from_secs(args.timeout_secs),
+        };
+        peers::run(&args.peers, &setup, ferry_column).await?;
+    }
     if !goals_missed.is_empty() {
         println!("latency goals missed: {}", goals_missed.join(", "));
     }
@@ -227,17 +274,18 @@ async fn with_db<T>(
 }
 
 /// Part 1: submissions through the API beside raw INSERTs, in rounds that
-/// alternate which side goes first.
+/// alternate which side goes first. Returns the ratio and ferry's rate of
+/// each round.
 async fn submit_part(
     args: &Args,
     launch: &LaunchOptions,
     db: &TestDb,
     pool: &RawPool,
-) -> anyhow::Result<Ratio> {
+) -> anyhow::Result<(Ratio, Vec<f64>)> {
     let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
     let (mut api, address) = start_api(&ferry).await?;
     let client = TasksClient::new(&address, ferry.admin_token(), args.clients)?;
-    let project_token = mint_project_token(&address, ferry.admin_token()).await?;
+    let project_token = ferry_path::mint_project_token(&address, ferry.admin_token()).await?;
     let project = TasksClient::new(&address, &project_token, args.clients)?;
     baseline::create_raw_tasks(pool).await?;
 
@@ -301,38 +349,7 @@ async fn submit_part(
         Latencies::merge(raw.iter().map(|s| &s.latencies)).summary(),
         ratio.describe()
     );
-    Ok(ratio)
-}
-
-/// A project with a project ADMIN token whose own rate limit is far above
-/// what the benchmark sends, so that the bucket is checked but never empty.
-async fn mint_project_token(address: &str, admin: &str) -> anyhow::Result<String> {
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| {
-        http.post(format!("{address}{path}"))
-            .bearer_auth(admin)
-            .json(&body)
-            .send()
-    };
-    post(
-        "/api/v1/projects",
-        serde_json::json!({ "id": "bench", "name": "bench" }),
-    )
-    .await?
-    .error_for_status()?;
-    let minted: serde_json::Value = post(
-        "/api/v1/projects/bench/tokens",
-        serde_json::json!({ "name": "bench", "role": "ADMIN",
-            "rateLimit": { "perSecond": 1_000_000, "burst": 1_000_000 } }),
-    )
-    .await?
-    .error_for_status()?
-    .json()
-    .await?;
-    minted["token"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the minted token is in the answer")
+    Ok((ratio, ferry.iter().map(Sample::per_second).collect()))
 }
 
 /// Part 2: batches of no-op tasks run by 1, 2, 4 workers. Each count is
@@ -340,14 +357,15 @@ async fn mint_project_token(address: &str, admin: &str) -> anyhow::Result<String
 /// issue's baseline), and as many loops as the workers have database
 /// connections, which is the parallelism ferry itself brings to the database.
 /// In each round the raw loops run first, then ferry's batch, so that each
-/// ratio compares figures taken seconds apart.
+/// ratio compares figures taken seconds apart. Returns the ratios and, per
+/// worker count, ferry's rate of each round (none after a failure).
 async fn run_part(
     args: &Args,
     launch: &LaunchOptions,
     knobs: &WorkerKnobs,
     db: &TestDb,
     pool: &RawPool,
-) -> anyhow::Result<Vec<Ratio>> {
+) -> anyhow::Result<(Vec<Ratio>, Vec<(usize, Vec<f64>)>)> {
     let ferry = Launcher::new(db, launch).map_err(anyhow::Error::msg)?;
     baseline::create_raw_jobs(pool).await?;
     let timeout = Duration::from_secs(args.timeout_secs);
@@ -356,6 +374,7 @@ async fn run_part(
     let plural = |n: usize| if n == 1 { "" } else { "s" };
 
     let mut ratios = Vec::new();
+    let mut ferry_rates = Vec::new();
     let mut total = 0;
     for &workers in &args.workers {
         let loop_counts = [workers, workers * connections_per_worker];
@@ -426,13 +445,15 @@ async fn run_part(
             ratios.push(ratio);
         }
         if failure.is_some() {
+            ferry_rates.push((workers, Vec::new()));
             // The failed batch may still sit in the queue, where it would
             // become work for the next count's workers.
             println!("    (later worker counts skipped)");
             break;
         }
+        ferry_rates.push((workers, rounds.iter().map(|(f, _)| *f).collect()));
     }
-    Ok(ratios)
+    Ok((ratios, ferry_rates))
 }
 
 /// Queues one batch through the API, runs it with `workers` worker processes
@@ -507,6 +528,10 @@ mod tests {
         assert_eq!(
             settings.database_max_connections,
             super::FERRY_DEFAULT_DB_CONNECTIONS
+        );
+        assert_eq!(
+            settings.worker.concurrency,
+            super::FERRY_DEFAULT_CONCURRENCY
         );
     }
 }

@@ -83,13 +83,13 @@ async fn insert_rows(pool: &RawPool, count: usize) -> anyhow::Result<()> {
 }
 
 /// Rounds of both sides, alternating which goes first; prints the figures
-/// and returns the ratio.
+/// and returns the ratio and ferry's rate in each round.
 pub async fn compare(
     client: &TasksClient,
     pool: &RawPool,
     n: usize,
     rounds: usize,
-) -> anyhow::Result<Ratio> {
+) -> anyhow::Result<(Ratio, Vec<f64>)> {
     // Warm both paths: pooled connections, statement caches.
     ferry(client, LIST).await?;
     raw(pool, LIST).await?;
@@ -113,5 +113,5 @@ pub async fn compare(
         stats::rate(stats::median(&raw_rates)),
         ratio.describe()
     );
-    Ok(ratio)
+    Ok((ratio, ferry_rates))
 }

@@ -136,6 +136,37 @@ impl TasksClient {
     }
 }
 
+/// A project with a project ADMIN token whose own rate limit is far above
+/// what the benchmark sends, so that the bucket is checked but never empty.
+pub async fn mint_project_token(address: &str, admin: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{address}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    post(
+        "/api/v1/projects",
+        serde_json::json!({ "id": "bench", "name": "bench" }),
+    )
+    .await?
+    .error_for_status()?;
+    let minted: serde_json::Value = post(
+        "/api/v1/projects/bench/tokens",
+        serde_json::json!({ "name": "bench", "role": "ADMIN",
+            "rateLimit": { "perSecond": 1_000_000, "burst": 1_000_000 } }),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    minted["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the minted token is in the answer")
+}
+
 /// What a batch run by workers measured.
 #[derive(Debug, Clone)]
 pub struct WorkerRun {
