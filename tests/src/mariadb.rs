@@ -127,9 +127,27 @@ impl MariaDb {
     async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(conn) = MySqlConnection::connect(&self.server.url()).await {
+            if let Ok(mut conn) = MySqlConnection::connect(&self.server.url()).await {
+                // Another test's server may have bound the port first (both
+                // probed it free); only a server on our data directory is
+                // ours.
+                let datadir: Option<String> = sqlx::query_scalar("SELECT @@datadir")
+                    .fetch_one(&mut conn)
+                    .await
+                    .ok();
                 let _ = conn.close().await;
-                return Ok(());
+                let dir = std::fs::canonicalize(self.dir.path())
+                    .unwrap_or_else(|_| self.dir.path().to_owned());
+                let ours = dir.to_string_lossy().trim_end_matches('/').to_owned();
+                if datadir.as_deref().map(|d| d.trim_end_matches('/')) == Some(ours.as_str()) {
+                    return Ok(());
+                }
+                self.process.kill();
+                return Err(format!(
+                    "port {} answered for another server ({datadir:?})\n{}",
+                    self.server.port,
+                    self.process.tail()
+                ));
             }
             if self.process.exit_status().is_some() || Instant::now() > deadline {
                 self.process.kill();

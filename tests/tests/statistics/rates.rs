@@ -197,14 +197,17 @@ async fn known_rates_and_lag(backend: Backend) {
         let count = statistics(&app, &token, &cluster, "MESSAGE_COUNT", TOPIC, window)
             .await
             .expect(200);
-        let last_count = count["data"][0]["values"]
-            .as_array()
-            .and_then(|v| v.last())
-            .and_then(|p| p["value"].as_f64());
-        if last_count == Some(total) {
-            Ok((lag, count))
-        } else {
-            Err(count)
+        let last = |body: &Value| {
+            let point = body["data"][0]["values"].as_array()?.last()?;
+            Some((point["timestamp"].as_i64()?, point["value"].as_f64()?))
+        };
+        // The lag of the sample that counted every record: the two series
+        // are read one after the other, and a sample may land between.
+        match (last(&count), last(&lag)) {
+            (Some((at, value)), Some((lag_at, _))) if value == total && lag_at >= at => {
+                Ok((lag, count))
+            }
+            _ => Err(serde_json::json!({ "count": count, "lag": lag })),
         }
     })
     .await;
