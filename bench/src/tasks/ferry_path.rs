@@ -36,19 +36,20 @@ impl TasksClient {
         })
     }
 
-    /// Submits one `ping` task and checks that it was accepted.
-    async fn submit(&self) -> anyhow::Result<()> {
+    /// Posts `body` to `/api/v1/tasks`, checks that it was accepted and
+    /// returns the answer's body. The body is read in full, as a real caller
+    /// would, so that the connection is reused and the measured latency
+    /// includes it.
+    async fn post(&self, body: &serde_json::Value) -> anyhow::Result<impl AsRef<[u8]> + use<>> {
         let response = self
             .http
             .post(&self.url)
             .header(reqwest::header::AUTHORIZATION, &self.authorization)
-            .json(&serde_json::json!({ "kind": "ping" }))
+            .json(body)
             .send()
             .await
             .context("POST /api/v1/tasks")?;
         let status = response.status();
-        // The body is read in full, as a real caller would, so that the
-        // connection is reused and the measured latency includes it.
         let body = response.bytes().await?;
         if status != reqwest::StatusCode::ACCEPTED {
             bail!(
@@ -56,30 +57,21 @@ impl TasksClient {
                 String::from_utf8_lossy(&body)
             );
         }
+        Ok(body)
+    }
+
+    /// Submits one `ping` task and checks that it was accepted.
+    async fn submit(&self) -> anyhow::Result<()> {
+        self.post(&serde_json::json!({ "kind": "ping" })).await?;
         Ok(())
     }
 
     /// Submits `count` tasks in one call (a JSON list) and checks that every
     /// one was accepted.
     pub async fn submit_list(&self, count: usize) -> anyhow::Result<()> {
-        let list = vec![serde_json::json!({ "kind": "ping" }); count];
-        let response = self
-            .http
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, &self.authorization)
-            .json(&list)
-            .send()
-            .await
-            .context("POST /api/v1/tasks with a list")?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        if status != reqwest::StatusCode::ACCEPTED {
-            bail!(
-                "POST /api/v1/tasks answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        let accepted: Vec<serde_json::Value> = serde_json::from_slice(&body)?;
+        let list = serde_json::json!(vec![serde_json::json!({ "kind": "ping" }); count]);
+        let accepted: Vec<serde_json::Value> =
+            serde_json::from_slice(self.post(&list).await?.as_ref())?;
         anyhow::ensure!(
             accepted.len() == count,
             "{} tasks accepted of {count}",
@@ -90,16 +82,8 @@ impl TasksClient {
 
     /// Submits one `ping` task and returns its id.
     pub async fn submit_one(&self) -> anyhow::Result<String> {
-        let task: serde_json::Value = self
-            .http
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, &self.authorization)
-            .json(&serde_json::json!({ "kind": "ping" }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let body = self.post(&serde_json::json!({ "kind": "ping" })).await?;
+        let task: serde_json::Value = serde_json::from_slice(body.as_ref())?;
         task["id"]
             .as_str()
             .map(str::to_owned)

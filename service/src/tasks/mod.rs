@@ -194,24 +194,12 @@ fn start_attempt(worker: &str) -> sea_orm::UpdateMany<Entity> {
         .filter(in_progress())
 }
 
-/// Marks the next attempt as running, in one statement that increments the
-/// attempt count and returns the row: two claims of one task, however close
-/// together, get different attempt numbers, so two workers can never both
-/// start the same attempt.
-pub async fn claim(db: &impl ConnectionTrait, id: &str, worker: &str) -> Result<Claim, DbErr> {
-    let claimed = start_attempt(worker)
-        .filter(Column::Id.eq(id))
-        .exec_with_returning(db)
-        .await?;
-    Ok(match claimed.into_iter().next() {
-        Some(task) => Claim::Claimed(Box::new(task)),
-        None => Claim::Finished,
-    })
-}
-
-/// [`claim`] for many single-task jobs at once (the runner's group commit):
-/// one statement starts the next attempt of every unfinished task among
-/// `ids`, and each id gets its own answer, in order. An id listed twice is
+/// Starts the next attempt of single-task jobs (the runner's group commit
+/// claims those that start together at once): one statement increments the
+/// attempt count of every unfinished task among `ids` and returns the rows,
+/// so two claims of one task, however close together, get different
+/// attempt numbers and two workers can never both start the same attempt.
+/// Each id gets its own answer, in order. An id listed twice is
 /// claimed once; its later entries answer [`Claim::Finished`], as a claim
 /// that lost the race to another would.
 pub async fn claim_each(
@@ -259,10 +247,6 @@ pub async fn claim_many(
         .await
 }
 
-pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: Value) -> Result<(), DbErr> {
-    finish(db, id, TaskStatus::Succeeded, Some(result), None).await
-}
-
 /// Marks many tasks succeeded, each with its own result, in one statement
 /// per [`SUCCEED_ROWS`] tasks: a batch's outcome write then holds SQLite's
 /// write lock for one statement instead of a hundred.
@@ -307,30 +291,13 @@ pub async fn fail(
     failure: FailureKind,
     error: &str,
 ) -> Result<(), DbErr> {
-    finish(db, id, TaskStatus::Failed, None, Some((failure, error))).await
-}
-
-async fn finish(
-    db: &impl ConnectionTrait,
-    id: &str,
-    status: TaskStatus,
-    result: Option<Value>,
-    failure: Option<(FailureKind, &str)>,
-) -> Result<(), DbErr> {
     let now = Utc::now();
-    let mut update = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TaskStatus::Failed))
         .col_expr(Column::FinishedAt, Expr::value(now))
-        .col_expr(Column::UpdatedAt, Expr::value(now));
-    if let Some(result) = result {
-        update = update.col_expr(Column::Result, Expr::value(result));
-    }
-    if let Some((failure, error)) = failure {
-        update = update
-            .col_expr(Column::Failure, Expr::value(failure))
-            .col_expr(Column::LastError, Expr::value(error));
-    }
-    update
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::Failure, Expr::value(failure))
+        .col_expr(Column::LastError, Expr::value(error))
         .filter(Column::Id.eq(id))
         .filter(unfinished())
         .exec(db)

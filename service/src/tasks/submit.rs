@@ -110,12 +110,7 @@ pub async fn submit(
     audit: Option<audit_log::ActiveModel>,
 ) -> Result<Model, ServiceError> {
     if store.db.get_database_backend() != DbBackend::Postgres {
-        let submission = Submission::begin(store).await?;
-        let mut models = submission.record(vec![new], 1).await?;
-        if let Some(audit) = audit {
-            submission.audit(audit).await?;
-        }
-        submission.commit().await?;
+        let mut models = submit_many(store, vec![new], audit).await?;
         return Ok(models.remove(0));
     }
     let model = new.into_model();

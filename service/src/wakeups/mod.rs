@@ -105,7 +105,7 @@ impl Wakeups {
         if ids.is_empty() {
             return;
         }
-        self.waiters.wake(&ids);
+        self.waiters.wake(ids.iter().map(String::as_str));
         if let Some(tx) = &self.announcer {
             let _ = tx.send(Announcement::Finished(ids));
         }
@@ -133,7 +133,7 @@ impl Wakeups {
 }
 
 impl Waiters {
-    fn wake(&self, ids: &[String]) {
+    fn wake<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let by_task = self.by_task.lock().unwrap_or_else(|e| e.into_inner());
         for id in ids {
             if let Some(notify) = by_task.get(id) {
@@ -249,12 +249,9 @@ async fn listen(pool: PgPool, waiters: Weak<Waiters>) {
         backoff = Duration::from_millis(250);
         // Whatever was announced while nobody listened is found by looking
         // again now.
-        let Some(alive) = waiters.upgrade() else {
+        if !look_again(&waiters) {
             return;
-        };
-        queued::jobs_queued();
-        alive.wake_all();
-        drop(alive);
+        }
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => {
@@ -264,22 +261,15 @@ async fn listen(pool: PgPool, waiters: Weak<Waiters>) {
                     if notification.channel() == QUEUED_CHANNEL {
                         queued::jobs_queued();
                     } else {
-                        let ids: Vec<String> = notification
-                            .payload()
-                            .split(',')
-                            .map(str::to_owned)
-                            .collect();
-                        alive.wake(&ids);
+                        alive.wake(notification.payload().split(','));
                     }
                 }
                 // The connection was lost; the next call reconnects, and
                 // what was sent meanwhile is found by looking again.
                 Ok(None) => {
-                    let Some(alive) = waiters.upgrade() else {
+                    if !look_again(&waiters) {
                         return;
-                    };
-                    queued::jobs_queued();
-                    alive.wake_all();
+                    }
                 }
                 Err(err) => {
                     tracing::debug!(error = %err, "listening for queued and finished tasks failed; reconnecting");
@@ -288,6 +278,17 @@ async fn listen(pool: PgPool, waiters: Weak<Waiters>) {
             }
         }
     }
+}
+
+/// Wakes this process's workers and every waiter, so that each looks at
+/// the store again; false when nobody holds the wake-ups any more.
+fn look_again(waiters: &Weak<Waiters>) -> bool {
+    let Some(alive) = waiters.upgrade() else {
+        return false;
+    };
+    queued::jobs_queued();
+    alive.wake_all();
+    true
 }
 
 async fn connect_listener(pool: &PgPool) -> Result<PgListener, sqlx::Error> {

@@ -12,7 +12,10 @@ use ferry_entity::{ClusterId, TaskJob, TaskKind, task::Model};
 use sea_orm::TransactionTrait;
 use serde_json::Value;
 
-use super::{WorkerState, outcome};
+use super::{
+    WorkerState,
+    outcome::{self, Settled},
+};
 use crate::jobs::{self, JobContext, JobError, topic_create};
 use ferry_service::tasks::{self, policy};
 
@@ -56,17 +59,30 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     // per task is what makes batches fast on SQLite and PostgreSQL alike.
     let txn = db.begin().await?;
     let total = outcomes.len();
-    let mut finished: Vec<String> = outcomes.iter().map(|(task, _)| task.id.clone()).collect();
-    let retried = outcome::settle_batch(&txn, outcomes, elapsed).await?;
-    txn.commit().await?;
-    finished.retain(|id| !retried.iter().any(|(task, _)| &task.id == id));
-    state.store.wakeups.tasks_finished(finished);
-    let retrying: Vec<String> = retried
-        .into_iter()
-        .map(|(task, message)| {
-            format!("{}: {message}", task.subject.as_deref().unwrap_or(&task.id))
+    let named: Vec<(String, String)> = outcomes
+        .iter()
+        .map(|(task, _)| {
+            (
+                task.id.clone(),
+                task.subject.clone().unwrap_or_else(|| task.id.clone()),
+            )
         })
         .collect();
+    let outcomes = outcomes
+        .into_iter()
+        .map(|(task, result)| (task, result, elapsed))
+        .collect();
+    let settled = outcome::settle_all(&txn, outcomes).await?;
+    txn.commit().await?;
+    let mut finished = Vec::new();
+    let mut retrying = Vec::new();
+    for ((id, name), settled) in named.into_iter().zip(settled) {
+        match settled {
+            Settled::Retrying(message) => retrying.push(format!("{name}: {message}")),
+            _ => finished.push(id),
+        }
+    }
+    state.store.wakeups.tasks_finished(finished);
     if retrying.is_empty() {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
         return Ok(());

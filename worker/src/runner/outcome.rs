@@ -27,67 +27,55 @@ pub(super) fn exhausted(task: &Model) -> JobError {
     ))
 }
 
-/// Records the outcomes of a batch's tasks: every success in one statement
-/// (`tasks::succeed_many`), any other outcome as [`settle`] does. Returns the
-/// tasks that will be retried, with their errors.
-pub(super) async fn settle_batch(
+/// Records every outcome, each with its attempt's duration in seconds: the
+/// successes in one statement (`tasks::succeed_many`), any other outcome
+/// as [`settle_failure`] does. Returns what became of each task, in order.
+pub(super) async fn settle_all(
     db: &impl ConnectionTrait,
-    outcomes: Vec<(Model, Result<Value, JobError>)>,
-    elapsed: f64,
-) -> Result<Vec<(Model, String)>, DbErr> {
+    outcomes: Vec<(Model, Result<Value, JobError>, f64)>,
+) -> Result<Vec<Settled>, DbErr> {
+    let mut settled = Vec::with_capacity(outcomes.len());
     let mut succeeded = Vec::new();
-    let mut retrying = Vec::new();
-    for (task, outcome) in outcomes {
-        match outcome {
+    for (task, outcome, elapsed) in outcomes {
+        settled.push(match outcome {
             Ok(result) => {
                 record(task.kind, "succeeded", elapsed);
                 succeeded.push((task.id, result));
+                Settled::Succeeded
             }
-            Err(err) => {
-                if let Settled::Retrying(message) = settle(db, &task, Err(err), elapsed).await? {
-                    retrying.push((task, message));
-                }
-            }
-        }
+            Err(err) => settle_failure(db, &task, err, elapsed).await?,
+        });
     }
     tasks::succeed_many(db, succeeded).await?;
-    Ok(retrying)
+    Ok(settled)
 }
 
-/// Records the outcome on the task row: a success, a retryable error below
-/// the attempt limit, or a failure (permanent, or retryable on the last
+/// Records a failed attempt on the task row: a retryable error below the
+/// attempt limit, or a failure (permanent, or retryable on the last
 /// attempt).
-pub(super) async fn settle(
+async fn settle_failure(
     db: &impl ConnectionTrait,
     task: &Model,
-    outcome: Result<Value, JobError>,
+    err: JobError,
     elapsed: f64,
 ) -> Result<Settled, DbErr> {
-    let settled = match outcome {
-        Ok(result) => {
-            tasks::succeed(db, &task.id, result).await?;
-            Settled::Succeeded
-        }
-        Err(err) if err.is_retryable() && task.attempts < task.max_attempts => {
-            let message = err.to_string();
-            tasks::retry_later(db, &task.id, &message).await?;
-            Settled::Retrying(message)
-        }
-        Err(err) => {
-            let reason = if err.is_retryable() {
-                format!("gave up after {} attempts: {err}", task.attempts)
-            } else {
-                err.to_string()
-            };
-            tasks::fail(db, &task.id, err.failure(), &reason).await?;
-            jobs::changefeed::failed(db, task, &reason).await?;
-            Settled::Failed(reason)
-        }
+    let settled = if err.is_retryable() && task.attempts < task.max_attempts {
+        let message = err.to_string();
+        tasks::retry_later(db, &task.id, &message).await?;
+        Settled::Retrying(message)
+    } else {
+        let reason = if err.is_retryable() {
+            format!("gave up after {} attempts: {err}", task.attempts)
+        } else {
+            err.to_string()
+        };
+        tasks::fail(db, &task.id, err.failure(), &reason).await?;
+        jobs::changefeed::failed(db, task, &reason).await?;
+        Settled::Failed(reason)
     };
     let label = match settled {
-        Settled::Succeeded => "succeeded",
         Settled::Retrying(_) => "retrying",
-        Settled::Failed(_) => "failed",
+        _ => "failed",
     };
     record(task.kind, label, elapsed);
     Ok(settled)

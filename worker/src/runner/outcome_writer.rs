@@ -11,10 +11,9 @@ use serde_json::Value;
 use super::{
     group_commit::GroupCommit,
     outcome::{self, Settled},
-    record,
 };
 use crate::jobs::JobError;
-use ferry_service::{store::Store, tasks};
+use ferry_service::store::Store;
 
 /// Outcomes written per transaction, at most.
 const MAX_GROUP: usize = 256;
@@ -43,25 +42,18 @@ async fn write(
     store: &Store,
     outcomes: Vec<Outcome>,
 ) -> Result<(Vec<String>, Vec<Settled>), DbErr> {
+    let ids: Vec<String> = outcomes
+        .iter()
+        .map(|(task, _, _)| task.id.clone())
+        .collect();
     let txn = store.db.begin().await?;
-    let mut settled = Vec::with_capacity(outcomes.len());
-    let mut succeeded = Vec::new();
-    let mut finished = Vec::new();
-    for (task, outcome, elapsed) in outcomes {
-        let answer = match outcome {
-            Ok(result) => {
-                record(task.kind, "succeeded", elapsed);
-                succeeded.push((task.id.clone(), result));
-                Settled::Succeeded
-            }
-            Err(err) => outcome::settle(&txn, &task, Err(err), elapsed).await?,
-        };
-        if !matches!(answer, Settled::Retrying(_)) {
-            finished.push(task.id);
-        }
-        settled.push(answer);
-    }
-    tasks::succeed_many(&txn, succeeded).await?;
+    let settled = outcome::settle_all(&txn, outcomes).await?;
     txn.commit().await?;
+    let finished = ids
+        .into_iter()
+        .zip(&settled)
+        .filter(|(_, s)| !matches!(s, Settled::Retrying(_)))
+        .map(|(id, _)| id)
+        .collect();
     Ok((finished, settled))
 }
