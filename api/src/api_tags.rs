@@ -21,6 +21,9 @@ pub enum ApiTags {
     /// Confluent REST Proxy v3 compatible Kafka admin: topics, partitions,
     /// configs, brokers and consumer groups.
     Confluent,
+    /// Confluent REST Proxy v2 compatible topics, partitions and brokers, and
+    /// produce; the cluster is chosen without being named (`/topics`).
+    ConfluentV2,
     /// EasyQueue compatible topics and statistics of a project (`appKey`).
     EasyQueue,
     /// DigitalOcean compatible Kafka topics (`/v2/databases/{uuid}/topics`).

@@ -16,7 +16,8 @@ use crate::{
         topics::EasyQueueTopicsApi,
     },
     middleware::{
-        audit, body_limit, body_schema, error_envelope, http_metrics, rate_limit, request_id,
+        audit, body_limit, body_schema, error_envelope, http_metrics, kafka_accept, rate_limit,
+        request_id,
     },
     native::{
         audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi, statistics::StatisticsApi,
@@ -87,7 +88,8 @@ pub fn route_labels() -> RouteLabels {
 }
 
 /// The whole application. Middleware, outermost first: shared state, request
-/// id, HTTP metrics, authentication, audit, dialect error envelopes, the body
+/// id, HTTP metrics, REST Proxy v2's content negotiation, authentication, the
+/// rate limit, audit, dialect error envelopes, the body
 /// size limit, the body's schema (`body_schema`, after the size limit so
 /// that it never reads more than `api.max_body_bytes`); paths are normalised
 /// (trailing slash trimmed) before any of them.
@@ -106,8 +108,13 @@ pub fn build(state: AppState) -> impl Endpoint {
         .around(body_limit::limit)
         .around(error_envelope::render_errors)
         .around(audit::record)
+        // Each `around` names the endpoint it wraps twice in its type, so the
+        // type doubles with every layer; boxing here keeps it within the
+        // compiler's recursion limit at the cost of one dynamic call.
+        .boxed()
         .around(rate_limit::limit)
         .around(auth::authenticate)
+        .around(kafka_accept::negotiate)
         .around(http_metrics::record)
         .around(request_id::assign)
         // TiEM's routes end in a slash (`/changefeeds/`, `/changefeeds/{id}/`)

@@ -163,12 +163,17 @@ fn describe(error: &ValidationError<'_>) -> BodyViolation {
     }
 }
 
-/// The schema of an operation's `application/json` request body.
+/// The schema of an operation's JSON request body: `application/json` or a
+/// `+json` type (REST Proxy v2's `application/vnd.kafka.binary.v2+json`).
+/// Every JSON media type of one operation shares its schema.
 fn json_body_schema(operation: &Value) -> Option<&Value> {
     let content = operation.get("requestBody")?.get("content")?.as_object()?;
     content
         .iter()
-        .find(|(media, _)| media.starts_with("application/json"))
+        .find(|(media, _)| {
+            let essence = media.split(';').next().unwrap_or_default().trim();
+            essence == "application/json" || essence.ends_with("+json")
+        })
         .and_then(|(_, media)| media.get("schema"))
 }
 

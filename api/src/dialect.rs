@@ -18,6 +18,9 @@ pub enum Dialect {
     Tiem,
     /// `/v3/...`: `{error_code, message}`.
     Confluent,
+    /// `/topics`, `/consumers`, `/brokers` (REST Proxy v2): `{error_code,
+    /// message}` in `application/vnd.kafka.v2+json`.
+    ConfluentV2,
     /// `/v1.0/appkeys/...`: HTTP 200 with `{header: {isSuccessful,
     /// resultCode, resultMessage}}`, for errors too.
     EasyQueue,
@@ -34,6 +37,7 @@ impl Dialect {
             Dialect::TubeMq => "tubemq",
             Dialect::Tiem => "tiem",
             Dialect::Confluent => "confluent",
+            Dialect::ConfluentV2 => "confluent_v2",
             Dialect::EasyQueue => "easyqueue",
             Dialect::DigitalOcean => "digitalocean",
             Dialect::Native => "native",
@@ -51,6 +55,11 @@ impl Dialect {
             Dialect::EasyQueue
         } else if path.starts_with("/v2/databases") {
             Dialect::DigitalOcean
+        } else if ["/topics", "/consumers", "/brokers"].iter().any(|root| {
+            path.strip_prefix(root)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }) {
+            Dialect::ConfluentV2
         } else {
             Dialect::Native
         }
@@ -64,9 +73,10 @@ impl Dialect {
     /// its header, under HTTP 200.
     pub fn invalid_body_status(self, violation: Violation) -> StatusCode {
         match (self, violation) {
-            (Dialect::Confluent | Dialect::DigitalOcean, Violation::Rule) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            (
+                Dialect::Confluent | Dialect::ConfluentV2 | Dialect::DigitalOcean,
+                Violation::Rule,
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -85,7 +95,7 @@ impl Dialect {
                 "data": null,
                 "message": message,
             }),
-            Dialect::Confluent => json!({
+            Dialect::Confluent | Dialect::ConfluentV2 => json!({
                 // The REST Proxy's code for a rate limit is 42901.
                 "error_code": if status == StatusCode::TOO_MANY_REQUESTS { 42901 } else { u32::from(status.as_u16()) },
                 "message": message,
@@ -115,10 +125,10 @@ impl Dialect {
                 "requestId": request_id,
             }),
         };
-        let content_type = if self == Dialect::Native {
-            "application/problem+json"
-        } else {
-            "application/json"
+        let content_type = match self {
+            Dialect::Native => "application/problem+json",
+            Dialect::ConfluentV2 => crate::confluent::v2::V2_JSON,
+            _ => "application/json",
         };
         // EasyQueue answers every call with 200 and says in the body's
         // header whether it succeeded.

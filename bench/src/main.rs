@@ -15,6 +15,7 @@ mod db;
 mod ferry;
 mod kafka_sink;
 mod load;
+mod produce;
 mod sampling;
 mod stats;
 mod tasks;
@@ -55,6 +56,9 @@ enum Command {
     /// the 2 s budget, and the SQLite bytes 90 days of samples take beside
     /// the 1 GiB budget.
     Stats(sampling::Args),
+    /// Records/s produced through REST Proxy v2 (batched calls) and v3
+    /// (streamed records) beside a raw rdkafka producer.
+    Produce(produce::Args),
 }
 
 #[tokio::main]
@@ -67,5 +71,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin(args) => admin::run(args).await,
         Command::KafkaSink(args) => kafka_sink::run(args).await,
         Command::Stats(args) => sampling::run(args).await,
+        Command::Produce(args) => produce::run(args).await,
     }
 }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub changefeed: ChangefeedSettings,
     pub rate_limit: RateLimitSettings,
     pub stats: StatsSettings,
+    #[serde(default)]
+    pub confluent: ConfluentSettings,
 }
 
 /// Statistics over time (`stats`): how often the workers sample each
@@ -112,6 +114,17 @@ pub struct WorkerSettings {
     pub topic_batch_linger_ms: u64,
     /// How long a new topic may take to get a leader for every partition.
     pub topic_writable_timeout_seconds: u64,
+}
+
+/// The Confluent REST Proxy dialect.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfluentSettings {
+    /// The Kafka cluster REST Proxy v2's routes act on, whose paths name
+    /// none: a registered cluster's id, name or UUID
+    /// (`FERRY_CONFLUENT__V2_CLUSTER`). Unset, a project token acts on its
+    /// project's one Kafka cluster and a global token on the only
+    /// registered one.
+    pub v2_cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

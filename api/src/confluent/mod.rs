@@ -52,7 +52,9 @@ pub mod configs;
 pub mod consumer_groups;
 pub mod lags;
 pub mod partitions;
+pub mod records;
 pub mod topics;
+pub mod v2;
 
 /// Every v3 route, as one element of the application's API tuple.
 pub type ConfluentApis = (
@@ -64,6 +66,8 @@ pub type ConfluentApis = (
     brokers::ConfluentBrokersApi,
     consumer_groups::ConfluentConsumerGroupsApi,
     lags::ConfluentLagsApi,
+    records::ConfluentRecordsApi,
+    v2::ConfluentV2Apis,
 );
 
 pub fn apis() -> ConfluentApis {
@@ -76,6 +80,8 @@ pub fn apis() -> ConfluentApis {
         brokers::ConfluentBrokersApi,
         consumer_groups::ConfluentConsumerGroupsApi,
         lags::ConfluentLagsApi,
+        records::ConfluentRecordsApi,
+        v2::apis(),
     )
 }
 
@@ -145,7 +151,7 @@ pub enum ConfluentError {
     Unavailable(Json<ErrorBody>),
 }
 
-fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
+pub(crate) fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
     Json(ErrorBody {
         error_code: code,
         message: message.into(),
@@ -178,6 +184,33 @@ impl ConfluentError {
             PARTITION_NOT_FOUND,
             format!("Partition {partition} of topic '{topic}' not found."),
         )
+    }
+
+    /// A record Kafka did not take: 503 `50003` when sending it again may
+    /// succeed, else 502 `50002`.
+    pub fn delivery(retriable: bool, message: String) -> Self {
+        if retriable {
+            Self::Unavailable(body(KAFKA_RETRIABLE, message))
+        } else {
+            Self::BadGateway(body(KAFKA_ERROR, message))
+        }
+    }
+
+    /// The body's `error_code` and `message`, for an error written inside a
+    /// stream of reports rather than as the answer.
+    pub fn code_and_message(&self) -> (i32, &str) {
+        let (Self::BadRequest(b)
+        | Self::Unauthorized(b)
+        | Self::Forbidden(b)
+        | Self::NotFound(b)
+        | Self::Conflict(b)
+        | Self::Unprocessable(b)
+        | Self::PayloadTooLarge(b)
+        | Self::UnsupportedMediaType(b)
+        | Self::TooManyRequests(b)
+        | Self::BadGateway(b)
+        | Self::Unavailable(b)) = self;
+        (b.error_code, &b.message)
     }
 
     /// A Kafka call that failed, with what was being done.

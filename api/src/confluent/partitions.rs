@@ -115,12 +115,48 @@ pub fn replica_ids(p: &PartitionInfo) -> Vec<i32> {
     }
 }
 
-async fn find_partition(ctx: &Ctx, topic: &str, raw: &str) -> V3Result<(TopicInfo, PartitionInfo)> {
+pub async fn find_partition(
+    ctx: &Ctx,
+    topic: &str,
+    raw: &str,
+) -> V3Result<(TopicInfo, PartitionInfo)> {
     let (_, t) = find_topic(ctx, topic).await?;
     let p = parse_index(raw)
         .and_then(|id| t.partition(id).cloned())
         .ok_or_else(|| ConfluentError::partition_not_found(topic, raw))?;
     Ok((t, p))
+}
+
+/// A partition's first offset and the offset its next record will get.
+pub async fn partition_offsets(ctx: &Ctx, topic: &str, partition: i32) -> V3Result<(i64, i64)> {
+    let key = (topic.to_owned(), partition);
+    let (first, end) = tokio::join!(
+        admin::offsets(
+            &ctx.cluster,
+            vec![key.clone()],
+            OffsetSpec::Earliest,
+            READ_TIMEOUT
+        ),
+        admin::offsets(
+            &ctx.cluster,
+            vec![key.clone()],
+            OffsetSpec::Latest,
+            READ_TIMEOUT
+        ),
+    );
+    let read = |found: Result<_, _>, which: &str| -> V3Result<i64> {
+        let doing = format!("reading the {which} offset of partition {partition} of '{topic}'");
+        let found: std::collections::HashMap<_, admin::PartitionOffset> =
+            found.map_err(|e| ConfluentError::kafka(&doing, e))?;
+        let entry = found.get(&key);
+        entry.and_then(|o| o.offset).ok_or_else(|| {
+            let why = entry
+                .and_then(|o| o.error.clone())
+                .unwrap_or_else(|| "the leader did not report it".into());
+            ConfluentError::kafka(&doing, admin::AdminError::Invalid(why))
+        })
+    };
+    Ok((read(first, "beginning")?, read(end, "end")?))
 }
 
 pub struct ConfluentPartitionsApi;
@@ -188,38 +224,7 @@ impl ConfluentPartitionsApi {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
         let (t, p) = find_partition(&ctx, &topic_name.0, &partition_id.0).await?;
-        let key = (t.name.clone(), p.id);
-        let (first, end) = tokio::join!(
-            admin::offsets(
-                &ctx.cluster,
-                vec![key.clone()],
-                OffsetSpec::Earliest,
-                READ_TIMEOUT
-            ),
-            admin::offsets(
-                &ctx.cluster,
-                vec![key.clone()],
-                OffsetSpec::Latest,
-                READ_TIMEOUT
-            ),
-        );
-        let read = |found: Result<_, _>, which: &str| -> V3Result<i64> {
-            let doing = format!(
-                "reading the {which} offset of partition {} of '{}'",
-                p.id, t.name
-            );
-            let found: std::collections::HashMap<_, admin::PartitionOffset> =
-                found.map_err(|e| ConfluentError::kafka(&doing, e))?;
-            let entry = found.get(&key);
-            entry.and_then(|o| o.offset).ok_or_else(|| {
-                let why = entry
-                    .and_then(|o| o.error.clone())
-                    .unwrap_or_else(|| "the leader did not report it".into());
-                ConfluentError::kafka(&doing, admin::AdminError::Invalid(why))
-            })
-        };
-        let beginning_offset = read(first, "beginning")?;
-        let end_offset = read(end, "end")?;
+        let (beginning_offset, end_offset) = partition_offsets(&ctx, &t.name, p.id).await?;
         let path = format!("{}/offsets", partition_path(&t.name, p.id));
         Ok(Json(KafkaPartitionOffsets {
             kind: "KafkaPartitionOffsets".into(),

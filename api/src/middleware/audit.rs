@@ -102,12 +102,29 @@ fn entry(call: &Call, status: StatusCode, detail: Option<Value>) -> audit_log::A
     }
 }
 
+/// Produce calls (REST Proxy v2 and v3). Producing records is data, not a
+/// change ferry makes to a cluster: an audit row per call would copy the
+/// topics' traffic into the audit log. `/metrics` counts them instead
+/// (`ferry_produced_records_total`).
+const PRODUCE_ROUTES: [&str; 3] = [
+    "/topics/{topic_name}",
+    "/topics/{topic_name}/partitions/{partition_id}",
+    "/v3/clusters/{cluster_id}/topics/{topic_name}/records",
+];
+
+fn is_produce(req: &Request) -> bool {
+    *req.method() == Method::POST
+        && req
+            .data::<AppState>()
+            .is_some_and(|state| PRODUCE_ROUTES.contains(&state.routes.label(req.uri().path())))
+}
+
 pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let mutating = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if !mutating {
+    if !mutating || is_produce(&req) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     if req.extensions().get::<Identity>().is_none() {

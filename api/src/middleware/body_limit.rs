@@ -2,20 +2,21 @@
 //! anything reads it: by its `Content-Length`, or, for a chunked body, as soon
 //! as the bytes read pass the limit (the read then fails, which the handler's
 //! parsing answers as a bad request). Without it a caller with any token, or
-//! none, could make ferry read and parse bodies of any size.
+//! none, could make ferry read and parse bodies of any size. A chunked stream
+//! of records (`confluent::records`) is limited per record by its handler,
+//! not in total: such a stream may stay open for as long as its client
+//! produces.
 
 use futures::StreamExt;
 use poem::{Body, Endpoint, Error, IntoResponse, Request, Response, http::StatusCode};
 
-use crate::state::AppState;
+use crate::{confluent::records::STREAMED_ROUTES, state::AppState};
 
 pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let Some(max) = req
-        .data::<AppState>()
-        .map(|s| s.settings.api.max_body_bytes)
-    else {
+    let Some(state) = req.data::<AppState>().cloned() else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
+    let max = state.settings.api.max_body_bytes;
     let declared = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -27,6 +28,7 @@ pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Respo
             return Err(too_large(max));
         }
         Some(_) => {}
+        None if STREAMED_ROUTES.contains(&state.routes.label(req.uri().path())) => {}
         None => {
             let mut seen = 0u64;
             let stream = req.take_body().into_bytes_stream().map(move |chunk| {

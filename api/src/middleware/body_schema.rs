@@ -16,6 +16,7 @@ use poem::{Endpoint, Error, IntoResponse, Request, Response, http::StatusCode};
 
 use crate::{
     body_schemas::{self, BodyViolation},
+    confluent::records::STREAMED_ROUTES,
     dialect::Dialect,
     state::AppState,
 };
@@ -25,7 +26,12 @@ pub async fn validate<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Re
         return next.call(req).await.map(IntoResponse::into_response);
     };
     let template = state.routes.label(req.uri().path());
-    let checked = req.extensions().get::<Identity>().is_some() && is_json(&req);
+    // A stream of records is checked record by record by its handler
+    // (`confluent::records`): reading it whole here would hold every
+    // report back until the client ends the stream.
+    let checked = req.extensions().get::<Identity>().is_some()
+        && is_json(&req)
+        && !STREAMED_ROUTES.contains(&template);
     let Some(validator) = state
         .bodies
         .validator(req.method(), template)
@@ -58,7 +64,8 @@ fn refusal(dialect: Dialect, violation: BodyViolation) -> Error {
 }
 
 /// Whether the request says its body is JSON (`application/json` or a
-/// `+json` type), as poem-openapi's `Json` payload accepts.
+/// `+json` type), as poem-openapi's `Json` payload accepts; REST Proxy v2
+/// also reads JSON sent as `application/octet-stream`.
 fn is_json(req: &Request) -> bool {
     req.content_type().is_some_and(|ct| {
         let essence = ct
@@ -69,5 +76,7 @@ fn is_json(req: &Request) -> bool {
             .to_ascii_lowercase();
         essence == "application/json"
             || (essence.starts_with("application/") && essence.ends_with("+json"))
+            || (essence == "application/octet-stream"
+                && Dialect::of_path(req.uri().path()) == Dialect::ConfluentV2)
     })
 }

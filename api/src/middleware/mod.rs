@@ -7,5 +7,6 @@ pub mod body_limit;
 pub mod body_schema;
 pub mod error_envelope;
 pub mod http_metrics;
+pub mod kafka_accept;
 pub mod rate_limit;
 pub mod request_id;

@@ -13,6 +13,7 @@ use rdkafka::{
     admin::AdminClient,
     client::DefaultClientContext,
     error::{KafkaError, RDKafkaErrorCode},
+    producer::FutureProducer,
 };
 use secrecy::ExposeSecret;
 
@@ -30,6 +31,7 @@ pub mod broker_default_config;
 pub mod broker_errors;
 pub mod metadata;
 pub mod placement;
+pub mod produce;
 pub mod topic_config;
 
 pub type Admin = AdminClient<DefaultClientContext>;
@@ -42,16 +44,56 @@ pub struct KafkaCluster {
     broker_errors: BrokerErrors,
     /// The settings version the client was built from.
     version: chrono::DateTime<chrono::Utc>,
+    /// The settings the admin client was built from, secrets included, for
+    /// the producer built on first use. Never logged: `KafkaCluster` has no
+    /// `Debug`.
+    config: ClientConfig,
+    /// The REST Proxy dialects' producer (`produce.rs`), built on first use.
+    producer: tokio::sync::OnceCell<Arc<FutureProducer>>,
+    /// Partition counts of recently produced-to topics (`produce.rs`);
+    /// `None` for a topic the cluster does not have.
+    partition_counts: moka::sync::Cache<String, Option<i32>>,
 }
 
 impl KafkaCluster {
-    fn new(id: Option<ClusterId>, admin: Admin, version: chrono::DateTime<chrono::Utc>) -> Self {
-        Self {
+    fn new(
+        id: Option<ClusterId>,
+        config: ClientConfig,
+        version: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, ServiceError> {
+        let admin: Admin = config
+            .create()
+            .map_err(|e| ServiceError::invalid(format!("cannot build a Kafka client: {e}")))?;
+        Ok(Self {
             id,
             admin,
             broker_errors: BrokerErrors::default(),
             version,
-        }
+            config,
+            producer: tokio::sync::OnceCell::new(),
+            partition_counts: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(produce::PARTITIONS_TTL)
+                .build(),
+        })
+    }
+
+    /// The cluster's producer, built on first use with the client's
+    /// settings and `produce::producer_settings`.
+    pub async fn producer(&self) -> Result<Arc<FutureProducer>, admin::AdminError> {
+        self.producer
+            .get_or_try_init(|| async {
+                let mut config = self.config.clone();
+                produce::producer_settings(&mut config);
+                config
+                    .create::<FutureProducer>()
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        admin::AdminError::Invalid(format!("cannot build a Kafka producer: {e}"))
+                    })
+            })
+            .await
+            .cloned()
     }
 
     /// The admin client, for the worker's mutating calls (CreateTopics,
@@ -75,10 +117,7 @@ impl KafkaCluster {
     /// A client for brokers that are not in the registry (a changefeed's
     /// Kafka downstream given by address); it is not cached.
     pub fn unregistered(config: &ClientConfig) -> Result<KafkaCluster, ServiceError> {
-        let admin: Admin = config
-            .create()
-            .map_err(|e| ServiceError::invalid(format!("cannot build a Kafka client: {e}")))?;
-        Ok(KafkaCluster::new(None, admin, chrono::Utc::now()))
+        KafkaCluster::new(None, config.clone(), chrono::Utc::now())
     }
 }
 
@@ -116,10 +155,11 @@ impl KafkaClients {
             existing.broker_errors.drain(existing.admin.inner());
             return Ok(existing.clone());
         }
-        let admin: Admin = client_config(&conn)
-            .create()
-            .map_err(|e| ServiceError::invalid(format!("cannot build a Kafka client: {e}")))?;
-        let cluster = Arc::new(KafkaCluster::new(Some(cluster_id), admin, version));
+        let cluster = Arc::new(KafkaCluster::new(
+            Some(cluster_id),
+            client_config(&conn),
+            version,
+        )?);
         // A replaced client is dropped (and closed) once in-flight calls end.
         self.lock().insert(cluster_id, cluster.clone());
         Ok(cluster)

@@ -1,6 +1,7 @@
-//! The Confluent REST v3 admin dialect against a real tansu broker: clusters,
-//! topics, partitions, configs, brokers and consumer groups, checked through
-//! the API and with a Kafka client.
+//! The Confluent REST Proxy dialect against a real tansu broker: v3's
+//! clusters, topics, partitions, configs, brokers, consumer groups and
+//! records, and v2's topics, partitions, brokers and produce, checked
+//! through the API and with a Kafka client.
 //!
 //! tansu 0.6.0 gaps these tests meet (the broker's, not ferry's):
 //! - a broker-level DescribeConfigs answers no configs at all, so broker and
@@ -17,5 +18,7 @@
 mod configs;
 mod groups;
 mod helpers;
+mod records;
 mod refusals;
 mod topics;
+mod v2;

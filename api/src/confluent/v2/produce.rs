@@ -1,0 +1,254 @@
+//! Produce to a topic or a partition: the records of one call decoded in
+//! their embedded format (`body.rs`), refused whole if any does not decode,
+//! then handed to the cluster's producer (`ferry_service::kafka::produce`)
+//! and answered with one `offsets` entry per record, in request order: its
+//! partition and offset, or `error_code` 1 (will not succeed if retried) or
+//! 2 (may) with the error.
+
+use base64::Engine;
+use ferry_service::kafka::produce::{self, Delivery, OutgoingRecord};
+use poem_openapi::Object;
+use serde_json::Value;
+
+use super::{
+    INVALID_DATA, KEY_SCHEMA_MISSING, SCHEMA_REGISTRY, V2Error, V2Result, VALUE_SCHEMA_MISSING,
+    body::EmbeddedFormat,
+};
+use crate::confluent::{ConfluentError, Ctx, ErrorBody, READ_TIMEOUT};
+
+/// One record of a produce to a topic.
+#[derive(Debug, Object)]
+pub struct V2ProduceRecord {
+    /// The key in the embedded format (a base64 string for `binary`), or
+    /// null for none.
+    #[oai(nullable)]
+    pub key: Option<Value>,
+    /// The value in the embedded format, or null (a tombstone).
+    #[oai(nullable)]
+    pub value: Option<Value>,
+    /// The partition to write to; null: the key's partition (murmur2, as
+    /// the Java client), or any partition for a record without a key.
+    #[oai(nullable, validator(minimum(value = "0")))]
+    pub partition: Option<i32>,
+}
+
+/// One record of a produce to a partition.
+#[derive(Debug, Object)]
+pub struct V2PartitionProduceRecord {
+    /// The key in the embedded format, or null for none.
+    #[oai(nullable)]
+    pub key: Option<Value>,
+    /// The value in the embedded format, or null (a tombstone).
+    #[oai(nullable)]
+    pub value: Option<Value>,
+}
+
+/// Schemas of the `avro`, `jsonschema` and `protobuf` formats, which need a
+/// schema registry.
+#[derive(Debug, Object)]
+pub struct V2SchemaFields {
+    /// The key's schema, in full.
+    #[oai(nullable)]
+    pub key_schema: Option<String>,
+    /// The key schema's id in the registry.
+    #[oai(nullable)]
+    pub key_schema_id: Option<i32>,
+    /// The value's schema, in full.
+    #[oai(nullable)]
+    pub value_schema: Option<String>,
+    /// The value schema's id in the registry.
+    #[oai(nullable)]
+    pub value_schema_id: Option<i32>,
+}
+
+#[derive(Debug, Object)]
+pub struct V2TopicProduceRequest {
+    #[oai(flatten)]
+    pub schemas: V2SchemaFields,
+    /// At least one record.
+    #[oai(validator(min_items = 1))]
+    pub records: Vec<V2ProduceRecord>,
+}
+
+#[derive(Debug, Object)]
+pub struct V2PartitionProduceRequest {
+    #[oai(flatten)]
+    pub schemas: V2SchemaFields,
+    /// At least one record.
+    #[oai(validator(min_items = 1))]
+    pub records: Vec<V2PartitionProduceRecord>,
+}
+
+/// Where one record landed, or why it did not.
+#[derive(Debug, Object)]
+pub struct V2RecordOffset {
+    /// Null when the record was not written.
+    #[oai(nullable)]
+    pub partition: Option<i32>,
+    /// Null when the record was not written.
+    #[oai(nullable)]
+    pub offset: Option<i64>,
+    /// Null when written; 1: a Kafka error retrying will not fix; 2: one
+    /// it may.
+    #[oai(nullable)]
+    pub error_code: Option<i64>,
+    /// Null when written; else why not.
+    #[oai(nullable)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct V2ProduceResponse {
+    /// Always null: ferry produces no schema formats yet.
+    #[oai(nullable)]
+    pub key_schema_id: Option<i32>,
+    /// Always null: ferry produces no schema formats yet.
+    #[oai(nullable)]
+    pub value_schema_id: Option<i32>,
+    /// One entry per record, in request order.
+    pub offsets: Vec<V2RecordOffset>,
+}
+
+/// A record as the request gave it, before decoding.
+pub struct RawRecord {
+    pub key: Option<Value>,
+    pub value: Option<Value>,
+    pub partition: Option<i32>,
+}
+
+/// Produces `records` to `topic` (to `partition` when the route names one).
+pub async fn produce(
+    ctx: &Ctx,
+    topic: &str,
+    format: EmbeddedFormat,
+    schemas: &V2SchemaFields,
+    records: Vec<RawRecord>,
+) -> V2Result<V2ProduceResponse> {
+    if format.needs_schema() {
+        return Err(schema_refusal(ctx, format, schemas, &records));
+    }
+    let outgoing = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| decode(format, i, r))
+        .collect::<V2Result<Vec<_>>>()?;
+    if !ctx.sees(topic) {
+        return Err(ConfluentError::topic_not_found(topic).into());
+    }
+    let partitions = produce::partition_count(&ctx.cluster, topic, READ_TIMEOUT)
+        .await
+        .map_err(|e| ConfluentError::kafka(&format!("reading topic '{topic}'"), e))?
+        .ok_or_else(|| ConfluentError::topic_not_found(topic))?;
+    if let Some(p) = outgoing
+        .iter()
+        .filter_map(|r| r.partition)
+        .find(|p| *p >= partitions)
+    {
+        return Err(ConfluentError::partition_not_found(topic, &p.to_string()).into());
+    }
+    let deliveries = produce::produce(&ctx.cluster, topic, outgoing)
+        .await
+        .map_err(|e| ConfluentError::kafka(&format!("producing to topic '{topic}'"), e))?;
+    let written = deliveries
+        .iter()
+        .filter(|d| matches!(d, Delivery::Written { .. }))
+        .count();
+    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "written")
+        .increment(written as u64);
+    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "failed")
+        .increment((deliveries.len() - written) as u64);
+    Ok(V2ProduceResponse {
+        key_schema_id: None,
+        value_schema_id: None,
+        offsets: deliveries.into_iter().map(offset_of).collect(),
+    })
+}
+
+fn offset_of(delivery: Delivery) -> V2RecordOffset {
+    match delivery {
+        Delivery::Written {
+            partition, offset, ..
+        } => V2RecordOffset {
+            partition: Some(partition),
+            offset: Some(offset),
+            error_code: None,
+            error: None,
+        },
+        Delivery::Failed { retriable, message } => V2RecordOffset {
+            partition: None,
+            offset: None,
+            error_code: Some(if retriable { 2 } else { 1 }),
+            error: Some(message),
+        },
+    }
+}
+
+/// One record's key and value as bytes, or 422 naming the record.
+fn decode(format: EmbeddedFormat, index: usize, raw: RawRecord) -> V2Result<OutgoingRecord> {
+    let field = |name: &str, data: Option<Value>| -> V2Result<Option<Vec<u8>>> {
+        match (format, data) {
+            (_, None | Some(Value::Null)) => Ok(None),
+            (EmbeddedFormat::Json, Some(v)) => Ok(Some(v.to_string().into_bytes())),
+            (_, Some(Value::String(s))) => base64::engine::general_purpose::STANDARD
+                .decode(s.as_bytes())
+                .map(Some)
+                .map_err(|e| {
+                    V2Error::unprocessable(
+                        INVALID_DATA,
+                        format!("records[{index}].{name} is not valid base64: {e}"),
+                    )
+                }),
+            (_, Some(_)) => Err(V2Error::unprocessable(
+                INVALID_DATA,
+                format!(
+                    "records[{index}].{name} must be a base64 string in the binary format (or \
+                     send Content-Type: application/vnd.kafka.json.v2+json)"
+                ),
+            )),
+        }
+    };
+    Ok(OutgoingRecord {
+        key: field("key", raw.key)?,
+        value: field("value", raw.value)?,
+        partition: raw.partition,
+        ..Default::default()
+    })
+}
+
+/// The refusal of a schema format: a missing schema first, as the REST
+/// Proxy checks it, then the missing registry.
+fn schema_refusal(
+    ctx: &Ctx,
+    format: EmbeddedFormat,
+    schemas: &V2SchemaFields,
+    records: &[RawRecord],
+) -> V2Error {
+    let has = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
+    if records.iter().any(|r| has(&r.key))
+        && schemas.key_schema.is_none()
+        && schemas.key_schema_id.is_none()
+    {
+        return V2Error::unprocessable(
+            KEY_SCHEMA_MISSING,
+            "Request includes keys but does not include key schema",
+        );
+    }
+    if records.iter().any(|r| has(&r.value))
+        && schemas.value_schema.is_none()
+        && schemas.value_schema_id.is_none()
+    {
+        return V2Error::unprocessable(
+            VALUE_SCHEMA_MISSING,
+            "Request includes values but does not include value schema",
+        );
+    }
+    V2Error::RequestTimeout(poem_openapi::payload::Json(ErrorBody {
+        error_code: SCHEMA_REGISTRY,
+        message: format!(
+            "the {} format needs a schema registry, and cluster {} has none: produce with the \
+             binary or json format",
+            format.as_str(),
+            ctx.cluster_id
+        ),
+    }))
+}
