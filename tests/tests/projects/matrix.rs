@@ -167,6 +167,22 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             r("", Some(alter), Refused, true)
         }
         ("get", p) if p.starts_with("/v3/clusters/{cluster_id}") => r("", None, Refused, false),
+        ("post", "/v3/clusters/{cluster_id}/topics/{topic_name}/records") => r(
+            "",
+            Some(json!({ "value": { "type": "STRING", "data": "x" } })),
+            Refused,
+            true,
+        ),
+        // Confluent v2: A's tokens act on A's one Kafka cluster, where B's
+        // topics do not exist.
+        ("get", "/topics" | "/brokers") => r("", None, Hidden, false),
+        ("get", p) if p.starts_with("/topics/") => r("", None, Refused, false),
+        ("post", "/topics/{topic_name}" | "/topics/{topic_name}/partitions/{partition_id}") => r(
+            "",
+            Some(json!({ "records": [{ "value": "eA==" }] })),
+            Refused,
+            true,
+        ),
         // EasyQueue: B's appKey does not exist for A's tokens.
         ("get", p) if p.starts_with("/v1.0/appkeys/{appKey}/") => r("", None, Refused, false),
         ("post", "/v1.0/appkeys/{appKey}/topics")
