@@ -266,6 +266,18 @@ impl ConfluentRecordsApi {
                 .await
                 .map_err(|e| ConfluentError::BadRequest(super::body(400, e.to_string())))?;
             let mut values = split_values(&bytes);
+            // A body that does not start with a record is refused as a
+            // call: there is nothing to report on.
+            match values.first() {
+                None => return Err(ConfluentError::invalid("the body holds no record")),
+                Some(Err(message)) => {
+                    return Err(ConfluentError::BadRequest(super::body(
+                        400,
+                        message.clone(),
+                    )));
+                }
+                Some(Ok(_)) => {}
+            }
             if matches!(values.as_slice(), [Ok(_)])
                 && let Some(Ok(one)) = values.pop()
             {

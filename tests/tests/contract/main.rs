@@ -27,6 +27,10 @@
 //!   refuse one with 422: a config's name must be one Kafka knows (for a
 //!   broker, one it reports), its value depends on its name (Kafka's
 //!   table), and a name may appear once per request.
+//! - Confluent's produce routes (v2 `POST /topics/{topic_name}[/partitions/
+//!   {partition_id}]`, v3 `POST .../records`) may refuse one with 422: a key
+//!   or value must decode in its format (base64 for binary, a string for
+//!   `STRING`), and schema-registry types need a registry.
 //!
 //! The run is bounded and reproducible: a fixed seed, a bounded number of
 //! examples per operation, one worker. Its report is printed; the test
@@ -68,7 +72,10 @@ async fn schemathesis_finds_nothing_in_the_openapi_document() {
             // Changes that wait for their task answer within a second (202
             // with the task when it is not done), so that a run is not spent
             // waiting on the broker.
-            .env("FERRY_API__TASK_WAIT_MS", "1000"),
+            .env("FERRY_API__TASK_WAIT_MS", "1000")
+            // REST Proxy v2 names no cluster: the broker's registration,
+            // not the decoy.
+            .env("FERRY_CONFLUENT__V2_CLUSTER", "contract"),
     )
     .await;
     let cluster = app
@@ -234,6 +241,15 @@ checks.positive_data_acceptance.expected-statuses = [{accepted}, "400"]
 # request; Confluent answers 422 naming it.
 [[operations]]
 include-name-regex = "^(POST|PUT|DELETE) /v3/clusters/\\{{cluster_id\\}}/(topics|topics/\\{{topic_name\\}}/configs.*|broker-configs.*|brokers/\\{{broker_id\\}}/configs.*)$"
+checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
+
+# A produced key or value must decode in its format: base64 for binary (v2's
+# `application/vnd.kafka.binary.v2+json`, v3's `BINARY`), a string for v3's
+# `STRING`, and v3's schema-registry types need a registry; whether data
+# decodes depends on a sibling field or the content type. Confluent answers
+# 422 naming the record.
+[[operations]]
+include-name-regex = "^POST (/topics/\\{{topic_name\\}}(/partitions/\\{{partition_id\\}})?|/v3/clusters/\\{{cluster_id\\}}/topics/\\{{topic_name\\}}/records)$"
 checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
 "#
     )
