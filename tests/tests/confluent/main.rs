@@ -1,6 +1,6 @@
 //! The Confluent REST v3 admin dialect against a real tansu broker: clusters,
-//! topics, partitions, configs, brokers and consumer groups, checked through
-//! the API and with a Kafka client.
+//! topics, partitions, configs, ACLs, brokers and consumer groups, checked
+//! through the API and with a Kafka client.
 //!
 //! tansu 0.6.0 gaps these tests meet (the broker's, not ferry's):
 //! - a broker-level DescribeConfigs answers no configs at all, so broker and
@@ -12,8 +12,12 @@
 //!   so assignments and the lag's consumer are empty there;
 //! - the Metadata replica list may be empty;
 //! - a multi-record batch counts as one offset, so offsets are checked after
-//!   producing one record per batch.
+//!   producing one record per batch;
+//! - it keeps no ACL (CreateAcls is accepted and forgotten) and has no
+//!   DeleteAcls, so ACL changes are proven only as far as the broker's
+//!   answer (`acls.rs`).
 
+mod acls;
 mod configs;
 mod groups;
 mod helpers;
