@@ -22,8 +22,8 @@
 //! - 502 `50002`: a Kafka error that retrying will not fix; 503 `50003`: the
 //!   cluster is unreachable or slow (retry); 503 `503`: the metadata store is.
 //!
-//! Creating and deleting topics, changing configs and creating and deleting
-//! ACLs are tasks: the call waits up to
+//! Creating and deleting topics, raising a partition count, changing configs
+//! and creating and deleting ACLs are tasks: the call waits up to
 //! `api.task_wait_ms` for its task and answers as Confluent does (200, 201,
 //! 204); a task still running then is answered with 202 and a link to it.
 
@@ -410,8 +410,8 @@ pub struct TaskAccepted {
     /// `self` is the task in the native API (`/api/v1/tasks/{id}`).
     pub metadata: ResourceMetadata,
     pub task_id: String,
-    /// `topic.create`, `topic.delete`, `topic.config`, `broker.config`,
-    /// `acl.create` or `acl.delete`.
+    /// `topic.create`, `topic.delete`, `topic.partitions`, `topic.config`,
+    /// `broker.config`, `acl.create` or `acl.delete`.
     pub task_kind: String,
     /// `pending` or `running`.
     pub status: String,

@@ -1,12 +1,14 @@
-//! ACLs (`/v3/clusters/{cluster_id}/acls`) against tansu 0.6.0.
+//! ACLs (`/v3/clusters/{cluster_id}/acls`) and the partition count increase
+//! (`PATCH .../topics/{topic_name}`), against tansu 0.6.0.
 //!
 //! tansu serves DescribeAcls (and keeps no ACL), accepts CreateAcls without
-//! keeping what it creates, and has no DeleteAcls. So a search is tested
-//! end to end (an empty list in Confluent's shape, its filters parsed and
-//! bad ones refused); a create as a task that reaches the broker and
-//! succeeds; a delete as a task whose refusal by the broker reaches the
-//! caller in Confluent's envelope, and the task as failed, not stuck. That
-//! the broker then holds the ACL is proven only as far as its answer.
+//! keeping what it creates, and has neither DeleteAcls nor CreatePartitions.
+//! So a search is tested end to end (an empty list in Confluent's shape,
+//! its filters parsed and bad ones refused); a create as a task that
+//! reaches the broker and succeeds; a delete and a partition increase as
+//! tasks whose refusal by the broker reaches the caller in Confluent's
+//! envelope, and the task as failed, not stuck. That the broker then holds
+//! the ACL, or the partitions, is proven only as far as its answer.
 
 use ferry_tests::{Backend, Reply, TestApp, kafka::TestKafka};
 use reqwest::Method;
@@ -178,6 +180,67 @@ async fn acls_through_v3(backend: Backend) {
 }
 
 ferry_tests::both_backends!(acls_through_v3);
+
+async fn partition_count_increase(backend: Backend) {
+    let kafka = TestKafka::start().await;
+    let app = TestApp::spawn(backend).await;
+    let cluster = add_cluster(&app, &kafka).await;
+    create_topic(
+        &app,
+        &cluster,
+        json!({ "topic_name": "grow", "partitions_count": 2 }),
+    )
+    .await;
+    let path = v3(&cluster, "/topics/grow");
+    let patch = |body: Value| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            app.send(Method::PATCH, &path, Some(&app.admin_token), Some(&body))
+                .await
+        }
+    };
+
+    // A count that adds nothing is refused, naming the current one.
+    for fewer in [1, 2] {
+        let reply = patch(json!({ "partitions_count": fewer })).await;
+        let message = expect_error(&reply, 422, 422);
+        assert!(
+            message.contains("current 2") && message.contains("never remove"),
+            "{reply}"
+        );
+    }
+    let reply = patch(json!({ "partitions_count": 0 })).await;
+    assert!(expect_error(&reply, 422, 422).contains("partitions_count"));
+    let reply = patch(json!({})).await;
+    assert!(expect_error(&reply, 400, 400).contains("partitions_count"));
+    let unknown = app
+        .send(
+            Method::PATCH,
+            &v3(&cluster, "/topics/unknown"),
+            Some(&app.admin_token),
+            Some(&json!({ "partitions_count": 3 })),
+        )
+        .await;
+    expect_error(&unknown, 404, 40401);
+    assert!(
+        tasks_of(&app, &cluster, "topic.partitions")
+            .await
+            .is_empty()
+    );
+
+    // A larger count is a `topic.partitions` task; tansu has no
+    // CreatePartitions, so it fails and the caller hears why.
+    let reply = patch(json!({ "partitions_count": 3 })).await;
+    let task = refused_by_the_broker(&app, &reply, &cluster, "topic.partitions").await;
+    assert_eq!(task["subject"], "grow");
+    assert_eq!(task["payload"]["partitionCount"], 3);
+    assert_eq!(kafka.partitions_of("grow").await, Some(2));
+    let got = app.get(&path).await.expect(200);
+    assert_eq!(got["partitions_count"], 2, "{got}");
+}
+
+ferry_tests::both_backends!(partition_count_increase);
 
 #[tokio::test]
 async fn project_tokens_reach_acls_within_their_prefix() {

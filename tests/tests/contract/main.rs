@@ -27,6 +27,9 @@
 //!   refuse one with 422: a config's name must be one Kafka knows (for a
 //!   broker, one it reports), its value depends on its name (Kafka's
 //!   table), and a name may appear once per request.
+//! - Confluent's partition count increase (`PATCH .../topics/{topic_name}`)
+//!   may refuse one with 422: the count must be larger than the topic's
+//!   current one, which Kafka cannot lower.
 //!
 //! The run is bounded and reproducible: a fixed seed, a bounded number of
 //! examples per operation, one worker. Its report is printed; the test
@@ -234,6 +237,13 @@ checks.positive_data_acceptance.expected-statuses = [{accepted}, "400"]
 # request; Confluent answers 422 naming it.
 [[operations]]
 include-name-regex = "^(POST|PUT|DELETE) /v3/clusters/\\{{cluster_id\\}}/(topics|topics/\\{{topic_name\\}}/configs.*|broker-configs.*|brokers/\\{{broker_id\\}}/configs.*)$"
+checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
+
+# A topic's new partition count must be larger than its current one (Kafka
+# cannot remove partitions): a rule about the cluster's state; Confluent
+# answers 422 naming the current count.
+[[operations]]
+include-name-regex = "^PATCH /v3/clusters/\\{{cluster_id\\}}/topics/\\{{topic_name\\}}$"
 checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
 "#
     )

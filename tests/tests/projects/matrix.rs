@@ -154,6 +154,9 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             true,
         ),
         ("delete", "/v3/clusters/{cluster_id}/topics/{topic_name}") => r("", None, Refused, true),
+        ("patch", "/v3/clusters/{cluster_id}/topics/{topic_name}") => {
+            r("", Some(json!({ "partitions_count": 2 })), Refused, true)
+        }
         ("post", "/v3/clusters/{cluster_id}/acls") => r(
             "",
             Some(json!({
