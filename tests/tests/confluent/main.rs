@@ -13,9 +13,10 @@
 //! - the Metadata replica list may be empty;
 //! - a multi-record batch counts as one offset, so offsets are checked after
 //!   producing one record per batch;
-//! - it keeps no ACL (CreateAcls is accepted and forgotten) and has neither
-//!   DeleteAcls nor CreatePartitions, so ACL changes and partition increases
-//!   are proven only as far as the broker's answer (`acls.rs`).
+//! - it keeps no ACL (CreateAcls is taken, forgotten and answered without
+//!   its results) and has neither DeleteAcls nor CreatePartitions, so ACL
+//!   changes and partition increases are proven only as far as the broker's
+//!   answer (`acls.rs`).
 
 mod acls;
 mod configs;

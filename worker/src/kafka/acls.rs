@@ -1,7 +1,8 @@
-//! CreateAcls and DeleteAcls through librdkafka's raw bindings (the
-//! `rdkafka` crate wraps neither), built on the ACL conversions and request
-//! helpers of `ferry-service`'s `kafka::admin`. Each blocks for at most its
-//! timeout and runs on tokio's blocking pool.
+//! DeleteAcls through librdkafka's raw bindings (the `rdkafka` crate does
+//! not wrap it), built on the ACL conversions and request helpers of
+//! `ferry-service`'s `kafka::admin`; it blocks for at most its timeout and
+//! runs on tokio's blocking pool. CreateAcls goes over ferry's own
+//! connection instead (`wire::acls`, which says why).
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,7 +11,7 @@ use ferry_service::kafka::{
     KafkaCluster,
     admin::{
         self, AdminError,
-        acls::{native_binding, native_filter, read_bindings},
+        acls::{native_filter, read_bindings},
         ffi::{Rk, kafka_error, request, text},
     },
 };
@@ -33,39 +34,12 @@ unsafe fn owned_error(error: *const rd::rd_kafka_error_t) -> Option<AdminError> 
     }
 }
 
-fn create(rk: Rk, acl: &AclBinding, timeout: Duration) -> Result<(), AdminError> {
-    let native = native_binding(acl)?;
-    let mut acls = [native.ptr];
-    // SAFETY: `rk` is live for the call (the caller holds the client); the
-    // binding outlives the request, which copies it; every pointer read
-    // below belongs to `event`, which outlives the reads.
-    unsafe {
-        let event = request(
-            rk,
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
-            timeout,
-            false,
-            |options, queue| rd::rd_kafka_CreateAcls(rk, acls.as_mut_ptr(), 1, options, queue),
-        )?;
-        let result = rd::rd_kafka_event_CreateAcls_result(event.ptr);
-        if result.is_null() {
-            return Err(AdminError::Invalid("CreateAcls returned no result".into()));
-        }
-        let mut count = 0;
-        let results = rd::rd_kafka_CreateAcls_result_acls(result, &mut count);
-        for i in 0..count {
-            if let Some(err) = owned_error(rd::rd_kafka_acl_result_error(*results.add(i))) {
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-}
-
 fn delete(rk: Rk, filter: &AclFilter, timeout: Duration) -> Result<Vec<AclBinding>, AdminError> {
     let native = native_filter(filter)?;
     let mut filters = [native.ptr];
-    // SAFETY: as in `create`.
+    // SAFETY: `rk` is live for the call (the caller holds the client); the
+    // filter outlives the request, which copies it; every pointer read
+    // below belongs to `event`, which outlives the reads.
     unsafe {
         let event = request(
             rk,
@@ -96,19 +70,6 @@ fn delete(rk: Rk, filter: &AclFilter, timeout: Duration) -> Result<Vec<AclBindin
         }
         Ok(deleted)
     }
-}
-
-/// Creates one ACL; creating one that exists succeeds.
-pub async fn create_acl(
-    cluster: &Arc<KafkaCluster>,
-    acl: AclBinding,
-    timeout: Duration,
-) -> Result<(), AdminError> {
-    let cluster = cluster.clone();
-    admin::blocking(timeout, move || {
-        create(cluster.admin().inner().native_ptr() as Rk, &acl, timeout)
-    })
-    .await
 }
 
 /// Deletes the ACLs `filter` matches; returns those the broker deleted.

@@ -1,9 +1,8 @@
 //! Kafka ACLs through librdkafka's raw bindings (the `rdkafka` crate wraps
 //! none of the ACL calls): DescribeAcls here, and the conversions between
 //! ferry's typed ACLs (`ferry_entity::acl`) and librdkafka's objects, which
-//! the worker's CreateAcls and DeleteAcls (`ferry-worker`'s `kafka::acls`)
-//! use too: changing a cluster is the worker's alone, so those two calls
-//! live there.
+//! the worker's DeleteAcls (`ferry-worker`'s `kafka::acls`) uses too:
+//! changing a cluster is the worker's alone, so that call lives there.
 //!
 //! librdkafka keeps every enum value of an ACL it reads within its own
 //! enums (a value it does not know, such as a `DELEGATION_TOKEN` resource,
@@ -113,8 +112,11 @@ fn as_ptr(value: &Option<std::ffi::CString>) -> *const c_char {
     value.as_ref().map_or(ptr::null(), |v| v.as_ptr())
 }
 
-/// librdkafka's object for one ACL, freed when the guard drops.
-pub fn native_binding(acl: &AclBinding) -> Result<Guard<rd::rd_kafka_AclBinding_t>, AdminError> {
+/// librdkafka's object for one ACL, freed when the guard drops. Only the
+/// tests build one, to read it back: ferry sends CreateAcls over its own
+/// connection (`ferry-worker`'s `kafka::wire::acls` says why).
+#[cfg(test)]
+fn native_binding(acl: &AclBinding) -> Result<Guard<rd::rd_kafka_AclBinding_t>, AdminError> {
     let name = cstring("resource_name", &acl.resource_name)?;
     let principal = cstring("principal", &acl.principal)?;
     let host = cstring("host", &acl.host)?;

@@ -1,7 +1,7 @@
 //! Read-only views of a Kafka cluster for the Confluent v3 dialect (brokers,
 //! topics with replicas and ISR, configs with synonyms, consumer groups with
 //! members, assignments and lag, ACLs), plus the raw request helpers that the
-//! worker's IncrementalAlterConfigs, CreateAcls and DeleteAcls use. Every call runs on tokio's blocking pool and is bounded
+//! worker's IncrementalAlterConfigs and DeleteAcls use. Every call runs on tokio's blocking pool and is bounded
 //! by its timeout, whatever librdkafka does with its own.
 
 use std::{
