@@ -86,6 +86,14 @@ pub enum TaskKind {
     #[sea_orm(string_value = "topic.partitions")]
     #[serde(rename = "topic.partitions")]
     TopicPartitions,
+    /// Creates one Kafka ACL (CreateAcls).
+    #[sea_orm(string_value = "acl.create")]
+    #[serde(rename = "acl.create")]
+    AclCreate,
+    /// Deletes the Kafka ACLs a filter matches (DeleteAcls).
+    #[sea_orm(string_value = "acl.delete")]
+    #[serde(rename = "acl.delete")]
+    AclDelete,
 }
 
 impl TaskKind {
@@ -315,6 +323,8 @@ names! {
         TopicConfigAlter => "topic.config",
         BrokerConfigAlter => "broker.config",
         TopicPartitions => "topic.partitions",
+        AclCreate => "acl.create",
+        AclDelete => "acl.delete",
     }
     FailureKind {
         Permanent => "permanent",

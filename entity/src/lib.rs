@@ -1,6 +1,7 @@
 //! What ferry stores: sea-orm entities, the domain enums they use and the
 //! payload that travels through the job queue. This crate does no I/O.
 
+pub mod acl;
 pub mod api_token;
 pub mod audit_log;
 pub mod changefeed;

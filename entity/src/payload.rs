@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use crate::domain::{DownstreamType, TaskKind};
+use crate::{
+    acl::{AclBinding, AclFilter},
+    domain::{DownstreamType, TaskKind},
+};
 
 /// A payload type and the task kinds that carry it.
 pub trait Payload: Serialize + DeserializeOwned {
@@ -114,6 +117,28 @@ pub struct TopicPartitionsPayload {
 
 impl Payload for TopicPartitionsPayload {
     const KINDS: &'static [TaskKind] = &[TaskKind::TopicPartitions];
+}
+
+/// `acl.create`: one ACL to create (CreateAcls). Creating an ACL that
+/// exists is a success, so the task is idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclCreatePayload {
+    pub acl: AclBinding,
+}
+
+impl Payload for AclCreatePayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::AclCreate];
+}
+
+/// `acl.delete`: the ACLs to delete, as a filter (DeleteAcls). A second run
+/// finds nothing left to delete and succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclDeletePayload {
+    pub filter: AclFilter,
+}
+
+impl Payload for AclDeletePayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::AclDelete];
 }
 
 /// A resource whose configs can be read and changed.

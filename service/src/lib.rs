@@ -6,6 +6,7 @@
 //! replication engine. No function here changes a Kafka cluster.
 
 pub mod access;
+pub mod acls;
 pub mod changefeeds;
 pub mod clusters;
 pub mod error;

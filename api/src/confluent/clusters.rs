@@ -1,9 +1,10 @@
 //! `GET /v3/clusters` and `GET /v3/clusters/{cluster_id}`: the registered
-//! Kafka clusters, with links to their brokers, configs, groups and topics.
+//! Kafka clusters, with links to their ACLs, brokers, configs, groups and
+//! topics.
 //!
-//! Confluent's `acls` and `partition_reassignments` links are left out: ferry
-//! serves neither (the `rdkafka` crate cannot describe ACLs or reassignments),
-//! and a link to a route that answers 404 would mislead.
+//! Confluent's `partition_reassignments` link is left out: ferry does not
+//! serve reassignments, and a link to a route that answers 404 would
+//! mislead.
 
 use ferry_entity::{ClusterId, ClusterKind, Role};
 use ferry_service::{
@@ -29,6 +30,7 @@ pub struct KafkaCluster {
     /// The controller broker; null when the cluster does not answer in time.
     #[oai(nullable)]
     pub controller: Option<Related>,
+    pub acls: Related,
     pub brokers: Related,
     pub broker_configs: Related,
     pub consumer_groups: Related,
@@ -47,6 +49,7 @@ fn view(base: &str, id: ClusterId, controller: Option<i32>) -> KafkaCluster {
         },
         cluster_id: id.to_string(),
         controller: controller.map(|b| related(format!("{url}/brokers/{b}"))),
+        acls: related(format!("{url}/acls")),
         brokers: related(format!("{url}/brokers")),
         broker_configs: related(format!("{url}/broker-configs")),
         consumer_groups: related(format!("{url}/consumer-groups")),

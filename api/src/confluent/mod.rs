@@ -1,5 +1,5 @@
 //! The Confluent REST Proxy v3 admin dialect: `/v3/clusters/{cluster_id}/...`
-//! topics, partitions, replicas, configs, brokers and consumer groups, in
+//! topics, partitions, replicas, configs, ACLs, brokers and consumer groups, in
 //! Confluent's shapes (`kind`, `metadata.self`, `metadata.resource_name`,
 //! `related` links) and error envelope `{"error_code": N, "message": "..."}`.
 //!
@@ -22,8 +22,9 @@
 //! - 502 `50002`: a Kafka error that retrying will not fix; 503 `50003`: the
 //!   cluster is unreachable or slow (retry); 503 `503`: the metadata store is.
 //!
-//! Creating and deleting topics and changing configs are tasks: the call waits
-//! up to `api.task_wait_ms` for its task and answers as Confluent does (201,
+//! Creating and deleting topics, raising a partition count, changing configs
+//! and creating and deleting ACLs are tasks: the call waits up to
+//! `api.task_wait_ms` for its task and answers as Confluent does (200, 201,
 //! 204); a task still running then is answered with 202 and a link to it.
 
 use std::{sync::Arc, time::Duration};
@@ -45,6 +46,7 @@ use crate::{
     state::AppState,
 };
 
+pub mod acls;
 pub mod broker_configs;
 pub mod brokers;
 pub mod clusters;
@@ -59,6 +61,7 @@ pub mod v2;
 /// Every v3 route, as one element of the application's API tuple.
 pub type ConfluentApis = (
     clusters::ConfluentClustersApi,
+    acls::ConfluentAclsApi,
     topics::ConfluentTopicsApi,
     partitions::ConfluentPartitionsApi,
     configs::ConfluentTopicConfigsApi,
@@ -73,6 +76,7 @@ pub type ConfluentApis = (
 pub fn apis() -> ConfluentApis {
     (
         clusters::ConfluentClustersApi,
+        acls::ConfluentAclsApi,
         topics::ConfluentTopicsApi,
         partitions::ConfluentPartitionsApi,
         configs::ConfluentTopicConfigsApi,
@@ -439,7 +443,8 @@ pub struct TaskAccepted {
     /// `self` is the task in the native API (`/api/v1/tasks/{id}`).
     pub metadata: ResourceMetadata,
     pub task_id: String,
-    /// `topic.create`, `topic.delete`, `topic.config` or `broker.config`.
+    /// `topic.create`, `topic.delete`, `topic.partitions`, `topic.config`,
+    /// `broker.config`, `acl.create` or `acl.delete`.
     pub task_kind: String,
     /// `pending` or `running`.
     pub status: String,

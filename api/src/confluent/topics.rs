@@ -1,10 +1,16 @@
-//! `/v3/clusters/{cluster_id}/topics`: list, create, get, delete.
+//! `/v3/clusters/{cluster_id}/topics`: list, create, get, update, delete.
 //!
 //! Creation is a `topic.create` task recorded by the same
 //! `ferry_service::topics::submit` as TubeMQ's addTopicTask, so it is batched,
 //! retried and audited the same way; deletion is a `topic.delete` task.
 //! Omitted counts take ferry's defaults (one partition per broker,
 //! replication factor min(3, brokers)) rather than the broker's.
+//!
+//! An update raises the partition count as Confluent Cloud's v3 API does:
+//! `PATCH .../topics/{topic_name}` with `{"partitions_count": N}`, a
+//! `topic.partitions` task (CreatePartitions). Kafka cannot remove
+//! partitions, so a count that is not larger than the topic's is refused
+//! with 422 naming the current one, before any task is recorded.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -74,6 +80,25 @@ pub struct CreateTopicRequest {
     /// Check everything and create nothing (also `?validate_only=true`).
     #[oai(nullable)]
     pub validate_only: Option<bool>,
+}
+
+/// A topic's new partition count.
+#[derive(Debug, Object)]
+pub struct UpdateTopicRequest {
+    /// Larger than the topic's current count (Kafka cannot remove
+    /// partitions), at most 10,000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+    pub partitions_count: i32,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum TopicUpdated {
+    /// The topic has the new partitions.
+    #[oai(status = 200)]
+    Updated(Json<KafkaTopic>),
+    /// Still being changed after the wait: follow the task in `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<TaskAccepted>, #[oai(header = "Location")] String),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -254,6 +279,63 @@ impl ConfluentTopicsApi {
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
         let (_, topic) = find_topic(&ctx, &topic_name.0).await?;
         Ok(Json(info_view(&ctx, &topic)))
+    }
+
+    /// Raise a topic's partition count (a `topic.partitions` task). 200 with
+    /// the topic once the metadata shows the new count; 202 with the task
+    /// when that takes longer than the wait.
+    #[oai(path = "/:cluster_id/topics/:topic_name", method = "patch")]
+    async fn update(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        cluster_id: Path<String>,
+        topic_name: Path<String>,
+        body: Json<UpdateTopicRequest>,
+    ) -> V3Result<TopicUpdated> {
+        auth.0.require(Role::Client)?;
+        let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
+        let name = topic_name.0;
+        let wanted = body.0.partitions_count;
+        super::audit(
+            req,
+            json!({ "clusterId": ctx.cluster_id, "topic": name, "partitionsCount": wanted }),
+        );
+        let (_, topic) = find_topic(&ctx, &name).await?;
+        let current = topic.partitions.len();
+        let adds = usize::try_from(wanted).is_ok_and(|w| w > current);
+        if !adds {
+            return Err(ConfluentError::invalid(format!(
+                "partitions_count {wanted} is not larger than the topic's current {current}: \
+                 Kafka can add partitions to a topic but never remove them"
+            )));
+        }
+        let task = topic_admin::submit_partition_increase(
+            &state.store,
+            ctx.cluster_id,
+            &name,
+            wanted,
+            &requester(&auth.0, req),
+        )
+        .await?;
+        Ok(match super::wait_task(&state, task).await? {
+            Waited::Finished(task) => {
+                // The job succeeds once the metadata shows the count; a
+                // Metadata answer from another broker may still lag.
+                let shown = task.result.as_ref().and_then(|r| r["partitions"].as_u64());
+                let (_, topic) = find_topic(&ctx, &name).await?;
+                let mut view = info_view(&ctx, &topic);
+                if let Some(shown) = shown.and_then(|p| i32::try_from(p).ok()) {
+                    view.partitions_count = view.partitions_count.max(shown);
+                }
+                TopicUpdated::Updated(Json(view))
+            }
+            Waited::Running(task) => {
+                let (body, location) = TaskAccepted::new(&ctx.base, &task);
+                TopicUpdated::Accepted(body, location)
+            }
+        })
     }
 
     /// Delete a topic (a `topic.delete` task). 204 once the metadata no longer

@@ -31,12 +31,16 @@ pub fn of(kind: TaskKind) -> KindPolicy {
             max_attempts: 8,
             attempt_timeout: Duration::from_secs(120),
         },
-        TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter | TaskKind::TopicPartitions => {
-            KindPolicy {
-                max_attempts: 8,
-                attempt_timeout: Duration::from_secs(60),
-            }
-        }
+        // One request each (ACL changes are idempotent, so a retry after a
+        // lost answer is safe).
+        TaskKind::TopicConfigAlter
+        | TaskKind::BrokerConfigAlter
+        | TaskKind::TopicPartitions
+        | TaskKind::AclCreate
+        | TaskKind::AclDelete => KindPolicy {
+            max_attempts: 8,
+            attempt_timeout: Duration::from_secs(60),
+        },
         // Prechecks answer with precise permanent errors; retries cover a
         // metadata store hiccup or an owner slow to stop the engine.
         TaskKind::ChangefeedCreate

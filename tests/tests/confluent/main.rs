@@ -1,5 +1,5 @@
 //! The Confluent REST Proxy dialect against a real tansu broker: v3's
-//! clusters, topics, partitions, configs, brokers, consumer groups and
+//! clusters, topics, partitions, configs, ACLs, brokers, consumer groups and
 //! records, and v2's topics, partitions, brokers and produce, checked
 //! through the API and with a Kafka client.
 //!
@@ -13,8 +13,13 @@
 //!   so assignments and the lag's consumer are empty there;
 //! - the Metadata replica list may be empty;
 //! - a multi-record batch counts as one offset, so offsets are checked after
-//!   producing one record per batch.
+//!   producing one record per batch;
+//! - it keeps no ACL (CreateAcls is taken, forgotten and answered without
+//!   its results) and has neither DeleteAcls nor CreatePartitions, so ACL
+//!   changes and partition increases are proven only as far as the broker's
+//!   answer (`acls.rs`).
 
+mod acls;
 mod configs;
 mod groups;
 mod helpers;

@@ -31,6 +31,9 @@
 //!   {partition_id}]`, v3 `POST .../records`) may refuse one with 422: a key
 //!   or value must decode in its format (base64 for binary, a string for
 //!   `STRING`), and schema-registry types need a registry.
+//! - Confluent's partition count increase (`PATCH .../topics/{topic_name}`)
+//!   may refuse one with 422: the count must be larger than the topic's
+//!   current one, which Kafka cannot lower.
 //!
 //! The run is bounded and reproducible: a fixed seed, a bounded number of
 //! examples per operation, one worker. Its report is printed; the test
@@ -250,6 +253,13 @@ checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
 # 422 naming the record.
 [[operations]]
 include-name-regex = "^POST (/topics/\\{{topic_name\\}}(/partitions/\\{{partition_id\\}})?|/v3/clusters/\\{{cluster_id\\}}/topics/\\{{topic_name\\}}/records)$"
+checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
+
+# A topic's new partition count must be larger than its current one (Kafka
+# cannot remove partitions): a rule about the cluster's state; Confluent
+# answers 422 naming the current count.
+[[operations]]
+include-name-regex = "^PATCH /v3/clusters/\\{{cluster_id\\}}/topics/\\{{topic_name\\}}$"
 checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
 "#
     )

@@ -154,6 +154,26 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             true,
         ),
         ("delete", "/v3/clusters/{cluster_id}/topics/{topic_name}") => r("", None, Refused, true),
+        ("patch", "/v3/clusters/{cluster_id}/topics/{topic_name}") => {
+            r("", Some(json!({ "partitions_count": 2 })), Refused, true)
+        }
+        ("post", "/v3/clusters/{cluster_id}/acls") => r(
+            "",
+            Some(json!({
+                "resource_type": "TOPIC", "resource_name": "teamb.orders",
+                "pattern_type": "LITERAL", "principal": "User:b", "host": "*",
+                "operation": "READ", "permission": "ALLOW",
+            })),
+            Refused,
+            true,
+        ),
+        ("delete", "/v3/clusters/{cluster_id}/acls") => r(
+            "resource_type=TOPIC&resource_name=teamb.orders&pattern_type=LITERAL\
+             &operation=ANY&permission=ANY",
+            None,
+            Refused,
+            true,
+        ),
         ("put", p) if p.starts_with("/v3/") && p.ends_with("/configs/{name}") => {
             r("", Some(config), Refused, true)
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ferry_entity::{FailureKind, TaskKind, task::Model};
 use ferry_service::{
     error::{ErrorKind, ServiceError},
-    kafka::{KafkaClients, KafkaCluster},
+    kafka::{KafkaClients, KafkaCluster, admin::AdminError},
     store::Store,
 };
 use serde_json::Value;
@@ -15,6 +15,8 @@ use self::topic_create::TopicCreator;
 
 pub mod changefeed;
 
+pub mod acl_create;
+pub mod acl_delete;
 pub mod ping;
 pub mod topic_config;
 pub mod topic_create;
@@ -97,6 +99,8 @@ pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
         TaskKind::TopicDelete => topic_delete::run(ctx).await,
         TaskKind::TopicConfigAlter | TaskKind::BrokerConfigAlter => topic_config::run(ctx).await,
         TaskKind::TopicPartitions => topic_partitions::run(ctx).await,
+        TaskKind::AclCreate => acl_create::run(ctx).await,
+        TaskKind::AclDelete => acl_delete::run(ctx).await,
         TaskKind::ChangefeedCreate => changefeed::create::run(ctx).await,
         TaskKind::ChangefeedPause => changefeed::pause::run(ctx).await,
         TaskKind::ChangefeedResume => changefeed::resume::run(ctx).await,
@@ -123,6 +127,17 @@ impl From<ServiceError> for JobError {
             | ErrorKind::Invalid
             | ErrorKind::Forbidden => JobError::Permanent(err.message().to_owned()),
         }
+    }
+}
+
+/// A failed admin call as a job's error: retried when trying again can help
+/// (the cluster unreachable or slow), permanent otherwise (the broker
+/// refused the request, or does not implement it).
+pub fn admin_error(message: String, err: &AdminError) -> JobError {
+    if err.is_retryable() {
+        JobError::Retryable(message)
+    } else {
+        JobError::Permanent(message)
     }
 }
 

@@ -2,7 +2,9 @@
 //! Topic creation and deletion use rdkafka's admin client (in the jobs that
 //! make them); config changes are here: `alter_configs` sends
 //! IncrementalAlterConfigs through librdkafka, or through `wire` for the
-//! cluster-wide defaults librdkafka cannot address. Nothing outside this
+//! cluster-wide defaults librdkafka cannot address; `acls` sends DeleteAcls
+//! through librdkafka, and `wire::acls` CreateAcls over ferry's own
+//! connection. Nothing outside this
 //! crate makes a mutating Kafka call: the API crate reads clusters through
 //! `ferry-service`'s `kafka` module, which has none.
 
@@ -19,6 +21,7 @@ use ferry_service::{
 };
 use rdkafka::error::RDKafkaErrorCode;
 
+pub mod acls;
 mod alter;
 pub mod wire;
 

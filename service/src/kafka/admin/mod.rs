@@ -1,7 +1,7 @@
 //! Read-only views of a Kafka cluster for the Confluent v3 dialect (brokers,
 //! topics with replicas and ISR, configs with synonyms, consumer groups with
-//! members, assignments and lag), plus the IncrementalAlterConfigs call the
-//! config jobs make. Every call runs on tokio's blocking pool and is bounded
+//! members, assignments and lag, ACLs), plus the raw request helpers that the
+//! worker's IncrementalAlterConfigs and DeleteAcls use. Every call runs on tokio's blocking pool and is bounded
 //! by its timeout, whatever librdkafka does with its own.
 
 use std::{
@@ -16,6 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use super::{KafkaCluster, is_transient_code};
 pub use ferry_entity::payload::{ConfigOp, ConfigOpKind, ConfigResource};
 
+pub mod acls;
 mod assignment;
 pub mod ffi;
 mod ffi_groups;

@@ -297,6 +297,9 @@ fn check_array_length(key: ApiKey, version: i16, body: &[u8]) -> Result<(), anyh
         ApiKey::ApiVersions => (2, version >= 3, 6),
         ApiKey::SaslHandshake => (2, false, 2),
         ApiKey::IncrementalAlterConfigs => (4, version >= 1, 6),
+        // An error code, an error message (null: two bytes, or one in a
+        // compact string) and, when flexible, an empty tag buffer.
+        ApiKey::CreateAcls => (4, version >= 2, 4),
         _ => return Ok(()),
     };
     let Some(rest) = body.get(offset..) else {

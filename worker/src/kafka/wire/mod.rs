@@ -1,7 +1,9 @@
 //! Kafka requests that librdkafka refuses to send or does not offer, made
 //! over a connection of ferry's own: IncrementalAlterConfigs of the
-//! cluster-wide default broker resource (type BROKER, empty name), and
-//! DescribeLogDirs for the statistics sampler (`log_dirs.rs`). librdkafka
+//! cluster-wide default broker resource (type BROKER, empty name),
+//! DescribeLogDirs for the statistics sampler (`log_dirs.rs`), and
+//! CreateAcls, whose malformed answers abort a librdkafka process
+//! (`acls.rs`). librdkafka
 //! insists on an integer broker id for every BROKER resource (its
 //! `rd_kafka_ConfigResource_get_single_broker_id`), so the cluster-wide
 //! defaults Confluent's `/broker-configs` routes change cannot go through
@@ -29,6 +31,7 @@ use secrecy::SecretString;
 use super::admin::{ConfigOp, ConfigOpKind};
 use ferry_service::clusters::{ClusterSettings, Tls};
 
+pub mod acls;
 mod connection;
 pub mod log_dirs;
 mod tls;
