@@ -27,19 +27,22 @@ use ferry_service::kafka::{
     produce::{self, Delivery, OutgoingRecord},
 };
 use futures::{Stream, StreamExt};
-use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response, http::Method};
+use poem::{Body, Request, http::Method};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
-    error::ContentTypeError,
+    ApiResponse, Enum, Object, OpenApi,
     param::Path,
-    payload::{ParsePayload, Payload},
-    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
-    types::{ParseFromJSON, ToJSON, Type},
+    types::{ParseFromJSON, ToJSON},
 };
 use serde_json::{Value, json};
 
 use super::{ConfluentError, Ctx, READ_TIMEOUT, V3Result};
 use crate::{api_tags::ApiTags, auth::BearerAuth, body_schemas, state::AppState};
+
+mod payload;
+mod values;
+
+pub use payload::{RecordStream, Reports};
+use values::{read_values, split_values};
 
 /// Routes whose body is a stream of records (module doc).
 pub const STREAMED_ROUTES: [&str; 1] = ["/v3/clusters/{cluster_id}/topics/{topic_name}/records"];
@@ -117,105 +120,6 @@ pub struct ProduceResponse {
     pub key: Option<ProduceResponseData>,
     #[oai(nullable)]
     pub value: Option<ProduceResponseData>,
-}
-
-/// The request body: one record or a stream of them, read as it arrives.
-pub struct RecordStream {
-    body: Body,
-    /// Sent with a `Content-Length`: the whole body is known up front.
-    sized: bool,
-}
-
-impl Payload for RecordStream {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn check_content_type(content_type: &str) -> bool {
-        <poem_openapi::payload::Json<Value> as Payload>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        ProduceRequest::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        ProduceRequest::register(registry);
-    }
-}
-
-impl ParsePayload for RecordStream {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let sized = request
-            .headers()
-            .contains_key(poem::http::header::CONTENT_LENGTH);
-        Ok(Self {
-            body: <Body as FromRequest>::from_request(request, body).await?,
-            sized,
-        })
-    }
-}
-
-impl<'a> ApiExtractor<'a> for RecordStream {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <Self as Payload>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: Self::CONTENT_TYPE,
-                schema: Self::schema_ref(),
-            }],
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        match request.content_type() {
-            Some(ct) if Self::check_content_type(ct) => {
-                <Self as ParsePayload>::from_request(request, body).await
-            }
-            Some(ct) => Err(ContentTypeError::NotSupported {
-                content_type: ct.to_owned(),
-            }
-            .into()),
-            None => Err(ContentTypeError::ExpectContentType.into()),
-        }
-    }
-}
-
-/// Reports, one per record, written as records are delivered.
-pub struct Reports(Body);
-
-impl Payload for Reports {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn schema_ref() -> MetaSchemaRef {
-        ProduceResponse::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        ProduceResponse::register(registry);
-    }
-}
-
-impl IntoResponse for Reports {
-    fn into_response(self) -> Response {
-        Response::builder()
-            .content_type(Self::CONTENT_TYPE)
-            .body(self.0)
-    }
 }
 
 #[derive(ApiResponse)]
@@ -452,82 +356,6 @@ fn data(
         }
     };
     Ok((Some(bytes), Some(type_)))
-}
-
-/// Every JSON value of a body known in full; a value that does not parse
-/// ends the list with its error.
-fn split_values(bytes: &[u8]) -> Vec<Result<Value, String>> {
-    let mut values = Vec::new();
-    for value in serde_json::Deserializer::from_slice(bytes).into_iter::<Value>() {
-        match value {
-            Ok(v) => values.push(Ok(v)),
-            Err(e) => {
-                values.push(Err(format!("the record does not parse: {e}")));
-                break;
-            }
-        }
-    }
-    values
-}
-
-/// The JSON values of a body read as it arrives. A value longer than `max`
-/// bytes, or one that does not parse, ends the stream with its error.
-fn read_values(body: Body, max: usize) -> impl Stream<Item = Result<Value, String>> + Send {
-    let chunks = body.into_bytes_stream();
-    futures::stream::unfold(
-        (chunks, Vec::<u8>::new(), false),
-        move |(mut chunks, mut buf, ended)| async move {
-            loop {
-                if ended && buf.iter().all(u8::is_ascii_whitespace) {
-                    return None;
-                }
-                let mut values = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-                match values.next() {
-                    Some(Ok(value)) => {
-                        let used = values.byte_offset();
-                        buf.drain(..used);
-                        return Some((Ok(value), (chunks, buf, ended)));
-                    }
-                    Some(Err(e)) if !e.is_eof() || ended => {
-                        let message = format!("the record does not parse: {e}");
-                        return Some((Err(message), (chunks, Vec::new(), true)));
-                    }
-                    _ if buf.len() > max => {
-                        let message =
-                            format!("a record is larger than the {max} bytes ferry accepts");
-                        return Some((Err(message), (chunks, Vec::new(), true)));
-                    }
-                    _ => {}
-                }
-                match chunks.next().await {
-                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                    Some(Err(e)) => {
-                        let message = format!("the request body could not be read: {e}");
-                        return Some((Err(message), (chunks, Vec::new(), true)));
-                    }
-                    None => {
-                        return next_after_end(chunks, buf);
-                    }
-                }
-            }
-        },
-    )
-}
-
-type Unfolded<S> = Option<(Result<Value, String>, (S, Vec<u8>, bool))>;
-
-/// The body ended: what is left in the buffer is the last value, if any.
-fn next_after_end<S>(chunks: S, buf: Vec<u8>) -> Unfolded<S> {
-    if buf.iter().all(u8::is_ascii_whitespace) {
-        return None;
-    }
-    match serde_json::from_slice::<Value>(&buf) {
-        Ok(value) => Some((Ok(value), (chunks, Vec::new(), true))),
-        Err(e) => Some((
-            Err(format!("the record does not parse: {e}")),
-            (chunks, Vec::new(), true),
-        )),
-    }
 }
 
 /// Produces each value as it comes, up to `IN_FLIGHT` at once, and writes
