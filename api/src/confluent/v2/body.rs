@@ -1,5 +1,6 @@
-//! A v2 request body: JSON under any of the REST Proxy's request content
-//! types, and the embedded format its `Content-Type` names.
+//! v2's payloads: a request body (JSON under any of the REST Proxy's
+//! request content types, and the embedded format its `Content-Type`
+//! names) and an answer (`V2Json`, JSON declared as v2's own type).
 //!
 //! Grammar of a v2 content type (case-insensitive):
 //!
@@ -12,14 +13,16 @@
 //!
 //! A type that names no format means `binary`, as in the REST Proxy.
 
-use poem::{FromRequest, Request, RequestBody, Result};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response, Result};
 use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions,
     error::ParseRequestPayloadError,
     payload::{ParsePayload, Payload},
-    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
-    types::ParseFromJSON,
+    registry::{MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    types::{ParseFromJSON, ToJSON, Type},
 };
+
+use super::V2_JSON;
 use serde_json::Value;
 
 /// The embedded format of a produce request's keys and values.
@@ -186,6 +189,55 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for KafkaBody<T> {
             .into()),
             None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
         }
+    }
+}
+
+/// A 200 answer of JSON in `application/vnd.kafka.v2+json` (which
+/// `middleware::kafka_accept` may respell as the client asks).
+#[derive(Debug)]
+pub struct V2Json<T>(pub T);
+
+impl<T: Type> Payload for V2Json<T> {
+    const CONTENT_TYPE: &'static str = V2_JSON;
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.starts_with(V2_JSON)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ToJSON> IntoResponse for V2Json<T> {
+    fn into_response(self) -> Response {
+        let body = self.0.to_json().unwrap_or_default().to_string();
+        Response::builder().content_type(V2_JSON).body(body)
+    }
+}
+
+impl<T: ToJSON> ApiResponse for V2Json<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: V2_JSON,
+                    schema: T::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
     }
 }
 

@@ -2,21 +2,15 @@
 
 use ferry_entity::Role;
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi};
 
-use super::{V2Result, open, v2};
+use super::{V2Result, body::V2Json, open, v2};
 use crate::{api_tags::ApiTags, auth::BearerAuth, confluent::topics::describe, state::AppState};
 
 #[derive(Debug, Object)]
 pub struct V2Brokers {
     /// Broker ids, ascending.
     pub brokers: Vec<i32>,
-}
-
-#[derive(Debug, ApiResponse)]
-pub enum BrokersAnswer {
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<V2Brokers>),
 }
 
 pub struct ConfluentV2BrokersApi;
@@ -30,12 +24,12 @@ impl ConfluentV2BrokersApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         req: &Request,
-    ) -> V2Result<BrokersAnswer> {
+    ) -> V2Result<V2Json<V2Brokers>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let described = v2(describe(&ctx).await)?;
-        Ok(BrokersAnswer::Ok(Json(V2Brokers {
+        Ok(V2Json(V2Brokers {
             brokers: described.brokers.iter().map(|b| b.id).collect(),
-        })))
+        }))
     }
 }

@@ -4,14 +4,14 @@
 
 use ferry_entity::Role;
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{Object, OpenApi, param::Path};
 
 use super::{
     V2Result,
-    body::KafkaBody,
+    body::{KafkaBody, V2Json},
     open,
-    produce::{self, RawRecord, V2PartitionProduceRequest},
-    topics::{Produced, V2Partition, partition_view},
+    produce::{self, RawRecord, V2PartitionProduceRequest, V2ProduceResponse},
+    topics::{V2Partition, partition_view},
     v2,
 };
 use crate::{
@@ -31,24 +31,6 @@ pub struct V2PartitionOffsets {
     pub end_offset: i64,
 }
 
-#[derive(Debug, ApiResponse)]
-pub enum PartitionList {
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<Vec<V2Partition>>),
-}
-
-#[derive(Debug, ApiResponse)]
-pub enum PartitionAnswer {
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<V2Partition>),
-}
-
-#[derive(Debug, ApiResponse)]
-pub enum OffsetsAnswer {
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<V2PartitionOffsets>),
-}
-
 pub struct ConfluentV2PartitionsApi;
 
 #[OpenApi(tag = "ApiTags::ConfluentV2")]
@@ -61,13 +43,13 @@ impl ConfluentV2PartitionsApi {
         auth: BearerAuth,
         req: &Request,
         topic_name: Path<String>,
-    ) -> V2Result<PartitionList> {
+    ) -> V2Result<V2Json<Vec<V2Partition>>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let (_, topic) = v2(find_topic(&ctx, &topic_name.0).await)?;
-        Ok(PartitionList::Ok(Json(
+        Ok(V2Json(
             topic.partitions.iter().map(partition_view).collect(),
-        )))
+        ))
     }
 
     /// One partition: its leader and replicas.
@@ -79,11 +61,11 @@ impl ConfluentV2PartitionsApi {
         req: &Request,
         topic_name: Path<String>,
         partition_id: Path<String>,
-    ) -> V2Result<PartitionAnswer> {
+    ) -> V2Result<V2Json<V2Partition>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let (_, p) = v2(find_partition(&ctx, &topic_name.0, &partition_id.0).await)?;
-        Ok(PartitionAnswer::Ok(Json(partition_view(&p))))
+        Ok(V2Json(partition_view(&p)))
     }
 
     /// A partition's beginning and end offsets.
@@ -98,15 +80,15 @@ impl ConfluentV2PartitionsApi {
         req: &Request,
         topic_name: Path<String>,
         partition_id: Path<String>,
-    ) -> V2Result<OffsetsAnswer> {
+    ) -> V2Result<V2Json<V2PartitionOffsets>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let (t, p) = v2(find_partition(&ctx, &topic_name.0, &partition_id.0).await)?;
         let (beginning_offset, end_offset) = v2(partition_offsets(&ctx, &t.name, p.id).await)?;
-        Ok(OffsetsAnswer::Ok(Json(V2PartitionOffsets {
+        Ok(V2Json(V2PartitionOffsets {
             beginning_offset,
             end_offset,
-        })))
+        }))
     }
 
     /// Produce records to one partition.
@@ -119,7 +101,7 @@ impl ConfluentV2PartitionsApi {
         topic_name: Path<String>,
         partition_id: Path<String>,
         body: KafkaBody<V2PartitionProduceRequest>,
-    ) -> V2Result<Produced> {
+    ) -> V2Result<V2Json<V2ProduceResponse>> {
         auth.0.require(Role::Client)?;
         let ctx = open(&state, req).await?;
         let topic = &topic_name.0;
@@ -137,6 +119,6 @@ impl ConfluentV2PartitionsApi {
             })
             .collect();
         let answer = produce::produce(&ctx, topic, body.format, &request.schemas, records).await?;
-        Ok(Produced::Ok(Json(answer)))
+        Ok(V2Json(answer))
     }
 }

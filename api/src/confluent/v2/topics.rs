@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use ferry_entity::Role;
 use ferry_service::kafka::admin::PartitionInfo;
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{Object, OpenApi, param::Path};
 
 use super::{
     V2Result,
-    body::KafkaBody,
+    body::{KafkaBody, V2Json},
     open,
     produce::{self, RawRecord, V2ProduceResponse, V2TopicProduceRequest},
     v2,
@@ -64,26 +64,6 @@ pub struct V2Topic {
     pub partitions: Vec<V2Partition>,
 }
 
-#[derive(Debug, ApiResponse)]
-pub enum TopicNames {
-    /// The names of the topics the caller sees.
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<Vec<String>>),
-}
-
-#[derive(Debug, ApiResponse)]
-pub enum TopicAnswer {
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<V2Topic>),
-}
-
-#[derive(Debug, ApiResponse)]
-pub enum Produced {
-    /// Every record's partition and offset, or its error.
-    #[oai(status = 200, content_type = "application/vnd.kafka.v2+json")]
-    Ok(Json<V2ProduceResponse>),
-}
-
 pub struct ConfluentV2TopicsApi;
 
 #[OpenApi(tag = "ApiTags::ConfluentV2")]
@@ -95,18 +75,18 @@ impl ConfluentV2TopicsApi {
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
         req: &Request,
-    ) -> V2Result<TopicNames> {
+    ) -> V2Result<V2Json<Vec<String>>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let described = v2(describe(&ctx).await)?;
-        Ok(TopicNames::Ok(Json(
+        Ok(V2Json(
             described
                 .topics
                 .iter()
                 .filter(|t| t.error.is_none() && ctx.sees(&t.name))
                 .map(|t| t.name.clone())
                 .collect(),
-        )))
+        ))
     }
 
     /// A topic's config overrides and partitions.
@@ -117,7 +97,7 @@ impl ConfluentV2TopicsApi {
         auth: BearerAuth,
         req: &Request,
         topic_name: Path<String>,
-    ) -> V2Result<TopicAnswer> {
+    ) -> V2Result<V2Json<V2Topic>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
         let (_, entries) = v2(topic_configs(&ctx, &topic_name.0).await)?;
@@ -127,11 +107,11 @@ impl ConfluentV2TopicsApi {
             .filter(|e| !e.is_default && !e.is_sensitive)
             .filter_map(|e| Some((e.name, e.value?)))
             .collect();
-        Ok(TopicAnswer::Ok(Json(V2Topic {
+        Ok(V2Json(V2Topic {
             name: topic.name.clone(),
             configs,
             partitions: topic.partitions.iter().map(partition_view).collect(),
-        })))
+        }))
     }
 
     /// Produce records to a topic; each goes to its `partition`, else to
@@ -144,7 +124,7 @@ impl ConfluentV2TopicsApi {
         req: &Request,
         topic_name: Path<String>,
         body: KafkaBody<V2TopicProduceRequest>,
-    ) -> V2Result<Produced> {
+    ) -> V2Result<V2Json<V2ProduceResponse>> {
         auth.0.require(Role::Client)?;
         let ctx = open(&state, req).await?;
         let request = body.value;
@@ -159,6 +139,6 @@ impl ConfluentV2TopicsApi {
             .collect();
         let answer =
             produce::produce(&ctx, &topic_name.0, body.format, &request.schemas, records).await?;
-        Ok(Produced::Ok(Json(answer)))
+        Ok(V2Json(answer))
     }
 }
