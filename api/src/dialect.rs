@@ -10,6 +10,15 @@ use serde_json::json;
 
 use crate::body_schemas::Violation;
 
+/// REST Proxy v2's content type, in which its answers and errors are sent
+/// (`middleware::kafka_accept` may respell it as the client asks).
+pub const KAFKA_V2_JSON: &str = "application/vnd.kafka.v2+json";
+
+/// Routes whose body is a stream of records, read as it arrives
+/// (`confluent::records`): the body-size limit holds per record there, and
+/// the handler checks each record against the document.
+pub const STREAMED_ROUTES: [&str; 1] = ["/v3/clusters/{cluster_id}/topics/{topic_name}/records"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// `/v1/...`: `{errMsg, errCode, result, data}`.
@@ -127,7 +136,7 @@ impl Dialect {
         };
         let content_type = match self {
             Dialect::Native => "application/problem+json",
-            Dialect::ConfluentV2 => crate::confluent::v2::V2_JSON,
+            Dialect::ConfluentV2 => KAFKA_V2_JSON,
             _ => "application/json",
         };
         // EasyQueue answers every call with 200 and says in the body's

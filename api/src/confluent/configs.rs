@@ -421,7 +421,7 @@ impl ConfluentTopicConfigsApi {
     }
 }
 
-pub async fn topic_configs(ctx: &Ctx, topic: &str) -> V3Result<(Scope, Vec<ConfigEntry>)> {
+async fn topic_configs(ctx: &Ctx, topic: &str) -> V3Result<(Scope, Vec<ConfigEntry>)> {
     find_topic(ctx, topic).await?;
     let entries = admin::describe_configs(
         &ctx.cluster,

@@ -10,7 +10,7 @@
 use futures::StreamExt;
 use poem::{Body, Endpoint, Error, IntoResponse, Request, Response, http::StatusCode};
 
-use crate::{confluent::records::STREAMED_ROUTES, state::AppState};
+use crate::{dialect::STREAMED_ROUTES, state::AppState};
 
 pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {

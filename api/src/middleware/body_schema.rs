@@ -16,8 +16,7 @@ use poem::{Endpoint, Error, IntoResponse, Request, Response, http::StatusCode};
 
 use crate::{
     body_schemas::{self, BodyViolation},
-    confluent::records::STREAMED_ROUTES,
-    dialect::Dialect,
+    dialect::{Dialect, STREAMED_ROUTES},
     state::AppState,
 };
 

@@ -11,7 +11,10 @@ use poem::{
     web::Accept,
 };
 
-use crate::{confluent::v2::V2_JSON, dialect::Dialect, middleware::request_id::RequestId};
+use crate::{
+    dialect::{Dialect, KAFKA_V2_JSON as V2_JSON},
+    middleware::request_id::RequestId,
+};
 
 /// What v2 can answer in, most specific first.
 const OFFERED: [&str; 3] = [V2_JSON, "application/vnd.kafka+json", "application/json"];

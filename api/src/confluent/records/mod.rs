@@ -36,16 +36,15 @@ use poem_openapi::{
 use serde_json::{Value, json};
 
 use super::{ConfluentError, Ctx, READ_TIMEOUT, V3Result};
-use crate::{api_tags::ApiTags, auth::BearerAuth, body_schemas, state::AppState};
+use crate::{
+    api_tags::ApiTags, auth::BearerAuth, body_schemas, dialect::STREAMED_ROUTES, state::AppState,
+};
 
 mod payload;
 mod values;
 
 pub use payload::{RecordStream, Reports};
 use values::{read_values, split_values};
-
-/// Routes whose body is a stream of records (module doc).
-pub const STREAMED_ROUTES: [&str; 1] = ["/v3/clusters/{cluster_id}/topics/{topic_name}/records"];
 
 /// Records produced at once from one stream.
 const IN_FLIGHT: usize = 256;

@@ -38,7 +38,7 @@ pub mod produce;
 pub mod topics;
 
 /// v2's own content type, which every answer declares.
-pub const V2_JSON: &str = "application/vnd.kafka.v2+json";
+pub use crate::dialect::KAFKA_V2_JSON as V2_JSON;
 
 /// Every v2 route, as one element of the application's API tuple.
 pub type ConfluentV2Apis = (

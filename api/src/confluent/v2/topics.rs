@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ferry_entity::Role;
-use ferry_service::kafka::admin::PartitionInfo;
+use ferry_service::kafka::admin::{self, ConfigResource, PartitionInfo};
 use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path};
 
@@ -18,7 +18,11 @@ use super::{
 use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
-    confluent::{configs::topic_configs, partitions::replica_ids, topics::describe},
+    confluent::{
+        ConfluentError, READ_TIMEOUT,
+        partitions::replica_ids,
+        topics::{describe, find_topic},
+    },
     state::AppState,
 };
 
@@ -100,8 +104,16 @@ impl ConfluentV2TopicsApi {
     ) -> V2Result<V2Json<V2Topic>> {
         auth.0.require(Role::Viewer)?;
         let ctx = open(&state, req).await?;
-        let (_, entries) = v2(topic_configs(&ctx, &topic_name.0).await)?;
-        let (_, topic) = v2(crate::confluent::topics::find_topic(&ctx, &topic_name.0).await)?;
+        let (_, topic) = v2(find_topic(&ctx, &topic_name.0).await)?;
+        let entries = admin::describe_configs(
+            &ctx.cluster,
+            ConfigResource::Topic(topic.name.clone()),
+            READ_TIMEOUT,
+        )
+        .await
+        .map_err(|e| {
+            ConfluentError::kafka(&format!("reading the configs of topic '{}'", topic.name), e)
+        })?;
         let configs = entries
             .into_iter()
             .filter(|e| !e.is_default && !e.is_sensitive)
