@@ -72,10 +72,10 @@ async fn schemathesis_finds_nothing_in_the_openapi_document() {
     let kafka = TestKafka::start().await;
     let app = TestApp::spawn_with(
         AppOptions::new(Backend::Sqlite)
-            // Changes that wait for their task answer within a second (202
+            // Changes that wait for their task answer within 250 ms (202
             // with the task when it is not done), so that a run is not spent
             // waiting on the broker.
-            .env("FERRY_API__TASK_WAIT_MS", "1000")
+            .env("FERRY_API__TASK_WAIT_MS", "250")
             // REST Proxy v2 names no cluster: the broker's registration,
             // not the decoy.
             .env("FERRY_CONFLUENT__V2_CLUSTER", "contract"),
