@@ -1,10 +1,6 @@
 //! `GET /v3/clusters` and `GET /v3/clusters/{cluster_id}`: the registered
-//! Kafka clusters, with links to their ACLs, brokers, configs, groups and
-//! topics.
-//!
-//! Confluent's `partition_reassignments` link is left out: ferry does not
-//! serve reassignments, and a link to a route that answers 404 would
-//! mislead.
+//! Kafka clusters, with links to their ACLs, brokers, configs, groups,
+//! topics and partition reassignments.
 
 use ferry_entity::{ClusterId, ClusterKind, Role};
 use ferry_service::{
@@ -35,6 +31,7 @@ pub struct KafkaCluster {
     pub broker_configs: Related,
     pub consumer_groups: Related,
     pub topics: Related,
+    pub partition_reassignments: Related,
 }
 
 list_type!(KafkaClusterList, KafkaCluster);
@@ -54,6 +51,7 @@ fn view(base: &str, id: ClusterId, controller: Option<i32>) -> KafkaCluster {
         broker_configs: related(format!("{url}/broker-configs")),
         consumer_groups: related(format!("{url}/consumer-groups")),
         topics: related(format!("{url}/topics")),
+        partition_reassignments: related(format!("{url}/topics/-/partitions/-/reassignment")),
     }
 }
 

@@ -56,6 +56,7 @@ pub mod consumer_groups;
 pub mod error;
 pub mod lags;
 pub mod partitions;
+pub mod reassignments;
 pub mod records;
 pub mod topics;
 pub mod v2;
@@ -66,6 +67,7 @@ pub type ConfluentApis = (
     acls::ConfluentAclsApi,
     topics::ConfluentTopicsApi,
     partitions::ConfluentPartitionsApi,
+    reassignments::ConfluentReassignmentsApi,
     configs::ConfluentTopicConfigsApi,
     broker_configs::ConfluentBrokerConfigsApi,
     brokers::ConfluentBrokersApi,
@@ -81,6 +83,7 @@ pub fn apis() -> ConfluentApis {
         acls::ConfluentAclsApi,
         topics::ConfluentTopicsApi,
         partitions::ConfluentPartitionsApi,
+        reassignments::ConfluentReassignmentsApi,
         configs::ConfluentTopicConfigsApi,
         broker_configs::ConfluentBrokerConfigsApi,
         brokers::ConfluentBrokersApi,

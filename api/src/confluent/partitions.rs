@@ -7,8 +7,7 @@
 //!   `end_offset`, as REST Proxy v2's route of the same name (v3 has none).
 //! - `GET .../partitions/{partition_id}/replicas` and `.../replicas/{broker_id}`
 //!
-//! Confluent's `reassignment` link is left out: the `rdkafka` crate cannot
-//! list partition reassignments, so ferry does not serve that route.
+//! A partition's `reassignment` link is served by `reassignments.rs`.
 
 use ferry_entity::Role;
 use ferry_service::kafka::admin::{self, OffsetSpec, PartitionInfo, TopicInfo};
@@ -33,6 +32,7 @@ pub struct KafkaPartition {
     #[oai(nullable)]
     pub leader: Option<Related>,
     pub replicas: Related,
+    pub reassignment: Related,
 }
 
 list_type!(KafkaPartitionList, KafkaPartition);
@@ -84,6 +84,7 @@ pub fn partition_view(ctx: &Ctx, topic: &str, p: &PartitionInfo) -> KafkaPartiti
             .leader
             .map(|b| related(ctx.url(&format!("{path}/replicas/{b}")))),
         replicas: related(ctx.url(&format!("{path}/replicas"))),
+        reassignment: related(ctx.url(&format!("{path}/reassignment"))),
     }
 }
 

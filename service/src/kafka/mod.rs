@@ -33,6 +33,7 @@ pub mod metadata;
 pub mod placement;
 pub mod produce;
 pub mod topic_config;
+pub mod wire;
 
 pub type Admin = AdminClient<DefaultClientContext>;
 

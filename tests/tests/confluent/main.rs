@@ -23,6 +23,7 @@ mod acls;
 mod configs;
 mod groups;
 mod helpers;
+mod reassignments;
 mod records;
 mod refusals;
 mod topics;

@@ -15,7 +15,7 @@ use kafka_protocol::{
     protocol::StrBytes,
 };
 
-use super::{WireError, WireTarget, connection::Connection};
+use super::{Connection, WireError, WireTarget};
 
 /// CreateAcls versions ferry speaks: v1 added the pattern type (v0 knows
 /// only literal names), v2 is the first flexible one.

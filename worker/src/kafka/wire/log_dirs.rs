@@ -10,7 +10,7 @@ use kafka_protocol::{
     messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse},
 };
 
-use super::{WireError, WireTarget, connection::Connection};
+use super::{Connection, WireError, WireTarget};
 
 /// DescribeLogDirs versions ferry speaks (v2 is the first flexible one).
 const LOG_DIRS_VERSIONS: (i16, i16) = (0, 4);

@@ -10,121 +10,34 @@
 //! it; DescribeLogDirs it does not implement at all.
 //!
 //! The `kafka-protocol` crate encodes and decodes the messages;
-//! `connection.rs` frames them over TCP or TLS (rustls) and logs in with
-//! SASL PLAIN or SCRAM (rsasl), with the same cluster settings librdkafka
-//! gets. Any broker will do: Kafka forwards a cluster-wide change to its
+//! `ferry_service::kafka::wire` frames them over TCP or TLS (rustls) and
+//! logs in with SASL PLAIN or SCRAM (rsasl), with the same cluster settings
+//! librdkafka gets. Any broker will do: Kafka forwards a cluster-wide change to its
 //! controller (or writes it to ZooKeeper) itself, as the Java admin client
 //! relies on when it sends this request to the least loaded broker.
 
 use std::time::Duration;
 
 use kafka_protocol::{
-    error::{ParseResponseErrorCode, ResponseError},
+    error::ParseResponseErrorCode,
     messages::{
         ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
         incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig},
     },
     protocol::StrBytes,
 };
-use secrecy::SecretString;
 
 use super::admin::{ConfigOp, ConfigOpKind};
-use ferry_service::clusters::{ClusterSettings, Tls};
 
 pub mod acls;
-mod connection;
 pub mod log_dirs;
-mod tls;
 
-use connection::Connection;
+pub use ferry_service::kafka::wire::{Connection, SaslLogin, WireError, WireTarget};
 
 /// Kafka's resource type of a broker.
 const RESOURCE_BROKER: i8 = 4;
 /// IncrementalAlterConfigs versions ferry speaks (v1 is the flexible one).
 const ALTER_VERSIONS: (i16, i16) = (0, 1);
-
-/// Where and how to connect: a registered cluster's settings and secret.
-#[derive(Clone)]
-pub struct WireTarget {
-    pub bootstrap: Vec<String>,
-    pub tls: Option<Tls>,
-    pub sasl: Option<SaslLogin>,
-}
-
-#[derive(Clone)]
-pub struct SaslLogin {
-    pub mechanism: String,
-    pub username: String,
-    pub password: SecretString,
-}
-
-impl WireTarget {
-    pub fn new(settings: &ClusterSettings, sasl_password: Option<&SecretString>) -> Self {
-        Self {
-            bootstrap: settings
-                .bootstrap_servers
-                .as_deref()
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            tls: settings.tls.clone().filter(|t| t.enabled),
-            sasl: settings.sasl.as_ref().map(|s| SaslLogin {
-                mechanism: s.mechanism.clone(),
-                username: s.username.clone(),
-                password: sasl_password
-                    .cloned()
-                    .unwrap_or_else(|| String::new().into()),
-            }),
-        }
-    }
-}
-
-/// Why a request over ferry's own connection failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WireError {
-    #[error("cannot reach the broker at {address}: {reason}")]
-    Connect { address: String, reason: String },
-    #[error("{0}")]
-    Config(String),
-    #[error("SASL login to {address} failed: {reason}")]
-    Login { address: String, reason: String },
-    #[error("the broker at {address} does not support {what}")]
-    Unsupported { address: String, what: String },
-    #[error("unexpected answer from {address}: {reason}")]
-    Protocol { address: String, reason: String },
-    #[error("the broker refused the change: {error}{}", detail(.message))]
-    Broker {
-        error: ResponseError,
-        message: Option<String>,
-    },
-    #[error("the cluster did not answer within {0:?}")]
-    Timeout(Duration),
-}
-
-fn detail(message: &Option<String>) -> String {
-    match message.as_deref() {
-        Some(m) if !m.is_empty() => format!(" ({m})"),
-        _ => String::new(),
-    }
-}
-
-impl WireError {
-    /// Whether trying again later can help: a broker that could not be
-    /// reached or timed out, or an error code Kafka calls retriable.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            WireError::Connect { .. } | WireError::Timeout(_) => true,
-            WireError::Broker { error, .. } => error.is_retriable(),
-            WireError::Config(_)
-            | WireError::Login { .. }
-            | WireError::Unsupported { .. }
-            | WireError::Protocol { .. } => false,
-        }
-    }
-}
 
 /// Sets or resets cluster-wide default broker configs, all in one request;
 /// with `validate_only` the broker checks them and changes nothing.
@@ -200,29 +113,6 @@ fn alterable(op: &ConfigOp) -> AlterableConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_service::clusters::Sasl;
-
-    #[test]
-    fn a_target_takes_every_bootstrap_server_and_the_sasl_login() {
-        let settings = ClusterSettings {
-            bootstrap_servers: Some(" kafka-1:9092, kafka-2:9092 ,".into()),
-            sasl: Some(Sasl {
-                mechanism: "SCRAM-SHA-512".into(),
-                username: "ferry".into(),
-            }),
-            tls: Some(Tls {
-                enabled: false,
-                ..Tls::default()
-            }),
-            ..ClusterSettings::default()
-        };
-        let target = WireTarget::new(&settings, Some(&SecretString::from("pw")));
-        assert_eq!(target.bootstrap, ["kafka-1:9092", "kafka-2:9092"]);
-        assert!(target.tls.is_none(), "disabled TLS is no TLS");
-        let login = target.sasl.expect("sasl");
-        assert_eq!(login.mechanism, "SCRAM-SHA-512");
-        assert_eq!(secrecy::ExposeSecret::expose_secret(&login.password), "pw");
-    }
 
     #[test]
     fn set_and_delete_use_kafkas_operation_codes() {
@@ -242,31 +132,5 @@ mod tests {
         });
         assert_eq!(delete.config_operation, 1);
         assert!(delete.value.is_none());
-    }
-
-    #[test]
-    fn only_transient_failures_are_retried() {
-        let unreachable = WireError::Connect {
-            address: "a:1".into(),
-            reason: "refused".into(),
-        };
-        assert!(unreachable.is_retryable());
-        assert!(WireError::Timeout(Duration::from_secs(1)).is_retryable());
-        let not_controller = WireError::Broker {
-            error: ResponseError::NotController,
-            message: None,
-        };
-        assert!(not_controller.is_retryable());
-        let invalid = WireError::Broker {
-            error: ResponseError::InvalidRequest,
-            message: Some("Cannot update these configs at default cluster level".into()),
-        };
-        assert!(!invalid.is_retryable());
-        assert!(invalid.to_string().contains("default cluster level"));
-        let login = WireError::Login {
-            address: "a:1".into(),
-            reason: "bad password".into(),
-        };
-        assert!(!login.is_retryable());
     }
 }

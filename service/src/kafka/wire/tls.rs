@@ -16,7 +16,7 @@ use tokio_rustls::{
 };
 
 use super::WireError;
-use ferry_service::clusters::Tls;
+use crate::clusters::Tls;
 
 pub(super) fn connector(settings: &Tls) -> Result<TlsConnector, WireError> {
     let provider = Arc::new(ring::default_provider());

@@ -30,10 +30,10 @@ const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 const HANDSHAKE_VERSION: i16 = 1;
 const AUTHENTICATE_VERSIONS: (i16, i16) = (0, 2);
 
-pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-pub(super) struct Connection {
+pub struct Connection {
     address: String,
     stream: Box<dyn Stream>,
     correlation_id: i32,
@@ -42,7 +42,7 @@ pub(super) struct Connection {
 
 impl Connection {
     /// Connects to the first bootstrap broker that answers, and logs in.
-    pub(super) async fn open(target: &WireTarget) -> Result<Self, WireError> {
+    pub async fn open(target: &WireTarget) -> Result<Self, WireError> {
         let tls = target.tls.as_ref().map(tls::connector).transpose()?;
         let mut last = WireError::Config("the cluster has no bootstrap servers".into());
         for address in &target.bootstrap {
@@ -91,7 +91,7 @@ impl Connection {
     /// the ApiVersions exchange and the login. Everything ferry reads from
     /// a broker passes through here and [`Connection::call`], which is what
     /// the `kafka_wire` fuzz target drives with a made-up broker.
-    pub(super) async fn over(
+    pub async fn over(
         address: &str,
         stream: Box<dyn Stream>,
         sasl: Option<&SaslLogin>,
@@ -118,7 +118,7 @@ impl Connection {
     }
 
     /// The highest version of `key` both sides speak.
-    pub(super) fn negotiate(&self, key: ApiKey, ours: (i16, i16)) -> Result<i16, WireError> {
+    pub fn negotiate(&self, key: ApiKey, ours: (i16, i16)) -> Result<i16, WireError> {
         let theirs = self
             .versions
             .iter()
@@ -138,7 +138,7 @@ impl Connection {
         }
     }
 
-    pub(super) fn protocol_error(&self, reason: &str) -> WireError {
+    pub fn protocol_error(&self, reason: &str) -> WireError {
         WireError::Protocol {
             address: self.address.clone(),
             reason: reason.to_owned(),
@@ -146,7 +146,7 @@ impl Connection {
     }
 
     /// Sends one request and reads its answer.
-    pub(super) async fn call<Req, Resp>(
+    pub async fn call<Req, Resp>(
         &mut self,
         key: ApiKey,
         version: i16,
