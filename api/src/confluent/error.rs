@@ -109,9 +109,9 @@ impl ConfluentError {
         )
     }
 
-    /// A record Kafka did not take: 503 `50003` when sending it again may
-    /// succeed, else 502 `50002`.
-    pub fn delivery(retriable: bool, message: String) -> Self {
+    /// A Kafka failure: 503 `50003` when trying again may succeed, else 502
+    /// `50002`.
+    pub fn kafka_failure(retriable: bool, message: String) -> Self {
         if retriable {
             Self::Unavailable(body(KAFKA_RETRIABLE, message))
         } else {
@@ -138,12 +138,7 @@ impl ConfluentError {
 
     /// A Kafka call that failed, with what was being done.
     pub fn kafka(doing: &str, err: AdminError) -> Self {
-        let message = format!("{doing}: {err}");
-        if err.is_retryable() {
-            Self::Unavailable(body(KAFKA_RETRIABLE, message))
-        } else {
-            Self::BadGateway(body(KAFKA_ERROR, message))
-        }
+        Self::kafka_failure(err.is_retryable(), format!("{doing}: {err}"))
     }
 }
 

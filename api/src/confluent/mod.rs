@@ -32,7 +32,10 @@ use std::{sync::Arc, time::Duration};
 use ferry_entity::{ClusterId, FailureKind, TaskStatus};
 use ferry_service::{
     error::ErrorKind,
-    kafka::KafkaCluster,
+    kafka::{
+        KafkaCluster,
+        produce::{self as kafka_produce, Delivery, OutgoingRecord},
+    },
     tasks::{Task, Waited},
 };
 use poem::Request;
@@ -357,6 +360,28 @@ pub async fn applied(state: &AppState, base: &str, task: Task) -> V3Result<Appli
             Applied::Accepted(body, location)
         }
     })
+}
+
+/// Produces `records` to `topic`, one delivery per record in order, and
+/// counts them in `ferry_produced_records_total`: how both produce dialects
+/// (v2 and v3's `records`) reach the cluster's producer.
+pub async fn produce(
+    cluster: &Arc<KafkaCluster>,
+    topic: &str,
+    records: Vec<OutgoingRecord>,
+) -> V3Result<Vec<Delivery>> {
+    let deliveries = kafka_produce::produce(cluster, topic, records)
+        .await
+        .map_err(|e| ConfluentError::kafka(&format!("producing to topic '{topic}'"), e))?;
+    let written = deliveries
+        .iter()
+        .filter(|d| matches!(d, Delivery::Written { .. }))
+        .count();
+    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "written")
+        .increment(written as u64);
+    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "failed")
+        .increment((deliveries.len() - written) as u64);
+    Ok(deliveries)
 }
 
 /// Parses a numeric id from a path (partition, broker); `None` when it is

@@ -122,10 +122,15 @@ pub async fn find_partition(
     raw: &str,
 ) -> V3Result<(TopicInfo, PartitionInfo)> {
     let (_, t) = find_topic(ctx, topic).await?;
-    let p = parse_index(raw)
-        .and_then(|id| t.partition(id).cloned())
-        .ok_or_else(|| ConfluentError::partition_not_found(topic, raw))?;
+    let p = pick_partition(&t, raw)?;
     Ok((t, p))
+}
+
+/// The topic's partition whose id is `raw`, or 40402.
+pub fn pick_partition(t: &TopicInfo, raw: &str) -> V3Result<PartitionInfo> {
+    parse_index(raw)
+        .and_then(|id| t.partition(id).cloned())
+        .ok_or_else(|| ConfluentError::partition_not_found(&t.name, raw))
 }
 
 /// A partition's first offset and the offset its next record will get.

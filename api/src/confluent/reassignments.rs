@@ -15,9 +15,9 @@ use ferry_entity::Role;
 use ferry_service::{
     clusters,
     kafka::{
-        admin,
+        admin::ClusterDescription,
         wire::{
-            WireError, WireTarget,
+            WireTarget,
             reassignments::{self, Reassignment},
         },
     },
@@ -26,9 +26,8 @@ use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 
 use super::{
-    ConfluentError, Ctx, KAFKA_ERROR, KAFKA_RETRIABLE, READ_TIMEOUT, Related, ResourceMetadata,
-    V3Result, body, list_meta, list_type,
-    partitions::find_partition,
+    ConfluentError, Ctx, READ_TIMEOUT, Related, ResourceMetadata, V3Result, list_meta, list_type,
+    partitions::pick_partition,
     related, seg,
     topics::{describe, find_topic},
 };
@@ -67,33 +66,24 @@ fn view(ctx: &Ctx, r: &Reassignment) -> KafkaReassignment {
 }
 
 /// The reassignments of `topics` (all when `None`), asked of the
-/// controller.
+/// controller that `described` names (the metadata the handler read).
 async fn list(
     state: &AppState,
     ctx: &Ctx,
+    described: &ClusterDescription,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> V3Result<Vec<Reassignment>> {
     let conn = clusters::connection(&state.store, ctx.cluster_id).await?;
     let mut target = WireTarget::new(&conn.settings, conn.sasl_password.as_ref());
-    if let Some(id) = admin::controller(&ctx.cluster, READ_TIMEOUT).await {
-        let described = describe(ctx).await?;
-        if let Some(b) = described.broker(id) {
-            target.bootstrap = vec![format!("{}:{}", b.host, b.port)];
-        }
+    if let Some(b) = described.controller.and_then(|id| described.broker(id)) {
+        target.bootstrap = vec![format!("{}:{}", b.host, b.port)];
     }
     reassignments::list(&target, topics, READ_TIMEOUT)
         .await
-        .map_err(refused)
-}
-
-/// A failed read: 503 `50003` when asking again may help, else 502 `50002`.
-fn refused(err: WireError) -> ConfluentError {
-    let message = format!("listing the partition reassignments: {err}");
-    if err.is_retryable() {
-        ConfluentError::Unavailable(body(KAFKA_RETRIABLE, message))
-    } else {
-        ConfluentError::BadGateway(body(KAFKA_ERROR, message))
-    }
+        .map_err(|err| {
+            let message = format!("listing the partition reassignments: {err}");
+            ConfluentError::kafka_failure(err.is_retryable(), message)
+        })
 }
 
 pub struct ConfluentReassignmentsApi;
@@ -114,7 +104,8 @@ impl ConfluentReassignmentsApi {
     ) -> V3Result<Json<KafkaReassignmentList>> {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
-        let found = list(&state, &ctx, None).await?;
+        let described = describe(&ctx).await?;
+        let found = list(&state, &ctx, &described, None).await?;
         Ok(Json(KafkaReassignmentList {
             kind: "KafkaReassignmentList".into(),
             metadata: list_meta(ctx.url("/topics/-/partitions/-/reassignment")),
@@ -141,9 +132,10 @@ impl ConfluentReassignmentsApi {
     ) -> V3Result<Json<KafkaReassignmentList>> {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
-        let (_, topic) = find_topic(&ctx, &topic_name.0).await?;
+        let (described, topic) = find_topic(&ctx, &topic_name.0).await?;
         let partitions = topic.partitions.iter().map(|p| p.id).collect();
-        let found = list(&state, &ctx, Some(vec![(topic.name.clone(), partitions)])).await?;
+        let topics = Some(vec![(topic.name.clone(), partitions)]);
+        let found = list(&state, &ctx, &described, topics).await?;
         Ok(Json(KafkaReassignmentList {
             kind: "KafkaReassignmentList".into(),
             metadata: list_meta(ctx.url(&format!(
@@ -171,8 +163,10 @@ impl ConfluentReassignmentsApi {
     ) -> V3Result<Json<KafkaReassignment>> {
         auth.0.require(Role::Viewer)?;
         let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
-        let (t, p) = find_partition(&ctx, &topic_name.0, &partition_id.0).await?;
-        let found = list(&state, &ctx, Some(vec![(t.name.clone(), vec![p.id])])).await?;
+        let (described, t) = find_topic(&ctx, &topic_name.0).await?;
+        let p = pick_partition(&t, &partition_id.0)?;
+        let topics = Some(vec![(t.name.clone(), vec![p.id])]);
+        let found = list(&state, &ctx, &described, topics).await?;
         found
             .iter()
             .find(|r| r.topic == t.name && r.partition == p.id)

@@ -5,6 +5,8 @@
 //! none of them is refused with 406 before anything else runs. Handlers and
 //! `dialect.rs` always write v2's own type; only this middleware changes it.
 
+use std::sync::LazyLock;
+
 use poem::{
     Endpoint, FromRequest, IntoResponse, Request, Response,
     http::{HeaderValue, StatusCode, header},
@@ -18,6 +20,11 @@ use crate::{
 
 /// What v2 can answer in, most specific first.
 const OFFERED: [&str; 3] = [V2_JSON, "application/vnd.kafka+json", "application/json"];
+
+/// [`OFFERED`], parsed once.
+static OFFERED_TYPES: LazyLock<[(&str, mime::Mime); 3]> = LazyLock::new(|| {
+    OFFERED.map(|offered| (offered, offered.parse().expect("offered types parse")))
+});
 
 pub async fn negotiate<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if Dialect::of_path(req.uri().path()) != Dialect::ConfluentV2 {
@@ -72,12 +79,12 @@ fn choose(ranges: &[mime::Mime]) -> Option<&'static str> {
                 .is_none_or(|q| q.as_str().parse::<f32>().map_or(true, |q| q > 0.0))
         })
         .find_map(|range| {
-            OFFERED.into_iter().find(|offered| {
-                let offered: mime::Mime = offered.parse().expect("offered types parse");
-                (range.type_() == mime::STAR || range.type_() == offered.type_())
+            OFFERED_TYPES.iter().find_map(|(name, offered)| {
+                let allowed = (range.type_() == mime::STAR || range.type_() == offered.type_())
                     && (range.subtype() == mime::STAR
                         || (range.subtype() == offered.subtype()
-                            && range.suffix() == offered.suffix()))
+                            && range.suffix() == offered.suffix()));
+                allowed.then_some(*name)
             })
         })
 }

@@ -37,7 +37,11 @@ use serde_json::{Value, json};
 
 use super::{ConfluentError, Ctx, READ_TIMEOUT, V3Result};
 use crate::{
-    api_tags::ApiTags, auth::BearerAuth, body_schemas, dialect::STREAMED_ROUTES, state::AppState,
+    api_tags::ApiTags,
+    auth::BearerAuth,
+    body_schemas::{self, BodySchemas},
+    dialect::STREAMED_ROUTES,
+    state::AppState,
 };
 
 mod payload;
@@ -159,7 +163,7 @@ impl ConfluentRecordsApi {
             cluster_id: ctx.cluster_id(),
             topic,
             partitions,
-            state: state.0.clone(),
+            bodies: state.bodies.clone(),
         });
         let max = usize::try_from(state.settings.api.max_body_bytes).unwrap_or(usize::MAX);
         if body.sized {
@@ -205,7 +209,8 @@ struct Target {
     cluster_id: String,
     topic: String,
     partitions: i32,
-    state: AppState,
+    /// The document's schemas, for checking each record.
+    bodies: Arc<BodySchemas>,
 }
 
 enum Report {
@@ -237,10 +242,7 @@ impl Target {
     }
 
     async fn try_produce(&self, value: Value) -> V3Result<ProduceResponse> {
-        if let Some(validator) = self
-            .state
-            .bodies
-            .validator(&Method::POST, STREAMED_ROUTES[0])
+        if let Some(validator) = self.bodies.validator(&Method::POST, STREAMED_ROUTES[0])
             && let Some(violation) = body_schemas::check(validator, &value)
         {
             return Err(ConfluentError::invalid(violation.message));
@@ -285,13 +287,8 @@ impl Target {
             headers,
             timestamp: request.timestamp.map(|t| t.timestamp_millis()),
         };
-        let delivery = produce::produce(&self.cluster, &self.topic, vec![record])
-            .await
-            .map_err(|e| ConfluentError::kafka(&format!("producing to '{}'", self.topic), e))?;
-        let outcome = delivery.into_iter().next();
-        metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => if matches!(outcome, Some(Delivery::Written { .. })) { "written" } else { "failed" })
-            .increment(1);
-        match outcome {
+        let delivery = super::produce(&self.cluster, &self.topic, vec![record]).await?;
+        match delivery.into_iter().next() {
             Some(Delivery::Written {
                 partition,
                 offset,
@@ -310,7 +307,7 @@ impl Target {
                     .zip(sizes.1)
                     .map(|(type_, size)| ProduceResponseData { type_, size }),
             }),
-            Some(Delivery::Failed { retriable, message }) => Err(ConfluentError::delivery(
+            Some(Delivery::Failed { retriable, message }) => Err(ConfluentError::kafka_failure(
                 retriable,
                 format!("producing to '{}': {message}", self.topic),
             )),

@@ -146,17 +146,7 @@ pub async fn produce(
     {
         return Err(ConfluentError::partition_not_found(topic, &p.to_string()).into());
     }
-    let deliveries = produce::produce(&ctx.cluster, topic, outgoing)
-        .await
-        .map_err(|e| ConfluentError::kafka(&format!("producing to topic '{topic}'"), e))?;
-    let written = deliveries
-        .iter()
-        .filter(|d| matches!(d, Delivery::Written { .. }))
-        .count();
-    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "written")
-        .increment(written as u64);
-    metrics::counter!("ferry_produced_records_total", "dialect" => "confluent", "outcome" => "failed")
-        .increment((deliveries.len() - written) as u64);
+    let deliveries = crate::confluent::produce(&ctx.cluster, topic, outgoing).await?;
     Ok(V2ProduceResponse {
         key_schema_id: None,
         value_schema_id: None,
