@@ -133,6 +133,10 @@ fn utc(secs: i64, micros: u32) -> Result<String, String> {
     if secs == 0 && micros == 0 {
         return Ok("0000-00-00 00:00:00".into());
     }
+    // A malformed event can carry any fraction; only 0-999999 is one.
+    if micros >= 1_000_000 {
+        return Err(format!("TIMESTAMP fraction {micros} is out of range"));
+    }
     let t = chrono::DateTime::from_timestamp(secs, micros * 1000)
         .ok_or_else(|| format!("TIMESTAMP {secs} is out of range"))?;
     let mut text = t.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -177,6 +181,13 @@ mod tests {
             conv(Value::Bytes(b"0".to_vec()), Kind::Timestamp),
             Cell::Temporal("0000-00-00 00:00:00".into())
         );
+    }
+
+    #[test]
+    fn a_timestamp_fraction_past_a_second_is_refused() {
+        // Found by `parser_properties`: the fraction's nanoseconds overflowed.
+        assert!(utc(1, 5_000_000).is_err());
+        assert_eq!(utc(1, 999_999).as_deref(), Ok("1970-01-01 00:00:01.999999"));
     }
 
     #[test]

@@ -104,7 +104,8 @@ impl TableInfo {
             // datetime, which it negates) and a DECIMAL whose table map
             // gives a scale above its precision or either past MySQL's
             // limits (65 digits, 30 after the point), which it multiplies
-            // past u32.
+            // past u32, or a digit group that holds more digits than its
+            // size allows (which it multiplies past i32), and a typed array.
             let invalid = column.binlog_meta.len() < metadata_length(column.binlog_type)
                 || match column.binlog_type {
                     ColumnType::MYSQL_TYPE_DATETIME2 => {
@@ -112,8 +113,13 @@ impl TableInfo {
                     }
                     ColumnType::MYSQL_TYPE_NEWDECIMAL => {
                         !matches!(*column.binlog_meta, [precision, scale, ..]
-                            if scale <= precision && precision <= 65 && scale <= 30)
+                            if scale <= precision && precision <= 65 && scale <= 30
+                                && decimal_groups_fit(buf.0, precision, scale))
                     }
+                    // A server-internal type no table column has;
+                    // mysql_common decodes it as the type its metadata names,
+                    // past every check above.
+                    ColumnType::MYSQL_TYPE_TYPED_ARRAY => true,
                     _ => false,
                 };
             if invalid {
@@ -149,6 +155,47 @@ impl TableInfo {
     }
 }
 
+/// Whether every digit group of a binary DECIMAL(`precision`, `scale`) at
+/// the start of `bytes` holds no more digits than it stands for, as the
+/// server writes them: groups of 9 digits in 4 bytes, a shorter group at
+/// each end (of the integer part first, of the fraction last), the first
+/// byte's top bit the sign and a negative value's bytes inverted. Too few
+/// bytes pass: the decoder refuses them itself.
+fn decimal_groups_fit(bytes: &[u8], precision: u8, scale: u8) -> bool {
+    const BYTES_OF_DIGITS: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+    let (int, frac) = (usize::from(precision - scale), usize::from(scale));
+    let mut groups: Vec<usize> = Vec::new();
+    if int % 9 > 0 {
+        groups.push(int % 9);
+    }
+    groups.extend(std::iter::repeat_n(9, int / 9 + frac / 9));
+    if frac % 9 > 0 {
+        groups.push(frac % 9);
+    }
+    let size: usize = groups.iter().map(|d| BYTES_OF_DIGITS[*d]).sum();
+    let Some(image) = bytes.get(..size) else {
+        return true;
+    };
+    let mask = if image.first().is_some_and(|b| b & 0x80 == 0) {
+        0xFF
+    } else {
+        0
+    };
+    let mut at = 0;
+    groups.iter().all(|&digits| {
+        let len = BYTES_OF_DIGITS[digits];
+        let value = image[at..at + len]
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (i, b)| {
+                let b = if at + i == 0 { b ^ 0x80 } else { *b };
+                (acc << 8) | u64::from(b ^ mask)
+            });
+        at += len;
+        value < 10u64.pow(digits as u32)
+    })
+}
+
 /// How many bytes of table-map metadata decoding a value of type `ty`
 /// reads (the server writes exactly these).
 fn metadata_length(ty: ColumnType) -> usize {
@@ -180,6 +227,32 @@ mod tests {
     use mysql_async::consts::ColumnType::*;
 
     use super::*;
+
+    #[test]
+    fn decimal_digit_groups_must_fit_their_digits() {
+        // DECIMAL(5,2): 3 integer digits in 2 bytes, 2 fraction digits in 1.
+        assert!(decimal_groups_fit(&[0x80, 0x7B, 0x2D], 5, 2), "123.45");
+        assert!(decimal_groups_fit(&[0x7F, 0x84, 0xD2], 5, 2), "-123.45");
+        assert!(
+            !decimal_groups_fit(&[0x83, 0xE8, 0x00], 5, 2),
+            "1000 in 3 digits"
+        );
+        assert!(
+            !decimal_groups_fit(&[0x80, 0x7B, 0x64], 5, 2),
+            "100 in 2 digits"
+        );
+        // DECIMAL(33,1): a 5-digit group in 3 bytes, three 9-digit groups in
+        // 4 bytes each, 1 fraction digit in 1 byte.
+        let mut nines = vec![0x80, 0, 0, 0x3B, 0x9A, 0xC9, 0xFF];
+        nines.extend([0; 9]);
+        assert!(decimal_groups_fit(&nines, 33, 1), "999999999 in 9 digits");
+        nines[3..7].copy_from_slice(&1_000_000_000u32.to_be_bytes());
+        assert!(!decimal_groups_fit(&nines, 33, 1), "10^9 in 9 digits");
+        assert!(
+            decimal_groups_fit(&[0x80], 5, 2),
+            "too short: the decoder refuses"
+        );
+    }
     use crate::replication::source::row::ColumnInfo;
 
     /// `id BIGINT UNSIGNED, name VARCHAR(20) latin1, at DATETIME(3),
