@@ -9,7 +9,7 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     auth,
-    confluent::{self, ConfluentApis},
+    confluent::{self, ConfluentApis, v2::consumers::forward},
     digitalocean::topics::DigitalOceanTopicsApi,
     easyqueue::{
         details::EasyQueueDetailsApi, statistics::EasyQueueStatisticsApi,
@@ -90,7 +90,9 @@ pub fn route_labels() -> RouteLabels {
 /// The whole application. Middleware, outermost first: shared state, request
 /// id, HTTP metrics, REST Proxy v2's content negotiation, authentication, the
 /// rate limit, audit, dialect error envelopes, the body
-/// size limit, the body's schema (`body_schema`, after the size limit so
+/// size limit, forwarding of v2 consumer calls to their instance's process
+/// (`confluent::v2::consumers::forward`, after the size limit so that it never reads more
+/// than `api.max_body_bytes`), the body's schema (`body_schema`, after the size limit so
 /// that it never reads more than `api.max_body_bytes`); paths are normalised
 /// (trailing slash trimmed) before any of them.
 pub fn build(state: AppState) -> impl Endpoint {
@@ -105,6 +107,7 @@ pub fn build(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .around(body_schema::validate)
+        .around(forward::route)
         .around(body_limit::limit)
         .around(error_envelope::render_errors)
         .around(audit::record)

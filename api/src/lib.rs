@@ -23,7 +23,9 @@ pub mod tubemq;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, telemetry};
+use ferry_service::{
+    consumers::Consumers, kafka::KafkaClients, settings::Settings, store::Store, telemetry,
+};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poem::{
     Server,
@@ -57,6 +59,10 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
         metrics,
         tokens: Arc::default(),
         limits: Arc::new(RateLimits::new(settings.rate_limit.clone())),
+        consumers: Arc::new(Consumers::new(&settings.confluent)),
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()?,
         routes: Arc::new(app::route_labels()),
         bodies: Arc::new(body_schemas::BodySchemas::from_document(
             &app::openapi().spec(),
@@ -97,6 +103,19 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
     // Printed on stdout for people and scripts (tests read the port from it).
     println!("ferry: listening on http://{addr} (Swagger UI at http://{addr}/docs)");
     tracing::info!(%addr, with_worker, "ferry api started");
+    let consumers = state.consumers.clone();
+    consumers.set_url(
+        settings
+            .api
+            .advertised_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+    );
+    let upkeep = {
+        let (consumers, store, rx) = (consumers.clone(), state.store.clone(), stop_rx.clone());
+        tokio::spawn(async move { consumers.upkeep(&store, rx).await })
+    };
+    let store = state.store.clone();
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             app::build(state),
@@ -104,6 +123,9 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
             Some(Duration::from_secs(settings.worker.drain_seconds)),
         )
         .await?;
+    // Consumer instances outlive this process: another takes them over.
+    let _ = upkeep.await;
+    consumers.release_all(&store).await;
     if let Some(worker) = worker {
         worker.await??;
     }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use ferry_service::{kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache};
+use ferry_service::{
+    consumers::Consumers, kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{body_schemas::BodySchemas, rate_limits::RateLimits, route_labels::RouteLabels};
@@ -23,4 +25,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Each token's request budget.
     pub limits: Arc<RateLimits>,
+    /// The REST Proxy v2 consumer instances this process holds.
+    pub consumers: Arc<Consumers>,
+    /// Calls forwarded to other `ferry-api` processes.
+    pub http: reqwest::Client,
 }

@@ -11,6 +11,7 @@
 
 mod admin;
 mod changefeed;
+mod consume;
 mod db;
 mod ferry;
 mod kafka_sink;
@@ -59,6 +60,9 @@ enum Command {
     /// Records/s produced through REST Proxy v2 (batched calls) and v3
     /// (streamed records) beside a raw rdkafka producer.
     Produce(produce::Args),
+    /// Records/s read through a REST Proxy v2 consumer instance beside a
+    /// raw rdkafka consumer reading the same records.
+    Consume(consume::Args),
 }
 
 #[tokio::main]
@@ -72,5 +76,6 @@ async fn main() -> anyhow::Result<()> {
         Command::KafkaSink(args) => kafka_sink::run(args).await,
         Command::Stats(args) => sampling::run(args).await,
         Command::Produce(args) => produce::run(args).await,
+        Command::Consume(args) => consume::run(args).await,
     }
 }

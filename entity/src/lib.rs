@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod audit_log;
 pub mod changefeed;
 pub mod cluster;
+pub mod consumer_instance;
 pub mod domain;
 pub mod meta;
 pub mod payload;

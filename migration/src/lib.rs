@@ -15,6 +15,7 @@ mod m20261204_000008_topic_registry;
 mod m20261204_000009_statistics;
 mod m20261204_000010_stat_detail_format;
 mod m20261204_000011_stat_sampler_cpu;
+mod m20261204_000012_consumer_instances;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_statistics::Migration),
             Box::new(m20261204_000010_stat_detail_format::Migration),
             Box::new(m20261204_000011_stat_sampler_cpu::Migration),
+            Box::new(m20261204_000012_consumer_instances::Migration),
         ]
     }
 

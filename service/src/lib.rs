@@ -9,6 +9,7 @@ pub mod access;
 pub mod acls;
 pub mod changefeeds;
 pub mod clusters;
+pub mod consumers;
 pub mod error;
 pub mod kafka;
 pub mod projects;

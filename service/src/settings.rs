@@ -32,7 +32,6 @@ pub struct Settings {
     pub changefeed: ChangefeedSettings,
     pub rate_limit: RateLimitSettings,
     pub stats: StatsSettings,
-    #[serde(default)]
     pub confluent: ConfluentSettings,
 }
 
@@ -117,7 +116,7 @@ pub struct WorkerSettings {
 }
 
 /// The Confluent REST Proxy dialect.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ConfluentSettings {
     /// The Kafka cluster REST Proxy v2's routes act on, whose paths name
     /// none: a registered cluster's id, name or UUID
@@ -125,6 +124,15 @@ pub struct ConfluentSettings {
     /// project's one Kafka cluster and a global token on the only
     /// registered one.
     pub v2_cluster: Option<String>,
+    /// How long a v2 consumer instance may go without a call before it is
+    /// removed (the REST Proxy's `consumer.instance.timeout.ms`).
+    pub consumer_instance_timeout_ms: u64,
+    /// The longest a v2 `records` call waits for records, unless the
+    /// instance or the call asks for less (`consumer.request.timeout.ms`).
+    pub consumer_request_timeout_ms: u64,
+    /// The most key and value bytes one v2 `records` answer holds
+    /// (`consumer.request.max.bytes`).
+    pub consumer_request_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +147,12 @@ pub struct ApiSettings {
     /// The largest request body accepted; a larger one gets 413 before it
     /// is read.
     pub max_body_bytes: u64,
+    /// The address other `ferry-api` processes reach this one at, for the
+    /// v2 consumer calls they forward to it (`FERRY_API__ADVERTISED_URL`).
+    /// Unset: `http://` and the address it listens on, which serves
+    /// processes on the same host (or a listen address that is not a
+    /// wildcard).
+    pub advertised_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +218,11 @@ downstream_hosts = []
 [stats]
 interval_seconds = 60
 lease_seconds = 15
+
+[confluent]
+consumer_instance_timeout_ms = 300000
+consumer_request_timeout_ms = 1000
+consumer_request_max_bytes = 67108864
 
 [rate_limit]
 per_second = 100

@@ -112,11 +112,18 @@ const PRODUCE_ROUTES: [&str; 3] = [
     "/v3/clusters/{cluster_id}/topics/{topic_name}/records",
 ];
 
-fn is_produce(req: &Request) -> bool {
-    *req.method() == Method::POST
-        && req
-            .data::<AppState>()
-            .is_some_and(|state| PRODUCE_ROUTES.contains(&state.routes.label(req.uri().path())))
+/// REST Proxy v2's consumer routes read records and move a group's
+/// offsets as a Kafka consumer does: data, like produce, and as frequent.
+const CONSUMER_ROUTES: &str = "/consumers/";
+
+/// Whether the call reads or writes records rather than changing anything
+/// ferry manages (module doc).
+fn is_data(req: &Request) -> bool {
+    req.data::<AppState>().is_some_and(|state| {
+        let route = state.routes.label(req.uri().path());
+        route.starts_with(CONSUMER_ROUTES)
+            || (*req.method() == Method::POST && PRODUCE_ROUTES.contains(&route))
+    })
 }
 
 pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
@@ -124,7 +131,7 @@ pub async fn record<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if !mutating || is_produce(&req) {
+    if !mutating || is_data(&req) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     if req.extensions().get::<Identity>().is_none() {

@@ -26,8 +26,16 @@ static OFFERED_TYPES: LazyLock<[(&str, mime::Mime); 3]> = LazyLock::new(|| {
     OFFERED.map(|offered| (offered, offered.parse().expect("offered types parse")))
 });
 
+/// Whether the path is a consumer's `records` route, which answers in its
+/// instance's format and negotiates for itself
+/// (`confluent::v2::consumers::records`).
+fn is_records(path: &str) -> bool {
+    path.starts_with("/consumers/") && path.ends_with("/records")
+}
+
 pub async fn negotiate<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    if Dialect::of_path(req.uri().path()) != Dialect::ConfluentV2 {
+    let path = req.uri().path();
+    if Dialect::of_path(path) != Dialect::ConfluentV2 || is_records(path) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let accepted = match req.headers().get(header::ACCEPT) {

@@ -97,6 +97,12 @@ impl KafkaCluster {
             .cloned()
     }
 
+    /// The cluster's client settings, secrets included, for a consumer of
+    /// its own (a REST Proxy v2 consumer instance, `consumers`).
+    pub fn client_settings(&self) -> ClientConfig {
+        self.config.clone()
+    }
+
     /// The admin client, for the worker's mutating calls (CreateTopics,
     /// DeleteTopics, IncrementalAlterConfigs) and this module's reads. The
     /// API crate does not depend on rdkafka, so it cannot make such a call

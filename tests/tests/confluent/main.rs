@@ -28,3 +28,4 @@ mod records;
 mod refusals;
 mod topics;
 mod v2;
+mod v2_consumers;

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const V2: &str = "application/vnd.kafka.v2+json";
+pub(crate) const V2: &str = "application/vnd.kafka.v2+json";
 const ACCEPT_ANY: &str =
     "application/vnd.kafka.v2+json, application/vnd.kafka+json, application/json";
 
 /// A v2 request as the admin, with the seed's headers.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -55,13 +55,13 @@ async fn produce(app: &TestApp, path: &str, content_type: &str, body: &str) -> R
     .await
 }
 
-fn expect_v2(reply: &Reply, status: u16) -> Value {
+pub(crate) fn expect_v2(reply: &Reply, status: u16) -> Value {
     let body = reply.expect(status);
     assert_eq!(reply.header("content-type").as_deref(), Some(V2), "{reply}");
     body
 }
 
-fn expect_v2_error(reply: &Reply, status: u16, code: i64) -> String {
+pub(crate) fn expect_v2_error(reply: &Reply, status: u16, code: i64) -> String {
     assert_eq!(reply.header("content-type").as_deref(), Some(V2), "{reply}");
     expect_error(reply, status, code)
 }

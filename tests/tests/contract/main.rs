@@ -31,6 +31,9 @@
 //!   {partition_id}]`, v3 `POST .../records`) may refuse one with 422: a key
 //!   or value must decode in its format (base64 for binary, a string for
 //!   `STRING`), and schema-registry types need a registry.
+//! - REST Proxy v2's consumer creation (`POST /consumers/{group_name}`) may
+//!   refuse one with 422 or 408: a setting's value depends on its name and
+//!   a schema-registry format needs a registry.
 //! - Confluent's partition count increase (`PATCH .../topics/{topic_name}`)
 //!   may refuse one with 422: the count must be larger than the topic's
 //!   current one, which Kafka cannot lower.
@@ -254,6 +257,15 @@ checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
 [[operations]]
 include-name-regex = "^POST (/topics/\\{{topic_name\\}}(/partitions/\\{{partition_id\\}})?|/v3/clusters/\\{{cluster_id\\}}/topics/\\{{topic_name\\}}/records)$"
 checks.positive_data_acceptance.expected-statuses = [{accepted}, "422"]
+
+# A REST Proxy v2 consumer's settings are strings whose values depend on
+# their names (the REST Proxy's table: `auto.offset.reset` is one of five
+# words, `fetch.min.bytes` a number), and a schema-registry format needs a
+# registry; Confluent answers 422 (42204) naming the setting, or 408
+# (40801) naming the format.
+[[operations]]
+include-name-regex = "^POST /consumers/\\{{group_name\\}}$"
+checks.positive_data_acceptance.expected-statuses = [{accepted}, "408", "422"]
 
 # A topic's new partition count must be larger than its current one (Kafka
 # cannot remove partitions): a rule about the cluster's state; Confluent

@@ -203,6 +203,23 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             Refused,
             true,
         ),
+        // Confluent v2 consumers: B's groups do not exist for A's tokens
+        // (creating one in them is 403, its instances are 404).
+        ("post", "/consumers/{group_name}") => r("", Some(json!({ "name": "x" })), Refused, true),
+        ("get", p) if p.starts_with("/consumers/") => r("", None, Refused, false),
+        ("delete", p) if p.starts_with("/consumers/") => r("", None, Refused, true),
+        ("post", p) if p.starts_with("/consumers/") => {
+            let partition = json!({ "topic": "teamb.orders", "partition": 0 });
+            let offset = json!({ "topic": "teamb.orders", "partition": 0, "offset": 0 });
+            let body = if p.ends_with("/subscription") {
+                json!({ "topics": ["teamb.orders"] })
+            } else if p.ends_with("/positions") || p.ends_with("/offsets") {
+                json!({ "offsets": [offset] })
+            } else {
+                json!({ "partitions": [partition] })
+            };
+            r("", Some(body), Refused, true)
+        }
         // EasyQueue: B's appKey does not exist for A's tokens.
         ("get", p) if p.starts_with("/v1.0/appkeys/{appKey}/") => r("", None, Refused, false),
         ("post", "/v1.0/appkeys/{appKey}/topics")
@@ -258,6 +275,8 @@ fn fill(w: &World, path: &str, ids: &Ids, own: bool) -> String {
         .replace("{topicName}", &format!("{prefix}orders"))
         .replace("{topic_name}", &format!("{prefix}orders"))
         .replace("{consumer_group_id}", &format!("{prefix}group"))
+        .replace("{group_name}", &format!("{prefix}group"))
+        .replace("{instance}", "instance")
         .replace("{consumer_id}", "consumer-1")
         .replace("{partition_id}", "0")
         .replace("{broker_id}", "1")

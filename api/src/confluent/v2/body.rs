@@ -126,7 +126,7 @@ impl<T: ParseFromJSON> Payload for KafkaBody<T> {
 }
 
 impl<T: ParseFromJSON> ParsePayload for KafkaBody<T> {
-    const IS_REQUIRED: bool = true;
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
         let format = request
@@ -134,6 +134,18 @@ impl<T: ParseFromJSON> ParsePayload for KafkaBody<T> {
             .and_then(EmbeddedFormat::of_content_type)
             .unwrap_or(EmbeddedFormat::Binary);
         let data = <Vec<u8> as FromRequest>::from_request(request, body).await?;
+        if data.iter().all(u8::is_ascii_whitespace) {
+            // An empty body is a value only for an optional one (the commit
+            // of everything read); a required one is refused as missing.
+            return T::parse_from_json(None)
+                .map(|value| Self { format, value })
+                .map_err(|err| {
+                    ParseRequestPayloadError {
+                        reason: err.into_message(),
+                    }
+                    .into()
+                });
+        }
         let value: Value =
             serde_json::from_slice(&data).map_err(|err| ParseRequestPayloadError {
                 reason: err.to_string(),
@@ -170,7 +182,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for KafkaBody<T> {
                 schema: T::schema_ref(),
             })
             .collect(),
-            required: true,
+            required: T::IS_REQUIRED,
         })
     }
 
@@ -187,6 +199,8 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for KafkaBody<T> {
                 content_type: ct.to_owned(),
             }
             .into()),
+            // An optional body may be left out, type and all.
+            None if !T::IS_REQUIRED => <Self as ParsePayload>::from_request(request, body).await,
             None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
         }
     }

@@ -1,6 +1,7 @@
 //! Confluent REST Proxy API v2: `/topics`, `/topics/{topic_name}`,
 //! `/topics/{topic_name}/partitions[/{partition_id}[/offsets]]` and
-//! `/brokers`, with produce to a topic or a partition.
+//! `/brokers`, with produce to a topic or a partition, and consumer
+//! instances (`consumers/`).
 //!
 //! Content types: requests may say `application/vnd.kafka[.{format}][.v2]+json`,
 //! `application/json` or `application/octet-stream`; a produce request's
@@ -33,6 +34,7 @@ use crate::{auth::Identity, state::AppState};
 
 pub mod body;
 pub mod brokers;
+pub mod consumers;
 pub mod partitions;
 pub mod produce;
 pub mod topics;
@@ -45,6 +47,8 @@ pub type ConfluentV2Apis = (
     topics::ConfluentV2TopicsApi,
     partitions::ConfluentV2PartitionsApi,
     brokers::ConfluentV2BrokersApi,
+    consumers::ConfluentV2ConsumersApi,
+    consumers::records::ConfluentV2RecordsApi,
 );
 
 pub fn apis() -> ConfluentV2Apis {
@@ -52,6 +56,8 @@ pub fn apis() -> ConfluentV2Apis {
         topics::ConfluentV2TopicsApi,
         partitions::ConfluentV2PartitionsApi,
         brokers::ConfluentV2BrokersApi,
+        consumers::ConfluentV2ConsumersApi,
+        consumers::records::ConfluentV2RecordsApi,
     )
 }
 
@@ -167,7 +173,8 @@ pub async fn open(state: &AppState, req: &Request) -> V2Result<Ctx> {
     Ok(Ctx::open(state, req, &id.to_string()).await?)
 }
 
-async fn choose_cluster(state: &AppState, identity: &Identity) -> V2Result<ClusterId> {
+/// The Kafka cluster a v2 call acts on (module doc).
+pub(crate) async fn choose_cluster(state: &AppState, identity: &Identity) -> V2Result<ClusterId> {
     let kafka = clusters::list(&state.store, Some(ClusterKind::Kafka)).await?;
     if kafka.is_empty() {
         return Err(no_cluster("no Kafka cluster is registered"));
