@@ -20,8 +20,9 @@ use crate::{
         request_id,
     },
     native::{
-        audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi, statistics::StatisticsApi,
-        tasks::TasksApi, tokens::TokensApi,
+        audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi,
+        reassignments::ReassignmentsApi, statistics::StatisticsApi, tasks::TasksApi,
+        tokens::TokensApi,
     },
     ops,
     route_labels::RouteLabels,
@@ -33,6 +34,7 @@ use crate::{
 type Apis = (
     TasksApi,
     ClustersApi,
+    ReassignmentsApi,
     StatisticsApi,
     TokensApi,
     AuditApi,
@@ -53,6 +55,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
         (
             TasksApi,
             ClustersApi,
+            ReassignmentsApi,
             StatisticsApi,
             TokensApi,
             AuditApi,

@@ -36,7 +36,7 @@ const TOPIC: &str = "bench-consume";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Records each side reads per round.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub records: usize,
     /// Bytes of each record's value.
     #[arg(long, default_value_t = 100)]
@@ -243,6 +243,9 @@ async fn raw_side(setup: &Setup, group: &str) -> anyhow::Result<f64> {
     }
     let records = args.records;
     tokio::task::spawn_blocking(move || {
+        // Connected before the clock starts, as ferry's instance is by the
+        // time its create call has answered.
+        consumer.fetch_metadata(Some(TOPIC), Duration::from_secs(10))?;
         let started = Instant::now();
         consumer.assign(&list)?;
         let mut read = 0;

@@ -94,6 +94,16 @@ pub enum TaskKind {
     #[sea_orm(string_value = "acl.delete")]
     #[serde(rename = "acl.delete")]
     AclDelete,
+    /// Moves partitions' replicas to given brokers
+    /// (AlterPartitionReassignments), throttled, and waits until they moved.
+    #[sea_orm(string_value = "partition.reassign")]
+    #[serde(rename = "partition.reassign")]
+    PartitionReassign,
+    /// Moves every replica off one broker (a throttled reassignment planned
+    /// when the task runs), so that the broker can be shut down.
+    #[sea_orm(string_value = "broker.remove")]
+    #[serde(rename = "broker.remove")]
+    BrokerRemove,
 }
 
 impl TaskKind {
@@ -325,6 +335,8 @@ names! {
         TopicPartitions => "topic.partitions",
         AclCreate => "acl.create",
         AclDelete => "acl.delete",
+        PartitionReassign => "partition.reassign",
+        BrokerRemove => "broker.remove",
     }
     FailureKind {
         Permanent => "permanent",

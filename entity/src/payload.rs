@@ -141,6 +141,40 @@ impl Payload for AclDeletePayload {
     const KINDS: &'static [TaskKind] = &[TaskKind::AclDelete];
 }
 
+/// One partition's new replica list, its preferred leader first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaTarget {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+}
+
+/// `partition.reassign`: partitions to move, and the most bytes per second
+/// each involved broker may spend copying them (none: unthrottled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionReassignPayload {
+    pub targets: Vec<ReplicaTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_bytes_per_second: Option<u64>,
+}
+
+impl Payload for PartitionReassignPayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::PartitionReassign];
+}
+
+/// `broker.remove`: the broker to empty; the moves are planned when the
+/// task runs, from the cluster as it is then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRemovePayload {
+    pub broker_id: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_bytes_per_second: Option<u64>,
+}
+
+impl Payload for BrokerRemovePayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::BrokerRemove];
+}
+
 /// A resource whose configs can be read and changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

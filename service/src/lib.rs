@@ -13,6 +13,7 @@ pub mod consumers;
 pub mod error;
 pub mod kafka;
 pub mod projects;
+pub mod reassignments;
 pub mod secrets;
 pub mod settings;
 pub mod stats;

@@ -61,6 +61,7 @@ pub mod lags;
 pub mod partitions;
 pub mod reassignments;
 pub mod records;
+pub mod remove_brokers;
 pub mod topics;
 pub mod v2;
 
@@ -74,6 +75,7 @@ pub type ConfluentApis = (
     configs::ConfluentTopicConfigsApi,
     broker_configs::ConfluentBrokerConfigsApi,
     brokers::ConfluentBrokersApi,
+    remove_brokers::ConfluentRemoveBrokersApi,
     consumer_groups::ConfluentConsumerGroupsApi,
     lags::ConfluentLagsApi,
     records::ConfluentRecordsApi,
@@ -90,6 +92,7 @@ pub fn apis() -> ConfluentApis {
         configs::ConfluentTopicConfigsApi,
         broker_configs::ConfluentBrokerConfigsApi,
         brokers::ConfluentBrokersApi,
+        remove_brokers::ConfluentRemoveBrokersApi,
         consumer_groups::ConfluentConsumerGroupsApi,
         lags::ConfluentLagsApi,
         records::ConfluentRecordsApi,

@@ -10,6 +10,7 @@ use crate::auth::Forbidden;
 pub mod audit;
 pub mod clusters;
 pub mod projects;
+pub mod reassignments;
 pub mod statistics;
 pub mod tasks;
 pub mod tokens;

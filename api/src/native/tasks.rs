@@ -174,7 +174,7 @@ impl TasksApi {
             Option<String>,
         >,
         #[oai(validator(
-            pattern = r"^(ping|topic\.(create|delete|config|partitions)|broker\.config|acl\.(create|delete)|changefeed\.(create|pause|resume|update|delete))?$"
+            pattern = r"^(ping|topic\.(create|delete|config|partitions)|broker\.(config|remove)|partition\.reassign|acl\.(create|delete)|changefeed\.(create|pause|resume|update|delete))?$"
         ))]
         kind: Query<Option<String>>,
         #[oai(validator(pattern = r"^(pending|running|succeeded|failed|cancelled)?$"))]

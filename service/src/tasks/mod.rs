@@ -315,6 +315,23 @@ fn unfinished() -> SimpleExpr {
     ])
 }
 
+/// Records a running task's progress in its result, which the task's
+/// outcome later replaces: a long job (a reassignment) shows how far it got.
+pub async fn report_progress(
+    db: &impl ConnectionTrait,
+    id: &str,
+    progress: &serde_json::Value,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Result, Expr::value(progress.clone()))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TaskStatus::Running))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Records a retryable failure: the task waits for its next attempt.
 pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<(), DbErr> {
     Entity::update_many()

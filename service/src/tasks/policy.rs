@@ -41,6 +41,13 @@ pub fn of(kind: TaskKind) -> KindPolicy {
             max_attempts: 8,
             attempt_timeout: Duration::from_secs(60),
         },
+        // A move copies a partition's data, which takes as long as its size
+        // over the throttle: an attempt watches it for up to six hours, and a
+        // retry resumes watching (Kafka keeps the move going meanwhile).
+        TaskKind::PartitionReassign | TaskKind::BrokerRemove => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(6 * 3600),
+        },
         // Prechecks answer with precise permanent errors; retries cover a
         // metadata store hiccup or an owner slow to stop the engine.
         TaskKind::ChangefeedCreate

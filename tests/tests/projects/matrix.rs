@@ -154,6 +154,16 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
             true,
         ),
         ("delete", "/v3/clusters/{cluster_id}/topics/{topic_name}") => r("", None, Refused, true),
+        // Broker removal and reassignments need a global admin.
+        ("delete", "/v3/clusters/{cluster_id}/brokers/{broker_id}") => r("", None, Refused, true),
+        ("post", "/api/v1/clusters/{id}/reassignments") => r(
+            "",
+            Some(
+                json!({ "partitions": [{ "topic": "teamb.orders", "partition": 0, "replicas": [1] }] }),
+            ),
+            Refused,
+            true,
+        ),
         ("patch", "/v3/clusters/{cluster_id}/topics/{topic_name}") => {
             r("", Some(json!({ "partitions_count": 2 })), Refused, true)
         }

@@ -18,6 +18,7 @@ pub mod changefeed;
 pub mod acl_create;
 pub mod acl_delete;
 pub mod ping;
+pub mod reassign;
 pub mod topic_config;
 pub mod topic_create;
 pub mod topic_delete;
@@ -101,11 +102,35 @@ pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
         TaskKind::TopicPartitions => topic_partitions::run(ctx).await,
         TaskKind::AclCreate => acl_create::run(ctx).await,
         TaskKind::AclDelete => acl_delete::run(ctx).await,
+        TaskKind::PartitionReassign => reassign::run_partition_reassign(ctx).await,
+        TaskKind::BrokerRemove => reassign::run_broker_remove(ctx).await,
         TaskKind::ChangefeedCreate => changefeed::create::run(ctx).await,
         TaskKind::ChangefeedPause => changefeed::pause::run(ctx).await,
         TaskKind::ChangefeedResume => changefeed::resume::run(ctx).await,
         TaskKind::ChangefeedUpdate => changefeed::update::run(ctx).await,
         TaskKind::ChangefeedDelete => changefeed::delete::run(ctx).await,
+    }
+}
+
+/// Undoes what a job cancelled while it ran had started, where its kind
+/// leaves something behind: a reassignment's moves and throttle. The other
+/// kinds' steps are each complete or not started.
+pub async fn after_cancel(ctx: JobContext<'_>) {
+    match ctx.task.kind {
+        TaskKind::PartitionReassign | TaskKind::BrokerRemove => reassign::cancel(ctx).await,
+        TaskKind::Ping
+        | TaskKind::TopicCreate
+        | TaskKind::TopicDelete
+        | TaskKind::TopicConfigAlter
+        | TaskKind::BrokerConfigAlter
+        | TaskKind::TopicPartitions
+        | TaskKind::AclCreate
+        | TaskKind::AclDelete
+        | TaskKind::ChangefeedCreate
+        | TaskKind::ChangefeedPause
+        | TaskKind::ChangefeedResume
+        | TaskKind::ChangefeedUpdate
+        | TaskKind::ChangefeedDelete => {}
     }
 }
 

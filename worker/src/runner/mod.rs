@@ -258,6 +258,12 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
                 // The job's future is dropped at its next await point; the
                 // task row already says cancelled, so nothing is recorded.
                 tracing::info!(kind = %task.kind, "task cancelled while it ran; attempt stopped");
+                let ctx = JobContext {
+                    store: &state.store,
+                    task: &task,
+                    resources: &state.resources,
+                };
+                let _ = tokio::time::timeout(AFTER_CANCEL, jobs::after_cancel(ctx)).await;
                 return Ok(());
             }
         }
@@ -279,6 +285,9 @@ async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynErr
         }
     }
 }
+
+/// How long undoing a cancelled attempt's work may take.
+const AFTER_CANCEL: Duration = Duration::from_secs(60);
 
 /// How often a running attempt looks whether its task was cancelled, when
 /// no announcement said so (`wakeups`).

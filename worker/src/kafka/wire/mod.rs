@@ -1,7 +1,8 @@
 //! Kafka requests that librdkafka refuses to send or does not offer, made
 //! over a connection of ferry's own: IncrementalAlterConfigs of the
 //! cluster-wide default broker resource (type BROKER, empty name),
-//! DescribeLogDirs for the statistics sampler (`log_dirs.rs`), and
+//! DescribeLogDirs for the statistics sampler (`log_dirs.rs`),
+//! AlterPartitionReassignments (`reassign.rs`), and
 //! CreateAcls, whose malformed answers abort a librdkafka process
 //! (`acls.rs`). librdkafka
 //! insists on an integer broker id for every BROKER resource (its
@@ -31,6 +32,7 @@ use super::admin::{ConfigOp, ConfigOpKind};
 
 pub mod acls;
 pub mod log_dirs;
+pub mod reassign;
 
 pub use ferry_service::kafka::wire::{Connection, SaslLogin, WireError, WireTarget};
 
