@@ -11,7 +11,12 @@
 //!
 //! Every side writes `--records` records of `--size` bytes with a key, with
 //! the producer settings ferry uses (`acks=all`, murmur2). Rounds rotate the
-//! order; each ratio is the median of per-round ratios.
+//! order; each ratio is the median of per-round ratios. The v2 calls' own
+//! latency (p50/p99 per call) is printed beside the rates.
+//!
+//! Then single records: `--single` v2 calls of one record each, one after
+//! the other, beside the raw producer sending as many one at a time, each
+//! awaited: the p50/p99 of one record's produce, over HTTP and direct.
 
 use std::{
     path::PathBuf,
@@ -30,7 +35,7 @@ use rdkafka::{
 };
 use serde_json::{Value, json};
 
-use crate::stats::{self, Ratio};
+use crate::stats::{self, Latencies, Ratio};
 
 const TOPIC: &str = "bench-produce";
 
@@ -43,8 +48,11 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// Concurrent HTTP clients (v2 calls, v3 streams).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub clients: usize,
+    /// Single-record produces, one after the other, per side.
+    #[arg(long, default_value_t = 500)]
+    pub single: usize,
     /// Bytes of each record's value.
     #[arg(long, default_value_t = 100)]
     pub size: usize,
@@ -135,12 +143,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         measure(&setup, side, args.batch * args.clients).await?;
     }
     let mut rates: Vec<[f64; 3]> = Vec::new();
+    let mut calls: Vec<Latencies> = Vec::new();
     for round in 0..args.rounds {
         let mut order = [Side::V2, Side::V3, Side::Raw];
         order.rotate_left(round % 3);
         let mut rate = [0.0; 3];
         for side in order {
-            rate[side as usize] = measure(&setup, side, args.records).await?;
+            let (r, latencies) = measure(&setup, side, args.records).await?;
+            rate[side as usize] = r;
+            if let Some(latencies) = latencies {
+                calls.push(latencies);
+            }
         }
         println!(
             "  round {}: v2 {} / v3 {} / raw {} records/s",
@@ -153,8 +166,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let column = |i: usize| rates.iter().map(|r| r[i]).collect::<Vec<_>>();
     println!(
-        "  v2 produce:   {} records/s",
-        stats::rate_with_range(&column(0))
+        "  v2 produce:   {} records/s; per call of {} records: {}",
+        stats::rate_with_range(&column(0)),
+        args.batch,
+        Latencies::merge(&calls).summary()
     );
     println!(
         "  v3 stream:    {} records/s",
@@ -173,23 +188,78 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  {}: {}", r.label, r.describe());
     }
     println!("  {}", stats::verdict(&ratios));
+    let (http, raw) = single_records(&setup).await?;
+    println!(
+        "  one record, {} one after the other: v2 call {}; raw send {}",
+        args.single,
+        http.summary(),
+        raw.summary()
+    );
     Ok(())
 }
 
-/// Records/s of one side producing `count` records.
-async fn measure(setup: &Setup, side: Side, count: usize) -> anyhow::Result<f64> {
+/// Latencies of `--single` one-record produces, over v2 and direct.
+async fn single_records(setup: &Setup) -> anyhow::Result<(Latencies, Latencies)> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url = format!("{}/topics/{TOPIC}", setup.base);
+    let mut http = Vec::with_capacity(setup.args.single);
+    let mut raw = Vec::with_capacity(setup.args.single);
+    for i in 0..setup.args.single {
+        let value = value(setup.args.size, i);
+        let body = json!({ "records": [{ "key": b64.encode(format!("s-{i}")), "value": b64.encode(&value) }] });
+        let started = Instant::now();
+        let resp = setup
+            .http
+            .post(&url)
+            .bearer_auth(&setup.token)
+            .header("content-type", "application/vnd.kafka.binary.v2+json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = resp.status();
+        let answer: Value = resp.json().await?;
+        if !status.is_success() || !answer["offsets"][0]["error_code"].is_null() {
+            bail!("single v2 produce -> {status}: {answer}");
+        }
+        http.push(started.elapsed());
+        let key = format!("s-{i}");
+        let started = Instant::now();
+        setup
+            .producer
+            .send(
+                FutureRecord::to(TOPIC).key(&key).payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("raw produce: {e}"))?;
+        raw.push(started.elapsed());
+    }
+    Ok((Latencies::new(http), Latencies::new(raw)))
+}
+
+/// Records/s of one side producing `count` records, and the v2 side's
+/// per-call latencies.
+async fn measure(
+    setup: &Setup,
+    side: Side,
+    count: usize,
+) -> anyhow::Result<(f64, Option<Latencies>)> {
     let clients = setup.args.clients;
     let per_client = count.div_ceil(clients);
     let started = Instant::now();
     let runs = (0..clients).map(|client| async move {
         match side {
             Side::V2 => v2_client(setup, client, per_client).await,
-            Side::V3 => v3_stream(setup, client, per_client).await,
-            Side::Raw => raw_client(setup, client, per_client).await,
+            Side::V3 => Ok((v3_stream(setup, client, per_client).await?, Vec::new())),
+            Side::Raw => Ok((raw_client(setup, client, per_client).await?, Vec::new())),
         }
     });
-    let written: usize = futures::future::try_join_all(runs).await?.into_iter().sum();
-    Ok(stats::per_second(written, started.elapsed()))
+    let done = futures::future::try_join_all(runs).await?;
+    let elapsed = started.elapsed();
+    let written: usize = done.iter().map(|(n, _)| n).sum();
+    let latencies = matches!(side, Side::V2)
+        .then(|| Latencies::new(done.into_iter().flat_map(|(_, l)| l).collect()));
+    Ok((stats::per_second(written, elapsed), latencies))
 }
 
 fn value(size: usize, n: usize) -> Vec<u8> {
@@ -198,10 +268,15 @@ fn value(size: usize, n: usize) -> Vec<u8> {
     v
 }
 
-async fn v2_client(setup: &Setup, client: usize, count: usize) -> anyhow::Result<usize> {
+async fn v2_client(
+    setup: &Setup,
+    client: usize,
+    count: usize,
+) -> anyhow::Result<(usize, Vec<Duration>)> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let url = format!("{}/topics/{TOPIC}", setup.base);
     let mut sent = 0;
+    let mut latencies = Vec::new();
     while sent < count {
         let n = setup.args.batch.min(count - sent);
         let records: Vec<Value> = (sent..sent + n)
@@ -212,6 +287,7 @@ async fn v2_client(setup: &Setup, client: usize, count: usize) -> anyhow::Result
                 })
             })
             .collect();
+        let call = Instant::now();
         let resp = setup
             .http
             .post(&url)
@@ -229,9 +305,10 @@ async fn v2_client(setup: &Setup, client: usize, count: usize) -> anyhow::Result
         if !status.is_success() || !ok {
             bail!("v2 produce -> {status}: {body}");
         }
+        latencies.push(call.elapsed());
         sent += n;
     }
-    Ok(sent)
+    Ok((sent, latencies))
 }
 
 async fn v3_stream(setup: &Setup, client: usize, count: usize) -> anyhow::Result<usize> {

@@ -1,16 +1,22 @@
 //! `GET .../brokers`, `GET .../brokers/{broker_id}` and
 //! `GET .../brokers/{broker_id}/partition-replicas`, from the cluster's
-//! metadata. Broker configs are in `configs`.
+//! metadata, and `DELETE .../brokers/{broker_id}` (broker removal,
+//! `remove_brokers.rs`). Broker configs are in `configs`.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use ferry_entity::Role;
 use ferry_service::kafka::admin::{self, BrokerInfo, ClusterDescription};
 use poem::Request;
-use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
 
 use super::{
-    ConfluentError, Ctx, Related, ResourceMetadata, V3Result, list_meta, list_type, parse_index,
+    Applied, ConfluentError, Ctx, Related, ResourceMetadata, V3Result, list_meta, list_type,
+    parse_index,
     partitions::{KafkaReplicaList, replica_ids, replica_view},
     related,
     topics::describe,
@@ -112,6 +118,33 @@ impl ConfluentBrokersApi {
         let described = describe(&ctx).await?;
         let broker = find_broker(&described, &broker_id.0)?;
         Ok(Json(view(&ctx, &broker, &racks(&ctx).await)))
+    }
+
+    /// Remove a broker: move every replica off it (a `broker.remove` task,
+    /// `remove_brokers.rs`). 204 once done; 202 with the task while the
+    /// moves last.
+    #[oai(path = "/:cluster_id/brokers/:broker_id", method = "delete")]
+    async fn remove(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        req: &Request,
+        cluster_id: Path<String>,
+        broker_id: Path<String>,
+        /// The most bytes per second each involved broker spends copying
+        /// replicas (ferry's addition); unset: unthrottled.
+        #[oai(validator(minimum(value = "1")))]
+        throttle_bytes_per_second: Query<Option<u64>>,
+    ) -> V3Result<Applied> {
+        super::remove_brokers::remove(
+            &state,
+            &auth,
+            req,
+            &cluster_id.0,
+            &broker_id.0,
+            throttle_bytes_per_second.0,
+        )
+        .await
     }
 
     /// The partition replicas a broker holds.

@@ -1,4 +1,5 @@
 //! Broker removal: `DELETE /v3/clusters/{cluster_id}/brokers/{broker_id}`
+//! (routed in `brokers.rs`)
 //! records a `broker.remove` task, which moves every replica off the broker
 //! as a throttled reassignment (`ferry_worker::jobs::reassign`), and
 //! `GET .../remove-broker-tasks[/{broker_id}]` reports each broker's latest
@@ -14,11 +15,7 @@
 use ferry_entity::{Role, TaskStatus};
 use ferry_service::{reassignments, tasks::Task};
 use poem::Request;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use serde_json::json;
 
 use super::{
@@ -78,43 +75,41 @@ fn view(ctx: &Ctx, broker: i32, task: &Task) -> KafkaRemoveBrokerTask {
     }
 }
 
+/// `DELETE .../brokers/{broker_id}` (routed in `brokers.rs`, beside the
+/// broker's GET, so that the document keeps both on the one path): records
+/// a `broker.remove` task; 204 once done, 202 with the task while the
+/// moves last.
+pub async fn remove(
+    state: &AppState,
+    auth: &BearerAuth,
+    req: &Request,
+    cluster_id: &str,
+    broker_id: &str,
+    throttle_bytes_per_second: Option<u64>,
+) -> V3Result<Applied> {
+    auth.0.require_global(Role::Admin)?;
+    let ctx = Ctx::open(state, req, cluster_id).await?;
+    super::audit(
+        req,
+        json!({ "clusterId": ctx.cluster_id, "brokerId": broker_id, "throttleBytesPerSecond": throttle_bytes_per_second }),
+    );
+    let described = describe(&ctx).await?;
+    let broker = find_broker(&described, broker_id)?;
+    let task = reassignments::submit_broker_removal(
+        &state.store,
+        ctx.cluster_id,
+        broker.id,
+        throttle_bytes_per_second,
+        &requester(&auth.0, req),
+    )
+    .await?;
+    applied(state, &ctx.base, task).await
+}
+
 pub struct ConfluentRemoveBrokersApi;
 
 #[OpenApi(prefix_path = "/v3/clusters", tag = "ApiTags::Confluent")]
 impl ConfluentRemoveBrokersApi {
-    /// Remove a broker: move every replica off it (a `broker.remove`
-    /// task). 204 once done; 202 with the task while the moves last.
-    #[oai(path = "/:cluster_id/brokers/:broker_id", method = "delete")]
-    async fn remove(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        req: &Request,
-        cluster_id: Path<String>,
-        broker_id: Path<String>,
-        /// The most bytes per second each involved broker spends copying
-        /// replicas (ferry's addition); unset: unthrottled.
-        throttle_bytes_per_second: Query<Option<u64>>,
-    ) -> V3Result<Applied> {
-        auth.0.require_global(Role::Admin)?;
-        let ctx = Ctx::open(&state, req, &cluster_id.0).await?;
-        super::audit(
-            req,
-            json!({ "clusterId": ctx.cluster_id, "brokerId": broker_id.0, "throttleBytesPerSecond": throttle_bytes_per_second.0 }),
-        );
-        let described = describe(&ctx).await?;
-        let broker = find_broker(&described, &broker_id.0)?;
-        let task = reassignments::submit_broker_removal(
-            &state.store,
-            ctx.cluster_id,
-            broker.id,
-            throttle_bytes_per_second.0,
-            &requester(&auth.0, req),
-        )
-        .await?;
-        applied(&state, &ctx.base, task).await
-    }
-
     /// Each broker's latest removal.
     #[oai(path = "/:cluster_id/remove-broker-tasks", method = "get")]
     async fn list(

@@ -14,11 +14,17 @@ use crate::{api_tags::ApiTags, auth::BearerAuth, edge::requester, state::AppStat
 
 #[derive(Debug, Object)]
 pub struct PartitionMove {
+    #[oai(validator(min_length = 1, max_length = 249))]
     pub topic: String,
     #[oai(validator(minimum(value = "0")))]
     pub partition: i32,
-    /// The new replicas, the preferred leader first.
-    #[oai(validator(min_items = 1, max_items = 64))]
+    /// The new replicas (distinct broker ids), the preferred leader first.
+    #[oai(validator(
+        min_items = 1,
+        max_items = 64,
+        unique_items = true,
+        minimum(value = "0")
+    ))]
     pub replicas: Vec<i32>,
 }
 

@@ -114,6 +114,18 @@ async fn seed_consumer_requests_answer_in_the_seed_shape(backend: Backend) {
         409,
         40902,
     );
+    // A body under a type v2 does not take.
+    let wrong = app
+        .client
+        .post(app.url("/consumers/testgroup"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/plain")
+        .body(r#"{"name": "x"}"#)
+        .send()
+        .await
+        .expect("request");
+    let wrong = Reply::read("POST", "/consumers/testgroup", wrong).await;
+    assert_eq!(wrong.status.as_u16(), 415, "{wrong}");
     for (bad, code, status) in [
         (json!({"auto.offset.reset": "sometimes"}), 42204, 422),
         (json!({"auto.commit.enable": "maybe"}), 42204, 422),
@@ -392,6 +404,11 @@ async fn json_instances_follow_a_pattern_and_share_the_groups_offsets(backend: B
             .expect(200);
     }
     kafka.produce_one_by_one("other", 0, 1).await;
+    // And one written by a native producer.
+    kafka
+        .produce("jtest-a", r#"{"native": true}"#)
+        .await
+        .expect("a native record");
 
     let create = json!({"name": "j1", "format": "json", "auto.offset.reset": "earliest", "auto.commit.enable": false});
     expect_v2(&post(&app, "/consumers/jsongroup", create).await, 200);
@@ -416,14 +433,21 @@ async fn json_instances_follow_a_pattern_and_share_the_groups_offsets(backend: B
         200,
     );
     assert_eq!(topics, json!({"topics": ["jtest-a"]}));
-    let records = read_records(&app, &app.address, j1, JSON, 2, Duration::from_secs(30)).await;
+    let records = read_records(&app, &app.address, j1, JSON, 3, Duration::from_secs(30)).await;
     let values: Vec<&Value> = records.iter().map(|r| &r["value"]).collect();
     assert_eq!(
         values,
-        [&json!({"foo": "bar"}), &json!(["foo", "bar"])],
+        [
+            &json!({"foo": "bar"}),
+            &json!(["foo", "bar"]),
+            &json!({"native": true})
+        ],
         "{records:?}"
     );
-    assert!(records.iter().all(|r| r["key"] == "somekey"), "{records:?}");
+    assert!(
+        records[..2].iter().all(|r| r["key"] == "somekey"),
+        "{records:?}"
+    );
 
     // Commit the first only; a new instance of the group starts after it.
     post(
@@ -513,11 +537,28 @@ async fn any_process_serves_any_instance() {
     )
     .await
     .expect(204);
-    let records = read_records(&app, &b, roamer, BINARY, 3, Duration::from_secs(30)).await;
-    let offsets: Vec<i64> = records
-        .iter()
-        .map(|r| r["offset"].as_i64().unwrap_or(-1))
-        .collect();
+    // One record per call (max_bytes=1), calls alternating between the two
+    // processes: every record once, in order, and never a 40403.
+    let mut offsets: Vec<i64> = Vec::new();
+    let started = Instant::now();
+    let mut call = 0;
+    while offsets.len() < 3 && started.elapsed() < Duration::from_secs(30) {
+        let base = if call % 2 == 0 { &app.address } else { &b };
+        call += 1;
+        let reply = send(
+            &app,
+            base,
+            Method::GET,
+            &format!("{roamer}/records?timeout=1000&max_bytes=1"),
+            BINARY,
+            None,
+        )
+        .await;
+        let got = reply.expect(200);
+        let got = got.as_array().expect("records");
+        assert!(got.len() <= 1, "max_bytes=1 answered {got:?}");
+        offsets.extend(got.iter().map(|r| r["offset"].as_i64().unwrap_or(-1)));
+    }
     assert_eq!(offsets, [0, 1, 2]);
     let forwarded = metric(&app, &b, "ferry_consumer_calls_forwarded_total").await;
     assert!(

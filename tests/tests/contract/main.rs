@@ -38,6 +38,10 @@
 //!   may refuse one with 422: the count must be larger than the topic's
 //!   current one, which Kafka cannot lower.
 //!
+//! - The native cluster routes' `{id}` is fixed to a decoy registration,
+//!   so the stateful check that a created cluster can be found is off for
+//!   them: the id they name is not the created one.
+//!
 //! The run is bounded and reproducible: a fixed seed, a bounded number of
 //! examples per operation, one worker. Its report is printed; the test
 //! fails when schemathesis exits with a failure.
@@ -207,10 +211,14 @@ fn config_file(cluster: &str, decoy: &str, uuid: &str, broker: i64) -> String {
 "path.broker_id" = "{broker}"
 
 # The native cluster routes change and delete the decoy, never the
-# broker's registration.
+# broker's registration. Their `{{id}}` is fixed, so a cluster the stateful
+# phase creates is not the one these calls name: once an earlier call
+# deleted the decoy, a 404 here says nothing about the created one, and
+# the check that a created resource can be found is off for them.
 [[operations]]
 include-path-regex = "^/api/v1/clusters/\\{{id\\}}"
 parameters = {{ "path.id" = "{decoy}" }}
+checks.ensure_resource_availability.enabled = false
 
 # Every check runs (schemathesis's default), with these exemptions only.
 # Each names its operations by `METHOD /path` in one filter: filters on

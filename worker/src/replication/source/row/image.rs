@@ -135,13 +135,23 @@ impl TableInfo {
                 column.unsigned,
                 false,
             );
-            let value = buf.parse::<BinlogValue<'_>>(ctx).map_err(|e| {
+            let cannot = |e: &dyn std::fmt::Display| {
                 format!(
                     "cannot decode a row of `{}` at column `{}`: {e}",
                     self.full_name(),
                     column.name
                 )
-            })?;
+            };
+            let value = if column.binlog_type == ColumnType::MYSQL_TYPE_TIME2
+                && matches!(column.binlog_meta.first(), Some(1 | 2))
+            {
+                let bytes = buf
+                    .checked_eat(4)
+                    .ok_or_else(|| cannot(&"the value is cut short"))?;
+                BinlogValue::Value(time_in_hundredths(bytes))
+            } else {
+                buf.parse::<BinlogValue<'_>>(ctx).map_err(|e| cannot(&e))?
+            };
             let cell = convert(value, &column.kind).map_err(|e| {
                 format!(
                     "cannot decode `{}`.`{}`: {e}",
@@ -153,6 +163,25 @@ impl TableInfo {
         }
         Ok(cells)
     }
+}
+
+/// A TIME(1) or TIME(2) value as the server writes it
+/// (`my_time_packed_to_binary`): a 3-byte integer part offset by 0x800000
+/// and a byte of hundredths, which for a negative time with a fraction is
+/// the two's complement of the fraction and borrows one from the integer
+/// part. mysql_common 0.37 takes that byte as unsigned and subtracts 0x100
+/// from it, which overflows (a wrong time in release builds, a panic in
+/// debug ones; found by the row image property test), so ferry reads these
+/// four bytes itself and hands mysql_common only the packed time.
+fn time_in_hundredths(bytes: &[u8]) -> mysql_common::Value {
+    let [a, b, c, d] = [bytes[0], bytes[1], bytes[2], bytes[3]].map(i64::from);
+    let mut int = ((a << 16) | (b << 8) | c) - mysql_common::binlog::misc::TIMEF_INT_OFS;
+    let mut hundredths = d;
+    if int < 0 && hundredths > 0 {
+        int += 1;
+        hundredths -= 0x100;
+    }
+    mysql_common::binlog::misc::time_from_packed((int << 24) + hundredths * 10_000)
 }
 
 /// Whether every digit group of a binary DECIMAL(`precision`, `scale`) at
@@ -227,6 +256,32 @@ mod tests {
     use mysql_async::consts::ColumnType::*;
 
     use super::*;
+
+    #[test]
+    fn negative_times_with_hundredths_keep_their_sign_and_fraction() {
+        use mysql_common::Value::Time;
+        // -00:00:01.50 as MySQL writes a TIME(2): integer part -2 (the
+        // fraction borrows one), hundredths -50 as a byte.
+        assert_eq!(
+            time_in_hundredths(&[0x7F, 0xFF, 0xFE, 0xCE]),
+            Time(true, 0, 0, 0, 1, 500_000)
+        );
+        // 838:59:59.99, TIME's largest.
+        let int = (838_i64 << 12 | 59 << 6 | 59) + 0x80_0000;
+        let bytes = [(int >> 16) as u8, (int >> 8) as u8, int as u8, 99];
+        assert_eq!(
+            time_in_hundredths(&bytes),
+            Time(false, 34, 22, 59, 59, 990_000)
+        );
+        // -00:00:00.01; and any four bytes decode without a panic.
+        assert_eq!(
+            time_in_hundredths(&[0x7F, 0xFF, 0xFF, 0xFF]),
+            Time(true, 0, 0, 0, 0, 10_000)
+        );
+        for bytes in [[0, 0, 0, 0xFF], [0xFF; 4], [0; 4], [0x80, 0, 0, 0x80]] {
+            time_in_hundredths(&bytes);
+        }
+    }
 
     #[test]
     fn decimal_digit_groups_must_fit_their_digits() {
