@@ -54,12 +54,15 @@ pub async fn run(settings: Settings, worker: Option<Worker>) -> anyhow::Result<(
         .install_recorder()?;
     let state = AppState {
         store: store.clone(),
-        kafka: KafkaClients::default(),
+        kafka: KafkaClients::rechecked_every(ferry_service::kafka::API_REGISTRY_RECHECK),
         settings: Arc::new(settings.clone()),
         metrics,
         tokens: Arc::default(),
         limits: Arc::new(RateLimits::new(settings.rate_limit.clone())),
         consumers: Arc::new(Consumers::new(&settings.confluent)),
+        kafka_clusters: moka::sync::Cache::builder()
+            .time_to_live(ferry_service::kafka::API_REGISTRY_RECHECK)
+            .build(),
         http: reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()?,

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use ferry_entity::ClusterId;
 use ferry_service::{
-    consumers::Consumers, kafka::KafkaClients, settings::Settings, store::Store, tokens::TokenCache,
+    clusters::ClusterView, consumers::Consumers, kafka::KafkaClients, settings::Settings,
+    store::Store, tokens::TokenCache,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -29,4 +31,20 @@ pub struct AppState {
     pub consumers: Arc<Consumers>,
     /// Calls forwarded to other `ferry-api` processes.
     pub http: reqwest::Client,
+    /// The registered Kafka clusters, which every REST Proxy v2 call reads
+    /// to choose its cluster: kept `API_REGISTRY_RECHECK` (a change through
+    /// another process shows within it), dropped at once by this process's
+    /// own changes (`clusters_changed`).
+    pub kafka_clusters: moka::sync::Cache<(), Arc<Vec<ClusterView>>>,
+}
+
+impl AppState {
+    /// What this process must forget when it registers, changes or removes
+    /// a cluster.
+    pub fn clusters_changed(&self, id: Option<ClusterId>) {
+        if let Some(id) = id {
+            self.kafka.forget(id);
+        }
+        self.kafka_clusters.invalidate_all();
+    }
 }

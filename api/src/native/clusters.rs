@@ -317,6 +317,7 @@ impl ClustersApi {
     ) -> NativeResult<Created> {
         auth.0.require_global(Role::Admin)?;
         let view = clusters::create(&state.store, body.0.into()).await?;
+        state.clusters_changed(None);
         Ok(Created::Created(Json(view.into())))
     }
 
@@ -373,6 +374,7 @@ impl ClustersApi {
         auth.0.see_cluster(id)?;
         auth.0.require_global(Role::Admin)?;
         let view = clusters::update(&state.store, id, body.0.into()).await?;
+        state.clusters_changed(Some(id));
         Ok(Json(view.into()))
     }
 
@@ -389,7 +391,7 @@ impl ClustersApi {
         auth.0.see_cluster(id)?;
         auth.0.require_global(Role::Admin)?;
         clusters::delete(&state.store, id).await?;
-        state.kafka.forget(id);
+        state.clusters_changed(Some(id));
         Ok(Deleted::Deleted)
     }
 }

@@ -186,27 +186,30 @@ async fn command(
     };
     let store = &state.store;
     let outcome = match method {
-        Some("add") => {
-            clusters::create(
-                store,
-                ClusterInput {
-                    kind: Some("kafka".into()),
-                    ..input
-                },
-            )
-            .await
-        }
+        Some("add") => clusters::create(
+            store,
+            ClusterInput {
+                kind: Some("kafka".into()),
+                ..input
+            },
+        )
+        .await
+        .inspect(|_| state.clusters_changed(None)),
         Some("modify") => {
             let id = cluster_id(body.cluster_id.as_ref())?;
             ensure_kafka(store, id).await?;
-            clusters::update(store, id, input).await
+            let updated = clusters::update(store, id, input).await;
+            if updated.is_ok() {
+                state.clusters_changed(Some(id));
+            }
+            updated
         }
         Some("delete") => {
             let id = cluster_id(body.cluster_id.as_ref())?;
             ensure_kafka(store, id).await?;
             let removed = clusters::delete(store, id).await;
             if removed.is_ok() {
-                state.kafka.forget(id);
+                state.clusters_changed(Some(id));
             }
             removed
         }

@@ -128,11 +128,25 @@ impl KafkaCluster {
     }
 }
 
+/// How long the API uses a client without asking the registry whether its
+/// cluster's settings changed: a produce or consume call would otherwise
+/// read the store each time. The API process forgets a client when it
+/// changes or removes the cluster itself; a change made through another
+/// API process reaches this one within this time.
+pub const API_REGISTRY_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Each client, and when its registration was last read.
+type ClientMap = HashMap<ClusterId, (Arc<KafkaCluster>, std::time::Instant)>;
+
 /// The per-process cache of clients, shared by the API (read-only inspection)
 /// and the worker (topic creation).
 #[derive(Default, Clone)]
 pub struct KafkaClients {
-    clients: Arc<Mutex<HashMap<ClusterId, Arc<KafkaCluster>>>>,
+    clients: Arc<Mutex<ClientMap>>,
+    /// How long a client is used before its registration is read again;
+    /// zero (the worker's): at every use, so that a task never runs on
+    /// settings older than its submission.
+    recheck: std::time::Duration,
 }
 
 impl std::fmt::Debug for KafkaClients {
@@ -142,12 +156,26 @@ impl std::fmt::Debug for KafkaClients {
 }
 
 impl KafkaClients {
+    /// Clients whose registration is read again only after `recheck`.
+    pub fn rechecked_every(recheck: std::time::Duration) -> Self {
+        Self {
+            recheck,
+            ..Self::default()
+        }
+    }
+
     /// The client for a cluster, built from its current registry entry.
     pub async fn get(
         &self,
         store: &Store,
         cluster_id: ClusterId,
     ) -> Result<Arc<KafkaCluster>, ServiceError> {
+        if let Some((existing, checked)) = self.lock().get(&cluster_id)
+            && checked.elapsed() < self.recheck
+        {
+            existing.broker_errors.drain(existing.admin.inner());
+            return Ok(existing.clone());
+        }
         let conn = clusters::connection(store, cluster_id).await?;
         if conn.model.kind != ClusterKind::Kafka {
             return Err(ServiceError::not_found(format!(
@@ -155,9 +183,10 @@ impl KafkaClients {
             )));
         }
         let version = conn.model.updated_at;
-        if let Some(existing) = self.lock().get(&cluster_id)
+        if let Some((existing, checked)) = self.lock().get_mut(&cluster_id)
             && existing.version == version
         {
+            *checked = std::time::Instant::now();
             // Keeps the client's main queue short (see `broker_errors`).
             existing.broker_errors.drain(existing.admin.inner());
             return Ok(existing.clone());
@@ -168,7 +197,8 @@ impl KafkaClients {
             version,
         )?);
         // A replaced client is dropped (and closed) once in-flight calls end.
-        self.lock().insert(cluster_id, cluster.clone());
+        self.lock()
+            .insert(cluster_id, (cluster.clone(), std::time::Instant::now()));
         Ok(cluster)
     }
 
@@ -177,7 +207,7 @@ impl KafkaClients {
         self.lock().remove(&cluster_id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClusterId, Arc<KafkaCluster>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientMap> {
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

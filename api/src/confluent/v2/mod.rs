@@ -24,6 +24,8 @@
 //! `50002` a Kafka error, `50003` a retriable one; the rest as in v3
 //! (`super`).
 
+use std::sync::Arc;
+
 use ferry_entity::{ClusterId, ClusterKind};
 use ferry_service::clusters;
 use poem::Request;
@@ -175,7 +177,14 @@ pub async fn open(state: &AppState, req: &Request) -> V2Result<Ctx> {
 
 /// The Kafka cluster a v2 call acts on (module doc).
 pub(crate) async fn choose_cluster(state: &AppState, identity: &Identity) -> V2Result<ClusterId> {
-    let kafka = clusters::list(&state.store, Some(ClusterKind::Kafka)).await?;
+    let kafka = match state.kafka_clusters.get(&()) {
+        Some(known) => known,
+        None => {
+            let listed = Arc::new(clusters::list(&state.store, Some(ClusterKind::Kafka)).await?);
+            state.kafka_clusters.insert((), listed.clone());
+            listed
+        }
+    };
     if kafka.is_empty() {
         return Err(no_cluster("no Kafka cluster is registered"));
     }
