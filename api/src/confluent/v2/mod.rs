@@ -50,6 +50,8 @@ pub type ConfluentV2Apis = (
     partitions::ConfluentV2PartitionsApi,
     brokers::ConfluentV2BrokersApi,
     consumers::ConfluentV2ConsumersApi,
+    consumers::create::ConfluentV2ConsumerCreateApi,
+    consumers::offsets::ConfluentV2ConsumerOffsetsApi,
     consumers::records::ConfluentV2RecordsApi,
 );
 
@@ -59,6 +61,8 @@ pub fn apis() -> ConfluentV2Apis {
         partitions::ConfluentV2PartitionsApi,
         brokers::ConfluentV2BrokersApi,
         consumers::ConfluentV2ConsumersApi,
+        consumers::create::ConfluentV2ConsumerCreateApi,
+        consumers::offsets::ConfluentV2ConsumerOffsetsApi,
         consumers::records::ConfluentV2RecordsApi,
     )
 }

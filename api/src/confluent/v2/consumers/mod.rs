@@ -8,41 +8,31 @@
 //! so `base_uri` is built from the address the client used and needs no
 //! sticky load balancer.
 //!
-//! Create settings are the REST Proxy's, given as strings (as its documents
-//! show) or as JSON booleans and numbers:
-//!
-//! ```text
-//! format                      = "binary" (default) | "json"
-//!                               ("avro" | "jsonschema" | "protobuf": 40801)
-//! auto.offset.reset           = "earliest" | "smallest" | "latest" | "largest" | "none"
-//! auto.commit.enable          = "true" (default) | "false"
-//! fetch.min.bytes             = integer >= 1, or -1 for none
-//! consumer.request.timeout.ms = integer >= 0
-//! ```
-//!
-//! Anything else is refused with `42204`. A project token reaches only
+//! Creation and its settings' grammar are in `create.rs`, commits and
+//! committed offsets in `offsets.rs`. A project token reaches only
 //! groups and topics under its project's prefix: another group's instances
 //! are not found (`40403`), another project's topics are refused (`40301`).
 
 use ferry_entity::{
     Role,
-    consumer_instance::{ConsumerSettings, OffsetReset, Subscription, TopicPartition},
+    consumer_instance::{Subscription, TopicPartition},
 };
-use ferry_service::consumers::{ConsumerError, Instance, Key, NewInstance, SeekTo};
+use ferry_service::consumers::{ConsumerError, Instance, Key, SeekTo};
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
-use serde_json::Value;
 use std::sync::Arc;
 
-use super::{SCHEMA_REGISTRY, V2Error, V2Result, body::KafkaBody, body::V2Json, open};
+use super::{V2Error, V2Result, body::KafkaBody, body::V2Json, open};
 use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
-    confluent::{ConfluentError, Ctx, ErrorBody, base_url, seg},
+    confluent::{ConfluentError, Ctx, ErrorBody},
     state::AppState,
 };
 
+pub mod create;
 pub mod forward;
+pub mod offsets;
 pub mod records;
 
 pub const INSTANCE_NOT_FOUND: i32 = 40403;
@@ -51,32 +41,6 @@ pub const EXCLUSIVE: i32 = 40903;
 pub const INVALID_CONFIG: i32 = 42204;
 pub const FORMAT_MISMATCH: i32 = 40601;
 pub const AUTHORIZATION: i32 = 40301;
-
-#[derive(Debug, Object)]
-pub struct V2CreateConsumer {
-    /// The instance id; unset: a generated one.
-    #[oai(nullable)]
-    pub name: Option<String>,
-    /// `binary` (default) or `json`.
-    #[oai(nullable)]
-    pub format: Option<String>,
-    #[oai(rename = "auto.offset.reset", nullable)]
-    pub auto_offset_reset: Option<Value>,
-    #[oai(rename = "auto.commit.enable", nullable)]
-    pub auto_commit_enable: Option<Value>,
-    #[oai(rename = "fetch.min.bytes", nullable)]
-    pub fetch_min_bytes: Option<Value>,
-    #[oai(rename = "consumer.request.timeout.ms", nullable)]
-    pub consumer_request_timeout_ms: Option<Value>,
-}
-
-#[derive(Debug, Object)]
-pub struct V2ConsumerCreated {
-    pub instance_id: String,
-    /// Where the instance's routes are: any ferry process behind this
-    /// address answers them.
-    pub base_uri: String,
-}
 
 #[derive(Debug, Object)]
 pub struct V2Subscribe {
@@ -123,20 +87,6 @@ pub struct V2Offsets {
     pub offsets: Vec<V2PartitionOffset>,
 }
 
-#[derive(Debug, Object)]
-pub struct V2CommittedOffset {
-    pub topic: String,
-    pub partition: i32,
-    /// The next offset the group reads.
-    pub offset: i64,
-    pub metadata: String,
-}
-
-#[derive(Debug, Object)]
-pub struct V2CommittedOffsets {
-    pub offsets: Vec<V2CommittedOffset>,
-}
-
 /// `204 No Content`.
 #[derive(Debug, ApiResponse)]
 pub enum NoContent {
@@ -144,7 +94,7 @@ pub enum NoContent {
     Done,
 }
 
-fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
+pub(super) fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
     Json(ErrorBody {
         error_code: code,
         message: message.into(),
@@ -202,7 +152,10 @@ pub async fn serve(
 }
 
 /// Topics a project token may not read are refused by name.
-fn may_read(ctx: &Ctx, topics: impl IntoIterator<Item = impl AsRef<str>>) -> V2Result<()> {
+pub(super) fn may_read(
+    ctx: &Ctx,
+    topics: impl IntoIterator<Item = impl AsRef<str>>,
+) -> V2Result<()> {
     for topic in topics {
         let topic = topic.as_ref();
         if !ctx.sees(topic) {
@@ -215,7 +168,7 @@ fn may_read(ctx: &Ctx, topics: impl IntoIterator<Item = impl AsRef<str>>) -> V2R
     Ok(())
 }
 
-fn partitions(list: &[V2TopicPartition]) -> Vec<TopicPartition> {
+pub(super) fn partitions(list: &[V2TopicPartition]) -> Vec<TopicPartition> {
     list.iter()
         .map(|p| TopicPartition {
             topic: p.topic.clone(),
@@ -233,178 +186,10 @@ fn views(list: Vec<TopicPartition>) -> Vec<V2TopicPartition> {
         .collect()
 }
 
-/// A create setting as a string, whether sent as one or as a JSON scalar.
-fn setting(name: &str, value: &Option<Value>) -> Result<Option<String>, ConsumerError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(ConsumerError::InvalidConfig(format!(
-            "{name} must be a string, not {other}"
-        ))),
-    }
-}
-
-/// The create body's settings (module doc).
-fn parse_settings(
-    req: &V2CreateConsumer,
-    name_prefix: Option<String>,
-) -> Result<ConsumerSettings, ConsumerError> {
-    let invalid = |name: &str, value: &str, allowed: &str| {
-        ConsumerError::InvalidConfig(format!("{name} is '{value}'; it must be {allowed}"))
-    };
-    let auto_offset_reset = match setting("auto.offset.reset", &req.auto_offset_reset)?.as_deref() {
-        None | Some("latest" | "largest") => OffsetReset::Latest,
-        Some("earliest" | "smallest") => OffsetReset::Earliest,
-        Some("none") => OffsetReset::None,
-        Some(other) => {
-            return Err(invalid(
-                "auto.offset.reset",
-                other,
-                "earliest, smallest, latest, largest or none",
-            ));
-        }
-    };
-    let auto_commit = match setting("auto.commit.enable", &req.auto_commit_enable)?.as_deref() {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(other) => return Err(invalid("auto.commit.enable", other, "true or false")),
-    };
-    let fetch_min_bytes = match setting("fetch.min.bytes", &req.fetch_min_bytes)? {
-        None => None,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(-1) => None,
-            Ok(n) if n >= 1 => Some(n as u64),
-            _ => {
-                return Err(invalid(
-                    "fetch.min.bytes",
-                    &raw,
-                    "a whole number of at least 1, or -1",
-                ));
-            }
-        },
-    };
-    let request_timeout_ms = match setting(
-        "consumer.request.timeout.ms",
-        &req.consumer_request_timeout_ms,
-    )? {
-        None => None,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                return Err(invalid(
-                    "consumer.request.timeout.ms",
-                    &raw,
-                    "a whole number of milliseconds",
-                ));
-            }
-        },
-    };
-    Ok(ConsumerSettings {
-        auto_offset_reset,
-        auto_commit,
-        fetch_min_bytes,
-        request_timeout_ms,
-        name_prefix,
-    })
-}
-
-/// An instance or group name as a path segment: what it may hold.
-fn check_name(what: &str, name: &str) -> Result<(), ConsumerError> {
-    if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control() || c == '/') {
-        return Err(ConsumerError::InvalidConfig(format!(
-            "the {what} must be 1 to 255 characters, without '/' or control characters"
-        )));
-    }
-    Ok(())
-}
-
 pub struct ConfluentV2ConsumersApi;
 
 #[OpenApi(tag = "ApiTags::ConfluentV2")]
 impl ConfluentV2ConsumersApi {
-    /// Create a consumer instance in a group. Its `base_uri` works through
-    /// any ferry process.
-    #[oai(path = "/consumers/:group_name", method = "post")]
-    async fn create(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        req: &Request,
-        group_name: Path<String>,
-        settings: KafkaBody<V2CreateConsumer>,
-    ) -> V2Result<V2Json<V2ConsumerCreated>> {
-        auth.0.require(Role::Client)?;
-        let ctx = open(&state, req).await?;
-        let group = group_name.0;
-        check_name("group name", &group)?;
-        if !ctx.sees(&group) {
-            return Err(V2Error::Forbidden(body(
-                AUTHORIZATION,
-                format!("consumer group '{group}' is outside this token's project"),
-            )));
-        }
-        let request = settings.value;
-        let format = match request.format.as_deref().map(str::trim) {
-            None | Some("binary") => ferry_entity::consumer_instance::ConsumerFormat::Binary,
-            Some("json") => ferry_entity::consumer_instance::ConsumerFormat::Json,
-            Some(schema @ ("avro" | "jsonschema" | "protobuf")) => {
-                return Err(V2Error::RequestTimeout(body(
-                    SCHEMA_REGISTRY,
-                    format!(
-                        "the {schema} format needs a schema registry, and this cluster has \
-                         none; use binary or json"
-                    ),
-                )));
-            }
-            Some(other) => {
-                return Err(ConsumerError::InvalidConfig(format!(
-                    "format is '{other}'; it must be binary or json"
-                ))
-                .into());
-            }
-        };
-        let prefix = ctx
-            .identity
-            .grant(ctx.cluster_id)
-            .and_then(|g| g.topic_prefix.clone());
-        let settings = parse_settings(&request, prefix)?;
-        let name = match request.name {
-            Some(name) => {
-                check_name("instance name", &name)?;
-                name
-            }
-            None => format!("ferry-consumer-{}", uuid::Uuid::new_v4().simple()),
-        };
-        let key = Key {
-            cluster: ctx.cluster_id,
-            group: group.clone(),
-            name: name.clone(),
-        };
-        state
-            .consumers
-            .create(
-                &state.store,
-                &ctx.cluster,
-                NewInstance {
-                    key,
-                    format,
-                    settings,
-                },
-            )
-            .await?;
-        Ok(V2Json(V2ConsumerCreated {
-            base_uri: format!(
-                "{}/consumers/{}/instances/{}",
-                base_url(req),
-                seg(&group),
-                seg(&name)
-            ),
-            instance_id: name,
-        }))
-    }
-
     /// Remove a consumer instance: it leaves its group.
     #[oai(path = "/consumers/:group_name/instances/:instance", method = "delete")]
     async fn delete(
@@ -638,99 +423,6 @@ impl ConfluentV2ConsumersApi {
             SeekTo::End,
         )
         .await
-    }
-
-    /// Commit offsets (each the last record processed); with no body, every
-    /// record returned so far.
-    #[oai(
-        path = "/consumers/:group_name/instances/:instance/offsets",
-        method = "post"
-    )]
-    async fn commit(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        req: &Request,
-        group_name: Path<String>,
-        instance: Path<String>,
-        body: KafkaBody<Option<V2Offsets>>,
-    ) -> V2Result<NoContent> {
-        auth.0.require(Role::Client)?;
-        let (ctx, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
-        let offsets = match body.value {
-            None => None,
-            Some(list) => {
-                may_read(&ctx, list.offsets.iter().map(|o| o.topic.as_str()))?;
-                Some(
-                    list.offsets
-                        .into_iter()
-                        .map(|o| {
-                            (
-                                TopicPartition {
-                                    topic: o.topic,
-                                    partition: o.partition,
-                                },
-                                o.offset,
-                            )
-                        })
-                        .collect(),
-                )
-            }
-        };
-        instance.commit(offsets).await?;
-        Ok(NoContent::Done)
-    }
-
-    /// The group's last committed offsets of the given partitions, whoever
-    /// committed them (the body is read as the REST Proxy does, though the
-    /// method is GET).
-    #[oai(
-        path = "/consumers/:group_name/instances/:instance/offsets",
-        method = "get"
-    )]
-    async fn committed(
-        &self,
-        state: poem::web::Data<&AppState>,
-        auth: BearerAuth,
-        req: &Request,
-        group_name: Path<String>,
-        instance: Path<String>,
-        raw: Vec<u8>,
-    ) -> V2Result<V2Json<V2CommittedOffsets>> {
-        auth.0.require(Role::Client)?;
-        let asked: Vec<V2TopicPartition> = match serde_json::from_slice::<Value>(&raw) {
-            _ if raw.iter().all(u8::is_ascii_whitespace) => Vec::new(),
-            Ok(value) => {
-                <V2Partitions as poem_openapi::types::ParseFromJSON>::parse_from_json(Some(value))
-                    .map_err(|e| V2Error::unprocessable(422, e.into_message()))?
-                    .partitions
-            }
-            Err(e) => {
-                return Err(V2Error::BadRequest(body(
-                    400,
-                    format!("the body is not JSON: {e}"),
-                )));
-            }
-        };
-        let (ctx, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
-        may_read(&ctx, asked.iter().map(|p| p.topic.as_str()))?;
-        let list = if asked.is_empty() {
-            instance.assignment().await?
-        } else {
-            partitions(&asked)
-        };
-        let committed = instance.committed(list).await?;
-        Ok(V2Json(V2CommittedOffsets {
-            offsets: committed
-                .into_iter()
-                .map(|c| V2CommittedOffset {
-                    topic: c.partition.topic,
-                    partition: c.partition.partition,
-                    offset: c.offset,
-                    metadata: c.metadata,
-                })
-                .collect(),
-        }))
     }
 }
 
