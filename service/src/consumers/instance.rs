@@ -37,6 +37,9 @@ use crate::kafka::admin::AdminError;
 /// read or metadata.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a seek is retried while a partition's fetcher settles.
+const SEEK_SETTLE: Duration = Duration::from_secs(2);
+
 /// How long a pattern's matching topics are trusted before the cluster is
 /// asked again (as librdkafka's `metadata.max.age.ms` in ferry's clients).
 const PATTERN_REFRESH: Duration = Duration::from_secs(5);
@@ -264,15 +267,38 @@ impl Instance {
                 list.add_partition_offset(&p.topic, p.partition, offset)
                     .map_err(kafka)?;
             }
-            let sought = consumer
-                .seek_partitions(list, CALL_TIMEOUT)
-                .map_err(kafka)?;
-            for element in sought.elements() {
-                if let Err(err) = element.error() {
-                    return Err(kafka(err));
+            // A partition whose fetcher is still starting (just assigned,
+            // or still settling an earlier seek) refuses a seek with
+            // `_STATE` for a moment: those are sought again, briefly.
+            let deadline = Instant::now() + SEEK_SETTLE;
+            loop {
+                let sought = consumer
+                    .seek_partitions(list, CALL_TIMEOUT)
+                    .map_err(kafka)?;
+                let mut again = TopicPartitionList::new();
+                for element in sought.elements() {
+                    match element.error() {
+                        Ok(()) => {}
+                        Err(KafkaError::OffsetFetch(RDKafkaErrorCode::State))
+                            if Instant::now() < deadline =>
+                        {
+                            again
+                                .add_partition_offset(
+                                    element.topic(),
+                                    element.partition(),
+                                    element.offset(),
+                                )
+                                .map_err(kafka)?;
+                        }
+                        Err(err) => return Err(kafka(err)),
+                    }
                 }
+                if again.count() == 0 {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                list = again;
             }
-            Ok(())
         })
         .await
     }
@@ -322,6 +348,13 @@ impl Instance {
                             None => None,
                             Some(Ok(m)) => Some(m.detach()),
                             Some(Err(KafkaError::PartitionEOF(_))) => continue,
+                            Some(Err(KafkaError::MessageConsumption(code))) if passing(code) => {
+                                tracing::debug!(
+                                    ?code,
+                                    "a consumer instance's read went on past an error"
+                                );
+                                continue;
+                            }
                             Some(Err(err)) if out.is_empty() => return Err(kafka(err)),
                             // Answer what was read; the error comes back on
                             // the next call if it persists.
@@ -462,6 +495,22 @@ fn consumer_settings(
     if let Some(min) = settings.fetch_min_bytes {
         config.set("fetch.min.bytes", min.clamp(1, 100_000_000).to_string());
     }
+}
+
+/// Errors librdkafka reports while it goes on consuming, which Java's
+/// consumer (and so the REST Proxy) keeps to itself: a subscribed topic
+/// that does not exist yet (librdkafka reports it at every metadata
+/// refresh, even after the subscription changed) and a lost broker
+/// connection it re-establishes.
+fn passing(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+    )
 }
 
 fn subscribe(consumer: &BaseConsumer, topics: &[String]) -> Result<(), ConsumerError> {
