@@ -76,16 +76,20 @@ pub async fn negotiate<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
     Ok(resp)
 }
 
+/// Whether a range of an `Accept` header allows anything: a weight of zero
+/// refuses what it names.
+pub fn weighs(range: &mime::Mime) -> bool {
+    range
+        .get_param("q")
+        .is_none_or(|q| q.as_str().parse::<f32>().map_or(true, |q| q > 0.0))
+}
+
 /// The offered type the highest weighted range allows; `None` when no
 /// range with a weight above zero allows any.
 fn choose(ranges: &[mime::Mime]) -> Option<&'static str> {
     ranges
         .iter()
-        .filter(|range| {
-            range
-                .get_param("q")
-                .is_none_or(|q| q.as_str().parse::<f32>().map_or(true, |q| q > 0.0))
-        })
+        .filter(|range| weighs(range))
         .find_map(|range| {
             OFFERED_TYPES.iter().find_map(|(name, offered)| {
                 let allowed = (range.type_() == mime::STAR || range.type_() == offered.type_())

@@ -188,15 +188,12 @@ impl Instance {
         let topics = match &subscription {
             Subscription::Topics { topics } => Some(topics.clone()),
             Subscription::Pattern { pattern } => {
-                let regex = full_match(pattern)?;
-                let prefix = self.settings.name_prefix.clone();
-                let matched = blocking(move || matching_topics(&consumer, &regex, prefix)).await?;
+                let matched = self.matching(consumer.clone(), pattern).await?;
                 state.pattern_topics = Some((matched.clone(), Instant::now()));
                 Some(matched)
             }
             Subscription::Assignments { .. } => None,
         };
-        let consumer = state.consumer()?;
         match (&subscription, topics) {
             (Subscription::Assignments { partitions }, _) => {
                 let mut list = TopicPartitionList::new();
@@ -317,10 +314,7 @@ impl Instance {
             (&state.subscription, &state.pattern_topics)
             && read_at.elapsed() >= PATTERN_REFRESH
         {
-            let regex = full_match(pattern)?;
-            let consumer = state.consumer()?;
-            let prefix = self.settings.name_prefix.clone();
-            let matched = blocking(move || matching_topics(&consumer, &regex, prefix)).await?;
+            let matched = self.matching(state.consumer()?, pattern).await?;
             if state.pattern_topics.as_ref().map(|(t, _)| t) != Some(&matched) {
                 let consumer = state.consumer()?;
                 let topics = matched.clone();
@@ -330,7 +324,7 @@ impl Instance {
         }
         let min_bytes = self.settings.fetch_min_bytes.unwrap_or(1);
         let consumer = state.consumer()?;
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let deadline = Instant::now() + timeout;
             let mut out: Vec<ConsumedRecord> = Vec::new();
             let mut bytes = 0u64;
@@ -385,7 +379,17 @@ impl Instance {
             Ok(out)
         })
         .await
-        .map_err(|e| ConsumerError::Kafka(AdminError::Invalid(format!("the read failed: {e}"))))?
+    }
+
+    /// The cluster's topics `pattern` matches now (`matching_topics`).
+    async fn matching(
+        &self,
+        consumer: Arc<BaseConsumer>,
+        pattern: &str,
+    ) -> Result<Vec<String>, ConsumerError> {
+        let regex = full_match(pattern)?;
+        let prefix = self.settings.name_prefix.clone();
+        blocking(move || matching_topics(&consumer, &regex, prefix)).await
     }
 
     /// Commits the given offsets (each the last record processed, as the

@@ -261,13 +261,19 @@ impl Consumers {
         Ok(kept)
     }
 
-    /// Records what `instance` reads, for a process that takes it over.
-    pub async fn save_subscription(
+    /// Makes `instance` read `subscription` (nothing: unsubscribe) and
+    /// records it, so that a process that takes the instance over reads
+    /// the same.
+    pub async fn follow(
         &self,
         store: &Store,
         instance: &Instance,
         subscription: Option<Subscription>,
     ) -> Result<(), ConsumerError> {
+        match &subscription {
+            Some(wanted) => instance.read(wanted.clone()).await?,
+            None => instance.unsubscribe().await?,
+        }
         rows::save_subscription(store, instance.row_id, &self.me, subscription).await?;
         Ok(())
     }

@@ -31,7 +31,7 @@ use ferry_service::clusters;
 use poem::Request;
 use poem_openapi::{ApiResponse, payload::Json};
 
-use super::{ConfluentError, Ctx, ErrorBody, V3Result};
+use super::{ConfluentError, Ctx, ErrorBody, V3Result, error::body};
 use crate::{auth::Identity, state::AppState};
 
 pub mod body;
@@ -123,13 +123,6 @@ pub enum V2Error {
 }
 
 pub type V2Result<T> = Result<T, V2Error>;
-
-fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error_code: code,
-        message: message.into(),
-    })
-}
 
 impl V2Error {
     pub fn unprocessable(code: i32, message: impl Into<String>) -> Self {

@@ -113,7 +113,7 @@ async fn reassign(
     // its predecessor may have started.
     let pending = targets;
     let total = pending.len();
-    report(ctx, &pending, total, &[]).await;
+    report(ctx, &pending, &[]).await;
     if pending.is_empty() {
         return Ok(json!({ "state": "done", "total": 0, "done": 0, "moved": [] }));
     }
@@ -175,7 +175,7 @@ async fn start_and_watch(
             })
             .map(|r| (r.topic.clone(), r.partition))
             .collect();
-        report(ctx, pending, pending.len(), &ours).await;
+        report(ctx, pending, &ours).await;
         if ours.is_empty() {
             return Ok(());
         }
@@ -184,12 +184,8 @@ async fn start_and_watch(
 }
 
 /// Writes the progress into the running task's result.
-async fn report(
-    ctx: &JobContext<'_>,
-    pending: &[ReplicaTarget],
-    total: usize,
-    moving: &[(String, i32)],
-) {
+async fn report(ctx: &JobContext<'_>, pending: &[ReplicaTarget], moving: &[(String, i32)]) {
+    let total = pending.len();
     let progress = json!({
         "state": "moving",
         "total": total,

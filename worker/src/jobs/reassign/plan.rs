@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_entity::payload::ReplicaTarget;
 use ferry_service::kafka::admin::ClusterDescription;
 
-/// The most partitions one reassignment task moves.
-pub const MAX_MOVES: usize = 10_000;
+/// The most partitions one reassignment task moves: as many as one may
+/// name when it is submitted.
+pub use ferry_service::reassignments::MAX_TARGETS as MAX_MOVES;
 
 /// A partition's replicas now, when the cluster has it.
 pub fn current<'a>(

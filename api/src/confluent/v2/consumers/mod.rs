@@ -19,14 +19,14 @@ use ferry_entity::{
 };
 use ferry_service::consumers::{ConsumerError, Instance, Key, SeekTo};
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path};
 use std::sync::Arc;
 
 use super::{V2Error, V2Result, body::KafkaBody, body::V2Json, open};
 use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
-    confluent::{ConfluentError, Ctx, ErrorBody},
+    confluent::{ConfluentError, Ctx, error::body},
     state::AppState,
 };
 
@@ -92,13 +92,6 @@ pub struct V2Offsets {
 pub enum NoContent {
     #[oai(status = 204)]
     Done,
-}
-
-pub(super) fn body(code: i32, message: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error_code: code,
-        message: message.into(),
-    })
 }
 
 impl From<ConsumerError> for V2Error {
@@ -239,10 +232,9 @@ impl ConfluentV2ConsumersApi {
         if let Subscription::Topics { topics } = &subscription {
             may_read(&ctx, topics)?;
         }
-        instance.read(subscription.clone()).await?;
         state
             .consumers
-            .save_subscription(&state.store, &instance, Some(subscription))
+            .follow(&state.store, &instance, Some(subscription))
             .await?;
         Ok(NoContent::Done)
     }
@@ -283,10 +275,9 @@ impl ConfluentV2ConsumersApi {
     ) -> V2Result<NoContent> {
         auth.0.require(Role::Client)?;
         let (_, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
-        instance.unsubscribe().await?;
         state
             .consumers
-            .save_subscription(&state.store, &instance, None)
+            .follow(&state.store, &instance, None)
             .await?;
         Ok(NoContent::Done)
     }
@@ -311,10 +302,9 @@ impl ConfluentV2ConsumersApi {
         let subscription = Subscription::Assignments {
             partitions: partitions(&body.value.partitions),
         };
-        instance.read(subscription.clone()).await?;
         state
             .consumers
-            .save_subscription(&state.store, &instance, Some(subscription))
+            .follow(&state.store, &instance, Some(subscription))
             .await?;
         Ok(NoContent::Done)
     }

@@ -35,6 +35,7 @@ use crate::{
     auth::BearerAuth,
     confluent::v2::{V2Error, V2Result},
     confluent::{ConfluentError, ErrorBody},
+    middleware::kafka_accept,
     state::AppState,
 };
 
@@ -116,18 +117,12 @@ fn answer_type(accept: Option<&str>, format: ConsumerFormat) -> V2Result<&'stati
         return Ok(own);
     };
     let mut names_another_format = false;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        if refused {
-            continue;
-        }
+    let ranges = accept
+        .split(',')
+        .filter_map(|range| range.trim().parse::<mime::Mime>().ok())
+        .filter(kafka_accept::weighs);
+    for range in ranges {
+        let essence = range.essence_str().to_ascii_lowercase();
         if essence == own
             || essence == "*/*"
             || essence == "application/*"
