@@ -4,6 +4,10 @@
 //!
 //! - v2: `POST /topics/{t}` with `--batch` binary records per call, from
 //!   `--clients` concurrent clients;
+//! - v2 avro: the same calls in the `avro` format, by schema ids, each value
+//!   a record `{n, pad}` of `--size` bytes encoded by ferry through the
+//!   cluster's schema registry (the tests' stand-in, `ferry_tests::
+//!   schema_registry`; ids are cached, so it is called once per schema);
 //! - v3: `POST /v3/clusters/{id}/topics/{t}/records` as one chunked stream
 //!   per client, every record's report read back;
 //! - raw: one `FutureProducer` with the same number of records in flight
@@ -73,9 +77,14 @@ pub struct Args {
 #[derive(Clone, Copy, Debug)]
 enum Side {
     V2,
+    V2Avro,
     V3,
     Raw,
 }
+
+/// The Avro schema of the v2 avro side's values.
+const VALUE_SCHEMA: &str = r#"{"type":"record","name":"BenchValue","fields":[
+    {"name":"n","type":"long"},{"name":"pad","type":"string"}]}"#;
 
 struct Setup {
     http: reqwest::Client,
@@ -83,6 +92,8 @@ struct Setup {
     token: String,
     cluster_id: String,
     producer: FutureProducer,
+    /// The key and value schema ids of the v2 avro side.
+    avro_ids: (i64, i64),
     args: Arc<Args>,
 }
 
@@ -102,10 +113,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("creating {name} failed: {code}");
     }
     let http = reqwest::Client::builder().no_proxy().build()?;
+    let registry = ferry_tests::schema_registry::SchemaRegistry::start().await;
+    let mut registration = broker.registration("bench");
+    registration["schemaRegistry"] = json!({ "url": registry.url });
     let cluster: Value = http
         .post(format!("{}/api/v1/clusters", app.address))
         .bearer_auth(&app.admin_token)
-        .json(&broker.registration("bench"))
+        .json(&registration)
         .send()
         .await?
         .error_for_status()?
@@ -124,7 +138,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         token: app.admin_token.clone(),
         cluster_id: cluster["id"].as_str().context("cluster id")?.to_owned(),
         producer,
+        avro_ids: (0, 0),
         args: Arc::new(args),
+    };
+    let setup = Setup {
+        avro_ids: register_schemas(&setup).await?,
+        ..setup
     };
     let args = &setup.args;
     println!("ferry-bench produce");
@@ -139,28 +158,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     // Warm every side once (connections, producers, metadata).
-    for side in [Side::V2, Side::V3, Side::Raw] {
+    const SIDES: [Side; 4] = [Side::V2, Side::V2Avro, Side::V3, Side::Raw];
+    for side in SIDES {
         measure(&setup, side, args.batch * args.clients).await?;
     }
-    let mut rates: Vec<[f64; 3]> = Vec::new();
+    let mut rates: Vec<[f64; 4]> = Vec::new();
     let mut calls: Vec<Latencies> = Vec::new();
     for round in 0..args.rounds {
-        let mut order = [Side::V2, Side::V3, Side::Raw];
-        order.rotate_left(round % 3);
-        let mut rate = [0.0; 3];
+        let mut order = SIDES;
+        order.rotate_left(round % SIDES.len());
+        let mut rate = [0.0; 4];
         for side in order {
             let (r, latencies) = measure(&setup, side, args.records).await?;
             rate[side as usize] = r;
-            if let Some(latencies) = latencies {
+            if let (Side::V2, Some(latencies)) = (side, latencies) {
                 calls.push(latencies);
             }
         }
         println!(
-            "  round {}: v2 {} / v3 {} / raw {} records/s",
+            "  round {}: v2 {} / v2 avro {} / v3 {} / raw {} records/s",
             round + 1,
             stats::rate(rate[0]),
             stats::rate(rate[1]),
-            stats::rate(rate[2])
+            stats::rate(rate[2]),
+            stats::rate(rate[3])
         );
         rates.push(rate);
     }
@@ -172,17 +193,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Latencies::merge(&calls).summary()
     );
     println!(
-        "  v3 stream:    {} records/s",
+        "  v2 avro:      {} records/s",
         stats::rate_with_range(&column(1))
     );
     println!(
-        "  raw rdkafka:  {} records/s",
+        "  v3 stream:    {} records/s",
         stats::rate_with_range(&column(2))
     );
-    let pairs = |i: usize| rates.iter().map(|r| (r[i], r[2])).collect::<Vec<_>>();
+    println!(
+        "  raw rdkafka:  {} records/s",
+        stats::rate_with_range(&column(3))
+    );
+    let pairs = |i: usize| rates.iter().map(|r| (r[i], r[3])).collect::<Vec<_>>();
     let ratios = [
         Ratio::from_rounds("v2 / raw", &pairs(0)),
-        Ratio::from_rounds("v3 stream / raw", &pairs(1)),
+        Ratio::from_rounds("v2 avro / raw", &pairs(1)),
+        Ratio::from_rounds("v3 stream / raw", &pairs(2)),
     ];
     for r in &ratios {
         println!("  {}: {}", r.label, r.describe());
@@ -249,7 +275,8 @@ async fn measure(
     let started = Instant::now();
     let runs = (0..clients).map(|client| async move {
         match side {
-            Side::V2 => v2_client(setup, client, per_client).await,
+            Side::V2 => v2_client(setup, client, per_client, false).await,
+            Side::V2Avro => v2_client(setup, client, per_client, true).await,
             Side::V3 => Ok((v3_stream(setup, client, per_client).await?, Vec::new())),
             Side::Raw => Ok((raw_client(setup, client, per_client).await?, Vec::new())),
         }
@@ -257,7 +284,7 @@ async fn measure(
     let done = futures::future::try_join_all(runs).await?;
     let elapsed = started.elapsed();
     let written: usize = done.iter().map(|(n, _)| n).sum();
-    let latencies = matches!(side, Side::V2)
+    let latencies = matches!(side, Side::V2 | Side::V2Avro)
         .then(|| Latencies::new(done.into_iter().flat_map(|(_, l)| l).collect()));
     Ok((stats::per_second(written, elapsed), latencies))
 }
@@ -268,10 +295,38 @@ fn value(size: usize, n: usize) -> Vec<u8> {
     v
 }
 
+/// Registers the v2 avro side's schemas through one ferry call; answers
+/// their ids.
+async fn register_schemas(setup: &Setup) -> anyhow::Result<(i64, i64)> {
+    let body = json!({
+        "key_schema": "\"string\"",
+        "value_schema": VALUE_SCHEMA,
+        "records": [{ "key": "warm", "value": { "n": 0, "pad": "" } }],
+    });
+    let answer: Value = setup
+        .http
+        .post(format!("{}/topics/{TOPIC}", setup.base))
+        .bearer_auth(&setup.token)
+        .header("content-type", "application/vnd.kafka.avro.v2+json")
+        .body(body.to_string())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok((
+        answer["key_schema_id"].as_i64().context("key schema id")?,
+        answer["value_schema_id"]
+            .as_i64()
+            .context("value schema id")?,
+    ))
+}
+
 async fn v2_client(
     setup: &Setup,
     client: usize,
     count: usize,
+    avro: bool,
 ) -> anyhow::Result<(usize, Vec<Duration>)> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let url = format!("{}/topics/{TOPIC}", setup.base);
@@ -281,20 +336,38 @@ async fn v2_client(
         let n = setup.args.batch.min(count - sent);
         let records: Vec<Value> = (sent..sent + n)
             .map(|i| {
-                json!({
-                    "key": b64.encode(format!("k{client}-{i}")),
-                    "value": b64.encode(value(setup.args.size, i)),
-                })
+                if avro {
+                    // A long and a string of --size bytes in all (about).
+                    let pad = "x".repeat(setup.args.size.saturating_sub(10));
+                    json!({ "key": format!("k{client}-{i}"), "value": { "n": i, "pad": pad } })
+                } else {
+                    json!({
+                        "key": b64.encode(format!("k{client}-{i}")),
+                        "value": b64.encode(value(setup.args.size, i)),
+                    })
+                }
             })
             .collect();
+        let (content_type, body) = if avro {
+            let (key_id, value_id) = setup.avro_ids;
+            (
+                "application/vnd.kafka.avro.v2+json",
+                json!({ "key_schema_id": key_id, "value_schema_id": value_id, "records": records }),
+            )
+        } else {
+            (
+                "application/vnd.kafka.binary.v2+json",
+                json!({ "records": records }),
+            )
+        };
         let call = Instant::now();
         let resp = setup
             .http
             .post(&url)
             .bearer_auth(&setup.token)
-            .header("content-type", "application/vnd.kafka.binary.v2+json")
+            .header("content-type", content_type)
             .header("accept", "application/vnd.kafka.v2+json")
-            .body(json!({ "records": records }).to_string())
+            .body(body.to_string())
             .send()
             .await?;
         let status = resp.status();

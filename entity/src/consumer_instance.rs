@@ -55,6 +55,14 @@ pub enum ConsumerFormat {
     /// Keys and values as the JSON documents they hold.
     #[sea_orm(string_value = "json")]
     Json,
+    /// Keys and values in the schema registry's wire format, as JSON:
+    /// Avro's JSON encoding, JSON Schema's document, Protobuf's JSON mapping.
+    #[sea_orm(string_value = "avro")]
+    Avro,
+    #[sea_orm(string_value = "jsonschema")]
+    JsonSchema,
+    #[sea_orm(string_value = "protobuf")]
+    Protobuf,
 }
 
 impl ConsumerFormat {
@@ -62,6 +70,9 @@ impl ConsumerFormat {
         match self {
             ConsumerFormat::Binary => "binary",
             ConsumerFormat::Json => "json",
+            ConsumerFormat::Avro => "avro",
+            ConsumerFormat::JsonSchema => "jsonschema",
+            ConsumerFormat::Protobuf => "protobuf",
         }
     }
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::{
     error::{ServiceError, is_unique_violation},
+    schema_registry::{SchemaRegistrySettings, settings::SchemaRegistryInput},
     store::Store,
     tasks,
 };
@@ -57,6 +58,9 @@ pub struct ClusterSettings {
     pub port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Kafka: the schema registry of the REST Proxy's schema formats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistrySettings>,
 }
 
 /// The secret settings, stored encrypted in `clusters.secret`.
@@ -67,6 +71,8 @@ struct ClusterSecrets {
     password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sasl_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schema_registry_password: Option<String>,
 }
 
 /// A create or update request, dialect-neutral. On update, `None` keeps the
@@ -84,6 +90,8 @@ pub struct ClusterInput {
     pub port: Option<i64>,
     pub user: Option<String>,
     pub password: Option<SecretString>,
+    /// Kafka: sets the schema registry; an empty URL removes it.
+    pub schema_registry: Option<SchemaRegistryInput>,
 }
 
 /// A cluster as callers see it: settings plus which secrets are set.
@@ -97,6 +105,7 @@ pub struct ClusterView {
     pub settings: ClusterSettings,
     pub password_set: bool,
     pub sasl_password_set: bool,
+    pub schema_registry_password_set: bool,
     pub created_at: chrono::DateTime<Utc>,
     pub updated_at: chrono::DateTime<Utc>,
 }
@@ -107,6 +116,7 @@ pub struct ClusterConnection {
     pub settings: ClusterSettings,
     pub password: Option<SecretString>,
     pub sasl_password: Option<SecretString>,
+    pub schema_registry_password: Option<SecretString>,
 }
 
 pub async fn get(store: &Store, id: ClusterId) -> Result<ClusterView, ServiceError> {
@@ -159,6 +169,7 @@ pub async fn connection(store: &Store, id: ClusterId) -> Result<ClusterConnectio
         settings,
         password: secrets.password.map(SecretString::from),
         sasl_password: secrets.sasl_password.map(SecretString::from),
+        schema_registry_password: secrets.schema_registry_password.map(SecretString::from),
         model,
     })
 }
@@ -300,6 +311,7 @@ fn view(store: &Store, model: Model) -> Result<ClusterView, ServiceError> {
         settings,
         password_set: secrets.password.is_some(),
         sasl_password_set: secrets.sasl_password.is_some(),
+        schema_registry_password_set: secrets.schema_registry_password.is_some(),
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -316,7 +328,10 @@ fn read_secrets(store: &Store, model: &Model) -> Result<ClusterSecrets, ServiceE
 }
 
 fn seal(store: &Store, secrets: &ClusterSecrets) -> Option<String> {
-    if secrets.password.is_none() && secrets.sasl_password.is_none() {
+    if secrets.password.is_none()
+        && secrets.sasl_password.is_none()
+        && secrets.schema_registry_password.is_none()
+    {
         return None;
     }
     let plain = serde_json::to_string(secrets).expect("secrets serialise");
@@ -370,23 +385,24 @@ fn validate_name(name: Option<&str>) -> Result<String, ServiceError> {
 
 /// The first field of `input` that a cluster of `kind` does not take.
 fn foreign_field(kind: ClusterKind, input: &ClusterInput) -> Option<&'static str> {
-    let fields = match kind {
-        ClusterKind::Kafka => [
+    let fields: &[(&'static str, bool)] = match kind {
+        ClusterKind::Kafka => &[
             ("host", input.host.is_some()),
             ("port", input.port.is_some()),
             ("user", input.user.is_some()),
             ("password", input.password.is_some()),
         ],
-        ClusterKind::Mysql | ClusterKind::Tidb => [
+        ClusterKind::Mysql | ClusterKind::Tidb => &[
             ("bootstrapServers", input.bootstrap_servers.is_some()),
             ("sasl", input.sasl_mechanism.is_some()),
             ("sasl", input.sasl_username.is_some()),
             ("sasl", input.sasl_password.is_some()),
+            ("schemaRegistry", input.schema_registry.is_some()),
         ],
     };
     fields
-        .into_iter()
-        .find_map(|(field, present)| present.then_some(field))
+        .iter()
+        .find_map(|(field, present)| present.then_some(*field))
 }
 
 /// Applies `input` over the current settings and checks the result for `kind`.
@@ -456,6 +472,25 @@ fn merge(
                     mechanism,
                     username,
                 });
+            }
+            if let Some(registry) = &input.schema_registry {
+                match SchemaRegistrySettings::from_input(registry)? {
+                    Some((registry, password)) => {
+                        // A new URL or user without a password keeps the
+                        // stored one only for the same registry and user.
+                        let same = settings.schema_registry.as_ref().is_some_and(|r| {
+                            r.url == registry.url && r.username == registry.username
+                        });
+                        if password.is_some() || !same || registry.username.is_none() {
+                            secrets.schema_registry_password = password;
+                        }
+                        settings.schema_registry = Some(registry);
+                    }
+                    None => {
+                        settings.schema_registry = None;
+                        secrets.schema_registry_password = None;
+                    }
+                }
             }
         }
         ClusterKind::Mysql | ClusterKind::Tidb => {

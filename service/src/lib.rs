@@ -14,6 +14,7 @@ pub mod error;
 pub mod kafka;
 pub mod projects;
 pub mod reassignments;
+pub mod schema_registry;
 pub mod secrets;
 pub mod settings;
 pub mod stats;

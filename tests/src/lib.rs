@@ -38,6 +38,7 @@ pub mod postgres;
 pub mod process;
 pub mod python;
 pub mod reply;
+pub mod schema_registry;
 pub mod tcp_proxy;
 pub mod tls_proxy;
 

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use ferry_entity::{ClusterId, ClusterKind, Role};
-use ferry_service::clusters::{self, ClusterInput, ClusterView, Tls};
+use ferry_service::{
+    clusters::{self, ClusterInput, ClusterView, Tls},
+    schema_registry::settings::SchemaRegistryInput,
+};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union, param::Path, param::Query, payload::Json};
 use secrecy::SecretString;
 
@@ -55,6 +58,55 @@ pub struct KafkaRegistration {
     pub sasl: Option<SaslRegistration>,
     #[oai(nullable)]
     pub tls: Option<TlsSettings>,
+    /// The schema registry of the REST Proxy's `avro`, `jsonschema` and
+    /// `protobuf` formats.
+    #[oai(nullable)]
+    pub schema_registry: Option<SchemaRegistrySetting>,
+}
+
+/// A Kafka cluster's schema registry (Confluent's Schema Registry API).
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SchemaRegistrySetting {
+    /// `http://` or `https://`, a host name (labels of letters, digits and
+    /// single hyphens; IDNA's `xn--` labels are left out) or IPv4 address,
+    /// an optional port and path; no credentials or query. On update, an
+    /// empty URL removes the registry.
+    #[oai(validator(
+        max_length = 2048,
+        pattern = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9]([A-Za-z0-9]|-[A-Za-z0-9])*\.)*[A-Za-z]([A-Za-z0-9]|-[A-Za-z0-9])*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?$"
+    ))]
+    pub url: String,
+    /// Basic authentication's user, if the registry asks for one.
+    #[oai(nullable, validator(min_length = 1, max_length = 256))]
+    pub username: Option<String>,
+    /// Basic authentication's password: stored encrypted, never returned;
+    /// on update, left out keeps the stored one for the same URL and user.
+    #[oai(nullable)]
+    pub password: Option<String>,
+}
+
+impl SchemaRegistrySetting {
+    fn into_input(self) -> SchemaRegistryInput {
+        SchemaRegistryInput {
+            url: self.url,
+            username: self.username,
+            password: self.password.map(SecretString::from),
+        }
+    }
+}
+
+/// A cluster's schema registry as callers see it.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SchemaRegistryView {
+    pub url: String,
+    #[oai(nullable)]
+    pub username: Option<String>,
+    /// `******` when a password is set, otherwise absent.
+    #[oai(nullable)]
+    pub password: Option<String>,
+    pub password_set: bool,
 }
 
 /// SASL for a Kafka cluster: all three fields, the password stored
@@ -133,6 +185,7 @@ impl From<ClusterRegistration> for ClusterInput {
                 sasl_username: k.sasl.as_ref().map(|s| s.username.clone()),
                 sasl_password: k.sasl.map(|s| SecretString::from(s.password)),
                 tls: k.tls.map(TlsSettings::into_tls),
+                schema_registry: k.schema_registry.map(SchemaRegistrySetting::into_input),
                 ..ClusterInput::default()
             },
             ClusterRegistration::Mysql(m) => m.into_input(ClusterKind::Mysql),
@@ -193,6 +246,9 @@ pub struct ClusterRequest {
     /// MySQL/TiDB: stored encrypted; never returned; empty clears it.
     #[oai(nullable)]
     pub password: Option<String>,
+    /// Kafka: sets (or, with an empty URL, removes) the schema registry.
+    #[oai(nullable)]
+    pub schema_registry: Option<SchemaRegistrySetting>,
 }
 
 #[derive(Debug, Object)]
@@ -229,6 +285,8 @@ pub struct Cluster {
     #[oai(nullable)]
     pub password: Option<String>,
     pub password_set: bool,
+    #[oai(nullable)]
+    pub schema_registry: Option<SchemaRegistryView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -258,6 +316,12 @@ impl From<ClusterView> for Cluster {
             user: s.user,
             password: v.password_set.then(|| MASK.to_owned()),
             password_set: v.password_set,
+            schema_registry: s.schema_registry.map(|r| SchemaRegistryView {
+                url: r.url,
+                username: r.username,
+                password: v.schema_registry_password_set.then(|| MASK.to_owned()),
+                password_set: v.schema_registry_password_set,
+            }),
             created_at: v.created_at,
             updated_at: v.updated_at,
         }
@@ -278,6 +342,7 @@ impl From<ClusterRequest> for ClusterInput {
             port: r.port,
             user: r.user,
             password: r.password.map(SecretString::from),
+            schema_registry: r.schema_registry.map(SchemaRegistrySetting::into_input),
         }
     }
 }

@@ -300,6 +300,41 @@ impl Instance {
         .await
     }
 
+    /// Gives back records a `records` call read but could not answer (one
+    /// that does not render in the instance's format): each partition's
+    /// next read starts at its first such record again, and their offsets
+    /// are no longer stored, so no commit passes over them.
+    pub async fn unread(&self, records: &[ConsumedRecord]) -> Result<(), ConsumerError> {
+        let mut first: Vec<(TopicPartition, i64)> = Vec::new();
+        for r in records {
+            let partition = TopicPartition {
+                topic: r.topic.clone(),
+                partition: r.partition,
+            };
+            match first.iter_mut().find(|(p, _)| *p == partition) {
+                Some((_, offset)) => *offset = (*offset).min(r.offset),
+                None => first.push((partition, r.offset)),
+            }
+        }
+        {
+            let state = self.state.lock().await;
+            let consumer = state.consumer()?;
+            let mut list = TopicPartitionList::new();
+            for (p, offset) in &first {
+                list.add_partition_offset(&p.topic, p.partition, Offset::Offset(*offset))
+                    .map_err(kafka)?;
+            }
+            blocking(move || consumer.store_offsets(&list).map_err(kafka)).await?;
+        }
+        self.seek(
+            first
+                .into_iter()
+                .map(|(p, offset)| (p, SeekTo::Offset(offset)))
+                .collect(),
+        )
+        .await
+    }
+
     /// Reads records for up to `timeout`: answers as soon as records are
     /// there (or, with `fetch.min.bytes`, that many bytes), or when the
     /// time is up, with at most `max_bytes` of keys and values (and at

@@ -23,6 +23,7 @@ use ferry_entity::{ClusterId, ClusterKind, payload::KafkaAddress};
 use crate::{
     clusters::{self, ClusterConnection},
     error::ServiceError,
+    schema_registry::SchemaRegistry,
     store::Store,
 };
 
@@ -54,6 +55,8 @@ pub struct KafkaCluster {
     /// Partition counts of recently produced-to topics (`produce.rs`);
     /// `None` for a topic the cluster does not have.
     partition_counts: moka::sync::Cache<String, Option<i32>>,
+    /// The cluster's schema registry, when its registration names one.
+    schema_registry: Option<Arc<SchemaRegistry>>,
 }
 
 impl KafkaCluster {
@@ -61,6 +64,7 @@ impl KafkaCluster {
         id: Option<ClusterId>,
         config: ClientConfig,
         version: chrono::DateTime<chrono::Utc>,
+        schema_registry: Option<SchemaRegistry>,
     ) -> Result<Self, ServiceError> {
         let admin: Admin = config
             .create()
@@ -76,7 +80,13 @@ impl KafkaCluster {
                 .max_capacity(10_000)
                 .time_to_live(produce::PARTITIONS_TTL)
                 .build(),
+            schema_registry: schema_registry.map(Arc::new),
         })
+    }
+
+    /// The cluster's schema registry, when its registration names one.
+    pub fn schema_registry(&self) -> Option<&SchemaRegistry> {
+        self.schema_registry.as_deref()
     }
 
     /// The cluster's producer, built on first use with the client's
@@ -124,7 +134,7 @@ impl KafkaCluster {
     /// A client for brokers that are not in the registry (a changefeed's
     /// Kafka downstream given by address); it is not cached.
     pub fn unregistered(config: &ClientConfig) -> Result<KafkaCluster, ServiceError> {
-        KafkaCluster::new(None, config.clone(), chrono::Utc::now())
+        KafkaCluster::new(None, config.clone(), chrono::Utc::now(), None)
     }
 }
 
@@ -191,10 +201,16 @@ impl KafkaClients {
             existing.broker_errors.drain(existing.admin.inner());
             return Ok(existing.clone());
         }
+        let registry = conn
+            .settings
+            .schema_registry
+            .as_ref()
+            .map(|r| SchemaRegistry::new(r, conn.schema_registry_password.clone()));
         let cluster = Arc::new(KafkaCluster::new(
             Some(cluster_id),
             client_config(&conn),
             version,
+            registry,
         )?);
         // A replaced client is dropped (and closed) once in-flight calls end.
         self.lock()

@@ -1,7 +1,8 @@
 //! The Confluent REST Proxy dialect against a real tansu broker: v3's
 //! clusters, topics, partitions, configs, ACLs, brokers, consumer groups and
-//! records, and v2's topics, partitions, brokers and produce, checked
-//! through the API and with a Kafka client.
+//! records, and v2's topics, partitions, brokers, produce and consumer
+//! instances, and the schema formats through a schema registry, checked
+//! through the API and with Kafka clients.
 //!
 //! tansu 0.6.0 gaps these tests meet (the broker's, not ferry's):
 //! - a broker-level DescribeConfigs answers no configs at all, so broker and
@@ -26,6 +27,7 @@ mod helpers;
 mod reassignments;
 mod records;
 mod refusals;
+mod schema_formats;
 mod topics;
 mod v2;
 mod v2_consumers;

@@ -260,8 +260,9 @@ async fn seed_requests_answer_in_the_seed_shape(backend: Backend) {
     let end = expect_v2(&get(&app, "/topics/test/partitions/1/offsets").await, 200);
     assert!(end["end_offset"].as_i64() >= Some(offsets_1[1].1), "{end}");
 
-    // The schema formats need a registry ferry does not have: the seed's
-    // Avro, Protobuf and JSON Schema requests are refused with 40801, and a
+    // The schema formats need the cluster's schema registry, which this
+    // cluster has none of (schema_formats.rs has one): the seed's Avro,
+    // Protobuf and JSON Schema requests are refused with 40801, and a
     // schema format without its schema with 42202.
     let avro = r#"{
   "value_schema": "{\"name\":\"int\",\"type\": \"int\"}",

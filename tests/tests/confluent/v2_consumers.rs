@@ -25,7 +25,7 @@ const JSON: &str = "application/vnd.kafka.json.v2+json";
 const INSTANCE: &str = "/consumers/testgroup/instances/my_consumer";
 
 /// A v2 request to the ferry process at `base`, as the admin.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     base: &str,
     method: Method,
@@ -49,7 +49,7 @@ async fn post(app: &TestApp, path: &str, body: Value) -> Reply {
 }
 
 /// Reads records until `count` have come or `timeout` passes.
-async fn read_records(
+pub(crate) async fn read_records(
     app: &TestApp,
     base: &str,
     instance: &str,

@@ -13,9 +13,10 @@
 //! `middleware::body_schema`, which would read the whole stream first.
 //!
 //! Data types: `BINARY` (base64), `JSON` (any value, produced as its text),
-//! `STRING` (UTF-8). A key or value without a `type` is `JSON`. The schema
-//! registry types (`AVRO`, `JSONSCHEMA`, `PROTOBUF`) are refused with 422:
-//! ferry has no schema registry yet.
+//! `STRING` (UTF-8). A key or value without a `type` is `JSON`, unless it
+//! names a schema. The schema types (`AVRO`, `JSONSCHEMA`, `PROTOBUF`) are
+//! written through the cluster's schema registry (`schemas.rs`); without
+//! one they are refused with 422.
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ use crate::{
 };
 
 mod payload;
+mod schemas;
 mod values;
 
 pub use payload::{RecordStream, Reports};
@@ -71,9 +73,25 @@ pub struct ProduceRequestData {
     #[oai(rename = "type", nullable)]
     pub type_: Option<DataType>,
     /// The data: a base64 string (`BINARY`), a string (`STRING`) or any
-    /// JSON value (`JSON`).
+    /// JSON value (`JSON`, and the schema types: Avro's JSON encoding, the
+    /// JSON Schema's document, Protobuf's JSON mapping).
     #[oai(nullable)]
     pub data: Option<Value>,
+    /// Schema types: the subject (default: by `subject_name_strategy`).
+    #[oai(nullable, validator(min_length = 1, max_length = 1024))]
+    pub subject: Option<String>,
+    /// Schema types: how the subject is named; `TOPIC_NAME` by default.
+    #[oai(nullable)]
+    pub subject_name_strategy: Option<schemas::SubjectNameStrategy>,
+    /// Schema types: the schema's id in the registry.
+    #[oai(nullable, validator(minimum(value = "0")))]
+    pub schema_id: Option<i32>,
+    /// Schema types: the subject's version (default: its latest).
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub schema_version: Option<i32>,
+    /// Schema types: the schema in full, registered under the subject.
+    #[oai(nullable, validator(max_length = 1048576))]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -107,6 +125,13 @@ pub struct ProduceResponseData {
     #[oai(rename = "type")]
     pub type_: DataType,
     pub size: i64,
+    /// The schema's id (schema types); absent otherwise.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub schema_id: Option<i32>,
+    /// The subject's version the record was written with, when it was
+    /// chosen by version; absent otherwise.
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub schema_version: Option<i32>,
 }
 
 #[derive(Debug, Object)]
@@ -257,8 +282,8 @@ impl Target {
                 &p.to_string(),
             ));
         }
-        let (key, key_type) = data(request.key, "key")?;
-        let (value, value_type) = data(request.value, "value")?;
+        let (key, key_type) = self.data(request.key, "key").await?;
+        let (value, value_type) = self.data(request.value, "value").await?;
         let mut headers = Vec::new();
         for h in request.headers.unwrap_or_default() {
             let value = h
@@ -302,10 +327,10 @@ impl Target {
                 timestamp: timestamp.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
                 key: key_type
                     .zip(sizes.0)
-                    .map(|(type_, size)| ProduceResponseData { type_, size }),
+                    .map(|(written, size)| written.answer(size)),
                 value: value_type
                     .zip(sizes.1)
-                    .map(|(type_, size)| ProduceResponseData { type_, size }),
+                    .map(|(written, size)| written.answer(size)),
             }),
             Some(Delivery::Failed { retriable, message }) => Err(ConfluentError::kafka_failure(
                 retriable,
@@ -319,23 +344,67 @@ impl Target {
     }
 }
 
-/// A key or value as bytes, with its type; 422 naming the field.
-fn data(
-    given: Option<ProduceRequestData>,
+/// How a produced key or value was written, for its report.
+struct WrittenAs {
+    type_: DataType,
+    schema_id: Option<i32>,
+    schema_version: Option<i32>,
+}
+
+impl WrittenAs {
+    fn answer(self, size: i64) -> ProduceResponseData {
+        ProduceResponseData {
+            type_: self.type_,
+            size,
+            schema_id: self.schema_id,
+            schema_version: self.schema_version,
+        }
+    }
+}
+
+impl Target {
+    /// A key or value as bytes, with how it was written; 422 naming the
+    /// field.
+    async fn data(
+        &self,
+        given: Option<ProduceRequestData>,
+        field: &str,
+    ) -> V3Result<(Option<Vec<u8>>, Option<WrittenAs>)> {
+        let Some(given) = given else {
+            return Ok((None, None));
+        };
+        if !schemas::is_schema_backed(&given) {
+            let (bytes, type_) = plain_data(given, field)?;
+            let written = type_.map(|type_| WrittenAs {
+                type_,
+                schema_id: None,
+                schema_version: None,
+            });
+            return Ok((bytes, written));
+        }
+        let written =
+            schemas::write(self.cluster.schema_registry(), &self.topic, given, field).await?;
+        let Some(bytes) = written.bytes else {
+            return Ok((None, None));
+        };
+        Ok((
+            Some(bytes),
+            Some(WrittenAs {
+                type_: written.type_,
+                schema_id: Some(written.schema_id),
+                schema_version: written.schema_version,
+            }),
+        ))
+    }
+}
+
+/// A `BINARY`, `JSON` or `STRING` key or value as bytes, with its type.
+fn plain_data(
+    given: ProduceRequestData,
     field: &str,
 ) -> V3Result<(Option<Vec<u8>>, Option<DataType>)> {
-    let Some(given) = given else {
-        return Ok((None, None));
-    };
     let type_ = given.type_.unwrap_or(DataType::Json);
     let bytes = match (type_, given.data) {
-        (DataType::Avro | DataType::Jsonschema | DataType::Protobuf, _) => {
-            return Err(ConfluentError::invalid(format!(
-                "{field}: type {} needs a schema registry, and ferry has none: use BINARY, JSON or \
-                 STRING",
-                type_.to_json().unwrap_or(Value::Null)
-            )));
-        }
         (_, None | Some(Value::Null)) => return Ok((None, None)),
         (DataType::Json, Some(v)) => v.to_string().into_bytes(),
         (DataType::String, Some(Value::String(s))) => s.into_bytes(),

@@ -170,8 +170,11 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for KafkaBody<T> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            // The document lists the two formats ferry produces; the other
-            // accepted types (module doc) are spellings of these.
+            // The document lists the two formats every cluster takes; the
+            // other accepted types (module doc) are spellings of these, or
+            // the schema formats, which only a cluster with a schema
+            // registry takes (`schemas.rs`), so that a request the document
+            // calls valid is never refused for the cluster's setting.
             content: [
                 "application/vnd.kafka.binary.v2+json",
                 "application/vnd.kafka.json.v2+json",

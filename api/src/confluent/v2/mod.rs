@@ -19,10 +19,10 @@
 //! Errors are `{error_code, message}` with the REST Proxy's codes: `40401`
 //! topic not found, `40402` partition not found, `42201`/`42202` a schema
 //! format without its schema, `42205` a key or value that does not decode in
-//! its embedded format, `40801` a schema registry format (ferry has no schema
-//! registry yet, so `avro`, `jsonschema` and `protobuf` are refused with it),
-//! `50002` a Kafka error, `50003` a retriable one; the rest as in v3
-//! (`super`).
+//! its embedded format (or does not fit its schema, or a schema that does
+//! not parse), `40801` (408) a schema format on a cluster without a schema
+//! registry, or a registry that failed (`schemas.rs`), `50002` a Kafka
+//! error, `50003` a retriable one; the rest as in v3 (`super`).
 
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ pub mod brokers;
 pub mod consumers;
 pub mod partitions;
 pub mod produce;
+pub mod schemas;
 pub mod topics;
 
 /// v2's own content type, which every answer declares.
@@ -94,7 +95,7 @@ pub enum V2Error {
     #[oai(status = 406, content_type = "application/vnd.kafka.v2+json")]
     NotAcceptable(Json<ErrorBody>),
     /// `40801`: the embedded format needs a schema registry, and the
-    /// cluster has none.
+    /// cluster has none, or the registry failed or lacks the schema.
     #[oai(status = 408, content_type = "application/vnd.kafka.v2+json")]
     RequestTimeout(Json<ErrorBody>),
     /// `409`: the call cannot choose a Kafka cluster.

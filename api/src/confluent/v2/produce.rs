@@ -1,5 +1,6 @@
 //! Produce to a topic or a partition: the records of one call decoded in
-//! their embedded format (`body.rs`), refused whole if any does not decode,
+//! their embedded format (`body.rs`; the schema formats written with their
+//! schemas, `schemas.rs`), refused whole if any does not decode,
 //! then handed to the cluster's producer (`ferry_service::kafka::produce`)
 //! and answered with one `offsets` entry per record, in request order: its
 //! partition and offset, or `error_code` 1 (will not succeed if retried) or
@@ -11,10 +12,11 @@ use poem_openapi::Object;
 use serde_json::Value;
 
 use super::{
-    INVALID_DATA, KEY_SCHEMA_MISSING, SCHEMA_REGISTRY, V2Error, V2Result, VALUE_SCHEMA_MISSING,
+    INVALID_DATA, V2Error, V2Result,
     body::EmbeddedFormat,
+    schemas::{self, Resolved},
 };
-use crate::confluent::{ConfluentError, Ctx, ErrorBody, READ_TIMEOUT};
+use crate::confluent::{ConfluentError, Ctx, READ_TIMEOUT};
 
 /// One record of a produce to a topic.
 #[derive(Debug, Object)]
@@ -44,7 +46,8 @@ pub struct V2PartitionProduceRecord {
 }
 
 /// Schemas of the `avro`, `jsonschema` and `protobuf` formats, which need a
-/// schema registry.
+/// schema registry: each in full (registered under `{topic}-key` or
+/// `{topic}-value`) or by its id in the registry.
 #[derive(Debug, Object)]
 pub struct V2SchemaFields {
     /// The key's schema, in full.
@@ -99,10 +102,10 @@ pub struct V2RecordOffset {
 
 #[derive(Debug, Object)]
 pub struct V2ProduceResponse {
-    /// Always null: ferry produces no schema formats yet.
+    /// The keys' schema id (schema formats); null without one.
     #[oai(nullable)]
     pub key_schema_id: Option<i32>,
-    /// Always null: ferry produces no schema formats yet.
+    /// The values' schema id (schema formats); null without one.
     #[oai(nullable)]
     pub value_schema_id: Option<i32>,
     /// One entry per record, in request order.
@@ -124,17 +127,24 @@ pub async fn produce(
     schemas: &V2SchemaFields,
     records: Vec<RawRecord>,
 ) -> V2Result<V2ProduceResponse> {
-    if format.needs_schema() {
-        return Err(schema_refusal(ctx, format, schemas, &records));
-    }
-    let outgoing = records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| decode(format, i, r))
-        .collect::<V2Result<Vec<_>>>()?;
     if !ctx.sees(topic) {
         return Err(ConfluentError::topic_not_found(topic).into());
     }
+    let (key_schema, value_schema) = match schemas::kind_of(format) {
+        Some(kind) => schemas::for_produce(ctx, topic, format, kind, schemas, &records).await?,
+        None => (None, None),
+    };
+    let outgoing = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if format.needs_schema() {
+                encode(&key_schema, &value_schema, i, r)
+            } else {
+                decode(format, i, r)
+            }
+        })
+        .collect::<V2Result<Vec<_>>>()?;
     let partitions = produce::partition_count(&ctx.cluster, topic, READ_TIMEOUT)
         .await
         .map_err(|e| ConfluentError::kafka(&format!("reading topic '{topic}'"), e))?
@@ -148,8 +158,8 @@ pub async fn produce(
     }
     let deliveries = crate::confluent::produce(&ctx.cluster, topic, outgoing).await?;
     Ok(V2ProduceResponse {
-        key_schema_id: None,
-        value_schema_id: None,
+        key_schema_id: key_schema.map(|(id, _)| id),
+        value_schema_id: value_schema.map(|(id, _)| id),
         offsets: deliveries.into_iter().map(offset_of).collect(),
     })
 }
@@ -171,6 +181,21 @@ fn offset_of(delivery: Delivery) -> V2RecordOffset {
             error: Some(message),
         },
     }
+}
+
+/// One record of a schema format, written with its key and value schemas.
+fn encode(
+    key_schema: &Resolved,
+    value_schema: &Resolved,
+    index: usize,
+    raw: RawRecord,
+) -> V2Result<OutgoingRecord> {
+    Ok(OutgoingRecord {
+        key: schemas::encode(key_schema, raw.key, index, "key")?,
+        value: schemas::encode(value_schema, raw.value, index, "value")?,
+        partition: raw.partition,
+        ..Default::default()
+    })
 }
 
 /// One record's key and value as bytes, or 422 naming the record.
@@ -203,42 +228,4 @@ fn decode(format: EmbeddedFormat, index: usize, raw: RawRecord) -> V2Result<Outg
         partition: raw.partition,
         ..Default::default()
     })
-}
-
-/// The refusal of a schema format: a missing schema first, as the REST
-/// Proxy checks it, then the missing registry.
-fn schema_refusal(
-    ctx: &Ctx,
-    format: EmbeddedFormat,
-    schemas: &V2SchemaFields,
-    records: &[RawRecord],
-) -> V2Error {
-    let has = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
-    if records.iter().any(|r| has(&r.key))
-        && schemas.key_schema.is_none()
-        && schemas.key_schema_id.is_none()
-    {
-        return V2Error::unprocessable(
-            KEY_SCHEMA_MISSING,
-            "Request includes keys but does not include key schema",
-        );
-    }
-    if records.iter().any(|r| has(&r.value))
-        && schemas.value_schema.is_none()
-        && schemas.value_schema_id.is_none()
-    {
-        return V2Error::unprocessable(
-            VALUE_SCHEMA_MISSING,
-            "Request includes values but does not include value schema",
-        );
-    }
-    V2Error::RequestTimeout(poem_openapi::payload::Json(ErrorBody {
-        error_code: SCHEMA_REGISTRY,
-        message: format!(
-            "the {} format needs a schema registry, and cluster {} has none: produce with the \
-             binary or json format",
-            format.as_str(),
-            ctx.cluster_id
-        ),
-    }))
 }

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! format                      = "binary" (default) | "json"
-//!                               ("avro" | "jsonschema" | "protobuf": 40801)
+//!                             | "avro" | "jsonschema" | "protobuf"
+//!                               (these need the cluster's schema registry: 40801)
 //! auto.offset.reset           = "earliest" | "smallest" | "latest" | "largest" | "none"
 //! auto.commit.enable          = "true" (default) | "false"
 //! fetch.min.bytes             = integer >= 1, or -1 for none
@@ -33,7 +34,7 @@ use crate::{
     auth::BearerAuth,
     confluent::{
         base_url, seg,
-        v2::{SCHEMA_REGISTRY, V2Error, V2Result, body::KafkaBody, body::V2Json, open},
+        v2::{V2Error, V2Result, body::KafkaBody, body::V2Json, open, schemas},
     },
     state::AppState,
 };
@@ -180,22 +181,19 @@ impl ConfluentV2ConsumerCreateApi {
         let format = match request.format.as_deref().map(str::trim) {
             None | Some("binary") => ConsumerFormat::Binary,
             Some("json") => ConsumerFormat::Json,
-            Some(schema @ ("avro" | "jsonschema" | "protobuf")) => {
-                return Err(V2Error::RequestTimeout(body(
-                    SCHEMA_REGISTRY,
-                    format!(
-                        "the {schema} format needs a schema registry, and this cluster has \
-                         none; use binary or json"
-                    ),
-                )));
-            }
+            Some("avro") => ConsumerFormat::Avro,
+            Some("jsonschema") => ConsumerFormat::JsonSchema,
+            Some("protobuf") => ConsumerFormat::Protobuf,
             Some(other) => {
                 return Err(ConsumerError::InvalidConfig(format!(
-                    "format is '{other}'; it must be binary or json"
+                    "format is '{other}'; it must be binary, json, avro, jsonschema or protobuf"
                 ))
                 .into());
             }
         };
+        if schemas::reads_schemas(format) {
+            schemas::registry(&ctx, format.as_str())?;
+        }
         let prefix = ctx
             .identity
             .grant(ctx.cluster_id)

@@ -13,12 +13,18 @@
 //! server's) `consumer.request.timeout.ms`; the size is the smaller of
 //! `max_bytes` and `confluent.consumer_request_max_bytes`, and an answer
 //! holds at least one record when one is there.
+//!
+//! An instance of a schema format (`avro`, `jsonschema`, `protobuf`) reads
+//! each key and value through the cluster's schema registry
+//! (`super::super::schemas`). A record that does not render in the
+//! instance's format fails the call, naming where it is, and the call's
+//! records are given back (`Instance::unread`): nothing is skipped unseen.
 
 use std::time::Duration;
 
 use base64::Engine;
 use ferry_entity::{Role, consumer_instance::ConsumerFormat};
-use ferry_service::consumers::ConsumedRecord;
+use ferry_service::{consumers::ConsumedRecord, schema_registry::SchemaRegistry};
 use poem::{IntoResponse, Request, Response, http::header};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -33,7 +39,7 @@ use super::{FORMAT_MISMATCH, serve};
 use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
-    confluent::v2::{V2Error, V2Result},
+    confluent::v2::{V2Error, V2Result, schemas},
     confluent::{ConfluentError, ErrorBody},
     middleware::kafka_accept,
     state::AppState,
@@ -41,6 +47,9 @@ use crate::{
 
 const BINARY: &str = "application/vnd.kafka.binary.v2+json";
 const JSON: &str = "application/vnd.kafka.json.v2+json";
+const AVRO: &str = "application/vnd.kafka.avro.v2+json";
+const JSON_SCHEMA: &str = "application/vnd.kafka.jsonschema.v2+json";
+const PROTOBUF: &str = "application/vnd.kafka.protobuf.v2+json";
 
 /// v2's generic types, which any consumer's records may be answered under.
 const GENERIC: [&str; 3] = [
@@ -85,7 +94,7 @@ impl ApiResponse for RecordsAnswer {
                 description: "The records, in the instance's embedded format.",
                 status: Some(200),
                 status_range: None,
-                content: [BINARY, JSON]
+                content: [BINARY, JSON, AVRO, JSON_SCHEMA, PROTOBUF]
                     .into_iter()
                     .map(|content_type| MetaMediaType {
                         content_type,
@@ -106,6 +115,9 @@ fn own_type(format: ConsumerFormat) -> &'static str {
     match format {
         ConsumerFormat::Binary => BINARY,
         ConsumerFormat::Json => JSON,
+        ConsumerFormat::Avro => AVRO,
+        ConsumerFormat::JsonSchema => JSON_SCHEMA,
+        ConsumerFormat::Protobuf => PROTOBUF,
     }
 }
 
@@ -152,37 +164,61 @@ fn answer_type(accept: Option<&str>, format: ConsumerFormat) -> V2Result<&'stati
     }
 }
 
-fn render(format: ConsumerFormat, record: ConsumedRecord) -> V2Result<V2ConsumerRecord> {
-    let at = |record: &ConsumedRecord| {
+async fn render(
+    format: ConsumerFormat,
+    registry: Option<&SchemaRegistry>,
+    record: &ConsumedRecord,
+) -> V2Result<V2ConsumerRecord> {
+    // Written only for an error: a read's every record passes here.
+    let at = || {
         format!(
             "topic '{}' partition {} offset {}",
             record.topic, record.partition, record.offset
         )
     };
-    let embed = |bytes: &Option<Vec<u8>>, what: &str| -> V2Result<Option<Value>> {
-        let Some(bytes) = bytes else { return Ok(None) };
-        Ok(Some(match format {
-            ConsumerFormat::Binary => {
+    let not_json = |what: &str, e: serde_json::Error| {
+        V2Error::from(ConfluentError::kafka_failure(
+            false,
+            format!(
+                "the {what} of the record at {} is not JSON ({e}); read it with a binary \
+                 instance, or seek past it with positions",
+                at()
+            ),
+        ))
+    };
+    let mut embedded = [None, None];
+    for (slot, (bytes, what)) in embedded
+        .iter_mut()
+        .zip([(&record.key, "key"), (&record.value, "value")])
+    {
+        let Some(bytes) = bytes else { continue };
+        *slot = Some(match (format, registry) {
+            (ConsumerFormat::Binary, _) => {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
-            ConsumerFormat::Json => serde_json::from_slice(bytes).map_err(|e| {
-                V2Error::from(ConfluentError::kafka_failure(
-                    false,
-                    format!(
-                        "the {what} of the record at {} is not JSON ({e}); read it with a \
-                         binary instance, or seek past it with positions",
-                        at(&record)
+            (ConsumerFormat::Json, _) => {
+                serde_json::from_slice(bytes).map_err(|e| not_json(what, e))?
+            }
+            (_, Some(registry)) => schemas::decode(registry, bytes, what, &at).await?,
+            // The instance was created on a cluster with a registry that
+            // its registration has since dropped.
+            (_, None) => {
+                return Err(V2Error::RequestTimeout(Json(ErrorBody {
+                    error_code: crate::confluent::v2::SCHEMA_REGISTRY,
+                    message: format!(
+                        "this {} instance reads through the cluster's schema registry, which \
+                         the cluster no longer has",
+                        format.as_str()
                     ),
-                ))
-            })?,
-        }))
-    };
-    let key = embed(&record.key, "key")?;
-    let value = embed(&record.value, "value")?;
+                })));
+            }
+        });
+    }
+    let [key, value] = embedded;
     Ok(V2ConsumerRecord {
         key,
         value,
-        topic: record.topic,
+        topic: record.topic.clone(),
         partition: record.partition,
         offset: record.offset,
     })
@@ -211,7 +247,7 @@ impl ConfluentV2RecordsApi {
         max_bytes: Query<Option<i64>>,
     ) -> V2Result<RecordsAnswer> {
         auth.0.require(Role::Client)?;
-        let (_, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
+        let (ctx, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
         let content_type = answer_type(
             req.headers()
                 .get(header::ACCEPT)
@@ -235,10 +271,17 @@ impl ConfluentV2RecordsApi {
             .records(Duration::from_millis(wait), max_bytes)
             .await?;
         metrics::counter!("ferry_consumed_records_total").increment(read.len() as u64);
-        let records = read
-            .into_iter()
-            .map(|r| render(instance.format, r))
-            .collect::<V2Result<Vec<_>>>()?;
+        let registry = ctx.cluster.schema_registry();
+        let mut records = Vec::with_capacity(read.len());
+        for record in &read {
+            match render(instance.format, registry, record).await {
+                Ok(rendered) => records.push(rendered),
+                Err(err) => {
+                    instance.unread(&read).await?;
+                    return Err(err);
+                }
+            }
+        }
         Ok(RecordsAnswer {
             content_type,
             records,
