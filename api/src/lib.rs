@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod native;
 pub mod one_or_many;
 pub mod ops;
+pub mod pattern_string;
 pub mod rate_limits;
 pub mod route_labels;
 pub mod state;

@@ -13,7 +13,7 @@ use ferry_service::{
     tasks::{self, Cancellable, NewTask, Task, TaskFilter, submit},
 };
 use poem::{Request, http::StatusCode};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 use serde_json::Value;
 
 use super::{NativeError, NativeResult, paging};
@@ -99,16 +99,30 @@ pub struct TaskPage {
     pub total: u64,
 }
 
+/// The kinds `POST /api/v1/tasks` submits: only `ping`; other kinds have
+/// their own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SubmitKind {
+    Ping,
+}
+
+crate::pattern_string!(
+    ClusterIdText,
+    r"^([1-9][0-9]{0,17})?$",
+    "A registered cluster's id, as text; empty for none."
+);
+
 /// Submit a task of a kind that needs no dialect-specific validation.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct SubmitTask {
     /// Only `ping` here; other kinds have their own routes.
-    #[oai(validator(pattern = r"^ping$"))]
-    pub kind: String,
-    /// A registered cluster's id.
-    #[oai(nullable, validator(pattern = r"^([1-9][0-9]{0,17})?$"))]
-    pub cluster_id: Option<String>,
+    pub kind: SubmitKind,
+    /// A registered cluster's id. (Fields of a list's elements avoid
+    /// `validator(pattern)`: `pattern_string.rs`.)
+    #[oai(nullable)]
+    pub cluster_id: Option<ClusterIdText>,
     #[oai(nullable)]
     pub subject: Option<String>,
     #[oai(nullable)]
@@ -363,12 +377,9 @@ async fn new_task(
     body: SubmitTask,
     reached: &mut Vec<ClusterId>,
 ) -> NativeResult<NewTask> {
-    let kind = TaskKind::parse(&body.kind).filter(|k| *k == TaskKind::Ping).ok_or_else(|| {
-        NativeError::bad_request(format!(
-            "kind `{}` cannot be submitted here; only `ping` can (other kinds have their own routes)",
-            body.kind
-        ))
-    })?;
+    let kind = match body.kind {
+        SubmitKind::Ping => TaskKind::Ping,
+    };
     if let Some(n) = body.max_attempts
         && !(1..=MAX_PING_ATTEMPTS).contains(&n)
     {
@@ -393,7 +404,7 @@ async fn new_task(
         )));
     }
     let payload = ping.to_json();
-    let cluster_id = match body.cluster_id.as_deref() {
+    let cluster_id = match body.cluster_id.as_ref().map(|c| c.0.as_str()) {
         None | Some("") => None,
         Some(raw) => {
             let id = ClusterId::parse(raw).ok_or_else(|| {

@@ -142,12 +142,18 @@ pub async fn submit(
 
 /// Records and queues many tasks (each its own job) with the request's one
 /// audit row, in one transaction: a bulk submission is accepted whole or
-/// not at all.
+/// not at all. On PostgreSQL that is one statement (`submit_many_postgres`).
 pub async fn submit_many(
     store: &Store,
     news: Vec<NewTask>,
     audit: Option<audit_log::ActiveModel>,
 ) -> Result<Vec<Model>, ServiceError> {
+    if store.db.get_database_backend() == DbBackend::Postgres {
+        let models: Vec<Model> = news.into_iter().map(NewTask::into_model).collect();
+        submit_many_postgres(store, &models, audit).await?;
+        store.wakeups.jobs_queued();
+        return Ok(models);
+    }
     let submission = Submission::begin(store).await?;
     let models = submission.record(news, 1).await?;
     if let Some(audit) = audit {
@@ -155,6 +161,98 @@ pub async fn submit_many(
     }
     submission.commit().await?;
     Ok(models)
+}
+
+/// A bulk submission on PostgreSQL as one statement, so one round trip and
+/// one commit: the task rows and the job rows each travel as one JSON
+/// document of rows, which `json_populate_recordset` (the `tasks` row
+/// type) and `json_to_recordset` turn into rows, and the audit row and the
+/// jobs ride along as data-modifying CTEs of the tasks' INSERT. A list of
+/// 1,000 took ten INSERTs of 200 rows (3,600 bound values each) and a
+/// transaction before.
+async fn submit_many_postgres(
+    store: &Store,
+    models: &[Model],
+    audit: Option<audit_log::ActiveModel>,
+) -> Result<(), ServiceError> {
+    use sea_orm::{ActiveEnum, Statement, sea_query::PostgresQueryBuilder};
+
+    let tasks: Vec<serde_json::Value> = models
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "kind": m.kind.to_value(),
+                "cluster_id": m.cluster_id.map(|c| c.0),
+                "subject": m.subject,
+                "status": m.status.to_value(),
+                "attempts": m.attempts,
+                "max_attempts": m.max_attempts,
+                "payload": m.payload,
+                "created_by": m.created_by,
+                "project_id": m.project_id,
+                "request_id": m.request_id,
+                "created_at": m.created_at,
+                "updated_at": m.updated_at,
+            })
+        })
+        .collect();
+    let jobs: Vec<serde_json::Value> = models
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": job_id(&m.id).to_string(),
+                "job": serde_json::to_string(&TaskJob {
+                    task_id: m.id.clone(),
+                    batch: Vec::new(),
+                })
+                .expect("a job of task ids serialises"),
+                "max_attempts": apalis_max_attempts(m.max_attempts),
+                // The job's idempotency key is its task's id.
+                "task_id": m.id,
+            })
+        })
+        .collect();
+    let (mut sql, mut values) = match audit {
+        Some(audit) => {
+            let (insert, values) = audit_log::Entity::insert(audit)
+                .into_query()
+                .build(PostgresQueryBuilder);
+            (format!("WITH audit_entry AS ({insert}), "), values.0)
+        }
+        None => ("WITH ".to_owned(), Vec::new()),
+    };
+    let n = values.len();
+    sql.push_str(&format!(
+        "queued_job AS (INSERT INTO apalis.jobs (id, job_type, job, status, attempts, \
+         max_attempts, run_at, priority, idempotency_key) SELECT j.id, ${queue}, \
+         convert_to(j.job, 'UTF8'), 'Pending', 0, j.max_attempts, now(), 0, j.task_id \
+         FROM json_to_recordset(${jobs}::json) AS j(id text, job text, max_attempts int, \
+         task_id text) ON CONFLICT (job_type, idempotency_key) DO NOTHING) \
+         INSERT INTO tasks SELECT * FROM json_populate_recordset(NULL::tasks, ${tasks}::json)",
+        queue = n + 1,
+        jobs = n + 2,
+        tasks = n + 3,
+    ));
+    values.push(QUEUE_NAME.into());
+    values.push(serde_json::Value::from(jobs).to_string().into());
+    values.push(serde_json::Value::from(tasks).to_string().into());
+    store
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A job's id: its task's UUID v7 read as a ULID (module doc).
+fn job_id(task_id: &str) -> ulid::Ulid {
+    uuid::Uuid::parse_str(task_id)
+        .map(|u| ulid::Ulid::from(u.as_u128()))
+        .unwrap_or_else(|_| ulid::Ulid::generate())
 }
 
 /// Queues the jobs of tasks already recorded (the stale-task sweep). A task
@@ -218,9 +316,7 @@ fn jobs_insert(backend: DbBackend, jobs: &[&[Model]]) -> InsertStatement {
             batch: batch.iter().map(|t| t.id.clone()).collect(),
         })
         .expect("a job of task ids serialises");
-        let id = uuid::Uuid::parse_str(&lead.id)
-            .map(|u| ulid::Ulid::from(u.as_u128()))
-            .unwrap_or_else(|_| ulid::Ulid::generate());
+        let id = job_id(&lead.id);
         insert.values_panic([
             id.to_string().into(),
             QUEUE_NAME.into(),

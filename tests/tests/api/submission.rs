@@ -29,6 +29,22 @@ async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend
             "answered in request order"
         );
     }
+    // What a list records reads back as it was answered (on PostgreSQL the
+    // list is written as JSON documents of rows, not bound values).
+    let first = app
+        .get(&format!("/api/v1/tasks/{}", task_id(&accepted[0])))
+        .await
+        .expect(200);
+    for field in [
+        "kind",
+        "subject",
+        "maxAttempts",
+        "payload",
+        "createdAt",
+        "createdBy",
+    ] {
+        assert_eq!(first[field], accepted[0][field], "{field}: {first}");
+    }
     for task in accepted {
         let done = app.wait_finished(&task_id(task)).await;
         assert_eq!(done["status"], "succeeded", "{done}");
