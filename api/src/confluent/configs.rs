@@ -73,20 +73,25 @@ pub struct UpdateConfigRequest {
     pub value: String,
 }
 
-/// One change of a batch alter.
+crate::pattern_string!(ConfigName, r"[^\s\x85]", "A config's name: not blank.");
+
+crate::pattern_string!(
+    AlterOperation,
+    r"^([Ss][Ee][Tt]|[Dd][Ee][Ll][Ee][Tt][Ee])$",
+    "`SET` or `DELETE`, any case."
+);
+
+/// One change of a batch alter. (Fields of a list's elements avoid
+/// `validator(pattern)`: `pattern_string.rs`.)
 #[derive(Debug, Object)]
 pub struct AlterConfigEntry {
-    #[oai(validator(pattern = r"[^\s\x85]"))]
-    pub name: String,
+    pub name: ConfigName,
     /// Required for `SET`.
     #[oai(nullable)]
     pub value: Option<String>,
     /// `SET` (the default) or `DELETE` (reset to the default), any case.
-    #[oai(
-        nullable,
-        validator(pattern = r"^([Ss][Ee][Tt]|[Dd][Ee][Ll][Ee][Tt][Ee])$")
-    )]
-    pub operation: Option<String>,
+    #[oai(nullable)]
+    pub operation: Option<AlterOperation>,
 }
 
 /// Body of `POST .../configs:alter`.
@@ -224,13 +229,13 @@ pub fn parse_alter(body: &AlterConfigsRequest) -> V3Result<Vec<ConfigOp>> {
     let mut seen = HashSet::new();
     let mut ops = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        let name = Some(e.name.clone())
+        let name = Some(e.name.0.clone())
             .filter(|n| !n.trim().is_empty())
             .ok_or_else(|| ConfluentError::invalid(format!("data[{i}].name is required")))?;
         let operation = match e
             .operation
-            .as_deref()
-            .map(str::to_ascii_uppercase)
+            .as_ref()
+            .map(|o| o.0.to_ascii_uppercase())
             .as_deref()
         {
             None | Some("SET") => ConfigOpKind::Set,
