@@ -8,6 +8,10 @@
 //!
 //! - ferry: a `binary` instance assigned every partition, read with
 //!   `GET .../records?max_bytes=--max-bytes` until every record came;
+//! - ferry avro: the same with an `avro` instance, on a second topic loaded
+//!   with as many Avro records `{n, pad}` of about `--size` bytes in
+//!   Confluent's wire format, each decoded through the cluster's schema
+//!   registry (the tests' stand-in; ferry asks it once for the schema);
 //! - raw: one `BaseConsumer` assigned every partition from the beginning,
 //!   polled until every record came.
 //!
@@ -19,6 +23,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use ferry_service::schema_registry::{ParsedSchema, SchemaKind};
 use ferry_tests::kafka::TestKafka;
 use rdkafka::{
     Offset, TopicPartitionList,
@@ -32,6 +37,9 @@ use serde_json::{Value, json};
 use crate::stats::{self, Ratio};
 
 const TOPIC: &str = "bench-consume";
+const AVRO_TOPIC: &str = "bench-consume-avro";
+const AVRO_SCHEMA: &str = r#"{"type":"record","name":"BenchValue","fields":[
+    {"name":"n","type":"long"},{"name":"pad","type":"string"}]}"#;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -77,15 +85,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app = crate::ferry::scratch_app("consume", launch, false).await?;
     let admin = broker.client::<AdminClient<DefaultClientContext>>()?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let topic = NewTopic::new(TOPIC, args.partitions, TopicReplication::Fixed(1));
-    if let Err((name, code)) = admin.create_topics([&topic], &opts).await?.remove(0) {
-        bail!("creating {name} failed: {code}");
+    for name in [TOPIC, AVRO_TOPIC] {
+        let topic = NewTopic::new(name, args.partitions, TopicReplication::Fixed(1));
+        if let Err((name, code)) = admin.create_topics([&topic], &opts).await?.remove(0) {
+            bail!("creating {name} failed: {code}");
+        }
     }
-    load(&broker, &args).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
+    let registry = ferry_tests::schema_registry::SchemaRegistry::start().await;
+    let registered: Value = http
+        .post(format!(
+            "{}/subjects/{AVRO_TOPIC}-value/versions",
+            registry.url
+        ))
+        .json(&json!({ "schema": AVRO_SCHEMA }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let schema_id = registered["id"].as_i64().context("schema id")? as i32;
+    let schema = ParsedSchema::parse(SchemaKind::Avro, AVRO_SCHEMA)?;
+    let pad = "x".repeat(args.size.saturating_sub(10));
+    let plain = vec![b'x'; args.size];
+    load(&broker, &args, TOPIC, |_| plain.clone()).await?;
+    load(&broker, &args, AVRO_TOPIC, |n| {
+        schema
+            .encode(schema_id, &json!({ "n": n, "pad": pad }))
+            .expect("the bench's value fits its schema")
+    })
+    .await?;
+    let mut registration = broker.registration("bench");
+    registration["schemaRegistry"] = json!({ "url": registry.url });
     http.post(format!("{}/api/v1/clusters", app.address))
         .bearer_auth(&app.admin_token)
-        .json(&broker.registration("bench"))
+        .json(&registration)
         .send()
         .await?
         .error_for_status()?;
@@ -107,56 +141,92 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "  load:     {} records of {} bytes read per side per round; records calls of max_bytes {}",
         args.records, args.size, args.max_bytes
     );
-    // Warm both sides once (connections, metadata).
-    ferry_side(&setup, "warm").await?;
-    raw_side(&setup, "warm").await?;
-    let mut rates: Vec<(f64, f64)> = Vec::new();
+    // Warm every side once (connections, metadata, the registry's schema).
+    for side in SIDES {
+        measure(&setup, side, "warm").await?;
+    }
+    let mut rates: Vec<[f64; 3]> = Vec::new();
     for round in 0..args.rounds {
         let group = format!("round-{round}");
-        let (ferry, raw) = if round % 2 == 0 {
-            let f = ferry_side(&setup, &group).await?;
-            (f, raw_side(&setup, &group).await?)
-        } else {
-            let r = raw_side(&setup, &group).await?;
-            (ferry_side(&setup, &group).await?, r)
-        };
+        let mut order = SIDES;
+        order.rotate_left(round % SIDES.len());
+        let mut rate = [0.0; 3];
+        for side in order {
+            rate[side as usize] = measure(&setup, side, &group).await?;
+        }
         println!(
-            "  round {}: ferry v2 {} / raw {} records/s",
+            "  round {}: ferry v2 {} / ferry v2 avro {} / raw {} records/s",
             round + 1,
-            stats::rate(ferry),
-            stats::rate(raw)
+            stats::rate(rate[0]),
+            stats::rate(rate[1]),
+            stats::rate(rate[2])
         );
-        rates.push((ferry, raw));
+        rates.push(rate);
     }
-    let ferry: Vec<f64> = rates.iter().map(|r| r.0).collect();
-    let raw: Vec<f64> = rates.iter().map(|r| r.1).collect();
+    let column = |i: usize| rates.iter().map(|r| r[i]).collect::<Vec<_>>();
     println!(
         "  v2 consumer:  {} records/s",
-        stats::rate_with_range(&ferry)
+        stats::rate_with_range(&column(0))
     );
-    println!("  raw rdkafka:  {} records/s", stats::rate_with_range(&raw));
-    let ratio = Ratio::from_rounds("v2 consumer / raw", &rates);
-    println!("  {}: {}", ratio.label, ratio.describe());
-    println!("  {}", stats::verdict(&[ratio]));
+    println!(
+        "  v2 avro:      {} records/s",
+        stats::rate_with_range(&column(1))
+    );
+    println!(
+        "  raw rdkafka:  {} records/s",
+        stats::rate_with_range(&column(2))
+    );
+    let pairs = |i: usize| rates.iter().map(|r| (r[i], r[2])).collect::<Vec<_>>();
+    let ratios = [
+        Ratio::from_rounds("v2 consumer / raw", &pairs(0)),
+        Ratio::from_rounds("v2 avro consumer / raw", &pairs(1)),
+    ];
+    for r in &ratios {
+        println!("  {}: {}", r.label, r.describe());
+    }
+    println!("  {}", stats::verdict(&ratios));
     Ok(())
 }
 
-/// Writes the records, one per batch, spread over the partitions.
-async fn load(broker: &TestKafka, args: &Args) -> anyhow::Result<()> {
+#[derive(Clone, Copy)]
+enum Side {
+    Binary,
+    Avro,
+    Raw,
+}
+
+const SIDES: [Side; 3] = [Side::Binary, Side::Avro, Side::Raw];
+
+async fn measure(setup: &Setup, side: Side, group: &str) -> anyhow::Result<f64> {
+    match side {
+        Side::Binary => ferry_side(setup, group, "binary", TOPIC).await,
+        Side::Avro => ferry_side(setup, group, "avro", AVRO_TOPIC).await,
+        Side::Raw => raw_side(setup, group).await,
+    }
+}
+
+/// Writes the records, one per batch, spread over the partitions; the
+/// value of record `n` is `value(n)`.
+async fn load(
+    broker: &TestKafka,
+    args: &Args,
+    topic: &str,
+    value: impl Fn(usize) -> Vec<u8>,
+) -> anyhow::Result<()> {
     let producer: FutureProducer = broker
         .client_config()
         .set("batch.num.messages", "1")
         .set("linger.ms", "0")
         .set("message.timeout.ms", "60000")
         .create()?;
-    let value = vec![b'x'; args.size];
     for chunk in (0..args.records).collect::<Vec<_>>().chunks(1000) {
-        let sends = chunk.iter().map(|i| {
+        let values: Vec<Vec<u8>> = chunk.iter().map(|i| value(*i)).collect();
+        let sends = chunk.iter().zip(&values).map(|(i, value)| {
             let partition = (*i as i32) % args.partitions;
             producer.send(
-                FutureRecord::<[u8], [u8]>::to(TOPIC)
+                FutureRecord::<[u8], [u8]>::to(topic)
                     .partition(partition)
-                    .payload(&value),
+                    .payload(value),
                 Duration::from_secs(60),
             )
         });
@@ -167,11 +237,11 @@ async fn load(broker: &TestKafka, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records/s of a v2 instance reading every record.
-async fn ferry_side(setup: &Setup, group: &str) -> anyhow::Result<f64> {
+/// Records/s of a v2 instance of `format` reading every record of `topic`.
+async fn ferry_side(setup: &Setup, group: &str, format: &str, topic: &str) -> anyhow::Result<f64> {
     let args = &setup.args;
     let v2 = "application/vnd.kafka.v2+json";
-    let group = format!("ferry-{group}");
+    let group = format!("ferry-{format}-{group}");
     let call = |method: reqwest::Method, path: String| {
         setup
             .http
@@ -180,7 +250,7 @@ async fn ferry_side(setup: &Setup, group: &str) -> anyhow::Result<f64> {
     };
     let created: Value = call(reqwest::Method::POST, format!("/consumers/{group}"))
         .header("content-type", v2)
-        .body(json!({"name": "bench", "auto.offset.reset": "earliest", "auto.commit.enable": "false"}).to_string())
+        .body(json!({"name": "bench", "format": format, "auto.offset.reset": "earliest", "auto.commit.enable": "false"}).to_string())
         .send()
         .await?
         .error_for_status()?
@@ -191,7 +261,7 @@ async fn ferry_side(setup: &Setup, group: &str) -> anyhow::Result<f64> {
         created["instance_id"].as_str().context("instance id")?
     );
     let partitions: Vec<Value> = (0..args.partitions)
-        .map(|p| json!({"topic": TOPIC, "partition": p}))
+        .map(|p| json!({"topic": topic, "partition": p}))
         .collect();
     let started = Instant::now();
     call(reqwest::Method::POST, format!("{instance}/assignments"))
@@ -209,7 +279,7 @@ async fn ferry_side(setup: &Setup, group: &str) -> anyhow::Result<f64> {
                 args.max_bytes
             ),
         )
-        .header("accept", "application/vnd.kafka.binary.v2+json")
+        .header("accept", format!("application/vnd.kafka.{format}.v2+json"))
         .send()
         .await?;
         let status = resp.status();
