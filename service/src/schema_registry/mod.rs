@@ -338,11 +338,10 @@ impl SchemaRegistry {
         Ok(found)
     }
 
-    /// Record bytes in the wire format as JSON, with the schema's id.
-    pub async fn decode(&self, bytes: &[u8]) -> Result<(i32, Value), SchemaError> {
+    /// Record bytes in the wire format as JSON.
+    pub async fn decode(&self, bytes: &[u8]) -> Result<Value, SchemaError> {
         let (id, data) = unframe(bytes)?;
-        let schema = self.schema(id).await?;
-        Ok((id, schema.decode(data)?))
+        self.schema(id).await?.decode(data)
     }
 
     /// A call to the registry's path `segments` under its URL (each one

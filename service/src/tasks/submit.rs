@@ -197,21 +197,9 @@ async fn submit_many_postgres(
             })
         })
         .collect();
-    let jobs: Vec<serde_json::Value> = models
+    let jobs: Vec<QueuedJob> = models
         .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": job_id(&m.id).to_string(),
-                "job": serde_json::to_string(&TaskJob {
-                    task_id: m.id.clone(),
-                    batch: Vec::new(),
-                })
-                .expect("a job of task ids serialises"),
-                "max_attempts": apalis_max_attempts(m.max_attempts),
-                // The job's idempotency key is its task's id.
-                "task_id": m.id,
-            })
-        })
+        .map(|m| QueuedJob::of(std::slice::from_ref(m)))
         .collect();
     let (mut sql, mut values) = match audit {
         Some(audit) => {
@@ -226,16 +214,20 @@ async fn submit_many_postgres(
     sql.push_str(&format!(
         "queued_job AS (INSERT INTO apalis.jobs (id, job_type, job, status, attempts, \
          max_attempts, run_at, priority, idempotency_key) SELECT j.id, ${queue}, \
-         convert_to(j.job, 'UTF8'), 'Pending', 0, j.max_attempts, now(), 0, j.task_id \
-         FROM json_to_recordset(${jobs}::json) AS j(id text, job text, max_attempts int, \
-         task_id text) ON CONFLICT (job_type, idempotency_key) DO NOTHING) \
+         convert_to(j.job, 'UTF8'), 'Pending', 0, j.max_attempts, now(), 0, \
+         j.idempotency_key FROM json_to_recordset(${jobs}::json) AS j(id text, job text, \
+         max_attempts int, idempotency_key text) ON CONFLICT (job_type, idempotency_key) DO NOTHING) \
          INSERT INTO tasks SELECT * FROM json_populate_recordset(NULL::tasks, ${tasks}::json)",
         queue = n + 1,
         jobs = n + 2,
         tasks = n + 3,
     ));
     values.push(QUEUE_NAME.into());
-    values.push(serde_json::Value::from(jobs).to_string().into());
+    values.push(
+        serde_json::to_string(&jobs)
+            .expect("job rows serialise")
+            .into(),
+    );
     values.push(serde_json::Value::from(tasks).to_string().into());
     store
         .db
@@ -248,11 +240,37 @@ async fn submit_many_postgres(
     Ok(())
 }
 
-/// A job's id: its task's UUID v7 read as a ULID (module doc).
-fn job_id(task_id: &str) -> ulid::Ulid {
-    uuid::Uuid::parse_str(task_id)
-        .map(|u| ulid::Ulid::from(u.as_u128()))
-        .unwrap_or_else(|_| ulid::Ulid::generate())
+/// What ferry computes of an apalis job row for the tasks it runs (the
+/// first and those batched with it); the rest of the row is constant
+/// (status `Pending`, no attempts, priority 0, due now).
+#[derive(serde::Serialize)]
+struct QueuedJob {
+    /// The first task's UUID v7 read as a ULID (module doc).
+    id: String,
+    /// The JSON of the [`TaskJob`].
+    job: String,
+    max_attempts: i32,
+    /// The first task's id.
+    idempotency_key: String,
+}
+
+impl QueuedJob {
+    fn of(tasks: &[Model]) -> Self {
+        let (lead, batch) = tasks.split_first().expect("chunks are never empty");
+        let id = uuid::Uuid::parse_str(&lead.id)
+            .map(|u| ulid::Ulid::from(u.as_u128()))
+            .unwrap_or_else(|_| ulid::Ulid::generate());
+        Self {
+            id: id.to_string(),
+            job: serde_json::to_string(&TaskJob {
+                task_id: lead.id.clone(),
+                batch: batch.iter().map(|t| t.id.clone()).collect(),
+            })
+            .expect("a job of task ids serialises"),
+            max_attempts: apalis_max_attempts(lead.max_attempts),
+            idempotency_key: lead.id.clone(),
+        }
+    }
 }
 
 /// Queues the jobs of tasks already recorded (the stale-task sweep). A task
@@ -310,23 +328,17 @@ fn jobs_insert(backend: DbBackend, jobs: &[&[Model]]) -> InsertStatement {
         "idempotency_key",
     ]);
     for tasks in jobs {
-        let (lead, batch) = tasks.split_first().expect("chunks are never empty");
-        let job = serde_json::to_vec(&TaskJob {
-            task_id: lead.id.clone(),
-            batch: batch.iter().map(|t| t.id.clone()).collect(),
-        })
-        .expect("a job of task ids serialises");
-        let id = job_id(&lead.id);
+        let job = QueuedJob::of(tasks);
         insert.values_panic([
-            id.to_string().into(),
+            job.id.into(),
             QUEUE_NAME.into(),
-            job.into(),
+            job.job.into_bytes().into(),
             "Pending".into(),
             0i32.into(),
-            apalis_max_attempts(lead.max_attempts).into(),
+            job.max_attempts.into(),
             run_at.clone(),
             0i32.into(),
-            lead.id.clone().into(),
+            job.idempotency_key.into(),
         ]);
     }
     insert.on_conflict(

@@ -117,8 +117,7 @@ pub async fn write(
                      PROTOBUF)"
                 ))
             })?;
-            let parsed = ParsedSchema::parse(kind, text).map_err(refuse)?;
-            let subject = subject(&given, topic, field, Some(&parsed))?;
+            let subject = subject(&given, topic, field, Some((kind, text)))?;
             let (id, schema) = registry
                 .register(&subject, kind, text)
                 .await
@@ -155,12 +154,15 @@ pub async fn write(
     })
 }
 
-/// The subject of a key or value (module doc).
+/// The subject of a key or value (module doc); `text` is the schema in
+/// full, when given, which only the record-name strategies parse (a
+/// registered schema is parsed once, by the registry client, not for every
+/// record).
 fn subject(
     given: &ProduceRequestData,
     topic: &str,
     field: &str,
-    parsed: Option<&ParsedSchema>,
+    text: Option<(SchemaKind, &str)>,
 ) -> V3Result<String> {
     if let Some(subject) = &given.subject {
         return Ok(subject.clone());
@@ -171,14 +173,21 @@ fn subject(
     if strategy == SubjectNameStrategy::Topic {
         return Ok(format!("{topic}-{field}"));
     }
-    let record = parsed.and_then(ParsedSchema::record_name).ok_or_else(|| {
-        ConfluentError::invalid(format!(
-            "{field}: subject_name_strategy {} names the subject after the schema's \
+    let parsed = text
+        .map(|(kind, text)| ParsedSchema::parse(kind, text))
+        .transpose()
+        .map_err(|e| refusal(e, field))?;
+    let record = parsed
+        .as_ref()
+        .and_then(ParsedSchema::record_name)
+        .ok_or_else(|| {
+            ConfluentError::invalid(format!(
+                "{field}: subject_name_strategy {} names the subject after the schema's \
              record: send the schema in full (a named Avro type, a Protobuf message, a JSON \
              Schema with a title), or the subject",
-            strategy.to_json().unwrap_or_default()
-        ))
-    })?;
+                strategy.to_json().unwrap_or_default()
+            ))
+        })?;
     Ok(match strategy {
         SubjectNameStrategy::Record => record,
         _ => format!("{topic}-{record}"),

@@ -49,14 +49,6 @@ impl EmbeddedFormat {
         }
     }
 
-    /// Whether the format needs a schema registry.
-    pub fn needs_schema(self) -> bool {
-        matches!(
-            self,
-            EmbeddedFormat::Avro | EmbeddedFormat::JsonSchema | EmbeddedFormat::Protobuf
-        )
-    }
-
     /// The embedded format a request's content type names; `None` when it is
     /// not a v2 request content type at all (module doc).
     pub fn of_content_type(content_type: &str) -> Option<Self> {

@@ -130,19 +130,17 @@ pub async fn produce(
     if !ctx.sees(topic) {
         return Err(ConfluentError::topic_not_found(topic).into());
     }
-    let (key_schema, value_schema) = match schemas::kind_of(format) {
+    let kind = schemas::kind_of(format);
+    let (key_schema, value_schema) = match kind {
         Some(kind) => schemas::for_produce(ctx, topic, format, kind, schemas, &records).await?,
         None => (None, None),
     };
     let outgoing = records
         .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            if format.needs_schema() {
-                encode(&key_schema, &value_schema, i, r)
-            } else {
-                decode(format, i, r)
-            }
+        .map(|(i, r)| match kind {
+            Some(_) => encode(&key_schema, &value_schema, i, r),
+            None => decode(format, i, r),
         })
         .collect::<V2Result<Vec<_>>>()?;
     let partitions = produce::partition_count(&ctx.cluster, topic, READ_TIMEOUT)

@@ -169,23 +169,19 @@ pub async fn decode(
     what: &str,
     at: &(dyn Fn() -> String + Sync),
 ) -> V2Result<Value> {
-    registry
-        .decode(bytes)
-        .await
-        .map(|(_, value)| value)
-        .map_err(|e| match e {
-            SchemaError::Registry { .. } => {
-                refusal(e, &format!("the {what} of the record at {}", at()))
-            }
-            other => V2Error::from(crate::confluent::ConfluentError::kafka_failure(
-                false,
-                format!(
-                    "the {what} of the record at {} does not read with its schema ({other}); \
+    registry.decode(bytes).await.map_err(|e| match e {
+        SchemaError::Registry { .. } => {
+            refusal(e, &format!("the {what} of the record at {}", at()))
+        }
+        other => V2Error::from(crate::confluent::ConfluentError::kafka_failure(
+            false,
+            format!(
+                "the {what} of the record at {} does not read with its schema ({other}); \
                      read it with a binary instance, or seek past it with positions",
-                    at()
-                ),
-            )),
-        })
+                at()
+            ),
+        )),
+    })
 }
 
 /// A schema error as the REST Proxy's code for it.

@@ -40,7 +40,7 @@ use crate::{
     api_tags::ApiTags,
     auth::BearerAuth,
     confluent::v2::{V2Error, V2Result, schemas},
-    confluent::{ConfluentError, ErrorBody},
+    confluent::{ConfluentError, Ctx, ErrorBody},
     middleware::kafka_accept,
     state::AppState,
 };
@@ -164,11 +164,31 @@ fn answer_type(accept: Option<&str>, format: ConsumerFormat) -> V2Result<&'stati
     }
 }
 
-async fn render(
-    format: ConsumerFormat,
-    registry: Option<&SchemaRegistry>,
-    record: &ConsumedRecord,
-) -> V2Result<V2ConsumerRecord> {
+/// How an instance's keys and values are embedded: its format, with the
+/// cluster's registry for the schema formats.
+#[derive(Clone, Copy)]
+enum Embedding<'a> {
+    Binary,
+    Json,
+    Schema(&'a SchemaRegistry),
+}
+
+impl<'a> Embedding<'a> {
+    /// The embedding of `format` on `ctx`'s cluster; 40801 for a schema
+    /// format whose cluster has since dropped its registry, before any
+    /// record is read for nothing.
+    fn of(format: ConsumerFormat, ctx: &'a Ctx) -> V2Result<Self> {
+        Ok(match format {
+            ConsumerFormat::Binary => Embedding::Binary,
+            ConsumerFormat::Json => Embedding::Json,
+            ConsumerFormat::Avro | ConsumerFormat::JsonSchema | ConsumerFormat::Protobuf => {
+                Embedding::Schema(schemas::registry(ctx, format.as_str())?)
+            }
+        })
+    }
+}
+
+async fn render(embedding: Embedding<'_>, record: &ConsumedRecord) -> V2Result<V2ConsumerRecord> {
     // Written only for an error: a read's every record passes here.
     let at = || {
         format!(
@@ -192,26 +212,12 @@ async fn render(
         .zip([(&record.key, "key"), (&record.value, "value")])
     {
         let Some(bytes) = bytes else { continue };
-        *slot = Some(match (format, registry) {
-            (ConsumerFormat::Binary, _) => {
+        *slot = Some(match embedding {
+            Embedding::Binary => {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
-            (ConsumerFormat::Json, _) => {
-                serde_json::from_slice(bytes).map_err(|e| not_json(what, e))?
-            }
-            (_, Some(registry)) => schemas::decode(registry, bytes, what, &at).await?,
-            // The instance was created on a cluster with a registry that
-            // its registration has since dropped.
-            (_, None) => {
-                return Err(V2Error::RequestTimeout(Json(ErrorBody {
-                    error_code: crate::confluent::v2::SCHEMA_REGISTRY,
-                    message: format!(
-                        "this {} instance reads through the cluster's schema registry, which \
-                         the cluster no longer has",
-                        format.as_str()
-                    ),
-                })));
-            }
+            Embedding::Json => serde_json::from_slice(bytes).map_err(|e| not_json(what, e))?,
+            Embedding::Schema(registry) => schemas::decode(registry, bytes, what, &at).await?,
         });
     }
     let [key, value] = embedded;
@@ -248,6 +254,7 @@ impl ConfluentV2RecordsApi {
     ) -> V2Result<RecordsAnswer> {
         auth.0.require(Role::Client)?;
         let (ctx, instance) = serve(&state, req, &group_name.0, &instance.0).await?;
+        let embedding = Embedding::of(instance.format, &ctx)?;
         let content_type = answer_type(
             req.headers()
                 .get(header::ACCEPT)
@@ -271,10 +278,9 @@ impl ConfluentV2RecordsApi {
             .records(Duration::from_millis(wait), max_bytes)
             .await?;
         metrics::counter!("ferry_consumed_records_total").increment(read.len() as u64);
-        let registry = ctx.cluster.schema_registry();
         let mut records = Vec::with_capacity(read.len());
         for record in &read {
-            match render(instance.format, registry, record).await {
+            match render(embedding, record).await {
                 Ok(rendered) => records.push(rendered),
                 Err(err) => {
                     instance.unread(&read).await?;
