@@ -105,10 +105,30 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(sqlite_busy::LOCK_WAIT);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(settings.database_max_connections.max(2))
-                .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
-                .connect_with(options)
+            let open = || async {
+                SqlitePoolOptions::new()
+                    .max_connections(settings.database_max_connections.max(2))
+                    .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
+                    .connect_with(options.clone())
+                    .await
+            };
+            // Two processes opening a new store at once: while one switches
+            // it to WAL, SQLite answers the other's first connection
+            // `database is locked` at once, before any busy handler or
+            // timeout applies (`api::secrets::processes_starting_together_
+            // agree_on_the_key` met it about one run in four). That open is
+            // tried again, as a migration that raced another process is.
+            let pool = open
+                .retry(
+                    ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(20))
+                        .with_max_times(8),
+                )
+                .when(|err: &sqlx::Error| {
+                    err.as_database_error()
+                        .and_then(|db| db.code())
+                        .is_some_and(|code| code == "5")
+                })
                 .await
                 .map_err(StoreError::Connect)?;
             Ok(Self {
