@@ -10,6 +10,7 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth,
     confluent::{self, ConfluentApis, v2::consumers::forward},
+    console,
     digitalocean::topics::DigitalOceanTopicsApi,
     easyqueue::{
         details::EasyQueueDetailsApi, statistics::EasyQueueStatisticsApi,
@@ -21,8 +22,8 @@ use crate::{
     },
     native::{
         audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi,
-        reassignments::ReassignmentsApi, statistics::StatisticsApi, tasks::TasksApi,
-        tokens::TokensApi,
+        reassignments::ReassignmentsApi, session::SessionApi, statistics::StatisticsApi,
+        tasks::TasksApi, tokens::TokensApi,
     },
     ops,
     route_labels::RouteLabels,
@@ -36,7 +37,9 @@ type Apis = (
     ClustersApi,
     ReassignmentsApi,
     StatisticsApi,
-    TokensApi,
+    // poem-openapi implements its trait for tuples of up to 16: the caller's
+    // own session sits with the tokens it describes.
+    (TokensApi, SessionApi),
     AuditApi,
     ProjectsApi,
     TubeClusterApi,
@@ -57,7 +60,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             ClustersApi,
             ReassignmentsApi,
             StatisticsApi,
-            TokensApi,
+            (TokensApi, SessionApi),
             AuditApi,
             ProjectsApi,
             TubeClusterApi,
@@ -86,17 +89,22 @@ pub fn route_labels() -> RouteLabels {
             "/metrics",
             "/openapi.json",
             "/docs/*",
+            "/",
+            "/console/*",
         ],
     )
 }
 
-/// The whole application. Middleware, outermost first: shared state, request
+/// The whole application: the web console at `/` and `/console/*`, Swagger
+/// UI, the document and every dialect's routes. Middleware, outermost first:
+/// shared state, request
 /// id, HTTP metrics, REST Proxy v2's content negotiation, authentication, the
 /// rate limit, audit, dialect error envelopes, the body
 /// size limit, forwarding of v2 consumer calls to their instance's process
 /// (`confluent::v2::consumers::forward`, after the size limit so that it never reads more
 /// than `api.max_body_bytes`), the body's schema (`body_schema`, after the size limit so
-/// that it never reads more than `api.max_body_bytes`); paths are normalised
+/// that it never reads more than `api.max_body_bytes`), and the console's page at
+/// `/` (`console::page_at_root`); paths are normalised
 /// (trailing slash trimmed) before any of them.
 pub fn build(state: AppState) -> impl Endpoint {
     let api = openapi();
@@ -108,7 +116,10 @@ pub fn build(state: AppState) -> impl Endpoint {
         .at("/metrics", get(ops::prometheus))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at("/console/:name", get(console::file))
         .nest("/", api)
+        // `/` itself: the dialects nested at the root would take it.
+        .around(console::page_at_root)
         .around(body_schema::validate)
         .around(forward::route)
         .around(body_limit::limit)

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod body_schemas;
 pub mod confluent;
+pub mod console;
 pub mod dialect;
 pub mod digitalocean;
 pub mod easyqueue;

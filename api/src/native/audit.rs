@@ -49,8 +49,10 @@ pub struct AuditApi;
 #[OpenApi(prefix_path = "/api/v1/audit", tag = "ApiTags::Audit")]
 impl AuditApi {
     /// Mutating calls, newest first (admins; a project's ADMINs see their
-    /// project's calls only). Filters: `actor` (token name), `projectId`.
+    /// project's calls only). Filters: `actor` (token name), `projectId`,
+    /// `requestId` (the call that recorded a task: its `requestId`).
     #[oai(path = "/", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: poem::web::Data<&AppState>,
@@ -65,6 +67,7 @@ impl AuditApi {
         page_size: Query<Option<u64>>,
         actor: Query<Option<String>>,
         #[oai(name = "projectId")] project_id: Query<Option<String>>,
+        #[oai(name = "requestId")] request_id: Query<Option<String>>,
     ) -> NativeResult<Json<AuditPage>> {
         auth.0.require(Role::Admin)?;
         let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
@@ -77,6 +80,9 @@ impl AuditApi {
         }
         if let Some(actor) = actor.0.filter(|a| !a.is_empty()) {
             query = query.filter(audit_log::Column::Actor.eq(actor));
+        }
+        if let Some(request) = request_id.0.filter(|r| !r.is_empty()) {
+            query = query.filter(audit_log::Column::RequestId.eq(request));
         }
         let total = query.clone().count(&state.store.db).await?;
         let rows = query

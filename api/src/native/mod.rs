@@ -11,6 +11,7 @@ pub mod audit;
 pub mod clusters;
 pub mod projects;
 pub mod reassignments;
+pub mod session;
 pub mod statistics;
 pub mod tasks;
 pub mod tokens;

@@ -9,9 +9,11 @@
 //!   under its prefix, in TubeMQ, Confluent and the native API.
 //! - `attacks`: the three ways a client token used to reach too far.
 //! - `rate_limit`: 429 with `Retry-After` in each dialect's envelope.
+//! - `session`: what `GET /api/v1/session` tells global and project tokens.
 
 mod attacks;
 mod helpers;
 mod matrix;
 mod prefix;
 mod rate_limit;
+mod session;

@@ -53,6 +53,8 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
         ("get", "/api/v1/clusters" | "/api/v1/tasks" | "/api/v1/audit" | "/api/v1/projects") => {
             r("", None, Hidden, false)
         }
+        // The caller's own token: nothing of B's is in it.
+        ("get", "/api/v1/session") => r("", None, Hidden, false),
         ("post", "/api/v1/clusters") => r("", Some(w.kafka.registration("x")), Refused, true),
         ("get", "/api/v1/clusters/{id}") => r("", None, Refused, false),
         ("put", "/api/v1/clusters/{id}") => r("", Some(json!({ "name": "x" })), Refused, true),
