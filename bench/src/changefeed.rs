@@ -1,7 +1,9 @@
 //! `ferry-bench changefeed`: rows/s replicated from a MariaDB binlog into a
 //! MariaDB downstream through a changefeed, beside the same rows written
 //! directly into the downstream with the same batched multi-row INSERTs (the
-//! limit); then end-to-end lag p50/p99 at a steady insert rate.
+//! limit); then end-to-end lag p50/p99 at a steady insert rate; then the
+//! margin a pause or resume call adds to its task's work when the API and a
+//! worker are separate processes on PostgreSQL ([`pause`]).
 
 use std::{
     sync::{Arc, Mutex},
@@ -17,6 +19,8 @@ use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection, Row};
 
 use crate::stats;
+
+mod pause;
 
 /// The goal: replication reaches at least 0.7 of the direct write rate.
 const GOAL: f64 = 0.7;
@@ -35,6 +39,11 @@ pub struct Args {
     /// How long the steady load runs.
     #[arg(long, default_value_t = 20)]
     pub lag_seconds: u64,
+    /// Pause/resume cycles for the margin a waiting TiEM call adds to its
+    /// task's work, with the API and a worker in separate processes on
+    /// PostgreSQL (0 skips it).
+    #[arg(long, default_value_t = 50)]
+    pub pause_cycles: usize,
     /// The changefeed's parallel appliers (TiEM `workerCount`).
     #[arg(long, default_value_t = 8)]
     pub worker_count: usize,
@@ -65,7 +74,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         server.exec(&table("feed")).await;
     }
     downstream.exec(&table("direct")).await;
-    let result = measure(&args, launch, &upstream, &downstream, &db).await;
+    let mut result = measure(&args, launch.clone(), &upstream, &downstream, &db).await;
+    if result.is_ok() && args.pause_cycles > 0 {
+        let body = json!({
+            "downstreamType": "mysql",
+            "downstream": { "ip": downstream.host, "port": downstream.port, "username": downstream.user },
+            "rules": [format!("{db}.feed")],
+        });
+        result = pause::measure(launch, &upstream, body, args.pause_cycles).await;
+    }
     downstream
         .exec(&format!("DROP DATABASE IF EXISTS `{db}`"))
         .await;

@@ -60,6 +60,12 @@ pub struct Args {
     /// Numbers of worker processes to measure, each with a fresh batch.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     workers: Vec<usize>,
+    /// Each task of the run part sleeps this long in its attempt. With a
+    /// sleep, a worker's concurrency bounds its rate before the database
+    /// does, which is where a second worker process must add its own share
+    /// (the scale-out figure, issue #19).
+    #[arg(long, default_value_t = 0)]
+    sleep_ms: u64,
     /// Which part to run.
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
@@ -377,13 +383,19 @@ async fn run_part(
     let mut ferry_rates = Vec::new();
     let mut total = 0;
     for &workers in &args.workers {
-        let loop_counts = [workers, workers * connections_per_worker];
+        // The raw loops run jobs that do nothing; beside sleeping tasks they
+        // would measure another workload, so a sleeping run has no raw side.
+        let loop_counts = if args.sleep_ms == 0 {
+            vec![workers, workers * connections_per_worker]
+        } else {
+            Vec::new()
+        };
         // Per round: ferry's rate, then the raw rate for each loop count.
         let mut rounds: Vec<(f64, Vec<f64>)> = Vec::new();
         let mut failure = None;
         for _ in 0..args.rounds {
             let mut raw_rates = Vec::new();
-            for loops in loop_counts {
+            for &loops in &loop_counts {
                 baseline::enqueue_jobs(pool, args.n).await?;
                 let (done, elapsed) = baseline::drain_jobs(db, loops).await?;
                 anyhow::ensure!(
@@ -453,8 +465,38 @@ async fn run_part(
         }
         ferry_rates.push((workers, rounds.iter().map(|(f, _)| *f).collect()));
     }
+    if let Some(line) = scale_out(&ferry_rates, args.sleep_ms) {
+        println!("{line}");
+    }
     Ok((ratios, ferry_rates))
 }
+
+/// The second worker process's share: the median rate of 2 processes over
+/// that of 1, beside the issue's goal, when both were measured.
+fn scale_out(rates: &[(usize, Vec<f64>)], sleep_ms: u64) -> Option<String> {
+    let median_of = |workers: usize| {
+        rates
+            .iter()
+            .find(|(w, r)| *w == workers && !r.is_empty())
+            .map(|(_, r)| stats::median(r))
+    };
+    let (one, two) = (median_of(1)?, median_of(2)?);
+    let factor = two / one;
+    let verdict = if factor >= SCALE_OUT_GOAL {
+        ""
+    } else {
+        "  MISSES GOAL"
+    };
+    Some(format!(
+        "scale-out: 2 worker processes {} tasks/s / 1 process {} tasks/s = {factor:.2}x (tasks sleeping {sleep_ms} ms; goal >= {SCALE_OUT_GOAL}x where the database is not the limit){verdict}",
+        stats::rate(two),
+        stats::rate(one),
+    ))
+}
+
+/// Issue #19: two worker processes drain at least this many times what one
+/// does, when the database is not the limit.
+const SCALE_OUT_GOAL: f64 = 1.6;
 
 /// Queues one batch through the API, runs it with `workers` worker processes
 /// and returns ferry's rate for it.
@@ -471,6 +513,7 @@ async fn ferry_batch(
     // pooled connections are no part of the workers' figure.
     let (mut api, address) = start_api(ferry).await?;
     TasksClient::new(&address, ferry.admin_token(), args.clients)?
+        .sleeping(args.sleep_ms)
         .submit_many(args.n, args.clients)
         .await?;
     api.kill();

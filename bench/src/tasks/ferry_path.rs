@@ -20,6 +20,8 @@ pub struct TasksClient {
     http: reqwest::Client,
     url: String,
     authorization: String,
+    /// The body of one submission: a `ping` task, sleeping or not.
+    ping: serde_json::Value,
 }
 
 impl TasksClient {
@@ -33,7 +35,17 @@ impl TasksClient {
             http,
             url: format!("{address}/api/v1/tasks"),
             authorization: format!("Bearer {token}"),
+            ping: serde_json::json!({ "kind": "ping" }),
         })
+    }
+
+    /// The same client, submitting `ping` tasks that sleep `ms` in their
+    /// attempt (none when 0).
+    pub fn sleeping(mut self, ms: u64) -> Self {
+        if ms > 0 {
+            self.ping = serde_json::json!({ "kind": "ping", "payload": { "sleepMs": ms } });
+        }
+        self
     }
 
     /// Posts `body` to `/api/v1/tasks`, checks that it was accepted and
@@ -62,7 +74,7 @@ impl TasksClient {
 
     /// Submits one `ping` task and checks that it was accepted.
     async fn submit(&self) -> anyhow::Result<()> {
-        self.post(&serde_json::json!({ "kind": "ping" })).await?;
+        self.post(&self.ping).await?;
         Ok(())
     }
 

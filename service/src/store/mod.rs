@@ -83,6 +83,33 @@ pub const POSTGRES_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
 pub const SQLITE_LOCK: &str = "INSERT INTO ferry_locks (name) VALUES (?) \
      ON CONFLICT (name) DO UPDATE SET name = excluded.name";
 
+/// What ferry changes in apalis's PostgreSQL tables after apalis's own
+/// migrations, each statement idempotent (every process runs them at start).
+///
+/// - apalis notifies listeners on every job insert. ferry's workers poll and
+///   listen to ferry's own announcements, and a notifying transaction commits
+///   one at a time under a global lock, which measured 4x slower submissions
+///   (docs/BENCHMARKS.md).
+/// - apalis 1.0's migrations leave two indexes that duplicate others
+///   (`lidx` beside `idx_apalis_jobs_lock_by`, `unique_job_id` beside the
+///   primary key); a job row is written three times and every write that
+///   changes its status or lock updates every index.
+/// - Job pages keep 30% free, for the same reason as `tasks`' (migration
+///   `m20261205_000013_task_fillfactor`): a fetched and an acknowledged
+///   version of a row then stay on its page. The check makes the `ALTER`,
+///   which takes a table lock, run once.
+const APALIS_POSTGRES_TUNING: [&str; 4] = [
+    "DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs",
+    "DROP INDEX IF EXISTS apalis.lidx",
+    "DROP INDEX IF EXISTS apalis.unique_job_id",
+    "DO $$ BEGIN \
+       IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'apalis.jobs'::regclass \
+                      AND reloptions @> ARRAY['fillfactor=70']) THEN \
+         ALTER TABLE apalis.jobs SET (fillfactor = 70); \
+       END IF; \
+     END $$",
+];
+
 impl Store {
     /// Connects to the database named by the settings and loads the secret key.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
@@ -227,15 +254,13 @@ impl Store {
                 apalis_postgres::PostgresStorage::<()>::setup(pool)
                     .await
                     .map_err(|e| e.to_string())?;
-                // apalis notifies listeners on every job insert. ferry's workers
-                // poll and never listen, and a notifying transaction commits
-                // one at a time under a global lock, which measured 4x slower
-                // submissions (docs/BENCHMARKS.md).
-                sqlx::query("DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs")
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| Migration::Other(e.to_string()))
+                for statement in APALIS_POSTGRES_TUNING {
+                    sqlx::query(statement)
+                        .execute(pool)
+                        .await
+                        .map_err(|e| Migration::Other(e.to_string()))?;
+                }
+                Ok(())
             }
         }
     }
