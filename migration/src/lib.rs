@@ -17,6 +17,7 @@ mod m20261204_000010_stat_detail_format;
 mod m20261204_000011_stat_sampler_cpu;
 mod m20261204_000012_consumer_instances;
 mod m20261205_000013_task_fillfactor;
+mod m20261205_000014_audit_request;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_stat_sampler_cpu::Migration),
             Box::new(m20261204_000012_consumer_instances::Migration),
             Box::new(m20261205_000013_task_fillfactor::Migration),
+            Box::new(m20261205_000014_audit_request::Migration),
         ]
     }
 

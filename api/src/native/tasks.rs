@@ -194,6 +194,9 @@ impl TasksApi {
         #[oai(validator(pattern = r"^(pending|running|succeeded|failed|cancelled)?$"))]
         status: Query<Option<String>>,
         subject: Query<Option<String>>,
+        /// Only tasks created at or after this instant (RFC 3339).
+        #[oai(name = "createdSince")]
+        created_since: Query<Option<DateTime<Utc>>>,
     ) -> NativeResult<Json<TaskPage>> {
         auth.0.require(Role::Viewer)?;
         let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
@@ -223,6 +226,7 @@ impl TasksApi {
             status,
             subject: subject.0.filter(|s| !s.is_empty()),
             project_id: auth.0.project_id().map(str::to_owned),
+            created_since: created_since.0,
         };
         let (rows, total) = tasks::list(&state.store.db, &filter, page, page_size).await?;
         Ok(Json(TaskPage {

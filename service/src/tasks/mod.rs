@@ -123,6 +123,9 @@ pub struct TaskFilter {
     pub subject: Option<String>,
     /// Only this project's tasks (a project token's view).
     pub project_id: Option<String>,
+    /// Only tasks created at or after this instant (the console's "last
+    /// hour").
+    pub created_since: Option<DateTime<Utc>>,
 }
 
 /// Tasks still to finish: pending or running. Callers refuse a second task
@@ -157,6 +160,9 @@ pub async fn list(
     }
     if let Some(v) = &filter.project_id {
         query = query.filter(Column::ProjectId.eq(v.clone()));
+    }
+    if let Some(v) = filter.created_since {
+        query = query.filter(Column::CreatedAt.gte(v));
     }
     let total = query.clone().count(db).await?;
     let rows = query

@@ -103,6 +103,16 @@ async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
     assert_eq!(count("kind=ping").await.0, 25);
     assert_eq!(count("kind=topic.create").await.0, 0);
     assert_eq!(count("status=pending").await.0, 25);
+    // `createdSince` keeps the tasks created at or after an instant: the
+    // ten newest from the tenth newest's creation on, none after the newest.
+    let since = |at: DateTime<Utc>| {
+        let text = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        format!("createdSince={}", text.replace('+', "%2B"))
+    };
+    let (total, body) = count(&since(created[9])).await;
+    assert_eq!(total, 10, "{body}");
+    let later = created[0] + chrono::Duration::milliseconds(1);
+    assert_eq!(count(&since(later)).await.0, 0);
 
     for id in &submitted[..3] {
         app.cancel(id).await.expect(200);

@@ -32,9 +32,10 @@ async function clustersPart() {
 }
 
 async function tasksPart() {
-  // One small page per status: its `total` is the count.
-  const totals = await Promise.all(STATUSES.map((s) => api(`/api/v1/tasks?status=${s}&pageSize=1`)));
-  return section('Tasks by status', h('ul', { class: 'counts' },
+  // One small page per status: its `total` is the count of the last hour.
+  const since = encodeURIComponent(new Date(Date.now() - 3600 * 1000).toISOString());
+  const totals = await Promise.all(STATUSES.map((s) => api(`/api/v1/tasks?status=${s}&pageSize=1&createdSince=${since}`)));
+  return section('Tasks by status, last hour', h('ul', { class: 'counts' },
     STATUSES.map((s, i) => h('li', {},
       link(`#/tasks?status=${s}`, [status(s), ' ', h('strong', { 'data-count': s }, number(totals[i].total))])))));
 }
