@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub const API: &str = "ferry-api";
 /// The standalone worker.
 pub const WORKER: &str = "ferry-worker";
+/// The command-line client.
+pub const CLI: &str = "ferry";
 
 /// The directory holding the ferry binaries.
 pub fn bin_dir() -> PathBuf {

@@ -66,6 +66,18 @@ fn dependencies_point_one_way() {
         &["poem", "poem-openapi", "ferry-api"],
         "the worker has no HTTP",
     );
+    assert_lacks(
+        "cli",
+        &[
+            "ferry-entity",
+            "ferry-service",
+            "ferry-api",
+            "ferry-worker",
+            "sqlx",
+            "rdkafka",
+        ],
+        "the command line is a client of the HTTP API only: it can do no more than its token",
+    );
     let server = dependencies("server");
     assert!(
         server.contains("ferry-api") && server.contains("ferry-worker"),
@@ -181,7 +193,7 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 
 #[test]
 fn no_crate_has_an_import_cycle() {
-    for krate in ["entity", "service", "worker", "api"] {
+    for krate in ["entity", "service", "worker", "api", "cli"] {
         let graph = module_graph(&workspace().join(krate).join("src"));
         assert!(graph.len() > 1, "{krate}: no modules found");
         if let Some(cycle) = find_cycle(&graph) {

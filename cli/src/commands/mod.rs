@@ -1,0 +1,108 @@
+//! One module per group of commands; what they share: the error every
+//! command answers and the wait for tasks to finish.
+
+pub mod changefeeds;
+pub mod tasks;
+pub mod topics;
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    Exit,
+    client::{Client, ClientError, Task},
+    output::Printer,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Client(err) if err.is_unavailable() => Exit::Unavailable,
+            CliError::Client(_) => Exit::Failed,
+            CliError::Usage(_) => Exit::Usage,
+        }
+    }
+}
+
+/// How long a server-side wait for one task lasts before the next call:
+/// the server's long poll answers as soon as the task finishes.
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+/// Waits until every task of `ids` is finished or `timeout` passes, showing
+/// progress; answers the tasks as last seen, in order, and whether the wait
+/// ran out first.
+pub async fn wait_all(
+    client: &Client,
+    printer: &Printer,
+    ids: &[String],
+    timeout: Duration,
+) -> Result<(Vec<Task>, bool), CliError> {
+    let deadline = Instant::now() + timeout;
+    let mut progress = printer.progress(ids.len() as u64, "tasks");
+    let mut tasks: Vec<Option<Task>> = vec![None; ids.len()];
+    let mut done = 0;
+    for (slot, id) in tasks.iter_mut().zip(ids) {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let task = client.task(id, left.min(LONG_POLL)).await?;
+            let finished = task.is_final();
+            *slot = Some(task);
+            if finished || left.is_zero() {
+                break;
+            }
+        }
+        let task = slot.as_ref().expect("just set");
+        if task.is_final() {
+            done += 1;
+            let note = if task.status == "succeeded" {
+                String::new()
+            } else {
+                format!(
+                    "{} {}",
+                    task.subject.as_deref().unwrap_or(&task.id),
+                    task.status
+                )
+            };
+            progress.set(done, &note);
+        }
+    }
+    progress.finish();
+    let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
+    let timed_out = tasks.iter().any(|t| !t.is_final());
+    Ok((tasks, timed_out))
+}
+
+/// The exit code of tasks waited for: done only when each succeeded.
+pub fn exit_of(tasks: &[Task], timed_out: bool) -> Exit {
+    if tasks
+        .iter()
+        .any(|t| t.is_final() && t.status != "succeeded")
+    {
+        Exit::Failed
+    } else if timed_out {
+        Exit::TimedOut
+    } else {
+        Exit::Done
+    }
+}
+
+/// A table row of a task.
+pub fn task_row(task: &Task) -> Vec<String> {
+    vec![
+        task.id.clone(),
+        task.kind.clone(),
+        task.subject.clone().unwrap_or_default(),
+        task.status.clone(),
+        task.attempts.to_string(),
+        task.last_error.clone().unwrap_or_default(),
+    ]
+}
+
+pub const TASK_HEADER: [&str; 6] = ["id", "kind", "subject", "status", "attempts", "last error"];
