@@ -197,7 +197,7 @@ fn direct_lag(
     Ok(())
 }
 
-async fn get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<Value> {
+pub(crate) async fn get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<Value> {
     let resp = http.get(url).bearer_auth(token).send().await?;
     let status = resp.status();
     let body: Value = resp.json().await?;
@@ -208,7 +208,7 @@ async fn get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<V
 }
 
 /// Runs `op` `warm` times untimed, then `calls` times one after another.
-async fn time<F, Fut>(warm: usize, calls: usize, mut op: F) -> anyhow::Result<Latencies>
+pub(crate) async fn time<F, Fut>(warm: usize, calls: usize, mut op: F) -> anyhow::Result<Latencies>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -237,7 +237,7 @@ fn report(what: &str, ferry: &Latencies, direct: &Latencies) {
     );
 }
 
-async fn create_topics(
+pub(crate) async fn create_topics(
     admin: &AdminClient<DefaultClientContext>,
     names: &[String],
 ) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@
 
 mod admin;
 mod changefeed;
+mod console;
 mod consume;
 mod db;
 mod ferry;
@@ -63,6 +64,10 @@ enum Command {
     /// Records/s read through a REST Proxy v2 consumer instance beside a
     /// raw rdkafka consumer reading the same records.
     Consume(consume::Args),
+    /// The web console's task list and cluster page on 100,000 tasks and
+    /// 1,000 topics: server time beside the raw reads, render time in
+    /// chromium and the console's weight, each beside its budget.
+    Console(console::Args),
 }
 
 #[tokio::main]
@@ -77,5 +82,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Stats(args) => sampling::run(args).await,
         Command::Produce(args) => produce::run(args).await,
         Command::Consume(args) => consume::run(args).await,
+        Command::Console(args) => console::run(args).await,
     }
 }
