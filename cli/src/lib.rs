@@ -29,7 +29,8 @@ pub enum Exit {
     /// A task failed or was cancelled, the server refused the request, or a
     /// topic cannot be written to.
     Failed = 1,
-    /// The command line is wrong (clap answers this code itself too).
+    /// The command line is wrong. clap answers it before a command runs;
+    /// it is named here so that the codes are listed in one place.
     Usage = 2,
     /// A wait ended before its tasks did; they go on running.
     TimedOut = 3,

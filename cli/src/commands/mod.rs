@@ -17,8 +17,6 @@ use crate::{
 pub enum CliError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("{0}")]
-    Usage(String),
 }
 
 impl CliError {
@@ -26,7 +24,6 @@ impl CliError {
         match self {
             CliError::Client(err) if err.is_unavailable() => Exit::Unavailable,
             CliError::Client(_) => Exit::Failed,
-            CliError::Usage(_) => Exit::Usage,
         }
     }
 }
