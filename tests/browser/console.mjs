@@ -142,6 +142,11 @@ let taskUrl;
 await step('create a topic and watch its task', page, async () => {
   await page.goto(`${URL_}/#/clusters/${CLUSTER}`);
   await page.getByRole('table', { name: 'Brokers' }).waitFor();
+  // The controller's configs, as the broker reports them (tansu keeps none
+  // of its own, so the section may say so instead of listing them).
+  const brokerConfigs = page.getByRole('region', { name: 'Broker configs' });
+  await brokerConfigs.getByRole('table', { name: /^Configs of broker \d+ \(\d+ set, \d+ defaults\)$/ })
+    .or(brokerConfigs.getByText('none reported by the broker.')).waitFor(SLOW);
   await accessible(page, ['Tasks', 'Topic name', 'Partitions', 'Create topic']);
   await shot(page, 'cluster');
   await page.getByLabel('Topic name').fill(TOPIC);
