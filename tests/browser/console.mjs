@@ -142,6 +142,11 @@ let taskUrl;
 await step('create a topic and watch its task', page, async () => {
   await page.goto(`${URL_}/#/clusters/${CLUSTER}`);
   await page.getByRole('table', { name: 'Brokers' }).waitFor();
+  // The controller's configs, as the broker reports them (tansu keeps none
+  // of its own, so the section may say so instead of listing them).
+  const brokerConfigs = page.getByRole('region', { name: 'Broker configs' });
+  await brokerConfigs.getByRole('table', { name: /^Configs of broker \d+ \(\d+ set, \d+ defaults\)$/ })
+    .or(brokerConfigs.getByText('none reported by the broker.')).waitFor(SLOW);
   await accessible(page, ['Tasks', 'Topic name', 'Partitions', 'Create topic']);
   await shot(page, 'cluster');
   await page.getByLabel('Topic name').fill(TOPIC);
@@ -264,6 +269,13 @@ await step('create, pause, resume and change a changefeed', page, async () => {
   await field(page, 'State').getByText('Normal').waitFor({ timeout: 90_000 });
   await field(page, 'Operation in flight').getByText('no').waitFor(SLOW);
   assert.match(await field(page, 'Lag').textContent(), /^\d+(\.\d)? (ms|s|min|h)$/);
+  // The lag chart gains a point at every refresh while the page is open.
+  const lagChart = page.getByRole('img', { name: /^Lag since this page opened: latest lag \d/ });
+  await lagChart.waitFor();
+  await page.waitForFunction(() => {
+    const line = document.querySelector('figure.chart polyline');
+    return line && line.getAttribute('points').trim().split(' ').length >= 2;
+  }, null, SLOW);
   assert.equal(await page.locator('section[aria-labelledby="s-rules"] li').textContent(), FEED_RULE);
   const downstream = await page.locator('section[aria-labelledby="s-downstream"] pre').textContent();
   assert.match(downstream, new RegExp(`"targetClusterId": "${DOWNSTREAM}"`));
@@ -327,6 +339,44 @@ await step('admin: mint a token, shown once', page, async () => {
   await page.goto(`${URL_}/#/admin`);
   await page.getByRole('table', { name: /^Audit log/ }).waitFor();
   await shot(page, 'admin');
+});
+
+let projectToken;
+await step('admin: a project, its grant and its token', page, async () => {
+  await page.goto(`${URL_}/#/admin`);
+  await page.getByLabel('Project id').fill('teama');
+  await page.getByLabel('Project name').fill('Team A');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('button', { name: 'Manage project teama' }).click();
+  const panel = page.getByRole('region', { name: 'Project teama' });
+  await panel.getByRole('table', { name: 'Grants of teama' }).or(panel.getByText('none: the project reaches no cluster.')).waitFor();
+  await panel.getByLabel('Cluster', { exact: true }).selectOption(CLUSTER);
+  await panel.getByLabel('Topic prefix (Kafka)').fill('teama.');
+  await panel.getByRole('button', { name: 'Grant cluster' }).click();
+  await panel.getByRole('table', { name: 'Grants of teama' }).getByText('teama.').waitFor();
+  await panel.getByLabel('Token name').fill('teama-client');
+  await panel.getByLabel('Role in the project').selectOption('CLIENT');
+  await panel.getByRole('button', { name: 'Mint project token' }).click();
+  projectToken = await panel.getByLabel('New project token').inputValue();
+  assert.match(projectToken, /^fy_/);
+  await panel.getByRole('table', { name: 'Tokens of teama' }).getByText('teama-client').waitFor();
+  await accessible(page, ['Token name', 'Mint token', 'Create project', 'Grants and tokens']);
+  await shot(page, 'admin-project');
+});
+
+const member = await newPage();
+await step('a project token sees only its project', member, async () => {
+  await member.goto(`${URL_}/`);
+  await member.getByLabel('Token').fill(projectToken);
+  await member.getByRole('button', { name: 'Sign in' }).click();
+  const clusters = member.getByRole('table', { name: 'Clusters' });
+  await clusters.getByText(CLUSTER_NAME).waitFor(SLOW);
+  assert.equal(await clusters.getByText('console-upstream').count(), 0, 'an ungranted cluster is not listed');
+  assert.ok(await member.getByRole('link', { name: 'Admin' }).isHidden(), 'no Admin page for a project token');
+  // The project has submitted nothing: none of the admin's tasks show.
+  await member.goto(`${URL_}/#/tasks`);
+  await member.getByText('no task matches.').waitFor();
+  await shot(member, 'project-tasks');
 });
 
 const viewer = await newPage();

@@ -51,6 +51,7 @@ const ASSETS: &[Asset] = &[
         include_bytes!("assets/changefeeds.js"),
     ),
     asset("admin.js", JS, include_bytes!("assets/admin.js")),
+    asset("grants.js", JS, include_bytes!("assets/grants.js")),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";

@@ -1,8 +1,9 @@
 // Administration, for global admins: global tokens (a minted token is
-// shown once, here, and never again), projects, and the audit log with
-// its filters.
+// shown once, here, and never again), projects with their grants and
+// tokens (`grants.js`), and the audit log with its filters.
 
 import { api, query, seg } from './api.js';
+import { projectPanel } from './grants.js';
 import {
   act, badge, confirmAction, errorBox, fill, h, labelled, link, section, select, table, time,
 } from './ui.js';
@@ -66,10 +67,17 @@ async function projectsPart() {
   const id = h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9_\\-]{1,64}' });
   const name = h('input', { name: 'name', required: true });
   const button = h('button', { type: 'submit' }, 'Create project');
+  // One project's grants and tokens at a time, below the list.
+  const panel = h('div');
+  const manage = (id) => h('button', {
+    type: 'button',
+    'aria-label': `Manage project ${id}`,
+    onclick: (e) => act(e.target, out, async () => fill(panel, await projectPanel(id))),
+  }, 'Grants and tokens');
   const draw = async () => {
     const projects = (await api('/api/v1/projects')).data;
-    fill(list, table('Projects', ['Id', 'Name', 'Description', 'Created'],
-      projects.map((p) => [p.id, p.name, p.description || '—', time(p.createdAt)]), 'none yet.'));
+    fill(list, table('Projects', ['Id', 'Name', 'Description', 'Created', ''],
+      projects.map((p) => [p.id, p.name, p.description || '—', time(p.createdAt), manage(p.id)]), 'none yet.'));
   };
   const form = h('form', { class: 'inline', 'aria-label': 'Create a project' },
     labelled('Project id', id), labelled('Project name', name), button, out);
@@ -82,7 +90,7 @@ async function projectsPart() {
     });
   });
   await draw();
-  return section('Projects', form, list);
+  return section('Projects', form, list, panel);
 }
 
 function auditPart(params) {

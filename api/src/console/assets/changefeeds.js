@@ -4,11 +4,14 @@
 // and deletes them, and sees the task each operation started.
 
 import { api, query, seg } from './api.js';
+import { lineChart } from './chart.js';
 import {
   act, confirmAction, duration, errorBox, every, fields, fill, h, labelled, link, pre, section,
   select, status, table, time,
 } from './ui.js';
 
+// Lag samples the changefeed page keeps: ten minutes at one every 3 s.
+const LAG_POINTS = 200;
 const lag = (f) => duration(Math.max(0, f.upstreamUpdateUnix - f.downstreamSyncUnix));
 const at = (unixMs) => (unixMs > 0 ? time(new Date(unixMs).toISOString()) : '—');
 
@@ -141,9 +144,16 @@ export async function changefeedPage({ view, session, args: [id], alive }) {
   const body = h('div');
   view.append(h('h1', {}, 'Changefeed'), out, body);
   let drawn = false;
+  // The lag as this page reads it every 3 s: ferry keeps a changefeed's
+  // positions, not their history, so the chart starts when the page opens
+  // and keeps the last ten minutes.
+  const lagSeries = [];
   const draw = async () => {
     const f = (await api(`/api/v1/changefeeds/${seg(id)}/`)).data;
     if (!alive()) return;
+    const lagMs = f.upstreamUpdateUnix - f.downstreamSyncUnix;
+    if (Number.isFinite(lagMs)) lagSeries.push({ timestamp: Date.now() / 1000, value: Math.max(0, lagMs) / 1000 });
+    if (lagSeries.length > LAG_POINTS) lagSeries.shift();
     if (!drawn && session.can('client')) view.append(updateForm(f, out, draw));
     drawn = true;
     fill(body,
@@ -162,6 +172,7 @@ export async function changefeedPage({ view, session, args: [id], alive }) {
         ['Created', time(f.createTime)],
         ['Error', f.errorMessage ? h('span', { class: 'why' }, f.errorMessage) : '—'],
       ]),
+      lineChart('Lag since this page opened', { data: [{ labels: { topic: 'lag' }, values: lagSeries }] }, ' s'),
       section('Rules', h('ul', {}, f.rules.map((r) => h('li', {}, h('code', {}, r))))),
       section('Downstream', pre(masked(f.downstream))));
   };

@@ -130,9 +130,10 @@ export async function clusterPage({ view, session, args: [id] }) {
     brokers.map((b) => [String(b.broker_id), b.host, String(b.port), b.rack ?? '—',
       b.broker_id === controller ? badge('controller', 'running') : '—']))));
   if (session.can('client')) view.append(createTopicForm(id, base));
-  const [replicas, groups] = await Promise.all([
+  const [replicas, groups, configs] = await Promise.all([
     replicasOf(base, brokers).catch(() => []),
     groupsOf(base).catch((err) => err),
+    controller === null ? [] : api(`${base}/brokers/${controller}/configs`).then((c) => c.data).catch((err) => err),
   ]);
   const outOfSync = {};
   for (const r of replicas) if (!r.is_in_sync) outOfSync[r.topic_name] = (outOfSync[r.topic_name] || 0) + 1;
@@ -145,9 +146,26 @@ export async function clusterPage({ view, session, args: [id] }) {
       outOfSync[t.topic_name] ? badge(String(outOfSync[t.topic_name]), 'failed') : '0',
       t.is_internal ? 'yes' : 'no',
     ]), 'none yet.')));
+  view.append(brokerConfigs(controller, configs));
   view.append(section('Consumer groups', groups instanceof Error ? errorBox(groups)
     : table('Consumer groups', ['Group', 'State', 'Members', 'Total lag', 'Assignor'],
       groups.map((g) => [g.consumer_group_id, badge(g.state), number(g.members), number(g.lag), g.partition_assignor || '—']),
       'none.')));
   return null;
+}
+
+// The controller's configs, those set on the broker or the cluster first:
+// which values are Kafka's defaults and which someone chose.
+function brokerConfigs(controller, configs) {
+  if (configs instanceof Error) return section('Broker configs', errorBox(configs));
+  const sorted = [...configs].sort((a, b) => Number(a.is_default) - Number(b.is_default) || a.name.localeCompare(b.name));
+  const set = configs.filter((c) => !c.is_default).length;
+  return section('Broker configs', table(`Configs of broker ${controller} (${set} set, ${configs.length - set} defaults)`,
+    ['Name', 'Value', 'Set where', 'Source'],
+    sorted.map((c) => [
+      h('code', {}, c.name),
+      c.is_sensitive ? '******' : (c.value ?? '—'),
+      c.is_default ? badge('default', 'muted') : badge('overridden', 'running'),
+      c.source,
+    ]), 'none reported by the broker.'));
 }
