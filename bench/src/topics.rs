@@ -1,8 +1,10 @@
 //! `ferry-bench topics`: 1,000 topics through TubeMQ's addTopicTask (10
 //! requests of 100) until all are writable, beside one direct batched
 //! CreateTopics of 1,000 other topics with the rdkafka admin client plus the
-//! same writability wait, on the same tansu broker in the same run. Also the
-//! addTopicTask request rate and its p99 latency.
+//! same writability wait, on the same tansu broker in the same run; then the
+//! same creation through the `ferry` command line (`topics ensure --wait`)
+//! beside ferry's addTopicTask time. Also the addTopicTask request rate and
+//! its p99 latency.
 
 use std::{
     collections::HashSet,
@@ -11,7 +13,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use ferry_tests::kafka::TestKafka;
+use ferry_tests::{binaries, kafka::TestKafka};
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
@@ -77,6 +79,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         dir: args.log_dir.clone(),
     };
     let launch = crate::ferry::launch_options(args.bin_dir.as_deref(), &knobs, &logs)?;
+    let cli = launch
+        .bin_dir
+        .as_deref()
+        .map(|dir| binaries::find_in(dir, binaries::CLI))
+        .context("the binaries' directory")?
+        .map_err(anyhow::Error::msg)?;
     let broker = TestKafka::start().await;
     let app = crate::ferry::scratch_app("topics", launch, !args.separate_worker).await?;
     let _worker = if args.separate_worker {
@@ -155,6 +163,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeline(&http, &base, &token, "ferry-").await?
     );
     delete_all(&admin, &ferry_names).await?;
+
+    // The same creation through the command line (issue #21): `ferry topics
+    // ensure --wait` of as many other topics, between the same deletions.
+    let cli_names: Vec<String> = (0..args.topics).map(|i| format!("cli-{i:05}")).collect();
+    let started = Instant::now();
+    ensure_with_cli(&cli, &base, &token, cluster_id, &cli_names).await?;
+    let through_cli = started.elapsed();
+    verify_writable(&admin, &cli_names).await?;
+    delete_all(&admin, &cli_names).await?;
+    let cli_ratio = through_cli.as_secs_f64() / ferry.as_secs_f64().max(1e-9);
+    println!(
+        "  cli:      `ferry topics ensure --wait` of {} topics: {} | addTopicTask above: {} | ratio {cli_ratio:.2} (goal <= {GOAL}) {}",
+        args.topics,
+        secs(through_cli),
+        secs(ferry),
+        if cli_ratio <= GOAL { "MET" } else { "MISSED" }
+    );
     let direct_after = timed_direct_run(&admin, "direct-b", args.topics).await?;
     let direct = (direct_before + direct_after) / 2;
     println!(
@@ -185,6 +210,49 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stats::ms(sample.latencies.percentile(50.0)),
         stats::ms(sample.latencies.percentile(99.0)),
     );
+    Ok(())
+}
+
+/// Runs `ferry topics ensure --cluster C NAMES... --wait` as a CI job would
+/// and checks that it created every topic.
+async fn ensure_with_cli(
+    cli: &std::path::Path,
+    base: &str,
+    token: &str,
+    cluster: i64,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(cli)
+        .args([
+            "--output",
+            "json",
+            "topics",
+            "ensure",
+            "--wait",
+            "--cluster",
+        ])
+        .arg(cluster.to_string())
+        .args(names)
+        .env("FERRY_URL", base)
+        .env("FERRY_TOKEN", token)
+        .output()
+        .await
+        .context("running ferry")?;
+    if !output.status.success() {
+        bail!(
+            "ferry topics ensure answered {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let report: Vec<Value> = serde_json::from_slice(&output.stdout)?;
+    let created = report.iter().filter(|r| r["outcome"] == "created").count();
+    if created != names.len() {
+        bail!(
+            "ferry topics ensure created {created} of {} topics",
+            names.len()
+        );
+    }
     Ok(())
 }
 

@@ -151,7 +151,7 @@ await step('create a topic and watch its task', page, async () => {
   await shot(page, 'cluster');
   await page.getByLabel('Topic name').fill(TOPIC);
   await page.getByLabel('Partitions').fill('3');
-  await page.getByLabel('Configs').fill('cleanup.policy=compact');
+  await page.getByRole('textbox', { name: /^Configs/ }).fill('cleanup.policy=compact');
   await page.getByRole('button', { name: 'Create topic' }).click();
   await page.waitForURL(/#\/tasks\/[0-9a-f-]+$/, SLOW);
   taskUrl = page.url();

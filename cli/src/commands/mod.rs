@@ -7,6 +7,8 @@ pub mod topics;
 
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, stream};
+
 use crate::{
     Exit,
     client::{Client, ClientError, Task},
@@ -32,6 +34,10 @@ impl CliError {
 /// the server's long poll answers as soon as the task finishes.
 const LONG_POLL: Duration = Duration::from_secs(20);
 
+/// Tasks waited for at once: each wait is a long poll that holds one
+/// connection, and a thousand tasks of one request mostly finish together.
+const WAITS_AT_ONCE: usize = 16;
+
 /// Waits until every task of `ids` is finished or `timeout` passes, showing
 /// progress; answers the tasks as last seen, in order, and whether the wait
 /// ran out first.
@@ -43,19 +49,13 @@ pub async fn wait_all(
 ) -> Result<(Vec<Task>, bool), CliError> {
     let deadline = Instant::now() + timeout;
     let mut progress = printer.progress(ids.len() as u64, "tasks");
+    let mut waits = stream::iter(ids.iter().enumerate())
+        .map(|(i, id)| async move { wait_one(client, id, deadline).await.map(|t| (i, t)) })
+        .buffer_unordered(WAITS_AT_ONCE);
     let mut tasks: Vec<Option<Task>> = vec![None; ids.len()];
     let mut done = 0;
-    for (slot, id) in tasks.iter_mut().zip(ids) {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let task = client.task(id, left.min(LONG_POLL)).await?;
-            let finished = task.is_final();
-            *slot = Some(task);
-            if finished || left.is_zero() {
-                break;
-            }
-        }
-        let task = slot.as_ref().expect("just set");
+    while let Some(answer) = waits.next().await {
+        let (i, task) = answer?;
         if task.is_final() {
             done += 1;
             let note = if task.status == "succeeded" {
@@ -69,11 +69,23 @@ pub async fn wait_all(
             };
             progress.set(done, &note);
         }
+        tasks[i] = Some(task);
     }
     progress.finish();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
     let timed_out = tasks.iter().any(|t| !t.is_final());
     Ok((tasks, timed_out))
+}
+
+/// One task, long-polled until it is finished or `deadline` passes.
+async fn wait_one(client: &Client, id: &str, deadline: Instant) -> Result<Task, CliError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let task = client.task(id, left.min(LONG_POLL)).await?;
+        if task.is_final() || left.is_zero() {
+            return Ok(task);
+        }
+    }
 }
 
 /// The exit code of tasks waited for: done only when each succeeded.
