@@ -344,8 +344,9 @@ await step('admin: mint a token, shown once', page, async () => {
 let projectToken;
 await step('admin: a project, its grant and its token', page, async () => {
   await page.goto(`${URL_}/#/admin`);
-  await page.getByLabel('Project id').fill('teama');
-  await page.getByLabel('Project name').fill('Team A');
+  const create = page.getByRole('form', { name: 'Create a project' });
+  await create.getByLabel('Project id').fill('teama');
+  await create.getByLabel('Project name').fill('Team A');
   await page.getByRole('button', { name: 'Create project' }).click();
   await page.getByRole('button', { name: 'Manage project teama' }).click();
   const panel = page.getByRole('region', { name: 'Project teama' });
@@ -360,7 +361,7 @@ await step('admin: a project, its grant and its token', page, async () => {
   projectToken = await panel.getByLabel('New project token').inputValue();
   assert.match(projectToken, /^fy_/);
   await panel.getByRole('table', { name: 'Tokens of teama' }).getByText('teama-client').waitFor();
-  await accessible(page, ['Token name', 'Mint token', 'Create project', 'Grants and tokens']);
+  await accessible(page, ['Token name', 'Mint token', 'Create project', 'Manage project teama', 'Grant cluster']);
   await shot(page, 'admin-project');
 });
 
