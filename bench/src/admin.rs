@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use ferry_tests::kafka::TestKafka;
 use rdkafka::{
     Offset, TopicPartitionList,
@@ -81,16 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         names.len()
     );
 
-    let cluster: Value = http
-        .post(format!("{base}/api/v1/clusters"))
-        .bearer_auth(&token)
-        .json(&broker.registration("bench"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let cluster_id = cluster["id"].as_str().context("cluster id")?.to_owned();
+    let cluster_id = crate::ferry::register_broker(&http, &base, &token, &broker).await?;
     let topics_url = format!("{base}/v3/clusters/{cluster_id}/topics");
     let lags_url = format!("{base}/v3/clusters/{cluster_id}/consumer-groups/{GROUP}/lags");
 

@@ -81,16 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let names: Vec<String> = (0..args.topics).map(|i| format!("bench-{i:05}")).collect();
     let admin = Arc::new(broker.client::<AdminClient<DefaultClientContext>>()?);
     create_topics(&admin, &names).await?;
-    let cluster: Value = http
-        .post(format!("{base}/api/v1/clusters"))
-        .bearer_auth(&token)
-        .json(&broker.registration("bench"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let cluster = cluster["id"].as_str().context("cluster id")?.to_owned();
+    let cluster = crate::ferry::register_broker(&http, &base, &token, &broker).await?;
     for start in (0..args.tasks).step_by(LIST) {
         let count = LIST.min(args.tasks - start);
         http.post(format!("{base}/api/v1/tasks"))

@@ -9,8 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
-use ferry_tests::{AppOptions, Backend, DbOptions, FerryProcess, LaunchOptions, TestApp, binaries};
+use anyhow::{Context, anyhow};
+use ferry_tests::{
+    AppOptions, Backend, DbOptions, FerryProcess, LaunchOptions, TestApp, binaries,
+    kafka::TestKafka,
+};
+use serde_json::Value;
 
 /// Worker settings the benchmark may override; `None` keeps ferry's default,
 /// which is what the recorded figures use.
@@ -110,4 +114,24 @@ pub fn start_worker(app: &TestApp) -> anyhow::Result<FerryProcess> {
     app.launcher()
         .spawn_worker("ferry-worker", &[])
         .map_err(anyhow::Error::msg)
+}
+
+/// Registers `broker` with the ferry at `base` as the Kafka cluster `bench`;
+/// answers its id.
+pub async fn register_broker(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    broker: &TestKafka,
+) -> anyhow::Result<String> {
+    let cluster: Value = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(token)
+        .json(&broker.registration("bench"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(cluster["id"].as_str().context("cluster id")?.to_owned())
 }

@@ -37,7 +37,6 @@ use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer},
     producer::{FutureProducer, FutureRecord},
 };
-use serde_json::Value;
 
 use crate::stats::{Latencies, ms};
 
@@ -94,16 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut app = crate::ferry::scratch_app("stats", launch, true).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let cluster: Value = http
-        .post(format!("{}/api/v1/clusters", app.address))
-        .bearer_auth(&app.admin_token)
-        .json(&broker.registration("bench"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let cluster_id = cluster["id"].as_str().context("cluster id")?.to_owned();
+    let cluster_id =
+        crate::ferry::register_broker(&http, &app.address, &app.admin_token, &broker).await?;
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.samples * INTERVAL_SECONDS * 4 + 120);

@@ -113,16 +113,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.poll_ms
             .map_or("ferry default".into(), |p| format!("{p} ms")),
     );
-    let cluster: Value = http
-        .post(format!("{base}/api/v1/clusters"))
-        .bearer_auth(&token)
-        .json(&broker.registration("bench"))
-        .send()
+    let cluster_id: i64 = crate::ferry::register_broker(&http, &base, &token, &broker)
         .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let cluster_id: i64 = cluster["id"].as_str().context("cluster id")?.parse()?;
+        .parse()?;
 
     // Both sides start warm: a first topic each builds the admin clients'
     // connections and metadata caches.

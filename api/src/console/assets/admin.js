@@ -5,7 +5,7 @@
 import { api, query, seg } from './api.js';
 import { projectPanel } from './grants.js';
 import {
-  act, badge, confirmAction, errorBox, fill, h, labelled, link, section, select, table, time,
+  act, badge, confirmAction, errorBox, fill, h, labelled, link, section, select, showMinted, table, time,
 } from './ui.js';
 
 const AUDIT_PAGE = 50;
@@ -21,11 +21,9 @@ function mintForm(redraw) {
     e.preventDefault();
     act(button, out, async () => {
       const minted = await api('/api/v1/tokens', { method: 'POST', body: { name: name.value.trim(), role: role.value } });
-      const shown = h('input', { readonly: true, value: minted.token, id: 'minted-token', size: 50 });
-      fill(out, h('div', { class: 'minted', role: 'status' },
-        h('p', {}, `Token ${minted.name} (${minted.role}) is minted. Copy it now: it is shown only this once.`),
-        h('label', { for: 'minted-token' }, 'New token'), shown));
-      shown.select();
+      showMinted(out, {
+        id: 'minted-token', label: 'New token', text: `Token ${minted.name} (${minted.role}) is minted.`, token: minted.token,
+      });
       name.value = '';
       await redraw();
     });

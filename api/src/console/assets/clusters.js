@@ -6,7 +6,7 @@
 
 import { api, query, seg } from './api.js';
 import {
-  act, badge, confirmAction, errorBox, fields, h, labelled, link, number, section, table, time,
+  act, badge, configTable, confirmAction, errorBox, fields, h, labelled, link, number, section, table, time,
 } from './ui.js';
 
 export async function clustersPage({ view }) {
@@ -160,12 +160,6 @@ function brokerConfigs(controller, configs) {
   if (configs instanceof Error) return section('Broker configs', errorBox(configs));
   const sorted = [...configs].sort((a, b) => Number(a.is_default) - Number(b.is_default) || a.name.localeCompare(b.name));
   const set = configs.filter((c) => !c.is_default).length;
-  return section('Broker configs', table(`Configs of broker ${controller} (${set} set, ${configs.length - set} defaults)`,
-    ['Name', 'Value', 'Set where', 'Source'],
-    sorted.map((c) => [
-      h('code', {}, c.name),
-      c.is_sensitive ? '******' : (c.value ?? '—'),
-      c.is_default ? badge('default', 'muted') : badge('overridden', 'running'),
-      c.source,
-    ]), 'none reported by the broker.'));
+  return section('Broker configs', configTable(`Configs of broker ${controller} (${set} set, ${configs.length - set} defaults)`,
+    sorted, 'none reported by the broker.'));
 }

@@ -5,7 +5,7 @@
 
 import { api, seg } from './api.js';
 import {
-  act, badge, confirmAction, fill, h, labelled, section, select, table, time,
+  act, badge, confirmAction, fill, h, labelled, section, select, showMinted, table, time,
 } from './ui.js';
 
 function grantForm(project, clusters, redraw) {
@@ -45,12 +45,9 @@ function tokenForm(project, redraw) {
       const minted = await api(`/api/v1/projects/${seg(project)}/tokens`, {
         method: 'POST', body: { name: name.value.trim(), role: role.value },
       });
-      const id = `minted-${project}`;
-      const shown = h('input', { readonly: true, value: minted.token, id, size: 50 });
-      fill(out, h('div', { class: 'minted', role: 'status' },
-        h('p', {}, `Token ${minted.name} is minted. Copy it now: it is shown only this once.`),
-        h('label', { for: id }, 'New project token'), shown));
-      shown.select();
+      showMinted(out, {
+        id: `minted-${project}`, label: 'New project token', text: `Token ${minted.name} is minted.`, token: minted.token,
+      });
       name.value = '';
       await redraw();
     });

@@ -7,7 +7,7 @@ import { api, query, seg } from './api.js';
 import { lineChart } from './chart.js';
 import { replicasOf } from './clusters.js';
 import {
-  act, badge, confirmAction, errorBox, fill, h, labelled, number, section, select, table,
+  act, badge, configTable, confirmAction, errorBox, fill, h, labelled, number, section, select, table,
 } from './ui.js';
 
 const WINDOWS = [['3600', 'last hour'], ['21600', 'last 6 hours'], ['86400', 'last day'], ['604800', 'last 7 days']];
@@ -51,14 +51,7 @@ async function partitionsPart(base, topic) {
 async function configsPart(base, topic) {
   const configs = (await api(`${base}/topics/${seg(topic)}/configs`)).data;
   const set = configs.filter((c) => !c.is_default).length;
-  return section('Configs', table(`Configs (${set} set on the topic, ${configs.length - set} defaults)`,
-    ['Name', 'Value', 'Set where', 'Source'],
-    configs.map((c) => [
-      h('code', {}, c.name),
-      c.is_sensitive ? '******' : (c.value ?? '—'),
-      c.is_default ? badge('default', 'muted') : badge('overridden', 'running'),
-      c.source,
-    ])));
+  return section('Configs', configTable(`Configs (${set} set on the topic, ${configs.length - set} defaults)`, configs));
 }
 
 // The groups with a committed offset on this topic, and their lag per

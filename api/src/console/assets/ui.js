@@ -176,3 +176,25 @@ export function link(href, text) {
 export function status(s) {
   return badge(s, String(s).toLowerCase());
 }
+
+// A Kafka config list as a table: each value, whether it is Kafka's default
+// or set by someone, and where it comes from (topic and broker pages).
+export function configTable(caption, configs, empty) {
+  return table(caption, ['Name', 'Value', 'Set where', 'Source'],
+    configs.map((c) => [
+      h('code', {}, c.name),
+      c.is_sensitive ? '******' : (c.value ?? '—'),
+      c.is_default ? badge('default', 'muted') : badge('overridden', 'running'),
+      c.source,
+    ]), empty);
+}
+
+// A just-minted token, shown in `out` this once and selected for copying.
+export function showMinted(out, { id, label, text, token }) {
+  const shown = h('input', { readonly: true, value: token, id, size: 50 });
+  fill(out, h('div', { class: 'minted', role: 'status' },
+    h('p', {}, `${text} Copy it now: it is shown only this once.`),
+    h('label', { for: id }, label), shown));
+  shown.select();
+}
+
