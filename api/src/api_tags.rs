@@ -14,6 +14,9 @@ pub enum ApiTags {
     Audit,
     /// Projects (teams), their tokens and what they are granted.
     Projects,
+    /// Desired-state documents planned, reviewed and applied as tasks;
+    /// drift watched.
+    Changesets,
     /// TubeMQ Manager compatible routes: clusters, addTopicTask, queryCanWrite.
     TubeMq,
     /// TiEM compatible changefeeds: replicate a MySQL binlog downstream.

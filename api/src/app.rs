@@ -21,7 +21,7 @@ use crate::{
         request_id,
     },
     native::{
-        audit::AuditApi, clusters::ClustersApi, projects::ProjectsApi,
+        audit::AuditApi, changesets::ChangesetsApi, clusters::ClustersApi, projects::ProjectsApi,
         reassignments::ReassignmentsApi, session::SessionApi, statistics::StatisticsApi,
         tasks::TasksApi, tokens::TokensApi,
     },
@@ -40,7 +40,7 @@ type Apis = (
     // poem-openapi implements its trait for tuples of up to 16: the caller's
     // own session sits with the tokens it describes.
     (TokensApi, SessionApi),
-    AuditApi,
+    (AuditApi, ChangesetsApi),
     ProjectsApi,
     TubeClusterApi,
     TubeTaskApi,
@@ -61,7 +61,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             ReassignmentsApi,
             StatisticsApi,
             (TokensApi, SessionApi),
-            AuditApi,
+            (AuditApi, ChangesetsApi),
             ProjectsApi,
             TubeClusterApi,
             TubeTaskApi,

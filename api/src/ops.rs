@@ -70,6 +70,10 @@ pub async fn prometheus(req: &Request, state: Data<&AppState>) -> Response {
         Ok(gauges) => text.push_str(&gauges),
         Err(err) => tracing::warn!(error = %err, "reading changefeeds for /metrics failed"),
     }
+    match changeset_gauges(&state).await {
+        Ok(gauges) => text.push_str(&gauges),
+        Err(err) => tracing::warn!(error = %err, "reading changesets for /metrics failed"),
+    }
     match sampler_gauges(&state).await {
         Ok(gauges) => text.push_str(&gauges),
         Err(err) => {
@@ -116,6 +120,45 @@ async fn changefeed_gauges(state: &AppState) -> Result<String, sea_orm::DbErr> {
         return Ok(String::new());
     }
     Ok(format!("{lag}{states}"))
+}
+
+/// Per watched changeset: how many changes its last drift check found (0
+/// before the first) and how long ago that check ran, from the database.
+async fn changeset_gauges(state: &AppState) -> Result<String, sea_orm::DbErr> {
+    use std::fmt::Write;
+
+    use ferry_entity::changeset::{self, ChangesetStatus};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let watched = changeset::Entity::find()
+        .filter(changeset::Column::Watch.eq(true))
+        .filter(changeset::Column::Status.eq(ChangesetStatus::Applied))
+        .all(&state.store.db)
+        .await?;
+    if watched.is_empty() {
+        return Ok(String::new());
+    }
+    let now = chrono::Utc::now();
+    let mut drift = String::from("# TYPE ferry_changeset_drift_changes gauge\n");
+    let mut age = String::from("# TYPE ferry_changeset_drift_checked_age_seconds gauge\n");
+    for cs in &watched {
+        let labels = format!(
+            "changeset=\"{}\",name=\"{}\",cluster=\"{}\"",
+            label(&cs.id),
+            label(&cs.name),
+            cs.cluster_id
+        );
+        let changes = cs.drift.as_ref().map_or(0, |d| d.changes.len());
+        let _ = writeln!(drift, "ferry_changeset_drift_changes{{{labels}}} {changes}");
+        if let Some(d) = &cs.drift {
+            let seconds = (now - d.checked_at).num_milliseconds().max(0) as f64 / 1000.0;
+            let _ = writeln!(
+                age,
+                "ferry_changeset_drift_checked_age_seconds{{{labels}}} {seconds}"
+            );
+        }
+    }
+    Ok(format!("{drift}{age}"))
 }
 
 /// Per sampled cluster, from the database so that they hold whichever worker

@@ -11,6 +11,7 @@
 
 mod admin;
 mod changefeed;
+mod changesets;
 mod console;
 mod consume;
 mod db;
@@ -44,6 +45,9 @@ enum Command {
     /// Topic creation through TubeMQ's addTopicTask until writable, beside
     /// one direct batched CreateTopics on the same broker.
     Topics(topics::Args),
+    /// A changeset's plan of 1,000 topics beside the direct reads of the
+    /// same state (Metadata, DescribeConfigs) and the 1 s budget.
+    Changesets(changesets::Args),
     /// Rows/s replicated by a changefeed beside direct batched INSERTs, and
     /// end-to-end lag at a steady rate.
     Changefeed(changefeed::Args),
@@ -78,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Topics(args) => topics::run(args).await,
         Command::Changefeed(args) => changefeed::run(args).await,
         Command::Admin(args) => admin::run(args).await,
+        Command::Changesets(args) => changesets::run(args).await,
         Command::KafkaSink(args) => kafka_sink::run(args).await,
         Command::Stats(args) => sampling::run(args).await,
         Command::Produce(args) => produce::run(args).await,

@@ -5,15 +5,17 @@
 //!
 //! Output is a readable table by default and the API's own JSON with
 //! `--output json`; waits show a progress bar on a terminal and plain
-//! progress lines otherwise. The token comes from `FERRY_TOKEN` (or
-//! `--token`) and is held in a redacting type: it is sent only as the
-//! `Authorization` header and never printed.
+//! progress lines otherwise. The server's address and the token come from
+//! flags, else `FERRY_URL` and `FERRY_TOKEN`, else the configuration file
+//! ([`config`]); the token is held in a redacting type: it is sent only as
+//! the `Authorization` header and never printed.
 
 pub mod client;
 mod commands;
+mod config;
 mod output;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
@@ -34,8 +36,11 @@ pub enum Exit {
     Usage = 2,
     /// A wait ended before its tasks did; they go on running.
     TimedOut = 3,
+    /// The cluster differs from the desired state (`ferry diff`): a plan
+    /// would create, update or delete something.
+    Drift = 4,
     /// The server could not be reached or answered that it is unavailable
-    /// (5xx): worth retrying. Code 4 is kept for drift (issue #21).
+    /// (5xx): worth retrying.
     Unavailable = 5,
 }
 
@@ -52,18 +57,19 @@ impl From<Exit> for ExitCode {
     about = "The command-line client of a ferry server"
 )]
 pub struct Cli {
-    /// The ferry server's address.
-    #[arg(
-        long,
-        env = "FERRY_URL",
-        default_value = "http://127.0.0.1:4116",
-        global = true
-    )]
-    url: String,
-    /// An API token (global or a project's). Prefer FERRY_TOKEN: a command
-    /// line is visible to other users of the machine.
+    /// The ferry server's address [default: the configuration file's `url`,
+    /// else http://127.0.0.1:4116].
+    #[arg(long, env = "FERRY_URL", global = true)]
+    url: Option<String>,
+    /// An API token (global or a project's). Prefer FERRY_TOKEN or the
+    /// configuration file: a command line is visible to other users of the
+    /// machine.
     #[arg(long, env = "FERRY_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    /// A TOML file with `url` and `token` [default:
+    /// $XDG_CONFIG_HOME/ferry/config.toml, else ~/.config/ferry/config.toml].
+    #[arg(long, env = "FERRY_CONFIG", global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// How answers are printed.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
@@ -90,7 +96,46 @@ enum Command {
         /// The topic's name.
         topic: String,
     },
+    /// Plans a desired-state document against its cluster: exit 0 when the
+    /// plan can be applied, 1 when a change is refused. Nothing changes.
+    Plan {
+        /// The document: YAML, or JSON when its name ends in `.json`; `-`
+        /// reads standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: String,
+    },
+    /// Plans a document (or takes a planned changeset), asks, and applies
+    /// it as tasks.
+    Apply(commands::apply::ApplyArgs),
+    /// Approves a changeset that waits for a second token (not the one
+    /// that applied it).
+    Approve {
+        id: String,
+        #[command(flatten)]
+        wait: commands::apply::WaitArgs,
+    },
+    /// Goes on with a failed changeset from where it stopped.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        wait: commands::apply::WaitArgs,
+    },
+    /// Whether the cluster differs from a document (or from what a
+    /// changeset applied): exit 4 when it does, 0 when not, 1 when refused.
+    Diff {
+        #[command(flatten)]
+        source: commands::apply::Source,
+        /// Seconds to wait for a changeset's drift check.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Changesets: list, show.
+    #[command(subcommand)]
+    Changesets(commands::changesets::ChangesetsCommand),
 }
+
+/// The server's address when no flag, variable or file gives one.
+const DEFAULT_URL: &str = "http://127.0.0.1:4116";
 
 /// Runs one command and answers the process's exit code. Errors are printed
 /// to standard error, one line each.
@@ -98,7 +143,24 @@ pub async fn run(cli: Cli) -> ExitCode {
     let printer = Printer::new(cli.output);
     // The token moves into a redacting type before anything else happens.
     let token = cli.token.map(SecretString::from);
-    let client = match Client::new(&cli.url, token) {
+    // The file is read when it is named, or when it has something to add.
+    let named = cli.config.is_some();
+    let file = if named || cli.url.is_none() || token.is_none() {
+        match config::location(cli.config) {
+            Some((path, required)) => match config::load(&path, required) {
+                Ok(file) => file,
+                Err(err) => return report(CliError::Usage(err)),
+            },
+            None => config::Config::default(),
+        }
+    } else {
+        config::Config::default()
+    };
+    let url = cli
+        .url
+        .or(file.url)
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let client = match Client::new(&url, token.or(file.token)) {
         Ok(client) => client,
         Err(err) => return report(CliError::from(err)),
     };
@@ -111,6 +173,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CanWrite { cluster, topic } => {
             commands::topics::can_write(&client, &printer, &cluster, &topic).await
         }
+        Command::Plan { file } => commands::apply::plan(&client, &printer, &file).await,
+        Command::Apply(args) => commands::apply::apply(&client, &printer, args).await,
+        Command::Approve { id, wait } => {
+            commands::apply::act(&client, &printer, &id, "approve", &wait).await
+        }
+        Command::Resume { id, wait } => {
+            commands::apply::act(&client, &printer, &id, "resume", &wait).await
+        }
+        Command::Diff { source, timeout } => {
+            commands::apply::diff(&client, &printer, source, timeout).await
+        }
+        Command::Changesets(command) => commands::changesets::run(&client, &printer, command).await,
     };
     match result {
         Ok(exit) => exit.into(),

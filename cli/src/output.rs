@@ -34,14 +34,17 @@ impl Printer {
     pub fn show<T: Serialize>(&self, value: &T, header: &[&str], rows: Vec<Vec<String>>) {
         match self.output {
             Output::Json => self.json(value),
-            Output::Table => {
-                let mut table = Table::new();
-                table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
-                for row in rows {
-                    table.add_row(row);
-                }
-                println!("{table}");
-            }
+            Output::Table => println!("{}", table(header, rows)),
+        }
+    }
+
+    /// A line for a person that is not the answer itself: on standard
+    /// output with tables, on standard error with JSON (whose standard
+    /// output holds the one JSON document).
+    pub fn note(&self, line: &str) {
+        match self.output {
+            Output::Json => eprintln!("{line}"),
+            Output::Table => println!("{line}"),
         }
     }
 
@@ -53,7 +56,7 @@ impl Printer {
         }
     }
 
-    fn json<T: Serialize>(&self, value: &T) {
+    pub fn json<T: Serialize>(&self, value: &T) {
         match serde_json::to_string_pretty(value) {
             Ok(text) => println!("{text}"),
             // The answer types are maps and strings; this cannot happen,
@@ -83,6 +86,16 @@ impl Printer {
     }
 }
 
+/// A table of `rows` under `header`, as text.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    table
+}
+
 /// A wait's progress: a bar on a terminal, a line per change elsewhere.
 pub enum Progress {
     Bar(ProgressBar),
@@ -109,6 +122,14 @@ impl Progress {
                     eprintln!("{what}: {done}/{total} finished{}", suffix(note));
                 }
             }
+        }
+    }
+
+    /// The total grew: more things to wait for than first known.
+    pub fn set_total(&mut self, new_total: u64) {
+        match self {
+            Progress::Bar(bar) => bar.set_length(new_total),
+            Progress::Lines { total, .. } => *total = new_total,
         }
     }
 

@@ -104,6 +104,16 @@ pub enum TaskKind {
     #[sea_orm(string_value = "broker.remove")]
     #[serde(rename = "broker.remove")]
     BrokerRemove,
+    /// Carries out a changeset's plan: submits its changes' tasks phase by
+    /// phase and waits for each phase.
+    #[sea_orm(string_value = "changeset.apply")]
+    #[serde(rename = "changeset.apply")]
+    ChangesetApply,
+    /// Compares a watched changeset with the live cluster, and reverts what
+    /// drifted when the changeset asks.
+    #[sea_orm(string_value = "changeset.drift")]
+    #[serde(rename = "changeset.drift")]
+    ChangesetDrift,
 }
 
 impl TaskKind {
@@ -337,6 +347,8 @@ names! {
         AclDelete => "acl.delete",
         PartitionReassign => "partition.reassign",
         BrokerRemove => "broker.remove",
+        ChangesetApply => "changeset.apply",
+        ChangesetDrift => "changeset.drift",
     }
     FailureKind {
         Permanent => "permanent",

@@ -5,6 +5,7 @@ pub mod acl;
 pub mod api_token;
 pub mod audit_log;
 pub mod changefeed;
+pub mod changeset;
 pub mod cluster;
 pub mod consumer_instance;
 pub mod domain;

@@ -263,6 +263,18 @@ impl Payload for ChangefeedOperation {
     ];
 }
 
+/// `changeset.apply` and `changeset.drift`: the changeset is the task's
+/// subject too; the row holds the plan and the steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesetPayload {
+    pub changeset_id: String,
+}
+
+impl Payload for ChangesetPayload {
+    const KINDS: &'static [TaskKind] = &[TaskKind::ChangesetApply, TaskKind::ChangesetDrift];
+}
+
 /// Engine options kept with a changefeed (`changefeeds.options`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

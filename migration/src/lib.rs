@@ -18,6 +18,7 @@ mod m20261204_000011_stat_sampler_cpu;
 mod m20261204_000012_consumer_instances;
 mod m20261205_000013_task_fillfactor;
 mod m20261205_000014_audit_request;
+mod m20261205_000015_changesets;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_consumer_instances::Migration),
             Box::new(m20261205_000013_task_fillfactor::Migration),
             Box::new(m20261205_000014_audit_request::Migration),
+            Box::new(m20261205_000015_changesets::Migration),
         ]
     }
 

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod acls;
 pub mod changefeeds;
+pub mod changesets;
 pub mod clusters;
 pub mod consumers;
 pub mod error;

@@ -113,6 +113,8 @@ pub struct WorkerSettings {
     pub topic_batch_linger_ms: u64,
     /// How long a new topic may take to get a leader for every partition.
     pub topic_writable_timeout_seconds: u64,
+    /// How often a watched changeset is compared with its cluster.
+    pub drift_interval_seconds: u64,
 }
 
 /// The Confluent REST Proxy dialect.
@@ -203,6 +205,7 @@ backoff_max_ms = 30000
 topic_batch_size = 100
 topic_batch_linger_ms = 20
 topic_writable_timeout_seconds = 30
+drift_interval_seconds = 60
 
 [api]
 max_page_size = 500

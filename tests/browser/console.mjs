@@ -3,7 +3,8 @@
 // its task succeed, see its partitions, produce to it (through the Rust
 // test, with a native Kafka client) and see the count and a chart follow,
 // create, pause, resume, change and delete a changefeed between two
-// MariaDB servers, mint a token (shown once), check that a viewer sees no control that
+// MariaDB servers, plan a pasted desired-state document and apply it as a
+// changeset, mint a token (shown once), check that a viewer sees no control that
 // changes anything, see a lost connection said and recovered from, and
 // check accessibility basics on every page. Any error in the page's
 // console fails the run. Screenshots of each page go
@@ -40,7 +41,7 @@ rmSync(SHOTS, { recursive: true, force: true });
 mkdirSync(SHOTS, { recursive: true });
 
 // Controls whose presence means the page lets its reader change something.
-const MUTATING = /^(Create|Delete|Remove|Cancel task|Pause|Resume|Update|Revoke|Mint)/;
+const MUTATING = /^(Create|Delete|Remove|Cancel task|Pause|Resume|Update|Revoke|Mint|Plan|Apply|Approve|Check drift|Start|Stop)/;
 const SLOW = { timeout: 60_000 };
 
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -317,6 +318,49 @@ await step('create, pause, resume and change a changefeed', page, async () => {
   await shot(page, 'changefeeds');
 });
 
+// A changeset: one topic, planned from a pasted document, applied.
+const CHANGESET = 'console-changeset';
+const CHANGESET_TOPIC = 'console.changeset';
+let changesetUrl;
+await step('plan and apply a changeset', page, async () => {
+  await page.goto(`${URL_}/#/changesets`);
+  await page.getByRole('heading', { name: 'Changesets', level: 1 }).waitFor();
+  await page.getByText('Changesets (0): none yet.').waitFor();
+  await accessible(page, ['Status', 'Name', 'Filter', 'Desired state (YAML or JSON)', 'Plan']);
+  await page.getByLabel('Desired state (YAML or JSON)').fill(
+    `cluster: ${CLUSTER}\nname: ${CHANGESET}\ntopics:\n  - name: ${CHANGESET_TOPIC}\n    partitions: 2\n`);
+  await page.getByRole('button', { name: 'Plan', exact: true }).click();
+  await page.waitForURL(/#\/changesets\/[^/]+$/, SLOW);
+  changesetUrl = page.url();
+  await page.getByRole('heading', { name: CHANGESET }).waitFor();
+  await field(page, 'Status').getByText('planned').waitFor();
+  const changes = page.getByRole('table', { name: /^Changes/ });
+  const row = changes.getByRole('row', { name: new RegExp(CHANGESET_TOPIC.replace('.', '\\.')) });
+  assert.equal(await row.getByRole('cell').nth(2).textContent(), 'create');
+  await page.getByText('Plan: 1 to create, 0 to update, 0 to delete').waitFor();
+  await accessible(page, ['Apply']);
+  await shot(page, 'changeset-planned');
+
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Apply changeset' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  // The page follows the changeset until its tasks are done.
+  await field(page, 'Status').getByText('applied', { exact: true }).waitFor({ timeout: 90_000 });
+  const steps = page.getByRole('table', { name: /^Steps/ });
+  await steps.getByRole('link').first().waitFor(SLOW);
+  await steps.getByText('succeeded').first().waitFor(SLOW);
+  assert.equal(await page.getByRole('button', { name: 'Apply', exact: true }).count(), 0, 'an applied changeset is not applied again');
+  await page.getByRole('button', { name: 'Check drift now' }).waitFor();
+  await accessible(page, ['Check drift now']);
+  await shot(page, 'changeset-applied');
+
+  await page.goto(`${URL_}/#/changesets`);
+  const listed = page.getByRole('table', { name: 'Changesets (1)' }).getByRole('row', { name: new RegExp(CHANGESET) });
+  await listed.getByText('applied').waitFor();
+  await shot(page, 'changesets');
+});
+
 let viewerToken;
 await step('admin: mint a token, shown once', page, async () => {
   await page.goto(`${URL_}/#/admin`);
@@ -396,6 +440,8 @@ await step('a viewer sees no control that changes anything', viewer, async () =>
     ['topic', `#/clusters/${CLUSTER}/topics/${TOPIC}`, /^Topic /, (p) => p.getByRole('table', { name: 'Partitions (3)' })],
     ['changefeeds', '#/changefeeds', 'Changefeeds', (p) => p.getByRole('table', { name: 'Changefeeds (1)' })],
     ['changefeed', hashOf(feedUrl), 'Changefeed', (p) => p.getByRole('heading', { name: FEED })],
+    ['changesets', '#/changesets', 'Changesets', (p) => p.getByRole('table', { name: 'Changesets (1)' })],
+    ['changeset', hashOf(changesetUrl), /^Changeset /, (p) => p.getByRole('heading', { name: CHANGESET })],
     ['admin', '#/admin', 'Administration', (p) => p.getByText('Only a global admin token administers ferry.')],
   ];
   for (const [name, hash, heading, loaded] of pages) {
@@ -406,7 +452,7 @@ await step('a viewer sees no control that changes anything', viewer, async () =>
       .filter((el) => el.offsetParent !== null).map((el) => el.textContent.trim()));
     const mutating = names.filter((n) => MUTATING.test(n));
     assert.deepEqual(mutating, [], `a viewer sees ${mutating} on ${hash}`);
-    assert.equal(await viewer.locator('form[aria-label^="Create"], form[aria-label^="Mint"], form[aria-label^="Update"]').count(), 0, hash);
+    assert.equal(await viewer.locator('form[aria-label^="Create"], form[aria-label^="Mint"], form[aria-label^="Update"], form[aria-label^="Plan"]').count(), 0, hash);
     await accessible(viewer, ['Overview', 'Sign out']);
     await shot(viewer, `viewer-${name}`);
   }

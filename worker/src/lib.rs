@@ -5,6 +5,7 @@
 //! binary in `server/`).
 
 #[doc(hidden)]
+mod drift;
 pub mod fuzzing;
 pub mod jobs;
 pub mod kafka;

@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = &[
         JS,
         include_bytes!("assets/changefeeds.js"),
     ),
+    asset("changesets.js", JS, include_bytes!("assets/changesets.js")),
     asset("admin.js", JS, include_bytes!("assets/admin.js")),
     asset("grants.js", JS, include_bytes!("assets/grants.js")),
 ];

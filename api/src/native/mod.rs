@@ -8,6 +8,7 @@ use sea_orm::DbErr;
 use crate::auth::Forbidden;
 
 pub mod audit;
+pub mod changesets;
 pub mod clusters;
 pub mod projects;
 pub mod reassignments;

@@ -188,7 +188,7 @@ impl TasksApi {
             Option<String>,
         >,
         #[oai(validator(
-            pattern = r"^(ping|topic\.(create|delete|config|partitions)|broker\.(config|remove)|partition\.reassign|acl\.(create|delete)|changefeed\.(create|pause|resume|update|delete))?$"
+            pattern = r"^(ping|topic\.(create|delete|config|partitions)|broker\.(config|remove)|partition\.reassign|acl\.(create|delete)|changefeed\.(create|pause|resume|update|delete)|changeset\.(apply|drift))?$"
         ))]
         kind: Query<Option<String>>,
         #[oai(validator(pattern = r"^(pending|running|succeeded|failed|cancelled)?$"))]

@@ -1,7 +1,9 @@
 //! One module per group of commands; what they share: the error every
 //! command answers and the wait for tasks to finish.
 
+pub mod apply;
 pub mod changefeeds;
+pub mod changesets;
 pub mod tasks;
 pub mod topics;
 
@@ -19,6 +21,10 @@ use crate::{
 pub enum CliError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// What the command line asks cannot be done as asked: a file that
+    /// cannot be read, a confirmation nobody can give.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CliError {
@@ -26,6 +32,7 @@ impl CliError {
         match self {
             CliError::Client(err) if err.is_unavailable() => Exit::Unavailable,
             CliError::Client(_) => Exit::Failed,
+            CliError::Usage(_) => Exit::Usage,
         }
     }
 }

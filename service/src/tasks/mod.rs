@@ -138,6 +138,17 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, D
     Entity::find_by_id(id.to_owned()).one(db).await
 }
 
+/// The tasks of `ids` that exist, in no particular order.
+pub async fn get_many(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Entity::find()
+        .filter(Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await
+}
+
 /// One page of tasks, newest first, and the total matching the filter.
 pub async fn list(
     db: &impl ConnectionTrait,

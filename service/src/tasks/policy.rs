@@ -58,5 +58,17 @@ pub fn of(kind: TaskKind) -> KindPolicy {
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(180),
         },
+        // An apply waits for its steps' tasks, a reassignment's among them:
+        // as long as one of those. A retried attempt resumes from the steps
+        // recorded on the changeset.
+        TaskKind::ChangesetApply => KindPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(6 * 3600),
+        },
+        // One plan against the cluster, and a revert's tasks waited for.
+        TaskKind::ChangesetDrift => KindPolicy {
+            max_attempts: 3,
+            attempt_timeout: Duration::from_secs(600),
+        },
     }
 }

@@ -1,6 +1,11 @@
 //! The `ferry` command-line client (issue #21), run as a CI job runs it: a
-//! subprocess given `FERRY_URL` and `FERRY_TOKEN`, judged by its exit code,
-//! its JSON on standard output and its lines on standard error.
+//! subprocess given `FERRY_URL` and `FERRY_TOKEN` (or a configuration
+//! file), judged by its exit code, its JSON on standard output and its lines
+//! on standard error. Changesets (docs/CHANGESETS.md) are in `changesets`,
+//! the configuration file in `config`.
+
+mod changesets;
+mod config;
 
 use std::process::Output;
 
@@ -32,13 +37,24 @@ impl Run {
 
 /// Runs `ferry args...` against `url` with `token` (none when `None`).
 async fn ferry(url: &str, token: Option<&str>, args: &[&str]) -> Run {
+    let mut env = vec![("FERRY_URL", url)];
+    env.extend(token.map(|token| ("FERRY_TOKEN", token)));
+    ferry_with(&env, args).await
+}
+
+/// Runs `ferry args...` with only the `FERRY_*` settings of `env`: no
+/// configuration file unless `env` names one (`FERRY_CONFIG`, or
+/// `XDG_CONFIG_HOME`), whatever the machine's own.
+async fn ferry_with(env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut command = tokio::process::Command::new(binaries::binary(binaries::CLI));
     command
         .args(args)
-        .env("FERRY_URL", url)
-        .env_remove("FERRY_TOKEN");
-    if let Some(token) = token {
-        command.env("FERRY_TOKEN", token);
+        .env_remove("FERRY_URL")
+        .env_remove("FERRY_TOKEN")
+        .env_remove("FERRY_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/ferry-cli-tests");
+    for (name, value) in env {
+        command.env(name, value);
     }
     let Output {
         status,

@@ -107,6 +107,28 @@ fn rule(w: &World, method: &str, path: &str) -> Option<Rule> {
         ("put", "/api/v1/projects/{id}/grants/{cluster_id}") => {
             r("", Some(json!({ "topicPrefix": null })), Refused, true)
         }
+        // Changesets: B's are not A's to see or move; planning on B's
+        // cluster is refused.
+        ("get", "/api/v1/changesets") => r("", None, Hidden, false),
+        ("post", "/api/v1/changesets") => r(
+            "mode=plan",
+            Some(
+                json!({ "cluster": w.b_only.parse::<i64>().unwrap(), "name": "x", "topics": [{ "name": "teamb.x" }] }),
+            ),
+            RefusedOrUnknown,
+            true,
+        ),
+        ("get", "/api/v1/changesets/{id}") => r("", None, Refused, false),
+        (
+            "post",
+            "/api/v1/changesets/{id}/apply"
+            | "/api/v1/changesets/{id}/approve"
+            | "/api/v1/changesets/{id}/resume"
+            | "/api/v1/changesets/{id}/drift",
+        ) => r("", None, Refused, true),
+        ("patch", "/api/v1/changesets/{id}") => {
+            r("", Some(json!({ "watch": false })), Refused, true)
+        }
         // TiEM.
         ("get", "/api/v1/changefeeds") => r("", None, Hidden, false),
         ("post", "/api/v1/changefeeds") => r(
@@ -272,6 +294,8 @@ fn fill(w: &World, path: &str, ids: &Ids, own: bool) -> String {
         if own { &ids.a_task } else { &ids.b_task }
     } else if path.starts_with("/api/v1/changefeeds") {
         &ids.b_changefeed
+    } else if path.starts_with("/api/v1/changesets") {
+        &ids.b_changeset
     } else if path.starts_with("/api/v1/projects") {
         if own { &w.a.id } else { &w.b.id }
     } else if path.starts_with("/api/v1/tokens") {
@@ -303,6 +327,7 @@ struct Ids {
     a_task: String,
     b_task: String,
     b_changefeed: String,
+    b_changeset: String,
     a_token: String,
     b_token: String,
 }
@@ -413,6 +438,19 @@ async fn setup_ids(w: &World) -> Ids {
         .as_str()
         .expect("B's changefeed")
         .to_owned();
+    // B's changeset on the shared cluster, planned (nothing applied).
+    let b_changeset = call(
+        app,
+        Method::POST,
+        "/api/v1/changesets?mode=plan",
+        &w.b.client,
+        Some(&json!({ "cluster": w.shared.parse::<i64>().unwrap(), "name": "teamb", "topics": [{ "name": "teamb.orders" }] })),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .expect("B's changeset")
+        .to_owned();
     let token_id = |project: &str| {
         let project = project.to_owned();
         async move {
@@ -455,6 +493,7 @@ async fn setup_ids(w: &World) -> Ids {
         a_task,
         b_task,
         b_changefeed,
+        b_changeset,
         a_token: token_id("proja").await,
         b_token: token_id("projb").await,
     }

@@ -17,6 +17,7 @@ pub mod changefeed;
 
 pub mod acl_create;
 pub mod acl_delete;
+pub mod changeset;
 pub mod ping;
 pub mod reassign;
 pub mod topic_config;
@@ -109,6 +110,8 @@ pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
         TaskKind::ChangefeedResume => changefeed::resume::run(ctx).await,
         TaskKind::ChangefeedUpdate => changefeed::update::run(ctx).await,
         TaskKind::ChangefeedDelete => changefeed::delete::run(ctx).await,
+        TaskKind::ChangesetApply => changeset::run_apply(ctx).await,
+        TaskKind::ChangesetDrift => changeset::run_drift(ctx).await,
     }
 }
 
@@ -118,6 +121,7 @@ pub async fn execute(ctx: JobContext<'_>) -> Result<Value, JobError> {
 pub async fn after_cancel(ctx: JobContext<'_>) {
     match ctx.task.kind {
         TaskKind::PartitionReassign | TaskKind::BrokerRemove => reassign::cancel(ctx).await,
+        TaskKind::ChangesetApply => changeset::after_cancel(ctx).await,
         TaskKind::Ping
         | TaskKind::TopicCreate
         | TaskKind::TopicDelete
@@ -130,7 +134,8 @@ pub async fn after_cancel(ctx: JobContext<'_>) {
         | TaskKind::ChangefeedPause
         | TaskKind::ChangefeedResume
         | TaskKind::ChangefeedUpdate
-        | TaskKind::ChangefeedDelete => {}
+        | TaskKind::ChangefeedDelete
+        | TaskKind::ChangesetDrift => {}
     }
 }
 

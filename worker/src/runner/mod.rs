@@ -94,6 +94,10 @@ where
         claims: claims::start(store.clone(), name.clone()),
     });
     tokio::spawn(sweep_stale_pending(store.clone()));
+    tokio::spawn(crate::drift::watch(
+        store.clone(),
+        Duration::from_secs(settings.drift_interval_seconds),
+    ));
     let supervisor = Supervisor::new(store.clone(), name.clone(), changefeed_settings);
     let supervisor_stop = CancellationToken::new();
     let supervisor_done = tokio::spawn(supervisor.run(supervisor_stop.clone()));

@@ -59,14 +59,16 @@ function connectionBack() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Calls ferry and answers the parsed JSON body (null for an empty one).
-// A read that cannot reach ferry is retried, every few seconds, until it
-// can; a change is not (it might have happened), and throws instead.
-export async function api(path, { method = 'GET', body } = {}) {
+// The body is sent as JSON, or as it is with its `contentType` (a pasted
+// YAML document). A read that cannot reach ferry is retried, every few
+// seconds, until it can; a change is not (it might have happened), and
+// throws instead.
+export async function api(path, { method = 'GET', body, contentType } = {}) {
   const headers = { Authorization: `Bearer ${token()}`, Accept: 'application/json' };
   const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
-    headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    headers['content-type'] = contentType || 'application/json';
+    init.body = contentType ? body : JSON.stringify(body);
   }
   let resp;
   for (let delay = 1000; ; delay = Math.min(delay * 2, 8000)) {

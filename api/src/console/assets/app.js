@@ -10,6 +10,7 @@ import { taskPage, tasksPage } from './tasks.js';
 import { clusterPage, clustersPage } from './clusters.js';
 import { topicPage } from './topic.js';
 import { changefeedPage, changefeedsPage } from './changefeeds.js';
+import { changesetPage, changesetsPage } from './changesets.js';
 import { adminPage } from './admin.js';
 
 const main = () => document.getElementById('main');
@@ -38,6 +39,8 @@ const ROUTES = [
   [/^\/clusters\/([^/]+)\/topics\/([^/]+)$/, topicPage],
   [/^\/changefeeds$/, changefeedsPage],
   [/^\/changefeeds\/([^/]+)$/, changefeedPage],
+  [/^\/changesets$/, changesetsPage],
+  [/^\/changesets\/([^/]+)$/, changesetPage],
   [/^\/admin$/, adminPage],
 ];
 

@@ -215,22 +215,48 @@ pub(super) fn describe_configs(
     resource: &ConfigResource,
     timeout: Duration,
 ) -> Result<Vec<ConfigEntry>, AdminError> {
-    let (restype, name) = native_resource(resource)?;
+    describe_configs_many(rk, std::slice::from_ref(resource), timeout)?
+        .pop()
+        .map_or_else(|| Ok(Vec::new()), |(_, described)| described)
+}
+
+/// DescribeConfigs of several resources of one type in one request, each
+/// with its own outcome, by resource name. Sensitive values are dropped.
+pub(super) fn describe_configs_many(
+    rk: Rk,
+    resources: &[ConfigResource],
+    timeout: Duration,
+) -> Result<Vec<DescribedResource>, AdminError> {
+    let natives = resources
+        .iter()
+        .map(native_resource)
+        .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: `rk` is live for the call (the caller holds the client); every
     // pointer read below belongs to `event`, which outlives the reads.
     unsafe {
-        let config = Guard::new(
-            rd::rd_kafka_ConfigResource_new(restype, name.as_ptr()),
-            rd::rd_kafka_ConfigResource_destroy,
-        );
-        let mut configs = [config.ptr];
+        let guards: Vec<_> = natives
+            .iter()
+            .map(|(restype, name)| {
+                Guard::new(
+                    rd::rd_kafka_ConfigResource_new(*restype, name.as_ptr()),
+                    rd::rd_kafka_ConfigResource_destroy,
+                )
+            })
+            .collect();
+        let mut configs: Vec<_> = guards.iter().map(|g| g.ptr).collect();
         let event = request(
             rk,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
             false,
             |options, queue| {
-                rd::rd_kafka_DescribeConfigs(rk, configs.as_mut_ptr(), 1, options, queue)
+                rd::rd_kafka_DescribeConfigs(
+                    rk,
+                    configs.as_mut_ptr(),
+                    configs.len(),
+                    options,
+                    queue,
+                )
             },
         )?;
         let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
@@ -240,14 +266,34 @@ pub(super) fn describe_configs(
             ));
         }
         let mut count = 0;
-        let resources = rd::rd_kafka_DescribeConfigs_result_resources(result, &mut count);
-        if count == 0 || resources.is_null() {
+        let described = rd::rd_kafka_DescribeConfigs_result_resources(result, &mut count);
+        if described.is_null() {
             return Ok(Vec::new());
         }
-        let resource = *resources;
-        if let Some(err) = resource_error(resource) {
-            return Err(err);
-        }
+        Ok((0..count)
+            .map(|i| {
+                let resource = *described.add(i);
+                let name = text(rd::rd_kafka_ConfigResource_name(resource)).unwrap_or_default();
+                let entries = match resource_error(resource) {
+                    Some(err) => Err(err),
+                    None => Ok(config_entries(resource)),
+                };
+                (name, entries)
+            })
+            .collect())
+    }
+}
+
+/// One resource of a DescribeConfigs answer: its name and its configs.
+pub(super) type DescribedResource = (String, Result<Vec<ConfigEntry>, AdminError>);
+
+/// The configs of one described resource, sensitive values dropped.
+///
+/// # Safety
+/// `resource` points into a live DescribeConfigs result event.
+unsafe fn config_entries(resource: *const rd::rd_kafka_ConfigResource_t) -> Vec<ConfigEntry> {
+    // SAFETY: guaranteed by the caller; entries and synonyms belong to it.
+    unsafe {
         let mut count = 0;
         let entries = rd::rd_kafka_ConfigResource_configs(resource, &mut count);
         let mut out = Vec::with_capacity(count);
@@ -280,6 +326,6 @@ pub(super) fn describe_configs(
                 synonyms,
             });
         }
-        Ok(out)
+        out
     }
 }

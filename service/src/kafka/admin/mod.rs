@@ -360,6 +360,48 @@ pub async fn describe_configs(
     .await
 }
 
+/// The configs of many topics, asked in requests of at most
+/// `DESCRIBE_BATCH` topics, four at once, by topic name. A topic the broker
+/// answered with an error carries it.
+pub async fn describe_topic_configs(
+    cluster: &Arc<KafkaCluster>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, Result<Vec<ConfigEntry>, AdminError>>, AdminError> {
+    use futures::TryStreamExt;
+
+    /// Topics per DescribeConfigs request: one answer stays well under a
+    /// megabyte (a topic's configs are about 40 entries with synonyms).
+    const DESCRIBE_BATCH: usize = 200;
+    let batches: Vec<Vec<ConfigResource>> = topics
+        .chunks(DESCRIBE_BATCH)
+        .map(|chunk| chunk.iter().cloned().map(ConfigResource::Topic).collect())
+        .collect();
+    let answers: Vec<Vec<ffi::DescribedResource>> = stream::iter(batches)
+        .map(|batch| {
+            let cluster = cluster.clone();
+            blocking(timeout, move || {
+                ffi::describe_configs_many(cluster.admin.inner().native_ptr(), &batch, timeout)
+            })
+        })
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
+    Ok(answers
+        .into_iter()
+        .flatten()
+        .map(|(name, described)| {
+            (
+                name,
+                described.map(|mut entries| {
+                    entries.sort_by(|a, b| a.name.cmp(&b.name));
+                    entries
+                }),
+            )
+        })
+        .collect())
+}
+
 /// All consumer groups, or the one named (an empty list when it does not
 /// exist).
 pub async fn list_groups(
