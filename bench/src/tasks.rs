@@ -66,6 +66,11 @@ pub struct Args {
     /// (the scale-out figure, issue #19).
     #[arg(long, default_value_t = 0)]
     sleep_ms: u64,
+    /// Queue the run part's batches as bulk lists of 1,000 tasks (jobs of
+    /// 100 tasks each, claimed and settled together) instead of one task
+    /// per call (a job each). Not with --sleep-ms.
+    #[arg(long)]
+    lists: bool,
     /// Which part to run.
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
@@ -512,10 +517,19 @@ async fn ferry_batch(
     // workers start. It is stopped before they do, so that its CPU use and
     // pooled connections are no part of the workers' figure.
     let (mut api, address) = start_api(ferry).await?;
-    TasksClient::new(&address, ferry.admin_token(), args.clients)?
-        .sleeping(args.sleep_ms)
-        .submit_many(args.n, args.clients)
-        .await?;
+    let client = TasksClient::new(&address, ferry.admin_token(), args.clients)?;
+    if args.lists {
+        anyhow::ensure!(
+            args.sleep_ms == 0,
+            "--lists queues no-op tasks: drop --sleep-ms"
+        );
+        bulk::ferry(&client, args.n).await?;
+    } else {
+        client
+            .sleeping(args.sleep_ms)
+            .submit_many(args.n, args.clients)
+            .await?;
+    }
     api.kill();
     let run = ferry_path::run_batch(ferry, pool, workers, expected_total, timeout).await?;
     anyhow::ensure!(

@@ -308,7 +308,8 @@ impl TasksApi {
                     note.set(serde_json::json!({ "kind": "ping", "tasks": count }));
                 }
                 let audit = note.and_then(|n| n.entry(StatusCode::ACCEPTED));
-                let tasks = submit::submit_many(&state.store, news, audit).await?;
+                let tasks =
+                    submit::submit_many(&state.store, news, audit, submit::BULK_JOB_TASKS).await?;
                 OneOrMany::Many(tasks.into_iter().map(Into::into).collect())
             }
         };

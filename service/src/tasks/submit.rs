@@ -110,7 +110,7 @@ pub async fn submit(
     audit: Option<audit_log::ActiveModel>,
 ) -> Result<Model, ServiceError> {
     if store.db.get_database_backend() != DbBackend::Postgres {
-        let mut models = submit_many(store, vec![new], audit).await?;
+        let mut models = submit_many(store, vec![new], audit, 1).await?;
         return Ok(models.remove(0));
     }
     let model = new.into_model();
@@ -140,22 +140,30 @@ pub async fn submit(
     Ok(model)
 }
 
-/// Records and queues many tasks (each its own job) with the request's one
-/// audit row, in one transaction: a bulk submission is accepted whole or
-/// not at all. On PostgreSQL that is one statement (`submit_many_postgres`).
+/// Tasks of a bulk list per job: a list of 1,000 is 10 jobs, each claimed
+/// in one statement, run together and settled in one transaction
+/// (`runner/batch.rs`), so that both the submission and the drain write
+/// one queue row and commit once per 100 tasks instead of per task.
+pub const BULK_JOB_TASKS: usize = 100;
+
+/// Records and queues many tasks with the request's one audit row, in one
+/// transaction: a bulk submission is accepted whole or not at all. Tasks go
+/// `batch_size` to a job (1: each its own). On PostgreSQL that is one
+/// statement (`submit_many_postgres`).
 pub async fn submit_many(
     store: &Store,
     news: Vec<NewTask>,
     audit: Option<audit_log::ActiveModel>,
+    batch_size: usize,
 ) -> Result<Vec<Model>, ServiceError> {
     if store.db.get_database_backend() == DbBackend::Postgres {
         let models: Vec<Model> = news.into_iter().map(NewTask::into_model).collect();
-        submit_many_postgres(store, &models, audit).await?;
+        submit_many_postgres(store, &models, audit, batch_size).await?;
         store.wakeups.jobs_queued();
         return Ok(models);
     }
     let submission = Submission::begin(store).await?;
-    let models = submission.record(news, 1).await?;
+    let models = submission.record(news, batch_size).await?;
     if let Some(audit) = audit {
         submission.audit(audit).await?;
     }
@@ -174,6 +182,7 @@ async fn submit_many_postgres(
     store: &Store,
     models: &[Model],
     audit: Option<audit_log::ActiveModel>,
+    batch_size: usize,
 ) -> Result<(), ServiceError> {
     use sea_orm::{ActiveEnum, Statement, sea_query::PostgresQueryBuilder};
 
@@ -198,8 +207,8 @@ async fn submit_many_postgres(
         })
         .collect();
     let jobs: Vec<QueuedJob> = models
-        .iter()
-        .map(|m| QueuedJob::of(std::slice::from_ref(m)))
+        .chunks(batch_size.max(1))
+        .map(QueuedJob::of)
         .collect();
     let (mut sql, mut values) = match audit {
         Some(audit) => {

@@ -16,12 +16,13 @@ both_backends!(
 
 async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend) {
     let app = spawn_app(backend).await;
-    let list: Vec<Value> = (0..5)
+    // 105 tasks: two jobs, of 100 and of 5 (`submit::BULK_JOB_TASKS`).
+    let list: Vec<Value> = (0..105)
         .map(|i| json!({ "kind": "ping", "subject": format!("s{i}") }))
         .collect();
     let accepted = app.post("/api/v1/tasks", &json!(list)).await.expect(202);
     let accepted = accepted.as_array().expect("a list answers a list");
-    assert_eq!(accepted.len(), 5, "{accepted:?}");
+    assert_eq!(accepted.len(), 105, "{accepted:?}");
     for (i, task) in accepted.iter().enumerate() {
         assert_eq!(
             task["subject"],
@@ -45,17 +46,25 @@ async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend
     ] {
         assert_eq!(first[field], accepted[0][field], "{field}: {first}");
     }
+    let mut claims = std::collections::BTreeSet::new();
     for task in accepted {
         let done = app.wait_finished(&task_id(task)).await;
         assert_eq!(done["status"], "succeeded", "{done}");
+        claims.insert(done["startedAt"].as_str().unwrap().to_owned());
     }
+    // A job's tasks are claimed by one statement, at one instant.
+    assert!(
+        claims.len() <= 2,
+        "105 tasks of a list run as 2 jobs, claimed at {} instants",
+        claims.len()
+    );
     let audit = app.get("/api/v1/audit?pageSize=50").await.expect(200);
     let submissions: Vec<&Value> = data(&audit)
         .iter()
         .filter(|e| e["method"] == "POST" && e["path"] == "/api/v1/tasks")
         .collect();
     assert_eq!(submissions.len(), 1, "one audit entry per call: {audit}");
-    assert_eq!(submissions[0]["detail"]["tasks"], 5, "{audit}");
+    assert_eq!(submissions[0]["detail"]["tasks"], 105, "{audit}");
     assert_eq!(submissions[0]["status"], 202, "{audit}");
 }
 

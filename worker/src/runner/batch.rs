@@ -1,7 +1,8 @@
 //! Jobs that run several tasks together: the tasks of one addTopicTask
-//! request. One statement claims them, one broker call creates their topics,
-//! and one transaction records every task's own outcome (one statement for
-//! all the successes). A retryable failure
+//! request, or of one bulk `POST /api/v1/tasks` list. One statement claims
+//! them, one broker call creates their topics (other kinds run side by
+//! side, each its own job), and one transaction records every task's own
+//! outcome (one statement for all the successes). A retryable failure
 //! of some tasks sends the job back to apalis for a later attempt, which
 //! claims only the tasks still unfinished.
 
@@ -35,7 +36,7 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
         if task.attempts > task.max_attempts {
             let exhausted = outcome::exhausted(&task);
             outcomes.push((task, Err(exhausted)));
-        } else if task.kind != TaskKind::TopicCreate {
+        } else if !runs_in_batch(task.kind) {
             let reason = format!("kind `{}` cannot run in a batch", task.kind);
             outcomes.push((task, Err(JobError::Permanent(reason))));
         } else {
@@ -43,8 +44,12 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
         }
     }
     tracing::info!(tasks = runnable.len(), "batch attempt started");
-    let timeout = policy::of(TaskKind::TopicCreate).attempt_timeout;
-    match tokio::time::timeout(timeout, create_topics(state, &runnable)).await {
+    let timeout = runnable
+        .iter()
+        .map(|t| policy::of(t.kind).attempt_timeout)
+        .max()
+        .unwrap_or_default();
+    match tokio::time::timeout(timeout, run_tasks(state, &runnable)).await {
         Ok(results) => outcomes.extend(runnable.into_iter().zip(results)),
         Err(_) => {
             for task in runnable {
@@ -95,6 +100,45 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
     );
     tracing::warn!(error = %summary, "batch attempt partly failed");
     Err(JobError::Retryable(summary).into())
+}
+
+/// The kinds whose tasks may share a job: topic creation (one broker call
+/// for the batch) and `ping` (a bulk list's no-op tasks).
+fn runs_in_batch(kind: TaskKind) -> bool {
+    matches!(kind, TaskKind::TopicCreate | TaskKind::Ping)
+}
+
+/// Runs the claimed tasks and answers in their order: topic creations
+/// together, every other task as its own job, side by side.
+async fn run_tasks(state: &WorkerState, tasks: &[Model]) -> Vec<Result<Value, JobError>> {
+    let (topics, others): (Vec<usize>, Vec<usize>) =
+        (0..tasks.len()).partition(|&i| tasks[i].kind == TaskKind::TopicCreate);
+    let mut answers: Vec<Option<Result<Value, JobError>>> =
+        (0..tasks.len()).map(|_| None).collect();
+    if !topics.is_empty() {
+        let topic_tasks: Vec<Model> = topics.iter().map(|&i| tasks[i].clone()).collect();
+        for (i, answer) in topics
+            .into_iter()
+            .zip(create_topics(state, &topic_tasks).await)
+        {
+            answers[i] = Some(answer);
+        }
+    }
+    let ran = futures::future::join_all(others.iter().map(|&i| {
+        jobs::execute(JobContext {
+            store: &state.store,
+            task: &tasks[i],
+            resources: &state.resources,
+        })
+    }))
+    .await;
+    for (i, answer) in others.into_iter().zip(ran) {
+        answers[i] = Some(answer);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(JobError::Retryable("no outcome".into()))))
+        .collect()
 }
 
 /// Creates the topics of the claimed tasks, grouped by cluster (a request has
