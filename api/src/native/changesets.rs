@@ -73,9 +73,11 @@ pub struct TopicDocument {
     pub partitions: Option<i32>,
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "32")))]
     pub replication_factor: Option<i32>,
-    /// The topic's complete set of config overrides.
+    /// The topic's complete set of config overrides: each value a string,
+    /// or a number or boolean (as YAML documents write them), read as its
+    /// text.
     #[oai(nullable)]
-    pub configs: Option<BTreeMap<String, String>>,
+    pub configs: Option<BTreeMap<String, Value>>,
 }
 
 /// One ACL, with Kafka's upper-case names.
@@ -379,25 +381,41 @@ fn document_view(doc: &ferry_entity::changeset::DesiredState) -> Value {
     json!({ "topics": doc.topics, "acls": acls, "changefeeds": changefeeds })
 }
 
-fn input(doc: ChangesetDocument) -> DocumentInput {
-    DocumentInput {
+/// A config value as Kafka takes it: text.
+fn config_text(topic: usize, name: &str, value: Value) -> NativeResult<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(NativeError::bad_request(format!(
+            "topics[{topic}].configs.{name} must be a string, a number or a boolean"
+        ))),
+    }
+}
+
+fn input(doc: ChangesetDocument) -> NativeResult<DocumentInput> {
+    let mut topics = Vec::new();
+    for (i, t) in doc.topics.unwrap_or_default().into_iter().enumerate() {
+        let mut configs = BTreeMap::new();
+        for (name, value) in t.configs.unwrap_or_default() {
+            let text = config_text(i, &name, value)?;
+            configs.insert(name, text);
+        }
+        topics.push(ferry_entity::changeset::DesiredTopic {
+            name: t.name,
+            partitions: t.partitions,
+            replication_factor: t.replication_factor,
+            configs,
+        });
+    }
+    Ok(DocumentInput {
         cluster: ClusterId(doc.cluster),
         name: doc.name,
         allow_delete: doc.allow_delete.unwrap_or_default(),
         require_approval: doc.require_approval.unwrap_or_default(),
         watch: doc.watch.unwrap_or_default(),
         revert: doc.revert.unwrap_or_default(),
-        topics: doc
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| ferry_entity::changeset::DesiredTopic {
-                name: t.name,
-                partitions: t.partitions,
-                replication_factor: t.replication_factor,
-                configs: t.configs.unwrap_or_default(),
-            })
-            .collect(),
+        topics,
         acls: doc
             .acls
             .unwrap_or_default()
@@ -425,7 +443,7 @@ fn input(doc: ChangesetDocument) -> DocumentInput {
                 start_ts: f.start_ts,
             })
             .collect(),
-    }
+    })
 }
 
 fn note(req: &Request, action: &str, id: &str) {
@@ -452,7 +470,7 @@ impl ChangesetsApi {
         let doc = match body {
             DocumentBody::Json(Json(d)) | DocumentBody::Yaml(Yaml(d)) => d,
         };
-        let model = changesets::plan(&state.store, &state.kafka, &auth.0, input(doc)).await?;
+        let model = changesets::plan(&state.store, &state.kafka, &auth.0, input(doc)?).await?;
         note(req, "plan", &model.id);
         if mode.0 != Some(Mode::Apply) {
             return Ok(Planned::Created(Json(view(&state, model).await?)));

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use ferry_entity::{
-    ClusterId,
+    ClusterId, Role,
     acl::AclBinding,
     changeset::{DesiredChangefeed, DesiredState, DesiredTopic},
 };
@@ -116,6 +116,19 @@ pub fn check(
     if !input.changefeeds.is_empty() && !identity.is_global() {
         return Err(ServiceError::forbidden(
             "changefeeds in a changeset need a global token (a project token creates them through TiEM's API)",
+        ));
+    }
+    // What TiEM's create asks of a global token (`changefeeds::Reach`): a
+    // downstream named by address needs an admin. The apply then runs with
+    // the reach the plan was checked for.
+    if input
+        .changefeeds
+        .iter()
+        .any(|f| f.downstream.get("ip").is_some() || f.downstream.get("host").is_some())
+        && identity.role != Role::Admin
+    {
+        return Err(ServiceError::forbidden(
+            "a changefeed's downstream given by ip and port needs a global admin token; name a registered cluster with targetClusterId",
         ));
     }
     let mut feed_names = HashSet::new();

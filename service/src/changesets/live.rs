@@ -72,7 +72,12 @@ pub async fn read(
 ) -> Result<Live, ServiceError> {
     let cluster = kafka.get(store, cluster_id).await?;
     let unreachable = |err: kafka_admin::AdminError| {
-        ServiceError::unavailable(format!("reading cluster {cluster_id}"), err)
+        ServiceError::unavailable(
+            format!(
+                "cluster {cluster_id} did not answer ({err}): a plan needs its live state; try again"
+            ),
+            err,
+        )
     };
     let described = kafka_admin::describe_cluster(&cluster, INSPECT_TIMEOUT)
         .await

@@ -342,14 +342,14 @@ fn missing(change: &Change) -> ServiceError {
     ))
 }
 
-/// The identity the steps run under: changefeeds in a changeset need a
-/// global token when planned (`document::check`), so the apply may reach
-/// what a global client reaches.
+/// The identity a changefeed's step runs under: changefeeds in a changeset
+/// need a global token, and a downstream by address a global admin, when
+/// planned (`document::check`), so the apply reaches what was checked then.
 fn applier_identity(who: &Requester) -> Identity {
     Identity {
         token_id: String::new(),
         name: who.created_by.clone(),
-        role: Role::Client,
+        role: Role::Admin,
         project: None,
         rate: None,
     }

@@ -2,6 +2,7 @@
 //! into a real MariaDB downstream.
 
 mod api;
+mod changesets;
 mod ddl_safety;
 mod fence;
 mod helpers;

@@ -566,6 +566,72 @@ async fn documents_are_checked() {
         .await
         .expect(400);
     assert_eq!(yaml["status"], 400, "{yaml}");
+    // YAML's untyped scalars are held to the schema as JSON's are, but for a
+    // config's value, which may be written as a number.
+    let typed = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/changesets?mode=plan",
+            Some(app.launcher().admin_token()),
+            Some("application/yaml"),
+            Some(format!("cluster: {cluster}\nname: x\nchangefeeds:\n  - name: f\n    clusterId: '1'\n    downstreamType: mysql\n    downstream: {{}}\n    startTs: false\n")),
+        )
+        .await
+        .expect(400);
+    assert!(
+        typed["detail"].as_str().unwrap().contains("startTs"),
+        "{typed}"
+    );
+    let numbers = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/changesets?mode=plan",
+            Some(app.launcher().admin_token()),
+            Some("application/yaml"),
+            Some(format!("cluster: {cluster}\nname: numbers\ntopics:\n  - name: n1\n    configs:\n      retention.ms: 86400000\n")),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        change(&numbers, "n1")["fields"][0],
+        json!({ "field": "configs.retention.ms", "old": null, "new": "86400000" })
+    );
+    // A changefeed's downstream password is sealed, never shown.
+    let sealed = app
+        .post(
+            "/api/v1/changesets?mode=plan",
+            &json!({ "cluster": cluster, "name": "sealed", "changefeeds": [{ "name": "f",
+                "clusterId": "1", "downstreamType": "mysql", "rules": ["db.*"],
+                "downstream": { "ip": "127.0.0.1", "port": 3306, "username": "u", "password": "s3cret-pw" } }] }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        sealed["document"]["changefeeds"][0]["downstream"]["password"], "******",
+        "{sealed}"
+    );
+    assert!(!sealed.to_string().contains("s3cret-pw"));
+    let (_, client) = app.mint_token("feeds", "client").await;
+    let by_address = app
+        .send(
+            Method::POST,
+            "/api/v1/changesets?mode=plan",
+            Some(&client),
+            Some(
+                &json!({ "cluster": cluster, "name": "x", "changefeeds": [{ "name": "f",
+                "clusterId": "1", "downstreamType": "mysql",
+                "downstream": { "ip": "127.0.0.1", "port": 3306, "username": "u" } }] }),
+            ),
+        )
+        .await
+        .expect(403);
+    assert!(
+        by_address["detail"]
+            .as_str()
+            .unwrap()
+            .contains("global admin"),
+        "{by_address}"
+    );
     let missing = app
         .post(
             "/api/v1/changesets?mode=plan",
@@ -576,7 +642,7 @@ async fn documents_are_checked() {
     assert!(missing["detail"].as_str().is_some());
     assert_eq!(
         app.get("/api/v1/changesets").await.expect(200)["total"],
-        0,
-        "nothing refused was recorded"
+        2,
+        "nothing refused was recorded, only the two plans that were accepted"
     );
 }
