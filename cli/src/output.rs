@@ -96,7 +96,9 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> Table {
     table
 }
 
-/// A wait's progress: a bar on a terminal, a line per change elsewhere.
+/// A wait's progress: a bar on a terminal; elsewhere (a CI log) a line at
+/// each tenth of the total, at the end, and for every thing that did not
+/// succeed, so that a wait for 1,000 tasks writes a dozen lines, not 1,000.
 pub enum Progress {
     Bar(ProgressBar),
     Lines { what: String, total: u64, done: u64 },
@@ -117,7 +119,9 @@ impl Progress {
                 total,
                 done: seen,
             } => {
-                if done != *seen || !note.is_empty() {
+                let tenth = |n: u64| n.saturating_mul(10) / (*total).max(1);
+                let step = done != *seen && (done == *total || tenth(done) > tenth(*seen));
+                if step || !note.is_empty() {
                     *seen = done;
                     eprintln!("{what}: {done}/{total} finished{}", suffix(note));
                 }
