@@ -105,6 +105,8 @@ pub struct TaskFilter {
     pub kind: Option<String>,
     pub cluster: Option<String>,
     pub subject: Option<String>,
+    /// Only tasks created at or after this instant (RFC 3339, the server's).
+    pub created_since: Option<String>,
     pub page: u64,
     pub page_size: u64,
 }
@@ -142,6 +144,7 @@ impl Client {
             ("kind", &filter.kind),
             ("clusterId", &filter.cluster),
             ("subject", &filter.subject),
+            ("createdSince", &filter.created_since),
         ] {
             if let Some(value) = value {
                 query.push((name, value.clone()));

@@ -13,7 +13,7 @@ use futures::{StreamExt, stream};
 
 use crate::{
     Exit,
-    client::{Client, ClientError, Task},
+    client::{Client, ClientError, Task, TaskFilter},
     output::Printer,
 };
 
@@ -80,6 +80,83 @@ pub async fn wait_all(
     }
     progress.finish();
     let tasks: Vec<Task> = tasks.into_iter().flatten().collect();
+    let timed_out = tasks.iter().any(|t| !t.is_final());
+    Ok((tasks, timed_out))
+}
+
+/// Waits for the tasks of one request, all of one kind on one cluster
+/// (`ferry topics ensure`), by reading the cluster's task list rather than
+/// long-polling each task: a few calls per look however many tasks there
+/// are, where one wait per task took about `tasks / WAITS_AT_ONCE` round
+/// trips after they finished, and a client token's rate limit besides.
+/// Looks again after 20 ms, backing off to 500 ms. Answers as
+/// [`wait_all`].
+pub async fn wait_listed(
+    client: &Client,
+    printer: &Printer,
+    ids: &[String],
+    cluster: &str,
+    kind: &str,
+    timeout: Duration,
+) -> Result<(Vec<Task>, bool), CliError> {
+    /// The list's largest page.
+    const PAGE: u64 = 500;
+    let Some(first) = ids.first() else {
+        return Ok((Vec::new(), false));
+    };
+    let deadline = Instant::now() + timeout;
+    // The request's tasks were created together: none before its first.
+    let since = client.task(first, Duration::ZERO).await?.created_at;
+    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut progress = printer.progress(ids.len() as u64, "tasks");
+    let mut pause = Duration::from_millis(20);
+    let mut seen: std::collections::HashMap<String, Task> = std::collections::HashMap::new();
+    let mut failed = std::collections::HashSet::new();
+    loop {
+        let mut page = 1;
+        loop {
+            let filter = TaskFilter {
+                kind: Some(kind.to_owned()),
+                cluster: Some(cluster.to_owned()),
+                created_since: since.clone(),
+                page,
+                page_size: PAGE,
+                ..TaskFilter::default()
+            };
+            let listed = client.tasks(&filter).await?;
+            for task in listed.data {
+                if wanted.contains(task.id.as_str()) {
+                    seen.insert(task.id.clone(), task);
+                }
+            }
+            if page * PAGE >= listed.total {
+                break;
+            }
+            page += 1;
+        }
+        let done = seen.values().filter(|t| t.is_final()).count();
+        progress.set(done as u64, "");
+        for task in seen.values() {
+            if task.is_final() && task.status != "succeeded" && failed.insert(task.id.clone()) {
+                let name = task.subject.as_deref().unwrap_or(&task.id);
+                progress.set(done as u64, &format!("{name} {}", task.status));
+            }
+        }
+        if done == ids.len() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+    progress.finish();
+    let mut tasks = Vec::with_capacity(ids.len());
+    for id in ids {
+        match seen.remove(id) {
+            Some(task) => tasks.push(task),
+            // Not listed (a clock or page race): read it alone.
+            None => tasks.push(client.task(id, Duration::ZERO).await?),
+        }
+    }
     let timed_out = tasks.iter().any(|t| !t.is_final());
     Ok((tasks, timed_out))
 }

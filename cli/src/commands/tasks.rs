@@ -68,6 +68,7 @@ pub async fn run(
                 kind,
                 cluster,
                 subject,
+                created_since: None,
                 page,
                 page_size,
             };

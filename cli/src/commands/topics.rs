@@ -12,7 +12,7 @@ use std::{str::FromStr, time::Duration};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{CliError, exit_of, wait_all};
+use super::{CliError, exit_of, wait_listed};
 use crate::{
     Exit,
     client::{Client, Task, TopicRequest},
@@ -156,8 +156,15 @@ pub async fn run(
             .collect();
         let ids = client.add_topics(&cluster, &user, &requests).await?;
         let tasks: Vec<Option<Task>> = if wait {
-            let (tasks, timed_out) =
-                wait_all(client, printer, &ids, Duration::from_secs(timeout)).await?;
+            let (tasks, timed_out) = wait_listed(
+                client,
+                printer,
+                &ids,
+                &cluster,
+                "topic.create",
+                Duration::from_secs(timeout),
+            )
+            .await?;
             exit = exit_of(&tasks, timed_out);
             tasks.into_iter().map(Some).collect()
         } else {
