@@ -85,12 +85,14 @@ pub async fn wait_all(
 }
 
 /// Waits for the tasks of one request, all of one kind on one cluster
-/// (`ferry topics ensure`), by reading the cluster's task list rather than
-/// long-polling each task: a few calls per look however many tasks there
-/// are, where one wait per task took about `tasks / WAITS_AT_ONCE` round
-/// trips after they finished, and a client token's rate limit besides.
-/// Looks again after 20 ms, backing off to 500 ms. Answers as
-/// [`wait_all`].
+/// (`ferry topics ensure`), by asking the cluster's task list how many of
+/// that kind are still pending or running (two one-row reads a look, every
+/// 10 ms while the count moves, backing off to 100 ms while it does not),
+/// then reading their outcomes once: a few calls however many tasks there
+/// are, where one long poll per task took about `tasks / WAITS_AT_ONCE`
+/// round trips once they had finished, and spent a client token's rate
+/// limit. Other tasks of the kind on the cluster can only make it wait
+/// longer. Answers as [`wait_all`].
 pub async fn wait_listed(
     client: &Client,
     printer: &Printer,
@@ -107,56 +109,68 @@ pub async fn wait_listed(
     let deadline = Instant::now() + timeout;
     // The request's tasks were created together: none before its first.
     let since = client.task(first, Duration::ZERO).await?.created_at;
-    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let filter = |status: Option<&str>, page: u64, page_size: u64| TaskFilter {
+        status: status.map(str::to_owned),
+        kind: Some(kind.to_owned()),
+        cluster: Some(cluster.to_owned()),
+        created_since: since.clone(),
+        page,
+        page_size,
+        ..TaskFilter::default()
+    };
     let mut progress = printer.progress(ids.len() as u64, "tasks");
-    let mut pause = Duration::from_millis(20);
-    let mut seen: std::collections::HashMap<String, Task> = std::collections::HashMap::new();
-    let mut failed = std::collections::HashSet::new();
+    let mut pause = Duration::from_millis(10);
+    let mut last = u64::MAX;
     loop {
-        let mut page = 1;
-        loop {
-            let filter = TaskFilter {
-                kind: Some(kind.to_owned()),
-                cluster: Some(cluster.to_owned()),
-                created_since: since.clone(),
-                page,
-                page_size: PAGE,
-                ..TaskFilter::default()
-            };
-            let listed = client.tasks(&filter).await?;
-            for task in listed.data {
-                if wanted.contains(task.id.as_str()) {
-                    seen.insert(task.id.clone(), task);
-                }
-            }
-            if page * PAGE >= listed.total {
-                break;
-            }
-            page += 1;
-        }
-        let done = seen.values().filter(|t| t.is_final()).count();
-        progress.set(done as u64, "");
-        for task in seen.values() {
-            if task.is_final() && task.status != "succeeded" && failed.insert(task.id.clone()) {
-                let name = task.subject.as_deref().unwrap_or(&task.id);
-                progress.set(done as u64, &format!("{name} {}", task.status));
-            }
-        }
-        if done == ids.len() || Instant::now() >= deadline {
+        let pending = client.tasks(&filter(Some("pending"), 1, 1)).await?.total;
+        let running = client.tasks(&filter(Some("running"), 1, 1)).await?.total;
+        let left = pending + running;
+        let total = ids.len() as u64;
+        progress.set(total.saturating_sub(left.min(total)), "");
+        if left == 0 || Instant::now() >= deadline {
             break;
         }
+        if left == last {
+            pause = (pause * 2).min(Duration::from_millis(100));
+        } else {
+            pause = Duration::from_millis(10);
+        }
+        last = left;
         tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
     }
-    progress.finish();
+    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut seen: std::collections::HashMap<String, Task> = std::collections::HashMap::new();
+    let mut page = 1;
+    loop {
+        let listed = client.tasks(&filter(None, page, PAGE)).await?;
+        for task in listed.data {
+            if wanted.contains(task.id.as_str()) {
+                seen.insert(task.id.clone(), task);
+            }
+        }
+        if page * PAGE >= listed.total {
+            break;
+        }
+        page += 1;
+    }
     let mut tasks = Vec::with_capacity(ids.len());
     for id in ids {
         match seen.remove(id) {
             Some(task) => tasks.push(task),
-            // Not listed (a clock or page race): read it alone.
+            // Not listed (a page shifted under the read): read it alone.
             None => tasks.push(client.task(id, Duration::ZERO).await?),
         }
     }
+    let done = tasks.iter().filter(|t| t.is_final()).count() as u64;
+    for task in tasks
+        .iter()
+        .filter(|t| t.is_final() && t.status != "succeeded")
+    {
+        let name = task.subject.as_deref().unwrap_or(&task.id);
+        progress.set(done, &format!("{name} {}", task.status));
+    }
+    progress.set(done, "");
+    progress.finish();
     let timed_out = tasks.iter().any(|t| !t.is_final());
     Ok((tasks, timed_out))
 }
