@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use sea_orm::{FromJsonQueryResult, entity::prelude::*};
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::ChangesetStatus;
 use crate::{acl::AclBinding, domain::ClusterId};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -52,61 +53,6 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-/// Where a changeset is in its life.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
-pub enum ChangesetStatus {
-    /// Planned; nothing applied.
-    #[sea_orm(string_value = "planned")]
-    Planned,
-    /// The plan holds a change that cannot be applied.
-    #[sea_orm(string_value = "refused")]
-    Refused,
-    /// Applied, waiting for a second token's approval before any task runs.
-    #[sea_orm(string_value = "awaitingApproval")]
-    AwaitingApproval,
-    #[sea_orm(string_value = "applying")]
-    Applying,
-    #[sea_orm(string_value = "applied")]
-    Applied,
-    /// A step's task failed; the changeset can be resumed.
-    #[sea_orm(string_value = "failed")]
-    Failed,
-    /// The live state moved between plan and apply: plan again.
-    #[sea_orm(string_value = "stale")]
-    Stale,
-    /// A newer changeset of the same name was applied.
-    #[sea_orm(string_value = "superseded")]
-    Superseded,
-}
-
-impl ChangesetStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangesetStatus::Planned => "planned",
-            ChangesetStatus::Refused => "refused",
-            ChangesetStatus::AwaitingApproval => "awaitingApproval",
-            ChangesetStatus::Applying => "applying",
-            ChangesetStatus::Applied => "applied",
-            ChangesetStatus::Failed => "failed",
-            ChangesetStatus::Stale => "stale",
-            ChangesetStatus::Superseded => "superseded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ChangesetStatus> {
-        <ChangesetStatus as sea_orm::Iterable>::iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for ChangesetStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What the document asks for, parsed and checked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, FromJsonQueryResult)]

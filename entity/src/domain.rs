@@ -383,6 +383,47 @@ names! {
         Success => "success",
         Failure => "failure",
     }
+    ChangesetStatus {
+        Planned => "planned",
+        Refused => "refused",
+        AwaitingApproval => "awaitingApproval",
+        Applying => "applying",
+        Applied => "applied",
+        Failed => "failed",
+        Stale => "stale",
+        Superseded => "superseded",
+    }
+}
+
+/// Where a changeset is in its life.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "camelCase")]
+pub enum ChangesetStatus {
+    /// Planned; nothing applied.
+    #[sea_orm(string_value = "planned")]
+    Planned,
+    /// The plan holds a change that cannot be applied.
+    #[sea_orm(string_value = "refused")]
+    Refused,
+    /// Applied, waiting for a second token's approval before any task runs.
+    #[sea_orm(string_value = "awaitingApproval")]
+    AwaitingApproval,
+    #[sea_orm(string_value = "applying")]
+    Applying,
+    #[sea_orm(string_value = "applied")]
+    Applied,
+    /// A step's task failed; the changeset can be resumed.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// The live state moved between plan and apply: plan again.
+    #[sea_orm(string_value = "stale")]
+    Stale,
+    /// A newer changeset of the same name was applied.
+    #[sea_orm(string_value = "superseded")]
+    Superseded,
 }
 
 /// A registered cluster's id: the `clusters` primary key, and what tasks and
@@ -478,6 +519,7 @@ mod tests {
         names_are_the_stored_values(ChangefeedState::as_str, ChangefeedState::parse);
         names_are_the_stored_values(DownstreamType::as_str, DownstreamType::parse);
         names_are_the_stored_values(AuditOutcome::as_str, AuditOutcome::parse);
+        names_are_the_stored_values(ChangesetStatus::as_str, ChangesetStatus::parse);
     }
 
     #[test]

@@ -41,7 +41,7 @@ use crate::{
     error::ServiceError,
     kafka::KafkaClients,
     store::Store,
-    tasks::{NewTask, Requester, Task, submit::Submission},
+    tasks::{NewTask, Requester, submit::Submission},
 };
 
 /// What a list asks for.
@@ -196,7 +196,7 @@ pub async fn apply(
     identity: &Identity,
     who: &Requester,
     id: &str,
-) -> Result<(Model, Option<Task>), ServiceError> {
+) -> Result<Model, ServiceError> {
     let model = owned(store, identity, id).await?;
     match model.status {
         ChangesetStatus::Planned => {}
@@ -230,15 +230,13 @@ pub async fn apply(
             m.applied_by_token = Set(Some(identity.token_id.clone()));
         })
         .await?;
-        return Ok((model, None));
+        return Ok(model);
     }
-    let applied_by = (identity.name.clone(), identity.token_id.clone());
-    let (model, task) = start(store, &model, ChangesetStatus::Planned, who, |m| {
-        m.applied_by = Set(Some(applied_by.0));
-        m.applied_by_token = Set(Some(applied_by.1));
+    start(store, &model, ChangesetStatus::Planned, who, |m| {
+        m.applied_by = Set(Some(identity.name.clone()));
+        m.applied_by_token = Set(Some(identity.token_id.clone()));
     })
-    .await?;
-    Ok((model, Some(task)))
+    .await
 }
 
 /// Approves a changeset awaiting approval, by another token than the one
@@ -248,7 +246,7 @@ pub async fn approve(
     identity: &Identity,
     who: &Requester,
     id: &str,
-) -> Result<(Model, Task), ServiceError> {
+) -> Result<Model, ServiceError> {
     let model = owned(store, identity, id).await?;
     if model.status != ChangesetStatus::AwaitingApproval {
         return Err(ServiceError::conflict(format!(
@@ -263,9 +261,8 @@ pub async fn approve(
             "a changeset is approved by another token than the one that planned or applied it",
         ));
     }
-    let approver = identity.name.clone();
     start(store, &model, ChangesetStatus::AwaitingApproval, who, |m| {
-        m.approved_by = Set(Some(approver));
+        m.approved_by = Set(Some(identity.name.clone()));
     })
     .await
 }
@@ -277,7 +274,7 @@ pub async fn resume(
     identity: &Identity,
     who: &Requester,
     id: &str,
-) -> Result<(Model, Task), ServiceError> {
+) -> Result<Model, ServiceError> {
     let model = owned(store, identity, id).await?;
     if model.status != ChangesetStatus::Failed {
         return Err(ServiceError::conflict(format!(
@@ -431,7 +428,7 @@ async fn start(
     from: ChangesetStatus,
     who: &Requester,
     change: impl FnOnce(&mut ActiveModel),
-) -> Result<(Model, Task), ServiceError> {
+) -> Result<Model, ServiceError> {
     let submission = Submission::begin(store).await?;
     let new = NewTask::new(
         TaskKind::ChangesetApply,
@@ -442,8 +439,7 @@ async fn start(
     )
     .on_cluster(model.cluster_id)
     .about(&model.id);
-    let mut recorded = submission.record(vec![new], 1).await?;
-    let task = recorded.remove(0);
+    let task = submission.record(vec![new], 1).await?.remove(0);
     let mut active = model.clone().into_active_model();
     change(&mut active);
     active.status = Set(ChangesetStatus::Applying);
@@ -451,7 +447,7 @@ async fn start(
     active.updated_at = Set(Utc::now());
     conditional_update(submission.txn(), model, from, active).await?;
     submission.commit().await?;
-    Ok((get(&store.db, &model.id).await?, task))
+    get(&store.db, &model.id).await
 }
 
 /// The refused changes, for a message.

@@ -4,10 +4,11 @@
 //! through addTopicTask's, ACLs through the ACL routes', changefeeds
 //! through TiEM's), so it is checked, locked and audited alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ferry_entity::{
     ClusterId, Role, TaskKind,
+    acl::AclBinding,
     changeset::{Action, Change, DesiredState, Resource, Step},
     payload::{
         ChangefeedOperation, ConfigChange, ConfigOp, ConfigOpKind, ConfigResource, ReplicaTarget,
@@ -86,6 +87,12 @@ impl Applier<'_> {
         changes: &[(usize, &Change)],
     ) -> Result<Vec<Step>, ServiceError> {
         let mut steps = Vec::new();
+        // A plan names an ACL by its text: each ACL's text is made once.
+        let (wanted_acls, live_acls) = if changes.iter().any(|(_, c)| c.resource == Resource::Acl) {
+            (acls_by_name(&desired.acls), acls_by_name(&live.acls))
+        } else {
+            (HashMap::new(), HashMap::new())
+        };
         // Topic creations go as one addTopicTask request: one job per 100.
         let creates: Vec<(usize, TopicSpec)> = changes
             .iter()
@@ -127,22 +134,16 @@ impl Applier<'_> {
                     ]
                 }
                 (Resource::Acl, Action::Create | Action::Update) => {
-                    let acl = desired
-                        .acls
-                        .iter()
-                        .find(|a| acl_name(a) == change.name)
+                    let acl = wanted_acls
+                        .get(&change.name)
                         .ok_or_else(|| missing(change))?;
                     vec![
-                        acls::submit_create(self.store, self.cluster, acl.clone(), &self.who)
+                        acls::submit_create(self.store, self.cluster, (*acl).clone(), &self.who)
                             .await?,
                     ]
                 }
                 (Resource::Acl, Action::Delete) => {
-                    let acl = live
-                        .acls
-                        .iter()
-                        .find(|a| acl_name(a) == change.name)
-                        .ok_or_else(|| missing(change))?;
+                    let acl = live_acls.get(&change.name).ok_or_else(|| missing(change))?;
                     let filter = acls::delete_filter(&FilterFields {
                         resource_type: Some(acl.resource_type.as_str().to_owned()),
                         resource_name: Some(acl.resource_name.clone()),
@@ -325,6 +326,13 @@ impl Applier<'_> {
         .await?;
         Ok(task)
     }
+}
+
+/// ACLs by the text a plan names them by.
+fn acls_by_name<'a>(
+    acls: impl IntoIterator<Item = &'a AclBinding>,
+) -> HashMap<String, &'a AclBinding> {
+    acls.into_iter().map(|a| (acl_name(a), a)).collect()
 }
 
 fn step(change: usize, task: &Task) -> Step {

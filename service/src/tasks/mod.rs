@@ -138,15 +138,19 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, D
     Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-/// The tasks of `ids` that exist, in no particular order.
+/// The tasks of `ids` that exist, in no particular order, read in
+/// statements of 1,000 ids (a bound value each).
 pub async fn get_many(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        found.extend(
+            Entity::find()
+                .filter(Column::Id.is_in(chunk.to_vec()))
+                .all(db)
+                .await?,
+        );
     }
-    Entity::find()
-        .filter(Column::Id.is_in(ids.to_vec()))
-        .all(db)
-        .await
+    Ok(found)
 }
 
 /// One page of tasks, newest first, and the total matching the filter.

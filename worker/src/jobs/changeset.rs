@@ -9,7 +9,7 @@
 //! task is still running is waited for, not submitted again. Each phase's
 //! steps are recorded on the changeset as soon as they are submitted.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use ferry_entity::{
     TaskStatus,
@@ -98,9 +98,10 @@ async fn apply(ctx: &JobContext<'_>, model: &Changeset) -> Result<Value, Outcome
     let (now, live) = changesets::replan(ctx.store, &ctx.resources.kafka, model).await?;
     let mut steps = model.steps.0.clone();
     let resumed = !steps.is_empty() || ctx.task.attempts > 1;
+    let statuses = statuses(ctx, &steps).await?;
     let mut todo = Vec::new();
     for (index, planned) in model.plan.actions() {
-        if succeeded(ctx, &steps, index).await? {
+        if succeeded(&steps, &statuses, index) {
             continue;
         }
         match find(&now, planned) {
@@ -209,16 +210,23 @@ fn find<'p>(plan: &'p Plan, change: &Change) -> Option<&'p Change> {
 
 /// Whether every recorded step of change `index` succeeded (and there is
 /// at least one).
-async fn succeeded(ctx: &JobContext<'_>, steps: &[Step], index: usize) -> Result<bool, JobError> {
-    let mut any = false;
-    for step in steps.iter().filter(|s| s.change == index) {
-        any = true;
-        let task = tasks::get(&ctx.store.db, &step.task_id).await?;
-        if task.is_none_or(|t| t.status != TaskStatus::Succeeded) {
-            return Ok(false);
-        }
-    }
-    Ok(any)
+fn succeeded(steps: &[Step], statuses: &HashMap<String, TaskStatus>, index: usize) -> bool {
+    let mut of_change = steps.iter().filter(|s| s.change == index).peekable();
+    of_change.peek().is_some()
+        && of_change.all(|s| statuses.get(&s.task_id) == Some(&TaskStatus::Succeeded))
+}
+
+/// The status of every step's task, read at once.
+async fn statuses(
+    ctx: &JobContext<'_>,
+    steps: &[Step],
+) -> Result<HashMap<String, TaskStatus>, JobError> {
+    let ids: Vec<String> = steps.iter().map(|s| s.task_id.clone()).collect();
+    Ok(tasks::get_many(&ctx.store.db, &ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.status))
+        .collect())
 }
 
 /// Submits and waits for `todo`'s changes phase by phase; a change whose
@@ -245,16 +253,14 @@ async fn carry_out(
         if in_phase.is_empty() {
             continue;
         }
+        let statuses = statuses(ctx, steps).await?;
         let mut submit = Vec::new();
         for (index, change) in &in_phase {
-            let mut running = false;
-            for step in steps.iter().filter(|s| s.change == *index) {
-                if let Some(task) = tasks::get(&ctx.store.db, &step.task_id).await?
-                    && !task.status.is_terminal()
-                {
-                    running = true;
-                }
-            }
+            let running = steps.iter().filter(|s| s.change == *index).any(|s| {
+                statuses
+                    .get(&s.task_id)
+                    .is_some_and(|status| !status.is_terminal())
+            });
             if !running {
                 // A failed step's change is submitted again as a whole.
                 steps.retain(|s| s.change != *index);
@@ -276,10 +282,12 @@ async fn carry_out(
         for step in &waited {
             let task = wait_for(ctx, &step.task_id).await?;
             if task.status != TaskStatus::Succeeded {
-                let change = &model.plan.changes.get(step.change).or(in_phase
+                // The change carried out, of the apply's plan or of a drift
+                // check's fresh one (whose indexes are its own).
+                let change = in_phase
                     .iter()
                     .find(|(i, _)| *i == step.change)
-                    .map(|(_, c)| *c));
+                    .map(|(_, c)| *c);
                 return Err(Outcome::Job(JobError::Permanent(format!(
                     "{} `{}`: task {} ({}) {}: {}",
                     change.map_or("change", |c| c.resource.as_str()),

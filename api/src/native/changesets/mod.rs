@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 mod views;
 
-use self::views::{ChangesetPage, ChangesetView, view};
+use self::views::{ChangesetPage, ChangesetView, view, views};
 use super::{NativeError, NativeResult, paging, tasks::TaskView};
 use crate::{
     api_tags::ApiTags, auth::BearerAuth, edge::requester, middleware::audit::AuditNote,
@@ -258,8 +258,7 @@ impl ChangesetsApi {
             )));
         }
         let who = requester(&auth.0, req);
-        let (model, _) =
-            changesets::apply(&state.store, &state.kafka, &auth.0, &who, &model.id).await?;
+        let model = changesets::apply(&state.store, &state.kafka, &auth.0, &who, &model.id).await?;
         Ok(Planned::Accepted(Json(view(&state, model).await?)))
     }
 
@@ -311,12 +310,8 @@ impl ChangesetsApi {
             project: auth.0.project_id().map(str::to_owned),
         };
         let (rows, total) = changesets::list(&state.store.db, &filter, page, page_size).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
-            items.push(view(&state, row).await?);
-        }
         Ok(Json(ChangesetPage {
-            data: items,
+            data: views(&state, rows).await?,
             total,
             page,
             page_size,
@@ -354,8 +349,7 @@ impl ChangesetsApi {
         auth.0.require(Role::Client)?;
         note(req, "apply", &id.0);
         let who = requester(&auth.0, req);
-        let (model, _) =
-            changesets::apply(&state.store, &state.kafka, &auth.0, &who, &id.0).await?;
+        let model = changesets::apply(&state.store, &state.kafka, &auth.0, &who, &id.0).await?;
         Ok(Accepted::Accepted(Json(view(&state, model).await?)))
     }
 
@@ -372,7 +366,7 @@ impl ChangesetsApi {
         auth.0.require(Role::Client)?;
         note(req, "approve", &id.0);
         let who = requester(&auth.0, req);
-        let (model, _) = changesets::approve(&state.store, &auth.0, &who, &id.0).await?;
+        let model = changesets::approve(&state.store, &auth.0, &who, &id.0).await?;
         Ok(Accepted::Accepted(Json(view(&state, model).await?)))
     }
 
@@ -388,7 +382,7 @@ impl ChangesetsApi {
         auth.0.require(Role::Client)?;
         note(req, "resume", &id.0);
         let who = requester(&auth.0, req);
-        let (model, _) = changesets::resume(&state.store, &auth.0, &who, &id.0).await?;
+        let model = changesets::resume(&state.store, &auth.0, &who, &id.0).await?;
         Ok(Accepted::Accepted(Json(view(&state, model).await?)))
     }
 

@@ -2,9 +2,11 @@
 //! tasks (read for their status) and its drift, and the document as the
 //! caller wrote it (a changefeed's password masked).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use ferry_entity::changeset::{Change, FieldChange, Model};
-use ferry_service::tasks;
+use ferry_service::tasks::{self, Task};
 use poem_openapi::Object;
 use serde_json::{Value, json};
 
@@ -133,6 +135,28 @@ fn change_view(change: &Change) -> ChangeView {
 
 /// The view of a changeset, its steps' tasks read for their status.
 pub async fn view(state: &AppState, model: Model) -> NativeResult<ChangesetView> {
+    let mut one = views(state, vec![model]).await?;
+    Ok(one.remove(0))
+}
+
+/// The views of `models`, the tasks of all their steps read at once.
+pub async fn views(state: &AppState, models: Vec<Model>) -> NativeResult<Vec<ChangesetView>> {
+    let ids: Vec<String> = models
+        .iter()
+        .flat_map(|m| m.steps.0.iter().map(|s| s.task_id.clone()))
+        .collect();
+    let found: HashMap<String, Task> = tasks::get_many(&state.store.db, &ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
+    Ok(models
+        .into_iter()
+        .map(|model| view_with(model, &found))
+        .collect())
+}
+
+fn view_with(model: Model, found: &HashMap<String, Task>) -> ChangesetView {
     use ferry_entity::changeset::Action;
     let count = |a: Action| model.plan.changes.iter().filter(|c| c.action == a).count();
     let summary = Summary {
@@ -147,14 +171,12 @@ pub async fn view(state: &AppState, model: Model) -> NativeResult<ChangesetView>
             .filter(|c| c.refused.is_some())
             .count(),
     };
-    let ids: Vec<String> = model.steps.0.iter().map(|s| s.task_id.clone()).collect();
-    let found = tasks::get_many(&state.store.db, &ids).await?;
     let steps = model
         .steps
         .0
         .iter()
         .map(|s| {
-            let task = found.iter().find(|t| t.id == s.task_id);
+            let task = found.get(&s.task_id);
             StepView {
                 change: s.change as u32,
                 task_id: s.task_id.clone(),
@@ -164,7 +186,7 @@ pub async fn view(state: &AppState, model: Model) -> NativeResult<ChangesetView>
             }
         })
         .collect();
-    Ok(ChangesetView {
+    ChangesetView {
         id: model.id,
         name: model.name,
         cluster_id: model.cluster_id.0,
@@ -190,7 +212,7 @@ pub async fn view(state: &AppState, model: Model) -> NativeResult<ChangesetView>
             reverted_by: d.reverted_by,
         }),
         document: document_view(&model.document),
-    })
+    }
 }
 
 /// The document as the caller wrote it: ACL fields in camelCase, a
