@@ -19,6 +19,7 @@ mod m20261204_000012_consumer_instances;
 mod m20261205_000013_task_fillfactor;
 mod m20261205_000014_audit_request;
 mod m20261205_000015_changesets;
+mod m20261205_000016_task_request;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_task_fillfactor::Migration),
             Box::new(m20261205_000014_audit_request::Migration),
             Box::new(m20261205_000015_changesets::Migration),
+            Box::new(m20261205_000016_task_request::Migration),
         ]
     }
 

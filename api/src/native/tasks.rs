@@ -197,6 +197,10 @@ impl TasksApi {
         /// Only tasks created at or after this instant (RFC 3339).
         #[oai(name = "createdSince")]
         created_since: Query<Option<DateTime<Utc>>>,
+        /// Only the tasks one call created: the `X-Request-Id` it sent or
+        /// was answered with.
+        #[oai(name = "requestId", validator(max_length = 64))]
+        request_id: Query<Option<String>>,
     ) -> NativeResult<Json<TaskPage>> {
         auth.0.require(Role::Viewer)?;
         let (page, page_size) = paging(page.0, page_size.0, state.settings.api.max_page_size)?;
@@ -227,6 +231,7 @@ impl TasksApi {
             subject: subject.0.filter(|s| !s.is_empty()),
             project_id: auth.0.project_id().map(str::to_owned),
             created_since: created_since.0,
+            request_id: request_id.0.filter(|r| !r.is_empty()),
         };
         let (rows, total) = tasks::list(&state.store.db, &filter, page, page_size).await?;
         Ok(Json(TaskPage {

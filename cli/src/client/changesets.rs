@@ -242,7 +242,7 @@ impl Client {
             content_type,
         };
         let query = [("mode", "plan".to_owned())];
-        self.send(Method::POST, "/api/v1/changesets", &query, body)
+        self.send(Method::POST, "/api/v1/changesets", &query, body, None)
             .await
     }
 

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 
-use super::{Client, ClientError, message_of, segment};
+use super::{Body, Client, ClientError, message_of, segment};
 
 /// A changefeed as TiEM shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,19 +97,23 @@ impl Client {
 
     /// Submits topic creations (TubeMQ's addTopicTask); answers their tasks'
     /// ids, in order.
+    /// Submits the topics in one addTopicTask call sent with `request_id`
+    /// as its `X-Request-Id`, which the server stores on each of its tasks.
     pub async fn add_topics(
         &self,
         cluster: &str,
         user: &str,
         topics: &[TopicRequest],
+        request_id: &str,
     ) -> Result<Vec<String>, ClientError> {
         let body = json!({ "clusterId": cluster, "user": user, "addTopicTasks": topics });
         let reply: Value = self
-            .call(
+            .send(
                 Method::POST,
                 "/v1/task",
                 &[("method", "addTopicTask".to_owned())],
-                Some(body),
+                Body::Json(body),
+                Some(request_id),
             )
             .await?;
         let what = "addTopicTask";

@@ -19,6 +19,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
+/// The header naming a call, which the server stores on the tasks it
+/// creates (`GET /api/v1/tasks?requestId=`).
+const REQUEST_ID: &str = "x-request-id";
+
 pub use self::{
     changesets::{
         Change, ChangeSummary, Changeset, ChangesetFilter, ChangesetPage, Drift, FieldChange, Plan,
@@ -107,6 +111,8 @@ pub struct TaskFilter {
     pub subject: Option<String>,
     /// Only tasks created at or after this instant (RFC 3339, the server's).
     pub created_since: Option<String>,
+    /// Only the tasks one call created (the `X-Request-Id` it sent).
+    pub request_id: Option<String>,
     pub page: u64,
     pub page_size: u64,
 }
@@ -145,6 +151,7 @@ impl Client {
             ("clusterId", &filter.cluster),
             ("subject", &filter.subject),
             ("createdSince", &filter.created_since),
+            ("requestId", &filter.request_id),
         ] {
             if let Some(value) = value {
                 query.push((name, value.clone()));
@@ -175,7 +182,7 @@ impl Client {
         body: Option<Value>,
     ) -> Result<T, ClientError> {
         let body = body.map_or(Body::None, Body::Json);
-        self.send(method, path, query, body).await
+        self.send(method, path, query, body, None).await
     }
 
     async fn send<T: DeserializeOwned>(
@@ -184,10 +191,14 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Body,
+        request_id: Option<&str>,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let what = format!("{method} {path}");
         let mut request = self.http.request(method, &url).query(query);
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID, id);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose_secret());
         }
@@ -229,7 +240,7 @@ impl Client {
 }
 
 /// What a request carries.
-enum Body {
+pub(crate) enum Body {
     None,
     Json(Value),
     /// A document sent as it was read, e.g. YAML.

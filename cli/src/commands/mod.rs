@@ -7,7 +7,10 @@ pub mod changesets;
 pub mod tasks;
 pub mod topics;
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use futures::{StreamExt, stream};
 
@@ -84,95 +87,88 @@ pub async fn wait_all(
     Ok((tasks, timed_out))
 }
 
-/// Waits for the tasks of one request, all of one kind on one cluster
-/// (`ferry topics ensure`), by asking the cluster's task list how many of
-/// that kind are still pending or running (two one-row reads a look, every
-/// 10 ms while the count moves, backing off to 100 ms while it does not),
-/// then reading their outcomes once: a few calls however many tasks there
-/// are, where one long poll per task took about `tasks / WAITS_AT_ONCE`
-/// round trips once they had finished, and spent a client token's rate
-/// limit. Other tasks of the kind on the cluster can only make it wait
-/// longer. Answers as [`wait_all`].
-pub async fn wait_listed(
+/// Waits for the tasks one call created (`ferry topics ensure`), named by
+/// the `X-Request-Id` the command sent with it. Each look asks the task list
+/// for that request's pending and for its running tasks, a page of one each
+/// (two calls at once): their totals say how many are left, and the newest
+/// of them, likely the last to finish, is then long-polled
+/// (`GET /api/v1/tasks/{id}?waitMs=`), which the server answers as soon as
+/// that task finishes; then the next look. A request's tasks finish in a few
+/// rounds (topics are created in batches), so this is a few calls however
+/// many tasks there are, and the wait ends within milliseconds of the last
+/// one, where polling on a timer ended up to a period late and one long
+/// poll per task took about `tasks / WAITS_AT_ONCE` round trips and spent a
+/// client token's rate limit. Once none is left, one more count tells
+/// whether all succeeded; only when some did not are the request's tasks
+/// read, to name them. Answers the tasks that did not succeed (failed,
+/// cancelled, or unfinished when `timeout` ran out), by id, and whether the
+/// wait ran out first.
+pub async fn wait_request(
     client: &Client,
     printer: &Printer,
-    ids: &[String],
-    cluster: &str,
-    kind: &str,
+    request_id: &str,
+    count: u64,
     timeout: Duration,
-) -> Result<(Vec<Task>, bool), CliError> {
+) -> Result<(HashMap<String, Task>, bool), CliError> {
     /// The list's largest page.
     const PAGE: u64 = 500;
-    let Some(first) = ids.first() else {
-        return Ok((Vec::new(), false));
-    };
+    /// The longest server-side wait of one look, so that progress moves.
+    const LOOK: Duration = Duration::from_secs(1);
     let deadline = Instant::now() + timeout;
-    // The request's tasks were created together: none before its first.
-    let since = client.task(first, Duration::ZERO).await?.created_at;
     let filter = |status: Option<&str>, page: u64, page_size: u64| TaskFilter {
         status: status.map(str::to_owned),
-        kind: Some(kind.to_owned()),
-        cluster: Some(cluster.to_owned()),
-        created_since: since.clone(),
+        request_id: Some(request_id.to_owned()),
         page,
         page_size,
         ..TaskFilter::default()
     };
-    let mut progress = printer.progress(ids.len() as u64, "tasks");
-    let mut pause = Duration::from_millis(10);
-    let mut last = u64::MAX;
-    loop {
-        let pending = client.tasks(&filter(Some("pending"), 1, 1)).await?.total;
-        let running = client.tasks(&filter(Some("running"), 1, 1)).await?.total;
-        let left = pending + running;
-        let total = ids.len() as u64;
-        progress.set(total.saturating_sub(left.min(total)), "");
-        if left == 0 || Instant::now() >= deadline {
-            break;
+    let first_of = |status: &'static str| {
+        let filter = filter(Some(status), 1, 1);
+        async move { client.tasks(&filter).await }
+    };
+    let mut progress = printer.progress(count, "tasks");
+    let timed_out = loop {
+        let (pending, running) = futures::try_join!(first_of("pending"), first_of("running"))?;
+        let left = pending.total + running.total;
+        progress.set(count.saturating_sub(left.min(count)), "");
+        if left == 0 {
+            break false;
         }
-        if left == last {
-            pause = (pause * 2).min(Duration::from_millis(100));
-        } else {
-            pause = Duration::from_millis(10);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            break true;
         }
-        last = left;
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-    }
-    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let mut seen: std::collections::HashMap<String, Task> = std::collections::HashMap::new();
-    let mut page = 1;
-    loop {
-        let listed = client.tasks(&filter(None, page, PAGE)).await?;
-        for task in listed.data {
-            if wanted.contains(task.id.as_str()) {
-                seen.insert(task.id.clone(), task);
+        // A count and its page are read one after the other: a task that
+        // finished in between leaves a count without a row, and the next
+        // look sees it.
+        if let Some(newest) = pending.data.into_iter().chain(running.data).next() {
+            client.task(&newest.id, wait.min(LOOK)).await?;
+        }
+    };
+    let mut unsuccessful = HashMap::new();
+    if first_of("succeeded").await?.total < count {
+        let mut page = 1;
+        loop {
+            let listed = client.tasks(&filter(None, page, PAGE)).await?;
+            for task in listed.data {
+                if task.status != "succeeded" {
+                    unsuccessful.insert(task.id.clone(), task);
+                }
             }
-        }
-        if page * PAGE >= listed.total {
-            break;
-        }
-        page += 1;
-    }
-    let mut tasks = Vec::with_capacity(ids.len());
-    for id in ids {
-        match seen.remove(id) {
-            Some(task) => tasks.push(task),
-            // Not listed (a page shifted under the read): read it alone.
-            None => tasks.push(client.task(id, Duration::ZERO).await?),
+            if page * PAGE >= listed.total {
+                break;
+            }
+            page += 1;
         }
     }
-    let done = tasks.iter().filter(|t| t.is_final()).count() as u64;
-    for task in tasks
-        .iter()
-        .filter(|t| t.is_final() && t.status != "succeeded")
-    {
+    let done = count - unsuccessful.values().filter(|t| !t.is_final()).count() as u64;
+    for task in unsuccessful.values().filter(|t| t.is_final()) {
         let name = task.subject.as_deref().unwrap_or(&task.id);
         progress.set(done, &format!("{name} {}", task.status));
     }
     progress.set(done, "");
     progress.finish();
-    let timed_out = tasks.iter().any(|t| !t.is_final());
-    Ok((tasks, timed_out))
+    Ok((unsuccessful, timed_out))
 }
 
 /// One task, long-polled until it is finished or `deadline` passes.

@@ -27,6 +27,10 @@ pub enum TasksCommand {
         /// What the task acts on, e.g. a topic's name.
         #[arg(long)]
         subject: Option<String>,
+        /// Only the tasks one call created: the `X-Request-Id` it sent or
+        /// was answered with.
+        #[arg(long)]
+        request_id: Option<String>,
         #[arg(long, default_value_t = 1)]
         page: u64,
         #[arg(long, default_value_t = 20)]
@@ -60,6 +64,7 @@ pub async fn run(
             kind,
             cluster,
             subject,
+            request_id,
             page,
             page_size,
         } => {
@@ -69,6 +74,7 @@ pub async fn run(
                 cluster,
                 subject,
                 created_since: None,
+                request_id,
                 page,
                 page_size,
             };

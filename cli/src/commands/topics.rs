@@ -12,7 +12,7 @@ use std::{str::FromStr, time::Duration};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{CliError, exit_of, wait_listed};
+use super::{CliError, exit_of, wait_request};
 use crate::{
     Exit,
     client::{Client, Task, TopicRequest},
@@ -154,27 +154,31 @@ pub async fn run(
                 replication_factor: w.replication_factor,
             })
             .collect();
-        let ids = client.add_topics(&cluster, &user, &requests).await?;
-        let tasks: Vec<Option<Task>> = if wait {
-            let (tasks, timed_out) = wait_listed(
+        // The call's own request id names its tasks for the wait.
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let ids = client
+            .add_topics(&cluster, &user, &requests, &request_id)
+            .await?;
+        let mut unsuccessful = if wait {
+            let (unsuccessful, timed_out) = wait_request(
                 client,
                 printer,
-                &ids,
-                &cluster,
-                "topic.create",
+                &request_id,
+                ids.len() as u64,
                 Duration::from_secs(timeout),
             )
             .await?;
+            let tasks: Vec<Task> = unsuccessful.values().cloned().collect();
             exit = exit_of(&tasks, timed_out);
-            tasks.into_iter().map(Some).collect()
+            Some(unsuccessful)
         } else {
-            vec![None; ids.len()]
+            None
         };
-        for ((wanted, id), task) in missing.into_iter().zip(ids).zip(tasks) {
-            let (outcome, note) = match task {
+        for (wanted, id) in missing.into_iter().zip(ids) {
+            let (outcome, note) = match unsuccessful.as_mut().map(|u| u.remove(&id)) {
                 None => ("submitted".to_owned(), None),
-                Some(t) if t.status == "succeeded" => ("created".to_owned(), None),
-                Some(t) => (t.status.clone(), t.last_error.clone()),
+                Some(None) => ("created".to_owned(), None),
+                Some(Some(t)) => (t.status, t.last_error),
             };
             report.push(Ensured {
                 topic: wanted.name,

@@ -126,12 +126,30 @@ pub struct TaskFilter {
     /// Only tasks created at or after this instant (the console's "last
     /// hour").
     pub created_since: Option<DateTime<Utc>>,
+    /// Only the tasks one call created (its `X-Request-Id`).
+    pub request_id: Option<String>,
 }
 
 /// Tasks still to finish: pending or running. Callers refuse a second task
 /// on the same subject while one is in progress.
 pub fn in_progress() -> SimpleExpr {
     Column::Status.is_in([TaskStatus::Pending, TaskStatus::Running])
+}
+
+/// The same tasks as [`in_progress`], written as "not finished", which no
+/// index can serve: a claim names its tasks by id, and must reach them
+/// through the primary key. With `status IN (pending, running)` PostgreSQL
+/// chose the status index whenever its statistics still showed few tasks in
+/// progress (a burst of 50,000 listed tasks before the next analyze), and
+/// then read every pending task's index entry to claim a hundred of them:
+/// 118 ms per claim instead of under 1 ms, the drain falling to 2,000
+/// tasks/s.
+fn not_finished() -> SimpleExpr {
+    Column::Status.is_not_in([
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ])
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, DbErr> {
@@ -179,6 +197,9 @@ pub async fn list(
     if let Some(v) = filter.created_since {
         query = query.filter(Column::CreatedAt.gte(v));
     }
+    if let Some(v) = &filter.request_id {
+        query = query.filter(Column::RequestId.eq(v.clone()));
+    }
     let total = query.clone().count(db).await?;
     let rows = query
         .order_by_desc(Column::CreatedAt)
@@ -212,7 +233,7 @@ fn start_attempt(worker: &str) -> sea_orm::UpdateMany<Entity> {
         )
         .col_expr(Column::Worker, Expr::value(worker))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(in_progress())
+        .filter(not_finished())
 }
 
 /// Starts the next attempt of single-task jobs (the runner's group commit
@@ -258,13 +279,7 @@ pub async fn claim_many(
 ) -> Result<Vec<Model>, DbErr> {
     start_attempt(worker)
         .filter(Column::Id.is_in(ids.to_vec()))
-        .exec(db)
-        .await?;
-    Entity::find()
-        .filter(Column::Id.is_in(ids.to_vec()))
-        .filter(Column::Status.eq(TaskStatus::Running))
-        .filter(Column::Worker.eq(worker))
-        .all(db)
+        .exec_with_returning(db)
         .await
 }
 

@@ -113,6 +113,13 @@ async fn tasks_are_paged_newest_first_and_filtered(backend: Backend) {
     assert_eq!(total, 10, "{body}");
     let later = created[0] + chrono::Duration::milliseconds(1);
     assert_eq!(count(&since(later)).await.0, 0);
+    // `requestId` keeps the tasks one call created: each of these calls
+    // created one.
+    let call = listed[4]["requestId"].as_str().expect("a request id");
+    let (total, body) = count(&format!("requestId={call}")).await;
+    assert_eq!(total, 1, "{body}");
+    assert_eq!(data(&body)[0]["id"], listed[4]["id"], "{body}");
+    assert_eq!(count("requestId=nobody").await.0, 0);
 
     for id in &submitted[..3] {
         app.cancel(id).await.expect(200);

@@ -181,6 +181,24 @@ async fn topics_are_ensured_and_checked() {
         .await;
     assert_eq!(task["kind"], "topic.create");
     assert_eq!(task["status"], "succeeded");
+    // The command named its call with its own request id, which is how it
+    // waited for exactly its two tasks.
+    let request_id = task["requestId"].as_str().expect("a request id");
+    let run = ferry(
+        url,
+        token,
+        &[
+            "--output",
+            "json",
+            "tasks",
+            "list",
+            "--request-id",
+            request_id,
+        ],
+    )
+    .await
+    .expect(0);
+    assert_eq!(run.json()["total"], 2, "{}", run.stdout);
     let partitions = app
         .get(&format!("/v3/clusters/{cluster}/topics/cli-a"))
         .await
