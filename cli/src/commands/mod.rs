@@ -161,7 +161,8 @@ pub async fn wait_request(
             page += 1;
         }
     }
-    let done = count - unsuccessful.values().filter(|t| !t.is_final()).count() as u64;
+    let unfinished = unsuccessful.values().filter(|t| !t.is_final()).count() as u64;
+    let done = count.saturating_sub(unfinished);
     for task in unsuccessful.values().filter(|t| t.is_final()) {
         let name = task.subject.as_deref().unwrap_or(&task.id);
         progress.set(done, &format!("{name} {}", task.status));
