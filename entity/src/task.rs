@@ -29,6 +29,9 @@ pub struct Model {
     /// The project whose token submitted it, if any.
     pub project_id: Option<String>,
     pub request_id: Option<String>,
+    /// The idempotency key of the queue job that runs this task: the id of
+    /// the first task of its job (its own, unless it runs in a batch).
+    pub job_key: Option<String>,
     /// The apalis worker that ran the latest attempt.
     pub worker: Option<String>,
     pub created_at: DateTimeUtc,

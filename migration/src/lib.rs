@@ -20,6 +20,7 @@ mod m20261205_000013_task_fillfactor;
 mod m20261205_000014_audit_request;
 mod m20261205_000015_changesets;
 mod m20261205_000016_task_request;
+mod m20261205_000017_task_job_key;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_audit_request::Migration),
             Box::new(m20261205_000015_changesets::Migration),
             Box::new(m20261205_000016_task_request::Migration),
+            Box::new(m20261205_000017_task_job_key::Migration),
         ]
     }
 

@@ -97,6 +97,7 @@ impl NewTask {
             created_by: self.created_by,
             request_id: self.request_id,
             project_id: self.project_id,
+            job_key: None,
             worker: None,
             created_at: now,
             started_at: None,

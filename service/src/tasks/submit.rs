@@ -8,9 +8,10 @@
 //! ferry writes the job rows itself, in the format of apalis 1.0's own
 //! `push_tasks` (`queries/task/sink.sql` of apalis-sqlite and
 //! apalis-postgres): the job is the JSON of a [`TaskJob`] (task ids only),
-//! status `Pending`, due now, priority 0, and the task id as idempotency key,
-//! so that queueing a task twice (the stale-task sweep) queues it once. The
-//! row's id is the task's UUID v7 read as a ULID: both are 128 bits with the
+//! status `Pending`, due now, priority 0, and its first task's id as
+//! idempotency key, which every task of the job records as its `job_key`, so
+//! that queueing a job twice (the stale-task sweep) queues it once. The
+//! row's id is the first task's UUID v7 read as a ULID: both are 128 bits with the
 //! millisecond timestamp first, so ids stay unique and time-ordered.
 //! `api::queue::submit_is_one_statement_that_apalis_runs` (tests/) checks
 //! that apalis fetches and runs such rows. Writing them through sea-orm lets
@@ -75,7 +76,10 @@ impl<'a> Submission<'a> {
         tasks: Vec<NewTask>,
         batch_size: usize,
     ) -> Result<Vec<Model>, ServiceError> {
-        let models: Vec<Model> = tasks.into_iter().map(NewTask::into_model).collect();
+        let models = keyed(
+            tasks.into_iter().map(NewTask::into_model).collect(),
+            batch_size,
+        );
         for chunk in models.chunks(INSERT_ROWS) {
             let rows = chunk.iter().cloned().map(task::ActiveModel::from);
             task::Entity::insert_many(rows)
@@ -113,13 +117,13 @@ pub async fn submit(
         let mut models = submit_many(store, vec![new], audit, 1).await?;
         return Ok(models.remove(0));
     }
-    let model = new.into_model();
+    let model = keyed(vec![new.into_model()], 1).remove(0);
     let mut with = WithClause::new();
     with.cte(
         CommonTableExpression::new()
             .query(jobs_insert(
                 DbBackend::Postgres,
-                &[std::slice::from_ref(&model)],
+                &[QueuedJob::of(std::slice::from_ref(&model))],
             ))
             .table_name("queued_job")
             .to_owned(),
@@ -157,7 +161,10 @@ pub async fn submit_many(
     batch_size: usize,
 ) -> Result<Vec<Model>, ServiceError> {
     if store.db.get_database_backend() == DbBackend::Postgres {
-        let models: Vec<Model> = news.into_iter().map(NewTask::into_model).collect();
+        let models = keyed(
+            news.into_iter().map(NewTask::into_model).collect(),
+            batch_size,
+        );
         submit_many_postgres(store, &models, audit, batch_size).await?;
         store.wakeups.jobs_queued();
         return Ok(models);
@@ -201,6 +208,7 @@ async fn submit_many_postgres(
                 "created_by": m.created_by,
                 "project_id": m.project_id,
                 "request_id": m.request_id,
+                "job_key": m.job_key,
                 "created_at": m.created_at,
                 "updated_at": m.updated_at,
             })
@@ -264,28 +272,76 @@ struct QueuedJob {
 }
 
 impl QueuedJob {
+    /// The job of a chunk of tasks just recorded ([`keyed`]): its first
+    /// task leads it.
     fn of(tasks: &[Model]) -> Self {
         let (lead, batch) = tasks.split_first().expect("chunks are never empty");
-        let id = uuid::Uuid::parse_str(&lead.id)
+        QueuedJob::keyed(
+            &lead.id,
+            batch.iter().map(|t| t.id.clone()).collect(),
+            lead.max_attempts,
+        )
+    }
+
+    /// The job keyed `key` (its lead task's id), running the lead and
+    /// `batch`.
+    fn keyed(key: &str, batch: Vec<String>, max_attempts: i32) -> Self {
+        let id = uuid::Uuid::parse_str(key)
             .map(|u| ulid::Ulid::from(u.as_u128()))
             .unwrap_or_else(|_| ulid::Ulid::generate());
         Self {
             id: id.to_string(),
             job: serde_json::to_string(&TaskJob {
-                task_id: lead.id.clone(),
-                batch: batch.iter().map(|t| t.id.clone()).collect(),
+                task_id: key.to_owned(),
+                batch,
             })
             .expect("a job of task ids serialises"),
-            max_attempts: apalis_max_attempts(lead.max_attempts),
-            idempotency_key: lead.id.clone(),
+            max_attempts: apalis_max_attempts(max_attempts),
+            idempotency_key: key.to_owned(),
         }
     }
 }
 
-/// Queues the jobs of tasks already recorded (the stale-task sweep). A task
-/// whose job is queued already is skipped by the job's idempotency key.
+/// Gives each task the key of the job that will run it: tasks go
+/// `batch_size` to a job, led by the first of each chunk, the way
+/// [`queue_jobs`] and the bulk statement chunk them.
+fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
+    for chunk in models.chunks_mut(batch_size.max(1)) {
+        let key = chunk[0].id.clone();
+        for model in chunk {
+            model.job_key = Some(key.clone());
+        }
+    }
+    models
+}
+
+/// Queues again the jobs of tasks already recorded (the stale-task sweep),
+/// each as it was queued: the tasks sharing a job key go back into one job
+/// under that key (a task from before job keys has its own id), so a job
+/// that is still queued is left alone by its idempotency key, and a lost
+/// batch comes back as one batch, not as a job per task.
 pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<(), ServiceError> {
-    queue_jobs(&store.db, tasks, 1).await?;
+    let mut groups: Vec<(String, i32, Vec<String>)> = Vec::new();
+    let mut group_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for task in tasks {
+        let key = task.job_key.clone().unwrap_or_else(|| task.id.clone());
+        let at = *group_of.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, task.max_attempts, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].2.push(task.id.clone());
+    }
+    let jobs: Vec<QueuedJob> = groups
+        .into_iter()
+        .map(|(key, max_attempts, members)| {
+            let batch = members.into_iter().filter(|id| *id != key).collect();
+            QueuedJob::keyed(&key, batch, max_attempts)
+        })
+        .collect();
+    let backend = store.db.get_database_backend();
+    for rows in jobs.chunks(INSERT_ROWS) {
+        store.db.execute(&jobs_insert(backend, rows)).await?;
+    }
     store.wakeups.jobs_queued();
     Ok(())
 }
@@ -296,7 +352,7 @@ async fn queue_jobs(
     batch_size: usize,
 ) -> Result<(), ServiceError> {
     let backend = db.get_database_backend();
-    let jobs: Vec<&[Model]> = tasks.chunks(batch_size.max(1)).collect();
+    let jobs: Vec<QueuedJob> = tasks.chunks(batch_size.max(1)).map(QueuedJob::of).collect();
     for rows in jobs.chunks(INSERT_ROWS) {
         db.execute(&jobs_insert(backend, rows)).await?;
     }
@@ -309,9 +365,8 @@ fn apalis_max_attempts(task_max_attempts: i32) -> i32 {
     task_max_attempts.max(1) * 2 + 2
 }
 
-/// The job rows apalis's `push_tasks` would write, on `backend`: one per
-/// slice, for its first task and the tasks batched with it.
-fn jobs_insert(backend: DbBackend, jobs: &[&[Model]]) -> InsertStatement {
+/// The job rows apalis's `push_tasks` would write, on `backend`.
+fn jobs_insert(backend: DbBackend, jobs: &[QueuedJob]) -> InsertStatement {
     let (mut insert, run_at) = match backend {
         DbBackend::Postgres => (
             Query::insert()
@@ -336,18 +391,17 @@ fn jobs_insert(backend: DbBackend, jobs: &[&[Model]]) -> InsertStatement {
         "priority",
         "idempotency_key",
     ]);
-    for tasks in jobs {
-        let job = QueuedJob::of(tasks);
+    for job in jobs {
         insert.values_panic([
-            job.id.into(),
+            job.id.clone().into(),
             QUEUE_NAME.into(),
-            job.job.into_bytes().into(),
+            job.job.clone().into_bytes().into(),
             "Pending".into(),
             0i32.into(),
             job.max_attempts.into(),
             run_at.clone(),
             0i32.into(),
-            job.idempotency_key.into(),
+            job.idempotency_key.clone().into(),
         ]);
     }
     insert.on_conflict(

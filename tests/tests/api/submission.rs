@@ -12,6 +12,7 @@ both_backends!(
     a_list_of_tasks_is_accepted_whole_with_one_audit_entry,
     a_bad_list_is_refused_whole,
     a_long_poll_answers_when_the_task_finishes,
+    a_lost_batch_job_is_queued_again_as_one_job,
 );
 
 async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend) {
@@ -162,4 +163,51 @@ async fn an_idle_worker_in_another_process_starts_a_task_at_once() {
             "the task started {pickup:?} after it was submitted: {task}"
         );
     }
+}
+
+/// The stale-task sweep queues a lost job again as it was queued: a bulk
+/// list's tasks share a job keyed by their first task, so a sweep that
+/// keyed each task by its own id queued a second job for every task of a
+/// live batch but its first, and a lost batch came back as a job per task.
+async fn a_lost_batch_job_is_queued_again_as_one_job(backend: Backend) {
+    let app = spawn_api_only(backend).await;
+    // 150 tasks: two jobs, led by the 1st and the 101st task.
+    let list: Vec<Value> = (0..150)
+        .map(|i| json!({ "kind": "ping", "subject": format!("s{i}") }))
+        .collect();
+    let accepted = app.post("/api/v1/tasks", &json!(list)).await.expect(202);
+    let accepted = accepted.as_array().expect("a list answers a list").clone();
+    let jobs = match backend {
+        Backend::Postgres => "apalis.jobs",
+        Backend::Sqlite => "Jobs",
+    };
+    // The second job is lost, as if its queue row had been removed by hand.
+    let lost = task_id(&accepted[100]);
+    let removed = app
+        .db
+        .query_strings(&format!(
+            "DELETE FROM {jobs} WHERE idempotency_key = '{lost}' RETURNING idempotency_key"
+        ))
+        .await;
+    assert_eq!(removed.len(), 1, "the second job's row: {removed:?}");
+    // Every task is now older than the sweep's one second: the worker's
+    // first sweep, at its start, takes all 150 for stale.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _worker = app.start_worker("sweeper", &[("FERRY_WORKER__STALE_TASK_SECONDS", "1")]);
+    for task in &accepted {
+        let done = app.wait_finished(&task_id(task)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["attempts"], 1, "{done}");
+    }
+    let keys = app
+        .db
+        .query_strings(&format!("SELECT idempotency_key FROM {jobs}"))
+        .await;
+    assert_eq!(
+        keys.len(),
+        2,
+        "the live job left alone and the lost one queued again, once; the first keys: {:?}",
+        &keys[..keys.len().min(5)]
+    );
+    assert!(keys.contains(&Some(lost.clone())), "{keys:?}");
 }

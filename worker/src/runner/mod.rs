@@ -93,7 +93,10 @@ where
         outcomes: outcome_writer::start(store.clone()),
         claims: claims::start(store.clone(), name.clone()),
     });
-    tokio::spawn(sweep_stale_pending(store.clone()));
+    tokio::spawn(sweep_stale_pending(
+        store.clone(),
+        Duration::from_secs(settings.stale_task_seconds.max(1)),
+    ));
     tokio::spawn(crate::drift::watch(
         store.clone(),
         Duration::from_secs(settings.drift_interval_seconds),
@@ -316,24 +319,46 @@ fn record(kind: TaskKind, outcome: &'static str, seconds: f64) {
         .record(seconds);
 }
 
-/// Re-queues tasks that have stayed pending without ever starting, which
-/// happens only when their job was lost (a queue row removed by hand, a
-/// store restored from a backup). Queueing is idempotent by the job's key,
-/// so live tasks are unaffected.
-async fn sweep_stale_pending(store: Store) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+/// Re-queues tasks that have stayed pending without ever starting for
+/// `stale_after`, which happens only when their job was lost (a queue row
+/// removed by hand, a store restored from a backup). Queueing is idempotent
+/// by the job's key, and a task is queued under the key of the job it was
+/// queued with, so live jobs, batched ones included, are unaffected.
+async fn sweep_stale_pending(store: Store, stale_after: Duration) {
+    let mut tick = tokio::time::interval(stale_after);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let age = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::seconds(30));
     loop {
         tick.tick().await;
-        let before = chrono::Utc::now() - chrono::Duration::seconds(30);
-        match tasks::stale_pending(&store.db, before, 500).await {
+        let before = chrono::Utc::now() - age;
+        match tasks::stale_pending(&store.db, before, STALE_PAGE).await {
             Ok(stale) if stale.is_empty() => {}
-            Ok(stale) => {
+            Ok(mut stale) => {
+                whole_jobs_only(&mut stale);
                 if let Err(err) = queue::requeue(&store, &stale).await {
                     tracing::warn!(error = %err.detail(), "re-enqueueing stale tasks failed");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "listing stale tasks failed"),
         }
+    }
+}
+
+/// Stale tasks read per sweep, oldest first.
+const STALE_PAGE: u64 = 500;
+
+/// A full page may end inside a job's tasks: those are left to a later
+/// sweep, so that a lost job is queued again with all its tasks, never with
+/// part of them under a key that would then refuse the rest.
+fn whole_jobs_only(stale: &mut Vec<tasks::Task>) {
+    if (stale.len() as u64) < STALE_PAGE {
+        return;
+    }
+    let key_of = |t: &tasks::Task| t.job_key.clone().unwrap_or_else(|| t.id.clone());
+    let Some(last) = stale.last().map(key_of) else {
+        return;
+    };
+    if stale.iter().any(|t| key_of(t) != last) {
+        stale.retain(|t| key_of(t) != last);
     }
 }
