@@ -109,8 +109,6 @@ pub struct TaskFilter {
     pub kind: Option<String>,
     pub cluster: Option<String>,
     pub subject: Option<String>,
-    /// Only tasks created at or after this instant (RFC 3339, the server's).
-    pub created_since: Option<String>,
     /// Only the tasks one call created (the `X-Request-Id` it sent).
     pub request_id: Option<String>,
     pub page: u64,
@@ -150,7 +148,6 @@ impl Client {
             ("kind", &filter.kind),
             ("clusterId", &filter.cluster),
             ("subject", &filter.subject),
-            ("createdSince", &filter.created_since),
             ("requestId", &filter.request_id),
         ] {
             if let Some(value) = value {

@@ -73,7 +73,6 @@ pub async fn run(
                 kind,
                 cluster,
                 subject,
-                created_since: None,
                 request_id,
                 page,
                 page_size,

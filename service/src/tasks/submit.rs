@@ -86,7 +86,7 @@ impl<'a> Submission<'a> {
                 .exec_without_returning(&self.txn)
                 .await?;
         }
-        queue_jobs(&self.txn, &models, batch_size).await?;
+        queue_jobs(&self.txn, &models).await?;
         Ok(models)
     }
 
@@ -123,7 +123,7 @@ pub async fn submit(
         CommonTableExpression::new()
             .query(jobs_insert(
                 DbBackend::Postgres,
-                &[QueuedJob::of(std::slice::from_ref(&model))],
+                &jobs_of(std::slice::from_ref(&model)),
             ))
             .table_name("queued_job")
             .to_owned(),
@@ -165,7 +165,7 @@ pub async fn submit_many(
             news.into_iter().map(NewTask::into_model).collect(),
             batch_size,
         );
-        submit_many_postgres(store, &models, audit, batch_size).await?;
+        submit_many_postgres(store, &models, audit).await?;
         store.wakeups.jobs_queued();
         return Ok(models);
     }
@@ -189,7 +189,6 @@ async fn submit_many_postgres(
     store: &Store,
     models: &[Model],
     audit: Option<audit_log::ActiveModel>,
-    batch_size: usize,
 ) -> Result<(), ServiceError> {
     use sea_orm::{ActiveEnum, Statement, sea_query::PostgresQueryBuilder};
 
@@ -214,10 +213,7 @@ async fn submit_many_postgres(
             })
         })
         .collect();
-    let jobs: Vec<QueuedJob> = models
-        .chunks(batch_size.max(1))
-        .map(QueuedJob::of)
-        .collect();
+    let jobs = jobs_of(models);
     let (mut sql, mut values) = match audit {
         Some(audit) => {
             let (insert, values) = audit_log::Entity::insert(audit)
@@ -272,17 +268,6 @@ struct QueuedJob {
 }
 
 impl QueuedJob {
-    /// The job of a chunk of tasks just recorded ([`keyed`]): its first
-    /// task leads it.
-    fn of(tasks: &[Model]) -> Self {
-        let (lead, batch) = tasks.split_first().expect("chunks are never empty");
-        QueuedJob::keyed(
-            &lead.id,
-            batch.iter().map(|t| t.id.clone()).collect(),
-            lead.max_attempts,
-        )
-    }
-
     /// The job keyed `key` (its lead task's id), running the lead and
     /// `batch`.
     fn keyed(key: &str, batch: Vec<String>, max_attempts: i32) -> Self {
@@ -302,9 +287,37 @@ impl QueuedJob {
     }
 }
 
+/// The key of the queue job that runs `task`: its recorded `job_key`, or,
+/// for a task from before job keys, its own id.
+pub fn job_key(task: &Model) -> &str {
+    task.job_key.as_deref().unwrap_or(&task.id)
+}
+
+/// The jobs that run `tasks`, one per job key, in the order the keys first
+/// appear: what submission queues (its tasks [`keyed`] just before) and
+/// what the stale-task sweep queues again, so that a job comes back as it
+/// was queued.
+fn jobs_of(tasks: &[Model]) -> Vec<QueuedJob> {
+    let mut groups: Vec<(&str, i32, Vec<String>)> = Vec::new();
+    let mut group_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for task in tasks {
+        let key = job_key(task);
+        let at = *group_of.entry(key).or_insert_with(|| {
+            groups.push((key, task.max_attempts, Vec::new()));
+            groups.len() - 1
+        });
+        if task.id != key {
+            groups[at].2.push(task.id.clone());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, max_attempts, batch)| QueuedJob::keyed(key, batch, max_attempts))
+        .collect()
+}
+
 /// Gives each task the key of the job that will run it: tasks go
-/// `batch_size` to a job, led by the first of each chunk, the way
-/// [`queue_jobs`] and the bulk statement chunk them.
+/// `batch_size` to a job, led by the first of each chunk.
 fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
     for chunk in models.chunks_mut(batch_size.max(1)) {
         let key = chunk[0].id.clone();
@@ -321,39 +334,14 @@ fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
 /// that is still queued is left alone by its idempotency key, and a lost
 /// batch comes back as one batch, not as a job per task.
 pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<(), ServiceError> {
-    let mut groups: Vec<(String, i32, Vec<String>)> = Vec::new();
-    let mut group_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for task in tasks {
-        let key = task.job_key.clone().unwrap_or_else(|| task.id.clone());
-        let at = *group_of.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, task.max_attempts, Vec::new()));
-            groups.len() - 1
-        });
-        groups[at].2.push(task.id.clone());
-    }
-    let jobs: Vec<QueuedJob> = groups
-        .into_iter()
-        .map(|(key, max_attempts, members)| {
-            let batch = members.into_iter().filter(|id| *id != key).collect();
-            QueuedJob::keyed(&key, batch, max_attempts)
-        })
-        .collect();
-    let backend = store.db.get_database_backend();
-    for rows in jobs.chunks(INSERT_ROWS) {
-        store.db.execute(&jobs_insert(backend, rows)).await?;
-    }
+    queue_jobs(&store.db, tasks).await?;
     store.wakeups.jobs_queued();
     Ok(())
 }
 
-async fn queue_jobs(
-    db: &impl ConnectionTrait,
-    tasks: &[Model],
-    batch_size: usize,
-) -> Result<(), ServiceError> {
+async fn queue_jobs(db: &impl ConnectionTrait, tasks: &[Model]) -> Result<(), ServiceError> {
     let backend = db.get_database_backend();
-    let jobs: Vec<QueuedJob> = tasks.chunks(batch_size.max(1)).map(QueuedJob::of).collect();
-    for rows in jobs.chunks(INSERT_ROWS) {
+    for rows in jobs_of(tasks).chunks(INSERT_ROWS) {
         db.execute(&jobs_insert(backend, rows)).await?;
     }
     Ok(())

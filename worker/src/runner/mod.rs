@@ -354,11 +354,10 @@ fn whole_jobs_only(stale: &mut Vec<tasks::Task>) {
     if (stale.len() as u64) < STALE_PAGE {
         return;
     }
-    let key_of = |t: &tasks::Task| t.job_key.clone().unwrap_or_else(|| t.id.clone());
-    let Some(last) = stale.last().map(key_of) else {
+    let Some(last) = stale.last().map(|t| queue::job_key(t).to_owned()) else {
         return;
     };
-    if stale.iter().any(|t| key_of(t) != last) {
-        stale.retain(|t| key_of(t) != last);
+    if stale.iter().any(|t| queue::job_key(t) != last) {
+        stale.retain(|t| queue::job_key(t) != last);
     }
 }
