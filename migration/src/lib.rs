@@ -21,6 +21,7 @@ mod m20261205_000014_audit_request;
 mod m20261205_000015_changesets;
 mod m20261205_000016_task_request;
 mod m20261205_000017_task_job_key;
+mod m20261205_000018_task_hot_updates;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_changesets::Migration),
             Box::new(m20261205_000016_task_request::Migration),
             Box::new(m20261205_000017_task_job_key::Migration),
+            Box::new(m20261205_000018_task_hot_updates::Migration),
         ]
     }
 

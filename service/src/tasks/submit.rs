@@ -13,6 +13,8 @@
 //! that queueing a job twice (the stale-task sweep) queues it once. The
 //! row's id is the first task's UUID v7 read as a ULID: both are 128 bits with the
 //! millisecond timestamp first, so ids stay unique and time-ordered.
+//! A job's row leaves the queue when the job is done ([`remove_jobs`]):
+//! the task rows keep the record.
 //! `api::queue::submit_is_one_statement_that_apalis_runs` (tests/) checks
 //! that apalis fetches and runs such rows. Writing them through sea-orm lets
 //! them share the transaction of everything else the request writes, which
@@ -24,9 +26,11 @@ use ferry_entity::{
     task::{self, Model},
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryTrait, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryTrait,
+    TransactionTrait,
     sea_query::{
-        Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, WithClause,
+        Alias, CommonTableExpression, Expr, InsertStatement, IntoTableRef, OnConflict, Query,
+        TableRef, WithClause,
     },
 };
 
@@ -333,18 +337,53 @@ fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
 /// under that key (a task from before job keys has its own id), so a job
 /// that is still queued is left alone by its idempotency key, and a lost
 /// batch comes back as one batch, not as a job per task.
-pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<(), ServiceError> {
-    queue_jobs(&store.db, tasks).await?;
-    store.wakeups.jobs_queued();
-    Ok(())
+/// Returns how many jobs were queued again: the lost ones.
+pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<u64, ServiceError> {
+    let queued = queue_jobs(&store.db, tasks).await?;
+    if queued > 0 {
+        store.wakeups.jobs_queued();
+    }
+    Ok(queued)
 }
 
-async fn queue_jobs(db: &impl ConnectionTrait, tasks: &[Model]) -> Result<(), ServiceError> {
+/// Queues the jobs of `tasks`; returns how many rows were new (a job
+/// already queued under its key is left as it is).
+async fn queue_jobs(db: &impl ConnectionTrait, tasks: &[Model]) -> Result<u64, ServiceError> {
     let backend = db.get_database_backend();
+    let mut queued = 0;
     for rows in jobs_of(tasks).chunks(INSERT_ROWS) {
-        db.execute(&jobs_insert(backend, rows)).await?;
+        queued += db
+            .execute(&jobs_insert(backend, rows))
+            .await?
+            .rows_affected();
     }
-    Ok(())
+    Ok(queued)
+}
+
+/// apalis's job table on `backend`.
+fn jobs_table(backend: DbBackend) -> TableRef {
+    match backend {
+        DbBackend::Postgres => (Alias::new("apalis"), Alias::new("jobs")).into_table_ref(),
+        _ => Alias::new("Jobs").into_table_ref(),
+    }
+}
+
+/// Removes the queue rows of finished jobs, named by their keys (a job's
+/// key is its lead task's id, [`TaskJob::task_id`]). The task rows are the
+/// record (I3), so a job's row has nothing left to say once its tasks are
+/// finished, and ferry removes it instead of letting apalis mark it done
+/// (`persist_results` is off, [`postgres_config`]): a delete touches no
+/// index, where apalis's acknowledgement rewrote the row and every index
+/// of the queue table, and the table then holds only live jobs, so that
+/// fetching stays cheap whatever has run before.
+pub async fn remove_jobs(db: &impl ConnectionTrait, keys: Vec<String>) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::ExprTrait;
+    let delete = Query::delete()
+        .from_table(jobs_table(db.get_database_backend()))
+        .and_where(Expr::col(Alias::new("job_type")).eq(QUEUE_NAME))
+        .and_where(Expr::col(Alias::new("idempotency_key")).is_in(keys))
+        .to_owned();
+    Ok(db.execute(&delete).await?.rows_affected())
 }
 
 /// apalis counts an attempt when a dead worker's job is re-enqueued, so its
@@ -355,19 +394,12 @@ fn apalis_max_attempts(task_max_attempts: i32) -> i32 {
 
 /// The job rows apalis's `push_tasks` would write, on `backend`.
 fn jobs_insert(backend: DbBackend, jobs: &[QueuedJob]) -> InsertStatement {
-    let (mut insert, run_at) = match backend {
-        DbBackend::Postgres => (
-            Query::insert()
-                .into_table((Alias::new("apalis"), Alias::new("jobs")))
-                .to_owned(),
-            Expr::current_timestamp(),
-        ),
+    let run_at = match backend {
+        DbBackend::Postgres => Expr::current_timestamp(),
         // apalis-sqlite keeps times as Unix seconds.
-        _ => (
-            Query::insert().into_table(Alias::new("Jobs")).to_owned(),
-            Expr::value(Utc::now().timestamp()),
-        ),
+        _ => Expr::value(Utc::now().timestamp()),
     };
+    let mut insert = Query::insert().into_table(jobs_table(backend)).to_owned();
     insert.columns([
         "id",
         "job_type",
@@ -410,10 +442,17 @@ fn jobs_insert(backend: DbBackend, jobs: &[QueuedJob]) -> InsertStatement {
 /// caught mid-way kept SQLite's write lock while the running attempts waited
 /// for it to record their outcomes (`sigterm_lets_running_tasks_finish`
 /// failed about one run in forty that way).
+///
+/// Its acknowledgement (`persist_results`) is off too: the runner removes a
+/// finished job's row itself ([`remove_jobs`]), after the task's outcome
+/// is committed, outside apalis's fetch cycle (apalis writes one fetch or
+/// one batch of acknowledgements at a time, and the acknowledgements were
+/// the costliest statement of a drain of single tasks: 43 µs a job).
 pub fn sqlite_config() -> apalis_sqlite::Config {
     apalis_sqlite::Config::default()
         .queue(QUEUE_NAME)
         .lock_tasks(false)
+        .persist_results(false)
 }
 
 /// See [`sqlite_config`].
@@ -421,4 +460,5 @@ pub fn postgres_config() -> apalis_postgres::Config {
     apalis_postgres::Config::default()
         .queue(QUEUE_NAME)
         .lock_tasks(false)
+        .persist_results(false)
 }

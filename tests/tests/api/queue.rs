@@ -220,6 +220,42 @@ async fn submit_is_one_statement_that_apalis_runs() {
     assert_eq!(task["worker"], "worker-after", "{task}");
 }
 
+/// Invariant I23: no index of `tasks` names a column that a claim or an
+/// outcome writes, so that PostgreSQL writes both as heap-only updates
+/// (migration 18). An index on any of them would add an entry to every
+/// index at every claim and every outcome, and cost the drain a third.
+#[tokio::test]
+async fn no_task_index_names_a_column_a_run_writes() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let definitions = app
+        .db
+        .query_strings("SELECT indexdef FROM pg_indexes WHERE tablename = 'tasks'")
+        .await;
+    assert!(definitions.len() >= 4, "the task indexes: {definitions:?}");
+    const WRITTEN_BY_A_RUN: [&str; 9] = [
+        "status",
+        "attempts",
+        "worker",
+        "started_at",
+        "finished_at",
+        "updated_at",
+        "result",
+        "last_error",
+        "failure",
+    ];
+    for definition in definitions.into_iter().flatten() {
+        let words: Vec<&str> = definition
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .collect();
+        for column in WRITTEN_BY_A_RUN {
+            assert!(
+                !words.contains(&column),
+                "{definition} names `{column}`, which a claim or an outcome writes"
+            );
+        }
+    }
+}
+
 /// Polling every 30 s (heartbeats too, which also wake apalis's fetch): a
 /// task still starts at once, because queueing wakes the worker of the
 /// submitting process.

@@ -72,6 +72,14 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
         GroupCommit { what, tx }
     }
 
+    /// Hands `request` to the group without waiting for it to be written,
+    /// for a write whose failure only leaves something to clean up later
+    /// (the group logs it).
+    pub(super) fn send(&self, request: In) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.tx.send(Pending { request, reply });
+    }
+
     /// Hands `request` to the group and returns its answer once written.
     pub(super) async fn call(&self, request: In) -> Result<Out, DbErr> {
         let stopped = || DbErr::Custom(format!("the writer of {} has stopped", self.what));

@@ -14,6 +14,7 @@
 
 mod batch;
 mod claims;
+mod finished_jobs;
 mod group_commit;
 mod outcome;
 mod outcome_writer;
@@ -59,6 +60,7 @@ pub struct WorkerState {
     pub resources: Resources,
     outcomes: outcome_writer::OutcomeWriter,
     claims: claims::ClaimWriter,
+    finished_jobs: finished_jobs::FinishedJobs,
 }
 
 /// A name unique to this process: several workers may share a host.
@@ -92,6 +94,7 @@ where
         },
         outcomes: outcome_writer::start(store.clone()),
         claims: claims::start(store.clone(), name.clone()),
+        finished_jobs: finished_jobs::start(store.clone()),
     });
     tokio::spawn(sweep_stale_pending(
         store.clone(),
@@ -232,14 +235,24 @@ fn retry_policy(settings: &WorkerSettings) -> TaskRetryPolicy {
         .retry_if(is_retryable as fn(&BoxDynError) -> bool)
 }
 
-/// The apalis handler: one call per attempt.
+/// The apalis handler: one call per attempt. A job that is done (its
+/// tasks finished, or failed for good) leaves the queue; one that apalis
+/// will call again keeps its row, locked by this worker.
 async fn handle_job(job: TaskJob, state: Data<Arc<WorkerState>>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("task", task_id = %job.task_id, batch = job.batch.len());
-    if job.batch.is_empty() {
+    let result = if job.batch.is_empty() {
         run_attempt(&state, &job.task_id).instrument(span).await
     } else {
         batch::run_batch(&state, &job).instrument(span).await
+    };
+    let done = match &result {
+        Ok(()) => true,
+        Err(err) => !is_retryable(err),
+    };
+    if done {
+        state.finished_jobs.send(job.task_id);
     }
+    result
 }
 
 async fn run_attempt(state: &WorkerState, task_id: &str) -> Result<(), BoxDynError> {
@@ -324,32 +337,67 @@ fn record(kind: TaskKind, outcome: &'static str, seconds: f64) {
 /// removed by hand, a store restored from a backup). Queueing is idempotent
 /// by the job's key, and a task is queued under the key of the job it was
 /// queued with, so live jobs, batched ones included, are unaffected.
+///
+/// Each task is looked at once, when it first is `stale_after` old: a cursor
+/// (creation time, id) moves past what a sweep has read, so that a sweep
+/// reads only the tasks created since the last one instead of the whole
+/// history (no index names the status, for the drain's sake: migration 18).
+/// The first sweep of a process reads from the oldest task, which is what
+/// finds a job lost while no worker ran. A job removed by hand later than
+/// its tasks' first look is found at the next worker start.
 async fn sweep_stale_pending(store: Store, stale_after: Duration) {
     let mut tick = tokio::time::interval(stale_after);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let age = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::seconds(30));
+    let mut cursor: Option<tasks::SweepCursor> = None;
     loop {
         tick.tick().await;
         let before = chrono::Utc::now() - age;
-        match tasks::stale_pending(&store.db, before, STALE_PAGE).await {
-            Ok(stale) if stale.is_empty() => {}
-            Ok(mut stale) => {
-                whole_jobs_only(&mut stale);
-                if let Err(err) = queue::requeue(&store, &stale).await {
+        let mut stale =
+            match tasks::stale_pending(&store.db, cursor.as_ref(), before, STALE_PAGE).await {
+                Ok(stale) => stale,
+                Err(err) => {
+                    tracing::warn!(error = %err, "listing stale tasks failed");
+                    continue;
+                }
+            };
+        let full_page = stale.len() as u64 >= STALE_PAGE;
+        whole_jobs_only(&mut stale);
+        if !stale.is_empty() {
+            match queue::requeue(&store, &stale).await {
+                Ok(0) => {}
+                Ok(jobs) => {
+                    // The numbers are in the message, which is what an
+                    // operator reads (and the sweep's tests look for).
+                    tracing::warn!(
+                        "lost jobs queued again: {jobs} (for {} stale tasks)",
+                        stale.len()
+                    );
+                }
+                Err(err) => {
+                    // The cursor stays, so that the next sweep tries them again.
                     tracing::warn!(error = %err.detail(), "re-enqueueing stale tasks failed");
+                    continue;
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "listing stale tasks failed"),
         }
+        // A full page ends where it was cut (a job it split is read again);
+        // otherwise everything created before `before` has been read.
+        cursor = Some(match stale.last() {
+            Some(last) if full_page => tasks::SweepCursor::at(last),
+            _ => tasks::SweepCursor::before(before),
+        });
     }
 }
 
 /// Stale tasks read per sweep, oldest first.
 const STALE_PAGE: u64 = 500;
 
-/// A full page may end inside a job's tasks: those are left to a later
-/// sweep, so that a lost job is queued again with all its tasks, never with
-/// part of them under a key that would then refuse the rest.
+/// A full page may end inside a job's tasks: the page is cut before the
+/// first of them, which a later sweep reads again (the cursor stops at the
+/// cut), so that a lost job is queued again with all its tasks, never with
+/// part of them under a key that would then refuse the rest. A page that
+/// is one job's tasks only is kept whole.
 fn whole_jobs_only(stale: &mut Vec<tasks::Task>) {
     if (stale.len() as u64) < STALE_PAGE {
         return;
@@ -357,7 +405,9 @@ fn whole_jobs_only(stale: &mut Vec<tasks::Task>) {
     let Some(last) = stale.last().map(|t| queue::job_key(t).to_owned()) else {
         return;
     };
-    if stale.iter().any(|t| queue::job_key(t) != last) {
-        stale.retain(|t| queue::job_key(t) != last);
+    if let Some(first) = stale.iter().position(|t| queue::job_key(t) == last)
+        && first > 0
+    {
+        stale.truncate(first);
     }
 }
