@@ -78,11 +78,15 @@ pub struct Args {
     #[arg(long)]
     sqlite: bool,
     /// An existing PostgreSQL database to connect to; the benchmark creates
-    /// and drops its own databases next to it.
+    /// and drops its own databases next to it. Its query string goes to every
+    /// client, ferry's and the peers' alike. The default turns TLS off for
+    /// all of them: sqlx and libpq would use it on a server that offers it,
+    /// and node-postgres (graphile-worker) would not, which measured the
+    /// queues over different transports (docs/BENCHMARKS.md, session 18).
     #[arg(
         long,
         env = "FERRY_BENCH_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
+        default_value = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
     )]
     pg_url: String,
     /// Where the SQLite files go (default: the system's temporary directory).
