@@ -4,6 +4,7 @@
 pub mod policy;
 pub mod submit;
 
+mod stale;
 mod wait;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -13,12 +14,13 @@ use ferry_entity::{
     task::{Column, Entity, Model},
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, SimpleExpr},
 };
 use serde_json::Value;
 
+pub use stale::{SweepCursor, stale_pending};
 pub use wait::{Waited, wait};
 
 /// Who asked for a task: the token's name and the request's id, kept on the
@@ -430,67 +432,6 @@ pub async fn is_cancelled(db: &impl ConnectionTrait, id: &str) -> Result<bool, D
         .one(db)
         .await?
         .is_some_and(|s| s == TaskStatus::Cancelled))
-}
-
-/// Where the stale-task sweep has read up to: every task created before
-/// this point, in (creation time, id) order, has been looked at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SweepCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: String,
-}
-
-impl SweepCursor {
-    /// Every task created before `at`.
-    pub fn before(at: DateTime<Utc>) -> SweepCursor {
-        SweepCursor {
-            created_at: at,
-            id: String::new(),
-        }
-    }
-
-    /// Every task up to `task`, inclusive.
-    pub fn at(task: &Model) -> SweepCursor {
-        SweepCursor {
-            created_at: task.created_at,
-            id: task.id.clone(),
-        }
-    }
-}
-
-/// Pending tasks that no attempt has started, created after `after` and
-/// before `before`, oldest first: candidates for re-enqueueing in case their
-/// job was lost. The walk goes by `idx_tasks_created`, and the cursor keeps
-/// each sweep to the tasks created since the last one: no index names the
-/// status (migration 18), so without it every sweep would read the whole
-/// history.
-pub async fn stale_pending(
-    db: &impl ConnectionTrait,
-    after: Option<&SweepCursor>,
-    before: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<Model>, DbErr> {
-    let mut query = Entity::find()
-        .filter(Column::Status.eq(TaskStatus::Pending))
-        .filter(Column::Attempts.eq(0))
-        .filter(Column::CreatedAt.lt(before));
-    if let Some(after) = after {
-        query = query.filter(
-            Condition::any()
-                .add(Column::CreatedAt.gt(after.created_at))
-                .add(
-                    Condition::all()
-                        .add(Column::CreatedAt.eq(after.created_at))
-                        .add(Column::Id.gt(after.id.clone())),
-                ),
-        );
-    }
-    query
-        .order_by_asc(Column::CreatedAt)
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
 }
 
 #[derive(Debug, FromQueryResult)]
