@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 struct Pending<In, Out> {
     request: In,
-    reply: oneshot::Sender<Result<Out, DbErr>>,
+    /// `None` when nobody waits for the answer ([`GroupCommit::send`]).
+    reply: Option<oneshot::Sender<Result<Out, DbErr>>>,
 }
 
 /// A writer that groups the requests of concurrent callers.
@@ -51,18 +52,20 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
                 match write(requests).await {
                     Ok(answers) if answers.len() == count => {
                         for (reply, answer) in replies.into_iter().zip(answers) {
-                            let _ = reply.send(Ok(answer));
+                            if let Some(reply) = reply {
+                                let _ = reply.send(Ok(answer));
+                            }
                         }
                     }
                     Ok(answers) => {
                         let err = format!("{what}: {} answers for {count} requests", answers.len());
-                        for reply in replies {
+                        for reply in replies.into_iter().flatten() {
                             let _ = reply.send(Err(DbErr::Custom(err.clone())));
                         }
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, requests = count, "writing {what} failed");
-                        for reply in replies {
+                        for reply in replies.into_iter().flatten() {
                             let _ = reply.send(Err(DbErr::Custom(err.to_string())));
                         }
                     }
@@ -76,8 +79,10 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
     /// for a write whose failure only leaves something to clean up later
     /// (the group logs it).
     pub(super) fn send(&self, request: In) {
-        let (reply, _) = oneshot::channel();
-        let _ = self.tx.send(Pending { request, reply });
+        let _ = self.tx.send(Pending {
+            request,
+            reply: None,
+        });
     }
 
     /// Hands `request` to the group and returns its answer once written.
@@ -85,7 +90,10 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
         let stopped = || DbErr::Custom(format!("the writer of {} has stopped", self.what));
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Pending { request, reply })
+            .send(Pending {
+                request,
+                reply: Some(reply),
+            })
             .map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }

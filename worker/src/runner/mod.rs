@@ -362,7 +362,9 @@ async fn sweep_stale_pending(store: Store, stale_after: Duration) {
                 }
             };
         let full_page = stale.len() as u64 >= STALE_PAGE;
-        whole_jobs_only(&mut stale);
+        if full_page {
+            whole_jobs_only(&mut stale);
+        }
         if !stale.is_empty() {
             match queue::requeue(&store, &stale).await {
                 Ok(0) => {}
@@ -399,9 +401,6 @@ const STALE_PAGE: u64 = 500;
 /// part of them under a key that would then refuse the rest. A page that
 /// is one job's tasks only is kept whole.
 fn whole_jobs_only(stale: &mut Vec<tasks::Task>) {
-    if (stale.len() as u64) < STALE_PAGE {
-        return;
-    }
     let Some(last) = stale.last().map(|t| queue::job_key(t).to_owned()) else {
         return;
     };
