@@ -212,17 +212,6 @@ pub enum ClusterKind {
     Tidb,
 }
 
-/// What travels through the apalis queue: only task ids. Everything else is
-/// read from the `tasks` rows, so the rows stay the single source of truth.
-/// A job usually runs one task; kinds that batch (topic creation) run the
-/// tasks of one request together: `task_id` leads, `batch` lists the others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskJob {
-    pub task_id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub batch: Vec<String>,
-}
-
 /// A changefeed's state, as TiEM names it.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,

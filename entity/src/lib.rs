@@ -1,5 +1,5 @@
 //! What ferry stores: sea-orm entities, the domain enums they use and the
-//! payload that travels through the job queue. This crate does no I/O.
+//! payloads that tasks carry. This crate does no I/O.
 
 pub mod acl;
 pub mod api_token;
@@ -17,9 +17,11 @@ pub mod stat_name;
 pub mod stat_sample;
 pub mod stat_sampler;
 pub mod task;
+pub mod task_queue;
+pub mod task_worker;
 pub mod topic_note;
 
 pub use domain::{
     AuditOutcome, ChangefeedState, ClusterId, ClusterKind, Desired, DownstreamType, FailureKind,
-    Role, TaskJob, TaskKind, TaskStatus,
+    Role, TaskKind, TaskStatus,
 };

@@ -29,10 +29,11 @@ pub struct Model {
     /// The project whose token submitted it, if any.
     pub project_id: Option<String>,
     pub request_id: Option<String>,
-    /// The idempotency key of the queue job that runs this task: the id of
-    /// the first task of its job (its own, unless it runs in a batch).
+    /// The id of the first task of the request's batch this task runs in
+    /// (its own, unless its kind runs in batches): a claim hands the
+    /// claimed tasks that share a key to one attempt together.
     pub job_key: Option<String>,
-    /// The apalis worker that ran the latest attempt.
+    /// The worker process that ran the latest attempt (`task_workers`).
     pub worker: Option<String>,
     pub created_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,

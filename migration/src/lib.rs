@@ -22,6 +22,7 @@ mod m20261205_000015_changesets;
 mod m20261205_000016_task_request;
 mod m20261205_000017_task_job_key;
 mod m20261205_000018_task_hot_updates;
+mod m20261205_000019_task_queue;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_task_request::Migration),
             Box::new(m20261205_000017_task_job_key::Migration),
             Box::new(m20261205_000018_task_hot_updates::Migration),
+            Box::new(m20261205_000019_task_queue::Migration),
         ]
     }
 

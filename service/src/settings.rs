@@ -115,10 +115,6 @@ pub struct WorkerSettings {
     pub topic_writable_timeout_seconds: u64,
     /// How often a watched changeset is compared with its cluster.
     pub drift_interval_seconds: u64,
-    /// A task pending this long without an attempt is taken for one whose
-    /// queue job was lost and is queued again (idempotently); the sweep
-    /// that looks for such tasks runs this often too.
-    pub stale_task_seconds: u64,
 }
 
 /// The Confluent REST Proxy dialect.
@@ -210,7 +206,6 @@ topic_batch_size = 100
 topic_batch_linger_ms = 20
 topic_writable_timeout_seconds = 30
 drift_interval_seconds = 60
-stale_task_seconds = 30
 
 [api]
 max_page_size = 500

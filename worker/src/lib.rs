@@ -1,4 +1,4 @@
-//! ferry's runtime: the task runner (apalis), one job per task kind, the
+//! ferry's runtime: the task runner (an apalis worker over ferry's queue), one job per task kind, the
 //! Kafka calls that change clusters, the changefeed supervisor with its
 //! replication engine, and the statistics samplers. The only crate whose code changes a cluster; the API
 //! crate does not depend on it (`ferry-api --with-worker` is composed by the

@@ -1,5 +1,5 @@
-//! The metadata store: one SQL database holding ferry's tables and the apalis
-//! queue, reached through one sqlx pool that sea-orm and apalis share.
+//! The metadata store: one SQL database holding ferry's tables, the task
+//! queue among them, reached through one sqlx pool.
 
 mod sqlite_busy;
 
@@ -42,11 +42,10 @@ pub enum StoreError {
     #[error("the metadata store URL must start with sqlite:, postgres:// or postgresql://")]
     UnsupportedUrl,
     #[error(
-        "FERRY_DATABASE_URL names MySQL/MariaDB, which cannot hold ferry's task queue yet: the \
-         newest apalis-mysql release on crates.io (1.0.0-rc.8) requires sqlx ^0.8.1, while sea-orm 2 \
-         and apalis-postgres/apalis-sqlite 1.0 use sqlx 0.9, so its queue could share neither \
-         ferry's connection pool nor a task's transaction; use sqlite: or postgres:// for the \
-         metadata store (MySQL/MariaDB stay supported as changefeed upstreams and downstreams)"
+        "FERRY_DATABASE_URL names MySQL/MariaDB, which cannot hold ferry's metadata store yet: \
+         its named locks, its migrations' SQL and the task queue's claim statement are written \
+         for SQLite and PostgreSQL only; use sqlite: or postgres:// for the metadata store \
+         (MySQL/MariaDB stay supported as changefeed upstreams and downstreams)"
     )]
     MysqlQueueUnavailable,
     #[error("migrating the metadata store failed: {0}")]
@@ -57,9 +56,9 @@ pub enum StoreError {
     Secret(#[from] crate::secrets::SecretError),
 }
 
-/// The pool behind the queue, by database kind.
+/// The sqlx pool behind the store, by database kind.
 #[derive(Clone, Debug)]
-pub enum QueuePool {
+pub enum StorePool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -68,7 +67,7 @@ pub enum QueuePool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub db: DatabaseConnection,
-    pub queue: QueuePool,
+    pub pool: StorePool,
     pub secrets: SecretBox,
     /// Queued and finished tasks, announced to this process and the others.
     pub wakeups: Wakeups,
@@ -82,33 +81,6 @@ pub const POSTGRES_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
 /// (one writer at a time) for the rest of the transaction.
 pub const SQLITE_LOCK: &str = "INSERT INTO ferry_locks (name) VALUES (?) \
      ON CONFLICT (name) DO UPDATE SET name = excluded.name";
-
-/// What ferry changes in apalis's PostgreSQL tables after apalis's own
-/// migrations, each statement idempotent (every process runs them at start).
-///
-/// - apalis notifies listeners on every job insert. ferry's workers poll and
-///   listen to ferry's own announcements, and a notifying transaction commits
-///   one at a time under a global lock, which measured 4x slower submissions
-///   (docs/BENCHMARKS.md).
-/// - apalis 1.0's migrations leave two indexes that duplicate others
-///   (`lidx` beside `idx_apalis_jobs_lock_by`, `unique_job_id` beside the
-///   primary key); a job row is written three times and every write that
-///   changes its status or lock updates every index.
-/// - Job pages keep 30% free, for the same reason as `tasks`' (migration
-///   `m20261205_000013_task_fillfactor`): a fetched and an acknowledged
-///   version of a row then stay on its page. The check makes the `ALTER`,
-///   which takes a table lock, run once.
-const APALIS_POSTGRES_TUNING: [&str; 4] = [
-    "DROP TRIGGER IF EXISTS notify_workers ON apalis.jobs",
-    "DROP INDEX IF EXISTS apalis.lidx",
-    "DROP INDEX IF EXISTS apalis.unique_job_id",
-    "DO $$ BEGIN \
-       IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'apalis.jobs'::regclass \
-                      AND reloptions @> ARRAY['fillfactor=70']) THEN \
-         ALTER TABLE apalis.jobs SET (fillfactor = 70); \
-       END IF; \
-     END $$",
-];
 
 impl Store {
     /// Connects to the database named by the settings and loads the secret key.
@@ -160,7 +132,7 @@ impl Store {
                 .map_err(StoreError::Connect)?;
             Ok(Self {
                 db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
-                queue: QueuePool::Sqlite(pool),
+                pool: StorePool::Sqlite(pool),
                 secrets,
                 wakeups: Wakeups::local(),
             })
@@ -181,7 +153,7 @@ impl Store {
             Ok(Self {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
                 wakeups: Wakeups::postgres(pool.clone()),
-                queue: QueuePool::Postgres(pool),
+                pool: StorePool::Postgres(pool),
                 secrets,
             })
         } else {
@@ -189,7 +161,7 @@ impl Store {
         }
     }
 
-    /// Applies ferry's migrations and the queue's. Safe when several processes
+    /// Applies ferry's migrations. Safe when several processes
     /// start together: PostgreSQL serialises them with an advisory lock, SQLite
     /// with its write lock, and a loser of any remaining race retries.
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -209,7 +181,7 @@ impl Store {
     }
 
     /// One try: the migrations and the secret-key check in one transaction
-    /// that other starting processes wait for, then the queue's tables.
+    /// that other starting processes wait for.
     async fn migrate_once(&self) -> Result<(), StoreError> {
         self.migrate_locked().await.map_err(|e| match e {
             Migration::Key(KeyCheckError::WrongKey) => StoreError::Key(KeyCheckError::WrongKey),
@@ -220,13 +192,13 @@ impl Store {
 
     async fn migrate_locked(&self) -> Result<(), Migration> {
         let txn = self.db.begin().await.map_err(|e| e.to_string())?;
-        match &self.queue {
-            QueuePool::Postgres(_) => {
+        match &self.pool {
+            StorePool::Postgres(_) => {
                 txn.execute_unprepared("SELECT pg_advisory_xact_lock(4116001)")
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            QueuePool::Sqlite(_) => {
+            StorePool::Sqlite(_) => {
                 // A write as the first statement takes SQLite's write lock for
                 // the whole transaction, so a second process waits here.
                 txn.execute_unprepared(
@@ -246,23 +218,7 @@ impl Store {
             .await
             .map_err(Migration::Key)?;
         txn.commit().await.map_err(|e| e.to_string())?;
-        match &self.queue {
-            QueuePool::Sqlite(pool) => apalis_sqlite::SqliteStorage::<()>::setup(pool)
-                .await
-                .map_err(|e| Migration::Other(e.to_string())),
-            QueuePool::Postgres(pool) => {
-                apalis_postgres::PostgresStorage::<()>::setup(pool)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for statement in APALIS_POSTGRES_TUNING {
-                    sqlx::query(statement)
-                        .execute(pool)
-                        .await
-                        .map_err(|e| Migration::Other(e.to_string()))?;
-                }
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     /// Takes the named lock until `txn` ends ([`POSTGRES_LOCK`],
@@ -271,9 +227,9 @@ impl Store {
     /// interleave across processes.
     pub async fn lock(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), DbErr> {
         let backend = txn.get_database_backend();
-        let sql = match self.queue {
-            QueuePool::Postgres(_) => POSTGRES_LOCK,
-            QueuePool::Sqlite(_) => SQLITE_LOCK,
+        let sql = match self.pool {
+            StorePool::Postgres(_) => POSTGRES_LOCK,
+            StorePool::Sqlite(_) => SQLITE_LOCK,
         };
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
             .await

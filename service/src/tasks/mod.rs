@@ -2,9 +2,9 @@
 //! state transitions the runner and the API make on it.
 
 pub mod policy;
+pub mod queue;
 pub mod submit;
 
-mod stale;
 mod wait;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -16,11 +16,10 @@ use ferry_entity::{
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, SimpleExpr},
+    sea_query::{Expr, SimpleExpr},
 };
 use serde_json::Value;
 
-pub use stale::{SweepCursor, stale_pending};
 pub use wait::{Waited, wait};
 
 /// Who asked for a task: the token's name and the request's id, kept on the
@@ -139,22 +138,6 @@ pub fn in_progress() -> SimpleExpr {
     Column::Status.is_in([TaskStatus::Pending, TaskStatus::Running])
 }
 
-/// The same tasks as [`in_progress`], written as "not finished", which no
-/// index can serve: a claim names its tasks by id, and must reach them
-/// through the primary key. With `status IN (pending, running)` PostgreSQL
-/// chose the status index whenever its statistics still showed few tasks in
-/// progress (a burst of 50,000 listed tasks before the next analyze), and
-/// then read every pending task's index entry to claim a hundred of them:
-/// 118 ms per claim instead of under 1 ms, the drain falling to 2,000
-/// tasks/s.
-fn not_finished() -> SimpleExpr {
-    Column::Status.is_not_in([
-        TaskStatus::Succeeded,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-    ])
-}
-
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id.to_owned()).one(db).await
 }
@@ -212,78 +195,6 @@ pub async fn list(
         .all(db)
         .await?;
     Ok((rows, total))
-}
-
-/// The outcome of trying to start an attempt.
-#[derive(Debug)]
-pub enum Claim {
-    /// This worker now runs the task; the model shows the new attempt number.
-    Claimed(Box<Model>),
-    /// The task is finished (or gone): nothing to do.
-    Finished,
-}
-
-/// The update that starts the next attempt of unfinished tasks: running,
-/// one more attempt, this worker's.
-fn start_attempt(worker: &str) -> sea_orm::UpdateMany<Entity> {
-    let now = Utc::now();
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value(TaskStatus::Running))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .col_expr(
-            Column::StartedAt,
-            Func::coalesce([Expr::col(Column::StartedAt), Expr::value(now)]).into(),
-        )
-        .col_expr(Column::Worker, Expr::value(worker))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(not_finished())
-}
-
-/// Starts the next attempt of single-task jobs (the runner's group commit
-/// claims those that start together at once): one statement increments the
-/// attempt count of every unfinished task among `ids` and returns the rows,
-/// so two claims of one task, however close together, get different
-/// attempt numbers and two workers can never both start the same attempt.
-/// Each id gets its own answer, in order. An id listed twice is
-/// claimed once; its later entries answer [`Claim::Finished`], as a claim
-/// that lost the race to another would.
-pub async fn claim_each(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-    worker: &str,
-) -> Result<Vec<Claim>, DbErr> {
-    let mut unique: Vec<String> = ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    let mut claimed: std::collections::HashMap<String, Model> = start_attempt(worker)
-        .filter(Column::Id.is_in(unique))
-        .exec_with_returning(db)
-        .await?
-        .into_iter()
-        .map(|task| (task.id.clone(), task))
-        .collect();
-    Ok(ids
-        .iter()
-        .map(|id| match claimed.remove(id) {
-            Some(task) => Claim::Claimed(Box::new(task)),
-            None => Claim::Finished,
-        })
-        .collect())
-}
-
-/// Starts the next attempt of every unfinished task among `ids` with one
-/// statement, for jobs that run a request's tasks together. Returns the tasks
-/// this worker now runs. apalis hands a job to one worker at a time, which is
-/// what keeps two workers from running the same batch.
-pub async fn claim_many(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-    worker: &str,
-) -> Result<Vec<Model>, DbErr> {
-    start_attempt(worker)
-        .filter(Column::Id.is_in(ids.to_vec()))
-        .exec_with_returning(db)
-        .await
 }
 
 /// Marks many tasks succeeded, each with its own result, in one statement
@@ -363,19 +274,6 @@ pub async fn report_progress(
 ) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::Result, Expr::value(progress.clone()))
-        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(TaskStatus::Running))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Records a retryable failure: the task waits for its next attempt.
-pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(Column::Status, Expr::value(TaskStatus::Pending))
-        .col_expr(Column::LastError, Expr::value(error))
         .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.eq(TaskStatus::Running))

@@ -1,44 +1,26 @@
 //! Submitting tasks, the one way every caller does it: in a [`Submission`]
 //! (a transaction on the metadata store), record the `tasks` rows and queue
-//! one apalis job per task (or per batch of tasks, for kinds that run
-//! together), next to whatever else the request checks or writes (a lock, an
-//! in-progress check, a changefeed row, the audit row), and commit once. A
-//! request is then accepted and queued at one commit, or leaves nothing.
+//! them (`queue::enqueue`, a `task_queue` row per batch key), next to whatever else
+//! the request checks or writes (a lock, an in-progress check, a changefeed
+//! row, the audit row), and commit once. A request is then accepted and
+//! queued at one commit, or leaves nothing.
 //!
-//! ferry writes the job rows itself, in the format of apalis 1.0's own
-//! `push_tasks` (`queries/task/sink.sql` of apalis-sqlite and
-//! apalis-postgres): the job is the JSON of a [`TaskJob`] (task ids only),
-//! status `Pending`, due now, priority 0, and its first task's id as
-//! idempotency key, which every task of the job records as its `job_key`, so
-//! that queueing a job twice (the stale-task sweep) queues it once. The
-//! row's id is the first task's UUID v7 read as a ULID: both are 128 bits with the
-//! millisecond timestamp first, so ids stay unique and time-ordered.
-//! A job's row leaves the queue when the job is done ([`remove_jobs`]):
-//! the task rows keep the record.
-//! `api::queue::submit_is_one_statement_that_apalis_runs` (tests/) checks
-//! that apalis fetches and runs such rows. Writing them through sea-orm lets
-//! them share the transaction of everything else the request writes, which
-//! apalis's storages (taking a sqlx executor) cannot.
+//! Every task records its batch key as its `job_key`: its own id, or, for
+//! kinds that run together (topic creation, a bulk list's no-op tasks), the
+//! id of the first task of its batch. A worker claims a key's pending tasks
+//! together and runs them as one job (`runner/batch.rs`).
 
-use chrono::Utc;
 use ferry_entity::{
-    TaskJob, audit_log,
+    audit_log,
     task::{self, Model},
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryTrait,
-    TransactionTrait,
-    sea_query::{
-        Alias, CommonTableExpression, Expr, InsertStatement, IntoTableRef, OnConflict, Query,
-        TableRef, WithClause,
-    },
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryTrait, TransactionTrait,
+    sea_query::{CommonTableExpression, WithClause},
 };
 
-use super::NewTask;
+use super::{NewTask, queue};
 use crate::{error::ServiceError, store::Store};
-
-/// The apalis queue that every task kind shares.
-pub const QUEUE_NAME: &str = "ferry-tasks";
 
 /// Task rows per INSERT statement (18 columns: 3,600 bound values, well
 /// under SQLite's and PostgreSQL's limits).
@@ -71,10 +53,10 @@ impl<'a> Submission<'a> {
         Ok(())
     }
 
-    /// Records `tasks` and queues one job per `batch_size` of them (kinds
-    /// that batch, topic creation, run a request's tasks with one claim, one
-    /// broker call and one transaction of outcomes). Returns the rows in
-    /// order.
+    /// Records and queues `tasks`, keyed `batch_size` to a batch (kinds
+    /// that batch, topic creation, run a request's tasks claimed together
+    /// with one broker call and one transaction of outcomes). Returns the
+    /// rows in order.
     pub async fn record(
         &self,
         tasks: Vec<NewTask>,
@@ -90,7 +72,11 @@ impl<'a> Submission<'a> {
                 .exec_without_returning(&self.txn)
                 .await?;
         }
-        queue_jobs(&self.txn, &models).await?;
+        for chunk in models.chunks(INSERT_ROWS) {
+            if let Some(insert) = queue::enqueue(chunk) {
+                self.txn.execute(&insert).await?;
+            }
+        }
         Ok(models)
     }
 
@@ -109,9 +95,9 @@ impl<'a> Submission<'a> {
 }
 
 /// Records and queues one task (with the request's audit row, when given).
-/// On PostgreSQL that is one statement: the job and the audit row ride along
-/// as data-modifying CTEs of the task's INSERT, one round trip and one
-/// commit where a transaction took four round trips.
+/// On PostgreSQL that is one statement: the queue row and the audit row
+/// ride along as data-modifying CTEs of the task's INSERT, one round trip
+/// and one commit where a transaction took four round trips.
 pub async fn submit(
     store: &Store,
     new: NewTask,
@@ -125,11 +111,8 @@ pub async fn submit(
     let mut with = WithClause::new();
     with.cte(
         CommonTableExpression::new()
-            .query(jobs_insert(
-                DbBackend::Postgres,
-                &jobs_of(std::slice::from_ref(&model)),
-            ))
-            .table_name("queued_job")
+            .query(queue::enqueue(std::slice::from_ref(&model)).expect("one task"))
+            .table_name("queued")
             .to_owned(),
     );
     if let Some(audit) = audit {
@@ -148,15 +131,14 @@ pub async fn submit(
     Ok(model)
 }
 
-/// Tasks of a bulk list per job: a list of 1,000 is 10 jobs, each claimed
-/// in one statement, run together and settled in one transaction
-/// (`runner/batch.rs`), so that both the submission and the drain write
-/// one queue row and commit once per 100 tasks instead of per task.
+/// Tasks of a bulk list per batch key: a worker runs the tasks of one key
+/// that it claims together as one attempt, settled in one transaction
+/// (`runner/batch.rs`).
 pub const BULK_JOB_TASKS: usize = 100;
 
 /// Records and queues many tasks with the request's one audit row, in one
 /// transaction: a bulk submission is accepted whole or not at all. Tasks go
-/// `batch_size` to a job (1: each its own). On PostgreSQL that is one
+/// `batch_size` to a batch key (1: each its own). On PostgreSQL that is one
 /// statement (`submit_many_postgres`).
 pub async fn submit_many(
     store: &Store,
@@ -183,12 +165,12 @@ pub async fn submit_many(
 }
 
 /// A bulk submission on PostgreSQL as one statement, so one round trip and
-/// one commit: the task rows and the job rows each travel as one JSON
-/// document of rows, which `json_populate_recordset` (the `tasks` row
-/// type) and `json_to_recordset` turn into rows, and the audit row and the
-/// jobs ride along as data-modifying CTEs of the tasks' INSERT. A list of
-/// 1,000 took ten INSERTs of 200 rows (3,600 bound values each) and a
-/// transaction before.
+/// one commit: the task rows travel as one JSON document of rows, which
+/// `json_populate_recordset` (the `tasks` row type) turns into rows, and
+/// the audit row and the queue rows (read from the same document) ride
+/// along as data-modifying CTEs of the tasks' INSERT. A list of 1,000 took
+/// ten INSERTs of 200 rows (3,600 bound values each) and a transaction
+/// before.
 async fn submit_many_postgres(
     store: &Store,
     models: &[Model],
@@ -217,7 +199,6 @@ async fn submit_many_postgres(
             })
         })
         .collect();
-    let jobs = jobs_of(models);
     let (mut sql, mut values) = match audit {
         Some(audit) => {
             let (insert, values) = audit_log::Entity::insert(audit)
@@ -229,22 +210,12 @@ async fn submit_many_postgres(
     };
     let n = values.len();
     sql.push_str(&format!(
-        "queued_job AS (INSERT INTO apalis.jobs (id, job_type, job, status, attempts, \
-         max_attempts, run_at, priority, idempotency_key) SELECT j.id, ${queue}, \
-         convert_to(j.job, 'UTF8'), 'Pending', 0, j.max_attempts, now(), 0, \
-         j.idempotency_key FROM json_to_recordset(${jobs}::json) AS j(id text, job text, \
-         max_attempts int, idempotency_key text) ON CONFLICT (job_type, idempotency_key) DO NOTHING) \
-         INSERT INTO tasks SELECT * FROM json_populate_recordset(NULL::tasks, ${tasks}::json)",
-        queue = n + 1,
-        jobs = n + 2,
-        tasks = n + 3,
+        "new_tasks AS (SELECT * FROM json_populate_recordset(NULL::tasks, ${tasks}::json)), \
+         queued AS (INSERT INTO task_queue (job_key, run_at) \
+           SELECT job_key, MIN(created_at) FROM new_tasks GROUP BY job_key) \
+         INSERT INTO tasks SELECT * FROM new_tasks",
+        tasks = n + 1,
     ));
-    values.push(QUEUE_NAME.into());
-    values.push(
-        serde_json::to_string(&jobs)
-            .expect("job rows serialise")
-            .into(),
-    );
     values.push(serde_json::Value::from(tasks).to_string().into());
     store
         .db
@@ -257,71 +228,14 @@ async fn submit_many_postgres(
     Ok(())
 }
 
-/// What ferry computes of an apalis job row for the tasks it runs (the
-/// first and those batched with it); the rest of the row is constant
-/// (status `Pending`, no attempts, priority 0, due now).
-#[derive(serde::Serialize)]
-struct QueuedJob {
-    /// The first task's UUID v7 read as a ULID (module doc).
-    id: String,
-    /// The JSON of the [`TaskJob`].
-    job: String,
-    max_attempts: i32,
-    /// The first task's id.
-    idempotency_key: String,
-}
-
-impl QueuedJob {
-    /// The job keyed `key` (its lead task's id), running the lead and
-    /// `batch`.
-    fn keyed(key: &str, batch: Vec<String>, max_attempts: i32) -> Self {
-        let id = uuid::Uuid::parse_str(key)
-            .map(|u| ulid::Ulid::from(u.as_u128()))
-            .unwrap_or_else(|_| ulid::Ulid::generate());
-        Self {
-            id: id.to_string(),
-            job: serde_json::to_string(&TaskJob {
-                task_id: key.to_owned(),
-                batch,
-            })
-            .expect("a job of task ids serialises"),
-            max_attempts: apalis_max_attempts(max_attempts),
-            idempotency_key: key.to_owned(),
-        }
-    }
-}
-
-/// The key of the queue job that runs `task`: its recorded `job_key`, or,
-/// for a task from before job keys, its own id.
+/// The batch key of `task`: its recorded `job_key`, or, for a task from
+/// before batch keys, its own id.
 pub fn job_key(task: &Model) -> &str {
     task.job_key.as_deref().unwrap_or(&task.id)
 }
 
-/// The jobs that run `tasks`, one per job key, in the order the keys first
-/// appear: what submission queues (its tasks [`keyed`] just before) and
-/// what the stale-task sweep queues again, so that a job comes back as it
-/// was queued.
-fn jobs_of(tasks: &[Model]) -> Vec<QueuedJob> {
-    let mut groups: Vec<(&str, i32, Vec<String>)> = Vec::new();
-    let mut group_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for task in tasks {
-        let key = job_key(task);
-        let at = *group_of.entry(key).or_insert_with(|| {
-            groups.push((key, task.max_attempts, Vec::new()));
-            groups.len() - 1
-        });
-        if task.id != key {
-            groups[at].2.push(task.id.clone());
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(key, max_attempts, batch)| QueuedJob::keyed(key, batch, max_attempts))
-        .collect()
-}
-
-/// Gives each task the key of the job that will run it: tasks go
-/// `batch_size` to a job, led by the first of each chunk.
+/// Gives each task its batch key: tasks go `batch_size` to a batch, led by
+/// the first of each chunk.
 fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
     for chunk in models.chunks_mut(batch_size.max(1)) {
         let key = chunk[0].id.clone();
@@ -330,137 +244,4 @@ fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {
         }
     }
     models
-}
-
-/// Queues again the jobs of tasks already recorded (the stale-task sweep),
-/// each as it was queued: the tasks sharing a job key go back into one job
-/// under that key (a task from before job keys has its own id), so a job
-/// that is still queued is left alone by its idempotency key, and a lost
-/// batch comes back as one batch, not as a job per task.
-/// Returns how many jobs were queued again: the lost ones.
-pub async fn requeue(store: &Store, tasks: &[Model]) -> Result<u64, ServiceError> {
-    let queued = queue_jobs(&store.db, tasks).await?;
-    if queued > 0 {
-        store.wakeups.jobs_queued();
-    }
-    Ok(queued)
-}
-
-/// Queues the jobs of `tasks`; returns how many rows were new (a job
-/// already queued under its key is left as it is).
-async fn queue_jobs(db: &impl ConnectionTrait, tasks: &[Model]) -> Result<u64, ServiceError> {
-    let backend = db.get_database_backend();
-    let mut queued = 0;
-    for rows in jobs_of(tasks).chunks(INSERT_ROWS) {
-        queued += db
-            .execute(&jobs_insert(backend, rows))
-            .await?
-            .rows_affected();
-    }
-    Ok(queued)
-}
-
-/// apalis's job table on `backend`.
-fn jobs_table(backend: DbBackend) -> TableRef {
-    match backend {
-        DbBackend::Postgres => (Alias::new("apalis"), Alias::new("jobs")).into_table_ref(),
-        _ => Alias::new("Jobs").into_table_ref(),
-    }
-}
-
-/// Removes the queue rows of finished jobs, named by their keys (a job's
-/// key is its lead task's id, [`TaskJob::task_id`]). The task rows are the
-/// record (I3), so a job's row has nothing left to say once its tasks are
-/// finished, and ferry removes it instead of letting apalis mark it done
-/// (`persist_results` is off, [`sqlite_config`]). The delete costs the
-/// database about what apalis's acknowledgement did; what it saves is the
-/// acknowledgement's place in apalis's fetch cycle, and the table then
-/// holds only live jobs, so that fetching stays cheap whatever has run
-/// before.
-pub async fn remove_jobs(db: &impl ConnectionTrait, keys: Vec<String>) -> Result<(), DbErr> {
-    use sea_orm::sea_query::ExprTrait;
-    let delete = Query::delete()
-        .from_table(jobs_table(db.get_database_backend()))
-        .and_where(Expr::col(Alias::new("job_type")).eq(QUEUE_NAME))
-        .and_where(Expr::col(Alias::new("idempotency_key")).is_in(keys))
-        .to_owned();
-    db.execute(&delete).await?;
-    Ok(())
-}
-
-/// apalis counts an attempt when a dead worker's job is re-enqueued, so its
-/// own limit sits above ours; the runner enforces the task's limit.
-fn apalis_max_attempts(task_max_attempts: i32) -> i32 {
-    task_max_attempts.max(1) * 2 + 2
-}
-
-/// The job rows apalis's `push_tasks` would write, on `backend`.
-fn jobs_insert(backend: DbBackend, jobs: &[QueuedJob]) -> InsertStatement {
-    let run_at = match backend {
-        DbBackend::Postgres => Expr::current_timestamp(),
-        // apalis-sqlite keeps times as Unix seconds.
-        _ => Expr::value(Utc::now().timestamp()),
-    };
-    let mut insert = Query::insert().into_table(jobs_table(backend)).to_owned();
-    insert.columns([
-        "id",
-        "job_type",
-        "job",
-        "status",
-        "attempts",
-        "max_attempts",
-        "run_at",
-        "priority",
-        "idempotency_key",
-    ]);
-    for job in jobs {
-        insert.values_panic([
-            job.id.clone().into(),
-            QUEUE_NAME.into(),
-            job.job.clone().into_bytes().into(),
-            "Pending".into(),
-            0i32.into(),
-            job.max_attempts.into(),
-            run_at.clone(),
-            0i32.into(),
-            job.idempotency_key.clone().into(),
-        ]);
-    }
-    insert.on_conflict(
-        OnConflict::columns([Alias::new("job_type"), Alias::new("idempotency_key")])
-            .do_nothing()
-            .to_owned(),
-    );
-    insert
-}
-
-/// apalis's "lock" event (`lock_tasks`) is off on both stores. Fetching
-/// already marks a job `Queued` with this worker as `lock_by`, which is all
-/// that re-enqueueing a dead worker's jobs looks at, and ferry's conditional
-/// claim of the task row keeps two attempts from starting together. The
-/// event cost a write per fetched batch, and on SQLite it could hang a
-/// drain: apalis writes events in a transaction that only its backend's
-/// `poll_ready` drives, which it stops calling on shutdown, so a transaction
-/// caught mid-way kept SQLite's write lock while the running attempts waited
-/// for it to record their outcomes (`sigterm_lets_running_tasks_finish`
-/// failed about one run in forty that way).
-///
-/// Its acknowledgement (`persist_results`) is off too: the runner removes a
-/// finished job's row itself ([`remove_jobs`]), after the task's outcome
-/// is committed, outside apalis's fetch cycle (apalis writes one fetch or
-/// one batch of acknowledgements at a time, and the acknowledgements were
-/// the costliest statement of a drain of single tasks: 43 µs a job).
-pub fn sqlite_config() -> apalis_sqlite::Config {
-    apalis_sqlite::Config::default()
-        .queue(QUEUE_NAME)
-        .lock_tasks(false)
-        .persist_results(false)
-}
-
-/// See [`sqlite_config`].
-pub fn postgres_config() -> apalis_postgres::Config {
-    apalis_postgres::Config::default()
-        .queue(QUEUE_NAME)
-        .lock_tasks(false)
-        .persist_results(false)
 }

@@ -13,7 +13,7 @@
 //! statement for whatever was announced since its last one; only announcers
 //! (one per process) ever wait on that lock. Each process also has one
 //! listener connection that turns the channels back into the process-local
-//! signals: [`queued::jobs_queued`] for its workers' poll strategy, and a
+//! signals: [`queued::jobs_queued`] for its workers' claim loops, and a
 //! wake-up of whoever waits on one of the finished tasks here.
 //!
 //! A notification is a hint, never the record: a lost one (the listener

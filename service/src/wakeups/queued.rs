@@ -1,6 +1,6 @@
 //! The process-wide "jobs were queued" signal: submission raises it after
-//! every commit that queues jobs, and the worker's poll strategy in the same
-//! process (`ferry-api --with-worker`) fetches as soon as it moves, instead
+//! every commit that queues tasks, and the worker's claim loop in the same
+//! process (`ferry-api --with-worker`) claims as soon as it moves, instead
 //! of at its next poll.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,8 @@ both_backends!(
     retries_stop_at_max_attempts,
     a_killed_workers_task_is_rerun_by_another_worker,
     sigterm_lets_running_tasks_finish,
+    a_drain_cut_short_hands_its_tasks_over_at_once,
+    a_retry_waits_in_the_queue_for_its_backoff,
     several_workers_never_run_a_task_twice,
 );
 
@@ -137,6 +139,83 @@ async fn sigterm_lets_running_tasks_finish(backend: Backend) {
     assert_eq!(task["worker"], "worker-drain", "{task}");
 }
 
+/// Heartbeats every 30 s and a lost worker only after 90: whatever hands
+/// a task over sooner than that is the stopping worker itself.
+const SLOW_HEARTBEAT: [(&str, &str); 2] = [
+    ("FERRY_WORKER__HEARTBEAT_SECONDS", "30"),
+    ("FERRY_WORKER__MISSED_HEARTBEATS", "3"),
+];
+
+/// A worker whose drain time ends before its task does puts the task back
+/// into the queue as it leaves, so another worker runs it at once instead
+/// of after the stopped worker's heartbeat allowance.
+async fn a_drain_cut_short_hands_its_tasks_over_at_once(backend: Backend) {
+    let app = spawn_api_only(backend).await;
+    let mut env = SLOW_HEARTBEAT.to_vec();
+    env.push(("FERRY_WORKER__DRAIN_SECONDS", "1"));
+    let mut worker_a = app.start_worker("worker-a", &env);
+    let id = app.ping(json!({ "sleepMs": 20000 })).await;
+    app.wait_task(&id, "running on worker-a", Duration::from_secs(30), |t| {
+        t["status"] == "running" && t["worker"] == "worker-a"
+    })
+    .await;
+    worker_a.terminate();
+    let status = worker_a.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(status.code(), Some(0), "{}", worker_a.tail());
+    let task = app.task(&id).await;
+    assert_eq!(task["status"], "pending", "handed back on leaving: {task}");
+
+    let started = std::time::Instant::now();
+    let _worker_b = app.start_worker("worker-b", &SLOW_HEARTBEAT);
+    let task = app
+        .wait_task(&id, "running on worker-b", Duration::from_secs(30), |t| {
+            t["worker"] == "worker-b"
+        })
+        .await;
+    assert_eq!(task["attempts"], 2, "the cut attempt and the next: {task}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "worker-b took {:?} to start the task",
+        started.elapsed()
+    );
+}
+
+/// A retryable failure sends the task back to the queue, due after its
+/// backoff (here at least 2.4 s: 3 s less the 20% jitter): the task waits
+/// there, pending, with no attempt started early, then succeeds.
+async fn a_retry_waits_in_the_queue_for_its_backoff(backend: Backend) {
+    let app = TestApp::spawn_with(
+        AppOptions::new(backend).env("FERRY_WORKER__BACKOFF_INITIAL_MS", "3000"),
+    )
+    .await;
+    let id = app.ping(json!({ "failTimes": 1 })).await;
+    let failed_once = app
+        .wait_task(
+            &id,
+            "the first attempt failed",
+            Duration::from_secs(30),
+            |t| t["status"] == "pending" && t["attempts"] == 1,
+        )
+        .await;
+    assert!(failed_once["lastError"].is_string(), "{failed_once}");
+    let due = app
+        .db
+        .query_strings(&format!(
+            "SELECT job_key FROM task_queue WHERE job_key = '{id}'"
+        ))
+        .await;
+    assert_eq!(due.len(), 1, "the retry is queued: {due:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting = app.task(&id).await;
+    assert_eq!(
+        waiting["attempts"], 1,
+        "retried before its backoff: {waiting}"
+    );
+    let task = app.wait_finished(&id).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["attempts"], 2, "{task}");
+}
+
 async fn several_workers_never_run_a_task_twice(backend: Backend) {
     let app = spawn_api_only(backend).await;
     let names = ["worker-1", "worker-2", "worker-3"];
@@ -187,37 +266,41 @@ async fn several_workers_never_run_a_task_twice(backend: Backend) {
     eprintln!("tasks per worker: {per_worker:?}");
 }
 
-/// On PostgreSQL ferry writes the apalis job row itself, in the statement
-/// that records the task: the row must be what apalis's own push writes
-/// (a ULID id, the queue name, `Pending`, the task id as idempotency key),
-/// and a worker started afterwards must fetch and run it.
+/// On PostgreSQL a submission records the task and queues it in one
+/// statement: the queue row is there, due at the task's creation, before
+/// any worker runs, and a worker started afterwards claims it, runs it and
+/// leaves the queue empty.
 #[tokio::test]
-async fn submit_is_one_statement_that_apalis_runs() {
+async fn submit_queues_the_task_in_the_same_statement() {
     let app = spawn_api_only(Backend::Postgres).await;
     let id = app.ping(json!({})).await;
     let rows = app
         .db
         .query_strings(&format!(
-            "SELECT concat_ws('|', id, job_type, status, attempts, idempotency_key, \
-             convert_from(job, 'UTF8')) FROM apalis.jobs WHERE idempotency_key = '{id}'"
+            "SELECT (q.run_at = t.created_at)::text FROM task_queue q \
+             JOIN tasks t ON t.job_key = q.job_key WHERE t.id = '{id}'"
         ))
         .await;
-    assert_eq!(rows.len(), 1, "one job for the task: {rows:?}");
-    let row = rows[0].clone().unwrap_or_default();
-    let fields: Vec<&str> = row.splitn(6, '|').collect();
-    assert_eq!(fields[0].len(), 26, "a ULID id: {row}");
     assert_eq!(
-        &fields[1..5],
-        ["ferry-tasks", "Pending", "0", id.as_str()],
-        "{row}"
+        rows,
+        vec![Some("true".to_owned())],
+        "one queue row, due at once"
     );
-    let job: Value = serde_json::from_str(fields[5]).expect("the job is JSON");
-    assert_eq!(job["task_id"], id.as_str(), "{row}");
 
     let _worker = app.start_worker("worker-after", &[]);
     let task = app.wait_finished(&id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["worker"], "worker-after", "{task}");
+    let left = app
+        .db
+        .query_strings(&format!(
+            "SELECT job_key FROM task_queue WHERE job_key = '{id}'"
+        ))
+        .await;
+    assert!(
+        left.is_empty(),
+        "the claimed task is still queued: {left:?}"
+    );
 }
 
 /// Invariant I23: no index of `tasks` names a column that a claim or an
@@ -256,7 +339,7 @@ async fn no_task_index_names_a_column_a_run_writes() {
     }
 }
 
-/// Polling every 30 s (heartbeats too, which also wake apalis's fetch): a
+/// Polling every 30 s and heartbeats every 30 s: a
 /// task still starts at once, because queueing wakes the worker of the
 /// submitting process.
 const SLOW_POLL: [(&str, &str); 2] = [

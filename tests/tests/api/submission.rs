@@ -12,8 +12,7 @@ both_backends!(
     a_list_of_tasks_is_accepted_whole_with_one_audit_entry,
     a_bad_list_is_refused_whole,
     a_long_poll_answers_when_the_task_finishes,
-    a_lost_batch_job_is_queued_again_as_one_job,
-    a_task_lost_after_the_first_sweep_is_found_by_a_later_one,
+    a_bulk_list_is_queued_with_its_tasks_and_runs_in_batches,
 );
 
 async fn a_list_of_tasks_is_accepted_whole_with_one_audit_entry(backend: Backend) {
@@ -166,102 +165,36 @@ async fn an_idle_worker_in_another_process_starts_a_task_at_once() {
     }
 }
 
-/// The stale-task sweep queues a lost job again as it was queued: a bulk
-/// list's tasks share a job keyed by their first task, so a sweep that
-/// keyed each task by its own id queued a second job for every task of a
-/// live batch but its first, and a lost batch came back as a job per task.
-async fn a_lost_batch_job_is_queued_again_as_one_job(backend: Backend) {
+/// A bulk list is queued in the statement that records it (a `task_queue`
+/// row per batch key of 100 tasks, before any worker runs), a worker claims
+/// a key's tasks together and runs them as one attempt, and the queue is
+/// empty once they are done: the task rows keep the record.
+async fn a_bulk_list_is_queued_with_its_tasks_and_runs_in_batches(backend: Backend) {
     let app = spawn_api_only(backend).await;
-    // 150 tasks: two jobs, led by the 1st and the 101st task.
     let list: Vec<Value> = (0..150)
         .map(|i| json!({ "kind": "ping", "subject": format!("s{i}") }))
         .collect();
     let accepted = app.post("/api/v1/tasks", &json!(list)).await.expect(202);
     let accepted = accepted.as_array().expect("a list answers a list").clone();
-    let jobs = match backend {
-        Backend::Postgres => "apalis.jobs",
-        Backend::Sqlite => "Jobs",
-    };
-    // The second job is lost, as if its queue row had been removed by hand.
-    let lost = task_id(&accepted[100]);
-    let removed = app
-        .db
-        .query_strings(&format!(
-            "DELETE FROM {jobs} WHERE idempotency_key = '{lost}' RETURNING idempotency_key"
-        ))
-        .await;
-    assert_eq!(removed.len(), 1, "the second job's row: {removed:?}");
-    // Every task is now older than the sweep's one second: the worker's
-    // first sweep, at its start, takes all 150 for stale.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let worker = app.start_worker("sweeper", &[("FERRY_WORKER__STALE_TASK_SECONDS", "1")]);
+    let queued = app.db.query_strings("SELECT job_key FROM task_queue").await;
+    let keys = [task_id(&accepted[0]), task_id(&accepted[100])];
+    assert_eq!(queued.len(), 2, "a queue row per batch key: {queued:?}");
+    for key in &keys {
+        assert!(queued.contains(&Some(key.clone())), "{key} in {queued:?}");
+    }
+    let worker = app.start_worker("batcher", &[]);
     for task in &accepted {
         let done = app.wait_finished(&task_id(task)).await;
         assert_eq!(done["status"], "succeeded", "{done}");
         assert_eq!(done["attempts"], 1, "{done}");
+        assert_eq!(done["worker"], "batcher", "{done}");
     }
-    // The sweep says how many jobs it queued again: the lost one (and, at
-    // most, the live one too, had it finished between the sweep's read and
-    // its queueing); a job per task would say 50.
-    let output = worker.output();
-    let requeued: u64 = output
-        .lines()
-        .filter_map(|line| line.split("lost jobs queued again: ").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
+    let left = app.db.query_strings("SELECT job_key FROM task_queue").await;
     assert!(
-        (1..=2).contains(&requeued),
-        "{requeued} jobs queued again; the worker said:\n{output}"
+        left.is_empty(),
+        "finished tasks left in the queue: {left:?}"
     );
-    // Finished jobs leave the queue (just after their outcomes commit): only
-    // the task rows keep the record.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let keys = app
-            .db
-            .query_strings(&format!("SELECT idempotency_key FROM {jobs}"))
-            .await;
-        if keys.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "finished jobs' rows left: {keys:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The sweep reads each task once, when it first is old enough, from a
-/// cursor that trails the clock by the staleness age: a task created while
-/// the worker runs, whose job is lost, is found by a later sweep. Here the
-/// lost task is a copy of a task just submitted (same creation time, no
-/// queue job), made before the cursor can have passed that time.
-async fn a_task_lost_after_the_first_sweep_is_found_by_a_later_one(backend: Backend) {
-    let app = spawn_api_only(backend).await;
-    let _worker = app.start_worker("sweeper", &[("FERRY_WORKER__STALE_TASK_SECONDS", "1")]);
-    // Several sweeps have run and moved the cursor.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let task = app
-        .post(
-            "/api/v1/tasks",
-            &json!({ "kind": "ping", "subject": "original" }),
-        )
-        .await
-        .expect(202);
-    let original = task_id(&task);
-    let lost = uuid::Uuid::now_v7().to_string();
-    app.db
-        .query_strings(&format!(
-            "INSERT INTO tasks (id, kind, subject, status, attempts, max_attempts, payload, \
-             created_by, created_at, updated_at) \
-             SELECT '{lost}', kind, 'copy', 'pending', 0, max_attempts, payload, created_by, \
-             created_at, created_at FROM tasks WHERE id = '{original}' RETURNING id"
-        ))
-        .await;
-    let done = app.wait_finished(&original).await;
-    assert_eq!(done["status"], "succeeded", "{done}");
-    let found = app.wait_finished(&lost).await;
-    assert_eq!(found["status"], "succeeded", "{found}");
-    assert_eq!(found["attempts"], 1, "{found}");
+    let output = worker.output();
+    let batches = output.matches("batch attempt finished").count();
+    assert_eq!(batches, 2, "a job per batch key:\n{output}");
 }

@@ -1,15 +1,13 @@
-//! Jobs that run several tasks together: the tasks of one addTopicTask
-//! request, or of one bulk `POST /api/v1/tasks` list. One statement claims
-//! them, one broker call creates their topics (other kinds run side by
-//! side, each its own job), and one transaction records every task's own
-//! outcome (one statement for all the successes). A retryable failure
-//! of some tasks sends the job back to apalis for a later attempt, which
-//! claims only the tasks still unfinished.
+//! Jobs that run several tasks together: the claimed tasks of one batch
+//! key, an addTopicTask request's or a bulk `POST /api/v1/tasks` list's. One broker call creates their topics
+//! (other kinds run side by side), and one transaction records every
+//! task's own outcome (one statement for all the successes). A task whose
+//! attempt failed and will be retried goes back into the queue on its own,
+//! after its backoff.
 
 use std::collections::BTreeMap;
 
-use apalis::prelude::BoxDynError;
-use ferry_entity::{ClusterId, TaskJob, TaskKind, task::Model};
+use ferry_entity::{ClusterId, TaskKind, task::Model};
 use sea_orm::TransactionTrait;
 use serde_json::Value;
 
@@ -18,17 +16,9 @@ use super::{
     outcome::{self, Settled},
 };
 use crate::jobs::{self, JobContext, JobError, topic_create};
-use ferry_service::tasks::{self, policy};
+use ferry_service::tasks::policy;
 
-pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), BoxDynError> {
-    let db = &state.store.db;
-    let ids: Vec<String> = std::iter::once(job.task_id.clone())
-        .chain(job.batch.iter().cloned())
-        .collect();
-    let claimed = tasks::claim_many(db, &ids, &state.name).await?;
-    if claimed.is_empty() {
-        return Ok(());
-    }
+pub(super) async fn run_batch(state: &WorkerState, claimed: Vec<Model>) {
     let started = std::time::Instant::now();
     let mut outcomes: Vec<(Model, Result<Value, JobError>)> = Vec::with_capacity(claimed.len());
     let mut runnable = Vec::with_capacity(claimed.len());
@@ -62,48 +52,45 @@ pub(super) async fn run_batch(state: &WorkerState, job: &TaskJob) -> Result<(), 
 
     // Every task's outcome, in one transaction: one commit instead of one
     // per task is what makes batches fast on SQLite and PostgreSQL alike.
-    let txn = db.begin().await?;
     let total = outcomes.len();
-    let named: Vec<(String, String)> = outcomes
-        .iter()
-        .map(|(task, _)| {
-            (
-                task.id.clone(),
-                task.subject.clone().unwrap_or_else(|| task.id.clone()),
-            )
-        })
-        .collect();
-    let outcomes = outcomes
+    let outcomes: Vec<_> = outcomes
         .into_iter()
         .map(|(task, result)| (task, result, elapsed))
         .collect();
-    let settled = outcome::settle_all(&txn, outcomes).await?;
-    txn.commit().await?;
+    let written = state
+        .until_stored("a batch's outcomes", || async {
+            let txn = state.store.db.begin().await?;
+            let settled = outcome::settle_all(&txn, outcomes.clone(), state.backoff).await?;
+            txn.commit().await?;
+            Ok(settled)
+        })
+        .await;
+    let Some(settled) = written else {
+        return;
+    };
     let mut finished = Vec::new();
-    let mut retrying = Vec::new();
-    for ((id, name), settled) in named.into_iter().zip(settled) {
+    let mut retrying = 0;
+    for ((task, _, _), settled) in outcomes.iter().zip(settled) {
         match settled {
-            Settled::Retrying(message) => retrying.push(format!("{name}: {message}")),
-            _ => finished.push(id),
+            Settled::Retrying(_) => retrying += 1,
+            _ => finished.push(task.id.clone()),
         }
     }
     state.store.wakeups.tasks_finished(finished);
-    if retrying.is_empty() {
+    if retrying == 0 {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
-        return Ok(());
+    } else {
+        tracing::warn!(
+            tasks = total,
+            retrying,
+            elapsed_s = elapsed,
+            "batch attempt partly failed; the failed tasks will be retried"
+        );
     }
-    let summary = format!(
-        "{} of {} tasks will be retried; first: {}",
-        retrying.len(),
-        total,
-        retrying[0]
-    );
-    tracing::warn!(error = %summary, "batch attempt partly failed");
-    Err(JobError::Retryable(summary).into())
 }
 
-/// The kinds whose tasks may share a job: topic creation (one broker call
-/// for the batch) and `ping` (a bulk list's no-op tasks).
+/// The kinds whose tasks may share a batch key: topic creation (one broker
+/// call for the batch) and `ping` (a bulk list's no-op tasks).
 fn runs_in_batch(kind: TaskKind) -> bool {
     matches!(kind, TaskKind::TopicCreate | TaskKind::Ping)
 }

@@ -1,7 +1,7 @@
 //! Group commit: requests that arrive at about the same moment are written by
 //! one statement or one transaction, and each caller gets its own answer.
 //!
-//! A claim or an outcome is one small write, but on its own it waits for a
+//! An outcome is one small write, but on its own it waits for a
 //! commit (a disk flush on PostgreSQL), and with many short tasks those
 //! commits were most of the database's work. A caller hands its request to
 //! the group and waits for the answer, so nothing is acknowledged before it
@@ -15,8 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 struct Pending<In, Out> {
     request: In,
-    /// `None` when nobody waits for the answer ([`GroupCommit::send`]).
-    reply: Option<oneshot::Sender<Result<Out, DbErr>>>,
+    reply: oneshot::Sender<Result<Out, DbErr>>,
 }
 
 /// A writer that groups the requests of concurrent callers.
@@ -52,20 +51,18 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
                 match write(requests).await {
                     Ok(answers) if answers.len() == count => {
                         for (reply, answer) in replies.into_iter().zip(answers) {
-                            if let Some(reply) = reply {
-                                let _ = reply.send(Ok(answer));
-                            }
+                            let _ = reply.send(Ok(answer));
                         }
                     }
                     Ok(answers) => {
                         let err = format!("{what}: {} answers for {count} requests", answers.len());
-                        for reply in replies.into_iter().flatten() {
+                        for reply in replies {
                             let _ = reply.send(Err(DbErr::Custom(err.clone())));
                         }
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, requests = count, "writing {what} failed");
-                        for reply in replies.into_iter().flatten() {
+                        for reply in replies {
                             let _ = reply.send(Err(DbErr::Custom(err.to_string())));
                         }
                     }
@@ -75,25 +72,12 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
         GroupCommit { what, tx }
     }
 
-    /// Hands `request` to the group without waiting for it to be written,
-    /// for a write whose failure only leaves something to clean up later
-    /// (the group logs it).
-    pub(super) fn send(&self, request: In) {
-        let _ = self.tx.send(Pending {
-            request,
-            reply: None,
-        });
-    }
-
     /// Hands `request` to the group and returns its answer once written.
     pub(super) async fn call(&self, request: In) -> Result<Out, DbErr> {
         let stopped = || DbErr::Custom(format!("the writer of {} has stopped", self.what));
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Pending {
-                request,
-                reply: Some(reply),
-            })
+            .send(Pending { request, reply })
             .map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }

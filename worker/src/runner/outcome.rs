@@ -1,17 +1,55 @@
 //! Recording how an attempt ended, shared by single-task and batch jobs.
 
+use std::time::Duration;
+
+use chrono::Utc;
 use ferry_entity::task::Model;
+use rand::Rng;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value;
 
 use super::record;
 use crate::jobs::{self, JobError};
-use ferry_service::tasks;
+use ferry_service::{
+    settings::WorkerSettings,
+    tasks::{self, queue},
+};
+
+/// How long a task waits before its next attempt after a retryable
+/// failure: `initial` after the first attempt, doubling with each further
+/// one up to `max`, each delay drawn within 20% either side so that tasks
+/// that failed together (a broker away) do not all come back together.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backoff {
+    initial: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(super) fn of(settings: &WorkerSettings) -> Backoff {
+        let initial = Duration::from_millis(settings.backoff_initial_ms);
+        Backoff {
+            initial,
+            max: Duration::from_millis(settings.backoff_max_ms).max(initial),
+        }
+    }
+
+    /// The delay after attempt number `attempt` (1 for the first) failed.
+    pub(super) fn after(&self, attempt: i32) -> Duration {
+        let doublings = attempt.clamp(1, 32) as u32 - 1;
+        let delay = self
+            .initial
+            .checked_mul(1u32 << doublings.min(31))
+            .unwrap_or(self.max)
+            .min(self.max);
+        delay.mul_f64(rand::rng().random_range(0.8..=1.2))
+    }
+}
 
 /// What an attempt's outcome made of its task.
 pub(super) enum Settled {
     Succeeded,
-    /// Back to pending; apalis retries the job after a backoff.
+    /// Back to pending, queued again after a backoff.
     Retrying(String),
     /// Finished as failed, with this reason.
     Failed(String),
@@ -33,6 +71,7 @@ pub(super) fn exhausted(task: &Model) -> JobError {
 pub(super) async fn settle_all(
     db: &impl ConnectionTrait,
     outcomes: Vec<(Model, Result<Value, JobError>, f64)>,
+    backoff: Backoff,
 ) -> Result<Vec<Settled>, DbErr> {
     let mut settled = Vec::with_capacity(outcomes.len());
     let mut succeeded = Vec::new();
@@ -43,7 +82,7 @@ pub(super) async fn settle_all(
                 succeeded.push((task.id, result));
                 Settled::Succeeded
             }
-            Err(err) => settle_failure(db, &task, err, elapsed).await?,
+            Err(err) => settle_failure(db, &task, err, elapsed, backoff).await?,
         });
     }
     tasks::succeed_many(db, succeeded).await?;
@@ -58,10 +97,13 @@ async fn settle_failure(
     task: &Model,
     err: JobError,
     elapsed: f64,
+    backoff: Backoff,
 ) -> Result<Settled, DbErr> {
     let settled = if err.is_retryable() && task.attempts < task.max_attempts {
         let message = err.to_string();
-        tasks::retry_later(db, &task.id, &message).await?;
+        let delay = chrono::Duration::from_std(backoff.after(task.attempts))
+            .unwrap_or(chrono::Duration::seconds(30));
+        queue::retry_later(db, task, &message, Utc::now() + delay).await?;
         Settled::Retrying(message)
     } else {
         let reason = if err.is_retryable() {
@@ -79,4 +121,35 @@ async fn settle_failure(
     };
     record(task.kind, label, elapsed);
     Ok(settled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The delay doubles with each attempt up to its limit, and stays
+    /// within the jitter's 20% of that, however many attempts there were.
+    #[test]
+    fn backoff_doubles_up_to_its_limit_within_the_jitter() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
+        };
+        for (attempt, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (60, 1000),
+        ] {
+            for _ in 0..50 {
+                let delay = backoff.after(attempt).as_millis();
+                assert!(
+                    (base * 8 / 10..=base * 12 / 10).contains(&delay),
+                    "attempt {attempt}: {delay} ms, not within 20% of {base} ms"
+                );
+            }
+        }
+    }
 }

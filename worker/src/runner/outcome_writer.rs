@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     group_commit::GroupCommit,
-    outcome::{self, Settled},
+    outcome::{self, Backoff, Settled},
 };
 use crate::jobs::JobError;
 use ferry_service::store::Store;
@@ -25,11 +25,11 @@ pub(super) type Outcome = (Model, Result<Value, JobError>, f64);
 pub(super) type OutcomeWriter = GroupCommit<Outcome, Settled>;
 
 /// Starts the writer; it ends when dropped.
-pub(super) fn start(store: Store) -> OutcomeWriter {
+pub(super) fn start(store: Store, backoff: Backoff) -> OutcomeWriter {
     GroupCommit::start("attempt outcomes", MAX_GROUP, move |outcomes| {
         let store = store.clone();
         async move {
-            let (finished, settled) = write(&store, outcomes).await?;
+            let (finished, settled) = write(&store, outcomes, backoff).await?;
             store.wakeups.tasks_finished(finished);
             Ok(settled)
         }
@@ -41,13 +41,14 @@ pub(super) fn start(store: Store) -> OutcomeWriter {
 async fn write(
     store: &Store,
     outcomes: Vec<Outcome>,
+    backoff: Backoff,
 ) -> Result<(Vec<String>, Vec<Settled>), DbErr> {
     let ids: Vec<String> = outcomes
         .iter()
         .map(|(task, _, _)| task.id.clone())
         .collect();
     let txn = store.db.begin().await?;
-    let settled = outcome::settle_all(&txn, outcomes).await?;
+    let settled = outcome::settle_all(&txn, outcomes, backoff).await?;
     txn.commit().await?;
     let finished = ids
         .into_iter()

@@ -1,11 +1,10 @@
 //! Riding out a metadata-store outage.
 //!
-//! apalis ends a worker's future when its backend fails (a heartbeat, a fetch
-//! or an acknowledgement that the store refuses, as when PostgreSQL restarts
-//! and terminates every connection), and its monitor then ends too. The
-//! runner treats such an end as an outage, not as a reason to exit: it waits
-//! here until the store answers again, then builds a new apalis worker. Only
-//! a shutdown signal ends the process.
+//! A claim or an outcome that the store refuses (as when PostgreSQL restarts
+//! and terminates every connection) is an outage, not a reason to exit: the
+//! claim loop (`fetch`) and the outcome writes (`WorkerState::until_stored`)
+//! wait here until the store answers again, then carry on. Only a shutdown
+//! signal ends the process.
 
 use std::time::{Duration, Instant};
 
@@ -63,18 +62,5 @@ pub(super) async fn wait_for_store(store: &Store, worker: &str, stop: &Cancellat
             () = stop.cancelled() => return false,
             () = tokio::time::sleep(pause) => {}
         }
-    }
-}
-
-/// The apalis name of the `run`th worker this process builds. apalis
-/// registers a worker under its name and refuses a name whose registration
-/// may still be held (an advisory lock of a connection that has not yet
-/// noticed the outage), so each rebuild takes a name of its own. The task
-/// rows keep the process's name: that is what `worker` shows to users.
-pub(super) fn apalis_name(process: &str, run: u32) -> String {
-    if run == 0 {
-        process.to_owned()
-    } else {
-        format!("{process}-r{run}")
     }
 }

@@ -1,6 +1,6 @@
 //! `topic.create`: creates one Kafka topic and succeeds once it is writable.
 //!
-//! The topics of one addTopicTask request run as one apalis job (see
+//! The claimed topics of one addTopicTask request run as one job (see
 //! `runner/batch.rs`); jobs of one topic linger briefly for company. Either
 //! way one loop per cluster and worker (`creator.rs`) creates them in rounds
 //! of one CreateTopics request per `topic_batch_size` new topics and one

@@ -1,0 +1,321 @@
+//! Where a worker's attempts come from: ferry's queue (`tasks::queue`) as
+//! the source of an apalis worker, through apalis-core's `CustomBackend`.
+//!
+//! apalis asks for the next job only when one of the worker's concurrency
+//! slots is free. The claim loop then takes as many due batch keys as there
+//! are free slots in one statement (`queue::claim`, which also starts the
+//! attempts of their tasks), hands out each key's tasks as one job (one
+//! task, or a request's batch), and keeps the rest of the page for
+//! apalis's next asks. A job holds its slot until its handler has returned
+//! (`Slot`), so that a claim never takes more jobs than the worker will
+//! start at once.
+//!
+//! When the queue has nothing due, the loop waits for the first of: a
+//! submission in this process (`ferry-api --with-worker` raises the
+//! process's signal directly), one in another process (`wakeups` hears its
+//! announcement and raises the same signal), or the poll interval, which is
+//! what finds a retry whose backoff has passed. A submission that lands
+//! while the loop claims is not missed: the signal's count has moved when
+//! the claim comes back empty.
+//!
+//! A claim that fails means the store is away. The loop waits for it
+//! (`recovery::wait_for_store`), then puts back into the queue every task
+//! the store shows this worker running that it does not hold: a claim
+//! whose commit was never answered started attempts nobody runs.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use apalis::prelude::{BackendBuilder, BoxDynError, CustomBackend, Task};
+use ferry_entity::task::Model;
+use ferry_service::{
+    store::Store,
+    tasks::{queue, submit},
+    wakeups::queued::{self, QueuedSignal},
+};
+use futures::{
+    SinkExt, StreamExt,
+    sink::{Drain, SinkMapErr},
+    stream::BoxStream,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::recovery;
+
+/// What one call of the handler runs: one task, or the claimed tasks of one
+/// batch. Dropping it frees its slot.
+#[derive(Debug)]
+pub(super) struct ClaimedJob {
+    pub(super) tasks: Vec<Model>,
+    _slot: Slot,
+}
+
+/// The tasks this worker runs: a slot per job (`concurrency` in all) and
+/// the ids of the tasks it holds, which are what an outage's clean-up keeps.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    slots: Arc<Semaphore>,
+    held: Mutex<HashSet<String>>,
+}
+
+impl InFlight {
+    pub(super) fn new(concurrency: usize) -> Arc<InFlight> {
+        Arc::new(InFlight {
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            held: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn held(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A panic while the set was held cannot leave it half-written
+        // (inserts and removes are single calls), so a poisoned lock's data
+        // is still right.
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A job's slot: while it lives, the job's tasks are held and its permit
+/// is taken.
+#[derive(Debug)]
+struct Slot {
+    in_flight: Arc<InFlight>,
+    ids: Vec<String>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.in_flight.lock();
+        for id in &self.ids {
+            held.remove(id);
+        }
+    }
+}
+
+/// ferry's queue as an apalis backend. It takes no pushes: tasks enter the
+/// queue through `tasks::submit`, in the request's own transaction.
+pub(super) type QueueBackend = CustomBackend<
+    ClaimedJob,
+    ClaimLoop,
+    BoxStream<'static, Result<Option<Task<ClaimedJob>>, BoxDynError>>,
+    SinkMapErr<Drain<Task<ClaimedJob>>, fn(std::convert::Infallible) -> BoxDynError>,
+>;
+
+/// Builds the backend for one apalis worker.
+pub(super) fn backend(claims: ClaimLoop) -> QueueBackend {
+    BackendBuilder::new()
+        .database(claims)
+        .fetcher(|claims: &mut ClaimLoop, _, _| claims.clone().into_stream())
+        .sink(|_, _| {
+            futures::sink::drain().sink_map_err(
+                (|never| match never {}) as fn(std::convert::Infallible) -> BoxDynError,
+            )
+        })
+        .build()
+        .expect("the database, fetcher, sink and config are all given")
+}
+
+/// The state of a worker's claims.
+#[derive(Clone)]
+pub(super) struct ClaimLoop {
+    store: Store,
+    worker: String,
+    in_flight: Arc<InFlight>,
+    poll: Duration,
+    signal: &'static QueuedSignal,
+    stop: CancellationToken,
+}
+
+impl ClaimLoop {
+    pub(super) fn new(
+        store: Store,
+        worker: String,
+        in_flight: Arc<InFlight>,
+        poll: Duration,
+        stop: CancellationToken,
+    ) -> ClaimLoop {
+        ClaimLoop {
+            store,
+            worker,
+            in_flight,
+            poll,
+            signal: queued::process_signal(),
+            stop,
+        }
+    }
+
+    fn into_stream(self) -> BoxStream<'static, Result<Option<Task<ClaimedJob>>, BoxDynError>> {
+        let ready: VecDeque<ClaimedJob> = VecDeque::new();
+        futures::stream::unfold((self, ready), |(claims, mut ready)| async move {
+            let job = claims.next(&mut ready).await;
+            Some((Ok(Some(Task::new(job))), (claims, ready)))
+        })
+        .boxed()
+    }
+
+    /// The next job: from the last claim's page, or from a new claim once
+    /// one is due.
+    async fn next(&self, ready: &mut VecDeque<ClaimedJob>) -> ClaimedJob {
+        loop {
+            if let Some(job) = ready.pop_front() {
+                return job;
+            }
+            // apalis asks only with a slot free, but a job of the last page
+            // may still hold one until its handler returns.
+            let free = self.free_slots().await;
+            let seen = self.signal.count();
+            match queue::claim(&self.store.db, &self.worker, free as u64).await {
+                Ok(tasks) if tasks.is_empty() => self.wait(seen).await,
+                Ok(tasks) => {
+                    for tasks in jobs_of(tasks) {
+                        ready.push_back(self.hold(tasks).await);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(worker = %self.worker, error = %err, "claiming tasks failed");
+                    metrics::counter!("ferry_worker_claim_failures_total").increment(1);
+                    self.recover().await;
+                }
+            }
+        }
+    }
+
+    async fn free_slots(&self) -> usize {
+        let one = self
+            .in_flight
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed");
+        let free = 1 + self.in_flight.slots.available_permits();
+        drop(one);
+        free
+    }
+
+    async fn hold(&self, tasks: Vec<Model>) -> ClaimedJob {
+        let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        self.in_flight.lock().extend(ids.iter().cloned());
+        // A page never has more jobs than the slots free when it was
+        // claimed, and only this loop takes slots.
+        let permit = self
+            .in_flight
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed");
+        ClaimedJob {
+            tasks,
+            _slot: Slot {
+                in_flight: self.in_flight.clone(),
+                ids,
+                _permit: permit,
+            },
+        }
+    }
+
+    /// Waits until tasks may have been queued since the signal read `seen`.
+    async fn wait(&self, seen: u64) {
+        let notified = self.signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.signal.count() != seen {
+            return;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(self.poll) => {}
+        }
+    }
+
+    /// After a failed claim: waits for the store, then puts back what this
+    /// worker shows as running but does not hold.
+    async fn recover(&self) {
+        if !recovery::wait_for_store(&self.store, &self.worker, &self.stop).await {
+            // Shutting down: apalis stops asking for jobs.
+            std::future::pending::<()>().await;
+        }
+        match queue::release_unheld(&self.store.db, &self.worker, &self.in_flight.held()).await {
+            Ok(released) if !released.is_empty() => tracing::warn!(
+                worker = %self.worker,
+                "tasks whose claim went unanswered queued again: {}",
+                released.len()
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(worker = %self.worker, error = %err, "releasing unanswered claims failed")
+            }
+        }
+        self.store.wakeups.jobs_queued();
+    }
+}
+
+/// The jobs of one claimed page, in its order: the tasks of each batch key.
+fn jobs_of(tasks: Vec<Model>) -> Vec<Vec<Model>> {
+    let mut jobs: Vec<Vec<Model>> = Vec::new();
+    let mut batch_of: HashMap<String, usize> = HashMap::new();
+    for task in tasks {
+        let key = submit::job_key(&task).to_owned();
+        match batch_of.get(&key) {
+            Some(&at) => jobs[at].push(task),
+            None => {
+                batch_of.insert(key, jobs.len());
+                jobs.push(vec![task]);
+            }
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_entity::TaskKind;
+    use ferry_service::tasks::NewTask;
+
+    use super::*;
+
+    fn task(key: &str) -> Model {
+        let mut model = NewTask {
+            kind: TaskKind::Ping,
+            cluster_id: None,
+            subject: None,
+            payload: serde_json::json!({}),
+            max_attempts: None,
+            created_by: "test".into(),
+            request_id: None,
+            project_id: None,
+        }
+        .into_model();
+        model.job_key = Some(key.to_owned());
+        model
+    }
+
+    /// A page's tasks become a job per batch key, in the order the keys
+    /// first appear, each job's tasks in page order.
+    #[test]
+    fn a_page_is_a_job_per_batch_key() {
+        let page = vec![task("a"), task("b"), task("a"), task("c"), task("b")];
+        let ids: Vec<String> = page.iter().map(|t| t.id.clone()).collect();
+        let jobs: Vec<Vec<String>> = jobs_of(page)
+            .into_iter()
+            .map(|job| job.into_iter().map(|t| t.id).collect())
+            .collect();
+        assert_eq!(
+            jobs,
+            vec![
+                vec![ids[0].clone(), ids[2].clone()],
+                vec![ids[1].clone(), ids[4].clone()],
+                vec![ids[3].clone()],
+            ]
+        );
+    }
+}
