@@ -12,13 +12,14 @@ use sea_orm::TransactionTrait;
 use serde_json::Value;
 
 use super::{
-    WorkerState,
+    WorkerState, fetch,
     outcome::{self, Settled},
 };
 use crate::jobs::{self, JobContext, JobError, topic_create};
 use ferry_service::tasks::policy;
 
-pub(super) async fn run_batch(state: &WorkerState, claimed: Vec<Model>) {
+pub(super) async fn run_batch(state: &WorkerState, job: &mut fetch::ClaimedJob) {
+    let claimed = job.tasks.clone();
     let started = std::time::Instant::now();
     let mut outcomes: Vec<(Model, Result<Value, JobError>)> = Vec::with_capacity(claimed.len());
     let mut runnable = Vec::with_capacity(claimed.len());
@@ -49,6 +50,7 @@ pub(super) async fn run_batch(state: &WorkerState, claimed: Vec<Model>) {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    job.attempt_ended();
 
     // Every task's outcome, in one transaction: one commit instead of one
     // per task is what makes batches fast on SQLite and PostgreSQL alike.

@@ -6,9 +6,12 @@
 //! are free slots in one statement (`queue::claim`, which also starts the
 //! attempts of their tasks), hands out each key's tasks as one job (one
 //! task, or a request's batch), and keeps the rest of the page for
-//! apalis's next asks. A job holds its slot until its handler has returned
-//! (`Slot`), so that a claim never takes more jobs than the worker will
-//! start at once.
+//! apalis's next asks. A job holds its slot until its attempt has ended
+//! (`ClaimedJob::attempt_ended`), so that a claim never takes more jobs
+//! than the worker will run at once; it does not hold it while its outcome
+//! is written, so that the next page is claimed while the last one's
+//! outcomes commit (apalis's own limit is twice the slots, for jobs
+//! waiting for their outcome to be written).
 //!
 //! When the queue has nothing due, the loop waits for the first of: a
 //! submission in this process (`ferry-api --with-worker` raises the
@@ -47,11 +50,19 @@ use tokio_util::sync::CancellationToken;
 use super::recovery;
 
 /// What one call of the handler runs: one task, or the claimed tasks of one
-/// batch. Dropping it frees its slot.
+/// batch. Dropping it frees its slot and stops holding its tasks.
 #[derive(Debug)]
 pub(super) struct ClaimedJob {
     pub(super) tasks: Vec<Model>,
-    _slot: Slot,
+    slot: Slot,
+}
+
+impl ClaimedJob {
+    /// The job's attempt has ended; what is left is writing its outcome,
+    /// which needs no slot. Its tasks stay held until it is dropped.
+    pub(super) fn attempt_ended(&mut self) {
+        self.slot.permit = None;
+    }
 }
 
 /// The tasks this worker runs: a slot per job (`concurrency` in all) and
@@ -88,7 +99,7 @@ impl InFlight {
 struct Slot {
     in_flight: Arc<InFlight>,
     ids: Vec<String>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Slot {
@@ -215,10 +226,10 @@ impl ClaimLoop {
             .expect("the slots are never closed");
         ClaimedJob {
             tasks,
-            _slot: Slot {
+            slot: Slot {
                 in_flight: self.in_flight.clone(),
                 ids,
-                _permit: permit,
+                permit: Some(permit),
             },
         }
     }

@@ -24,7 +24,7 @@ mod recovery;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::*;
-use ferry_entity::{TaskKind, task::Model};
+use ferry_entity::TaskKind;
 use tracing::Instrument;
 
 use self::outcome::{Backoff, Settled};
@@ -209,7 +209,9 @@ where
             WorkerBuilder::new(name.as_str())
                 .backend(fetch::backend(claims.clone()))
                 .data(state.clone())
-                .concurrency(concurrency)
+                // Twice the slots: a job whose attempt has ended gives its
+                // slot back while its outcome is written (`fetch`).
+                .concurrency(concurrency.max(1) * 2)
                 .build(handle_job)
         })
         .shutdown_timeout(Duration::from_secs(settings.drain_seconds))
@@ -221,21 +223,21 @@ where
 /// is recorded on the task rows before it returns, so apalis has nothing
 /// to retry.
 async fn handle_job(
-    job: fetch::ClaimedJob,
+    mut job: fetch::ClaimedJob,
     state: Data<Arc<WorkerState>>,
 ) -> Result<(), BoxDynError> {
     let lead = job.tasks.first().map(|t| t.id.clone()).unwrap_or_default();
     let span = tracing::info_span!("task", task_id = %lead, batch = job.tasks.len());
     if job.tasks.len() == 1 {
-        let task = job.tasks.into_iter().next().expect("one task");
-        run_attempt(&state, task).instrument(span).await;
+        run_attempt(&state, &mut job).instrument(span).await;
     } else {
-        batch::run_batch(&state, job.tasks).instrument(span).await;
+        batch::run_batch(&state, &mut job).instrument(span).await;
     }
     Ok(())
 }
 
-async fn run_attempt(state: &WorkerState, task: Model) {
+async fn run_attempt(state: &WorkerState, job: &mut fetch::ClaimedJob) {
+    let task = job.tasks[0].clone();
     let policy = policy::of(task.kind);
     let started = std::time::Instant::now();
     let outcome = if task.attempts > task.max_attempts {
@@ -265,6 +267,7 @@ async fn run_attempt(state: &WorkerState, task: Model) {
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
+    job.attempt_ended();
     let attempt = task.attempts;
     let settled = state
         .until_stored("an attempt's outcome", || {

@@ -36,8 +36,9 @@ pub(super) fn start(store: Store, backoff: Backoff) -> OutcomeWriter {
     })
 }
 
-/// Writes every outcome in one transaction, all or nothing; returns the ids
-/// of the tasks that reached a final status and what became of each.
+/// Writes every outcome, in one transaction when any is not a success;
+/// returns the ids of the tasks that reached a final status and what
+/// became of each.
 async fn write(
     store: &Store,
     outcomes: Vec<Outcome>,
@@ -47,9 +48,18 @@ async fn write(
         .iter()
         .map(|(task, _, _)| task.id.clone())
         .collect();
-    let txn = store.db.begin().await?;
-    let settled = outcome::settle_all(&txn, outcomes, backoff).await?;
-    txn.commit().await?;
+    // Successes alone are one statement per 200 (`tasks::succeed_many`),
+    // which needs no transaction around it: a group that fails part-way is
+    // written again whole, and a success already written is left as it is.
+    // That saves two round trips on the drain's most frequent write.
+    let settled = if outcomes.iter().all(|(_, result, _)| result.is_ok()) {
+        outcome::settle_all(&store.db, outcomes, backoff).await?
+    } else {
+        let txn = store.db.begin().await?;
+        let settled = outcome::settle_all(&txn, outcomes, backoff).await?;
+        txn.commit().await?;
+        settled
+    };
     let finished = ids
         .into_iter()
         .zip(&settled)
