@@ -179,8 +179,8 @@ impl ClaimLoop {
             if let Some(job) = ready.pop_front() {
                 return job;
             }
-            // apalis asks only with a slot free, but a job of the last page
-            // may still hold one until its handler returns.
+            // apalis asks with one of its own slots free (twice ours), so
+            // this waits until a job of the last page has ended its attempt.
             let free = self.free_slots().await;
             let seen = self.signal.count();
             match queue::claim(&self.store.db, &self.worker, free as u64).await {
@@ -194,6 +194,9 @@ impl ClaimLoop {
                     tracing::warn!(worker = %self.worker, error = %err, "claiming tasks failed");
                     metrics::counter!("ferry_worker_claim_failures_total").increment(1);
                     self.recover().await;
+                    // A claim that fails with the store answering (not an
+                    // outage) is tried again at the poll's pace, not at once.
+                    tokio::time::sleep(self.poll).await;
                 }
             }
         }
