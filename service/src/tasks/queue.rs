@@ -30,14 +30,20 @@ use sea_orm::{
 /// per batch key, due at its first task's creation. An INSERT to run
 /// beside the tasks' own; `None` when there are no tasks.
 pub fn enqueue(tasks: &[Model]) -> Option<InsertStatement> {
-    let mut keys: Vec<(&str, DateTime<Utc>)> = Vec::new();
+    queue_rows(keys_of(tasks))
+}
+
+/// The batch keys of newly recorded tasks (keyed in runs, `submit`), each
+/// with its first task's creation as its due time.
+pub fn keys_of(tasks: &[Model]) -> Vec<(String, DateTime<Utc>)> {
+    let mut keys: Vec<(String, DateTime<Utc>)> = Vec::new();
     for task in tasks {
         let key = submit::job_key(task);
-        if keys.last().is_none_or(|(last, _)| *last != key) {
-            keys.push((key, task.created_at));
+        if keys.last().is_none_or(|(last, _)| last != key) {
+            keys.push((key.to_owned(), task.created_at));
         }
     }
-    queue_rows(keys.into_iter().map(|(k, at)| (k.to_owned(), at)))
+    keys
 }
 
 fn queue_rows(rows: impl IntoIterator<Item = (String, DateTime<Utc>)>) -> Option<InsertStatement> {
