@@ -13,7 +13,6 @@
 //! statement, so that no two workers ever start one attempt. The `tasks`
 //! rows stay the record of everything else.
 
-use super::submit;
 use chrono::{DateTime, Utc};
 use ferry_entity::{
     TaskStatus,
@@ -25,6 +24,12 @@ use sea_orm::{
     Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait, Func, InsertStatement, OnConflict, Query},
 };
+
+/// The batch key of `task`: its recorded `job_key`, or, for a task from
+/// before batch keys, its own id.
+pub fn job_key(task: &Model) -> &str {
+    task.job_key.as_deref().unwrap_or(&task.id)
+}
 
 /// The queue rows of newly recorded tasks (already keyed, `submit`): one
 /// per batch key, due at its first task's creation. An INSERT to run
@@ -38,7 +43,7 @@ pub fn enqueue(tasks: &[Model]) -> Option<InsertStatement> {
 pub fn keys_of(tasks: &[Model]) -> Vec<(String, DateTime<Utc>)> {
     let mut keys: Vec<(String, DateTime<Utc>)> = Vec::new();
     for task in tasks {
-        let key = submit::job_key(task);
+        let key = job_key(task);
         if keys.last().is_none_or(|(last, _)| last != key) {
             keys.push((key.to_owned(), task.created_at));
         }
@@ -73,10 +78,7 @@ async fn requeue(
     tasks: &[Model],
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut keys: Vec<String> = tasks
-        .iter()
-        .map(|t| submit::job_key(t).to_owned())
-        .collect();
+    let mut keys: Vec<String> = tasks.iter().map(|t| job_key(t).to_owned()).collect();
     keys.sort_unstable();
     keys.dedup();
     for chunk in keys.chunks(500) {

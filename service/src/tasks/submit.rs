@@ -233,12 +233,6 @@ async fn submit_many_postgres(
     Ok(())
 }
 
-/// The batch key of `task`: its recorded `job_key`, or, for a task from
-/// before batch keys, its own id.
-pub fn job_key(task: &Model) -> &str {
-    task.job_key.as_deref().unwrap_or(&task.id)
-}
-
 /// Gives each task its batch key: tasks go `batch_size` to a batch, led by
 /// the first of each chunk.
 fn keyed(mut models: Vec<Model>, batch_size: usize) -> Vec<Model> {

@@ -19,7 +19,7 @@ use crate::jobs::{self, JobContext, JobError, topic_create};
 use ferry_service::tasks::policy;
 
 pub(super) async fn run_batch(state: &WorkerState, job: &mut fetch::ClaimedJob) {
-    let claimed = job.tasks.clone();
+    let claimed = std::mem::take(&mut job.tasks);
     let started = std::time::Instant::now();
     let mut outcomes: Vec<(Model, Result<Value, JobError>)> = Vec::with_capacity(claimed.len());
     let mut runnable = Vec::with_capacity(claimed.len());

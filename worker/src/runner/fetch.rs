@@ -36,7 +36,7 @@ use apalis::prelude::{BackendBuilder, BoxDynError, CustomBackend, Task};
 use ferry_entity::task::Model;
 use ferry_service::{
     store::Store,
-    tasks::{queue, submit},
+    tasks::queue,
     wakeups::queued::{self, QueuedSignal},
 };
 use futures::{
@@ -278,7 +278,7 @@ fn jobs_of(tasks: Vec<Model>) -> Vec<Vec<Model>> {
     let mut jobs: Vec<Vec<Model>> = Vec::new();
     let mut batch_of: HashMap<String, usize> = HashMap::new();
     for task in tasks {
-        let key = submit::job_key(&task).to_owned();
+        let key = queue::job_key(&task).to_owned();
         match batch_of.get(&key) {
             Some(&at) => jobs[at].push(task),
             None => {

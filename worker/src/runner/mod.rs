@@ -237,7 +237,9 @@ async fn handle_job(
 }
 
 async fn run_attempt(state: &WorkerState, job: &mut fetch::ClaimedJob) {
-    let task = job.tasks[0].clone();
+    // The job's slot and held ids stay with the job; its one task is moved
+    // out rather than copied.
+    let task = job.tasks.pop().expect("a job of one task");
     let policy = policy::of(task.kind);
     let started = std::time::Instant::now();
     let outcome = if task.attempts > task.max_attempts {
