@@ -23,6 +23,7 @@ mod m20261205_000016_task_request;
 mod m20261205_000017_task_job_key;
 mod m20261205_000018_task_hot_updates;
 mod m20261205_000019_task_queue;
+mod m20261205_000020_task_fillfactor_two_versions;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_task_job_key::Migration),
             Box::new(m20261205_000018_task_hot_updates::Migration),
             Box::new(m20261205_000019_task_queue::Migration),
+            Box::new(m20261205_000020_task_fillfactor_two_versions::Migration),
         ]
     }
 

@@ -14,8 +14,8 @@ use ferry_entity::{
     task::{Column, Entity, Model},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
     sea_query::{Expr, SimpleExpr},
 };
 use serde_json::Value;
@@ -208,6 +208,10 @@ pub async fn succeed_many(
     while !results.is_empty() {
         let chunk: Vec<(String, Value)> =
             results.drain(..SUCCEED_ROWS.min(results.len())).collect();
+        if db.get_database_backend() == DbBackend::Postgres {
+            succeed_from_document(db, chunk, now).await?;
+            continue;
+        }
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
         let mut rows = chunk.into_iter();
         let Some((first_id, first_result)) = rows.next() else {
@@ -227,6 +231,36 @@ pub async fn succeed_many(
             .exec(db)
             .await?;
     }
+    Ok(())
+}
+
+/// [`succeed_many`] on PostgreSQL: the ids and results travel as one JSON
+/// document, so that every group is the same statement, prepared once,
+/// and each row finds its result by a join rather than by a `CASE` of
+/// every id in the group (docs/BENCHMARKS.md, session 20). The ids are
+/// also named as `= ANY(ARRAY(...))`, which keeps the plan to lookups by
+/// primary key: joined to the document alone, a young `tasks` table of a
+/// few thousand rows was read whole for each group (a hash join).
+async fn succeed_from_document(
+    db: &impl ConnectionTrait,
+    chunk: Vec<(String, Value)>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let document: Vec<Value> = chunk
+        .into_iter()
+        .map(|(id, result)| serde_json::json!({ "id": id, "result": result }))
+        .collect();
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE tasks SET status = 'succeeded', finished_at = $1, updated_at = $1, \
+           result = done.result \
+         FROM json_to_recordset($2::json) AS done(id text, result json) \
+         WHERE tasks.id = done.id \
+           AND tasks.id = ANY(ARRAY(SELECT k.id FROM json_to_recordset($2::json) AS k(id text))) \
+           AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled')",
+        [now.into(), Value::from(document).to_string().into()],
+    );
+    db.execute_raw(statement).await?;
     Ok(())
 }
 
