@@ -205,11 +205,12 @@ pub async fn succeed_many(
     mut results: Vec<(String, Value)>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
     while !results.is_empty() {
         let chunk: Vec<(String, Value)> =
             results.drain(..SUCCEED_ROWS.min(results.len())).collect();
-        if db.get_database_backend() == DbBackend::Postgres {
-            succeed_from_document(db, chunk, now).await?;
+        if postgres {
+            succeed_from_document(db, &chunk, now).await?;
             continue;
         }
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
@@ -243,13 +244,22 @@ pub async fn succeed_many(
 /// few thousand rows was read whole for each group (a hash join).
 async fn succeed_from_document(
     db: &impl ConnectionTrait,
-    chunk: Vec<(String, Value)>,
+    chunk: &[(String, Value)],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let document: Vec<Value> = chunk
-        .into_iter()
-        .map(|(id, result)| serde_json::json!({ "id": id, "result": result }))
+    /// One element of the document, serialised straight from the
+    /// outcomes rather than built as a JSON tree first.
+    #[derive(serde::Serialize)]
+    struct Done<'a> {
+        id: &'a str,
+        result: &'a Value,
+    }
+    let document: Vec<Done<'_>> = chunk
+        .iter()
+        .map(|(id, result)| Done { id, result })
         .collect();
+    let document = serde_json::to_string(&document)
+        .map_err(|err| DbErr::Custom(format!("encoding the outcomes: {err}")))?;
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE tasks SET status = 'succeeded', finished_at = $1, updated_at = $1, \
@@ -258,14 +268,14 @@ async fn succeed_from_document(
          WHERE tasks.id = done.id \
            AND tasks.id = ANY(ARRAY(SELECT k.id FROM json_to_recordset($2::json) AS k(id text))) \
            AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled')",
-        [now.into(), Value::from(document).to_string().into()],
+        [now.into(), document.into()],
     );
     db.execute_raw(statement).await?;
     Ok(())
 }
 
-/// Tasks per statement of [`succeed_many`]: three bound values each, well
-/// under SQLite's and PostgreSQL's limits.
+/// Tasks per statement of [`succeed_many`]: on SQLite three bound values
+/// each, well under its limit; on PostgreSQL a document of bounded size.
 const SUCCEED_ROWS: usize = 200;
 
 /// Marks a task failed, with why (`failure`) and what happened (`error`).
