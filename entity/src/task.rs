@@ -7,6 +7,10 @@ use crate::{
     payload::Payload,
 };
 
+/// The row has one more column, `awaited` (migration 21), that is no part of
+/// the model: it is written and read only by the wake-up protocol between
+/// a waiting caller and the worker that finishes the task (`tasks::wait`,
+/// `tasks::succeed_many`), in raw SQL.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tasks")]
 pub struct Model {

@@ -24,6 +24,7 @@ mod m20261205_000017_task_job_key;
 mod m20261205_000018_task_hot_updates;
 mod m20261205_000019_task_queue;
 mod m20261205_000020_task_fillfactor_two_versions;
+mod m20261205_000021_task_awaited;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000018_task_hot_updates::Migration),
             Box::new(m20261205_000019_task_queue::Migration),
             Box::new(m20261205_000020_task_fillfactor_two_versions::Migration),
+            Box::new(m20261205_000021_task_awaited::Migration),
         ]
     }
 

@@ -197,20 +197,41 @@ pub async fn list(
     Ok((rows, total))
 }
 
+/// Marks a task awaited (migration 21), so that the worker that finishes it
+/// announces its success to every process (`wakeups`), and returns the row
+/// as it is now; `None` when there is no such task. The column is not the
+/// entity's, so this is raw SQL; no index names it, so the update is
+/// heap-only.
+pub async fn mark_awaited(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE tasks SET awaited = true WHERE id = $1 RETURNING *",
+        _ => "UPDATE tasks SET awaited = true WHERE id = ? RETURNING *",
+    };
+    Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .one(db)
+        .await
+}
+
 /// Marks many tasks succeeded, each with its own result, in one statement
 /// per [`SUCCEED_ROWS`] tasks: a batch's outcome write then holds SQLite's
-/// write lock for one statement instead of a hundred.
+/// write lock for one statement instead of a hundred. Returns the ids of
+/// those marked awaited ([`mark_awaited`]), whose success the other
+/// processes must hear of; on SQLite, where one process both waits and
+/// runs, none.
 pub async fn succeed_many(
     db: &impl ConnectionTrait,
     mut results: Vec<(String, Value)>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<String>, DbErr> {
     let now = Utc::now();
     let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let mut awaited = Vec::new();
     while !results.is_empty() {
         let chunk: Vec<(String, Value)> =
             results.drain(..SUCCEED_ROWS.min(results.len())).collect();
         if postgres {
-            succeed_from_document(db, &chunk, now).await?;
+            awaited.extend(succeed_from_document(db, &chunk, now).await?);
             continue;
         }
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
@@ -232,7 +253,7 @@ pub async fn succeed_many(
             .exec(db)
             .await?;
     }
-    Ok(())
+    Ok(awaited)
 }
 
 /// [`succeed_many`] on PostgreSQL: the ids and results travel as one JSON
@@ -241,12 +262,13 @@ pub async fn succeed_many(
 /// every id in the group (docs/BENCHMARKS.md, session 20). The ids are
 /// also named as `= ANY(ARRAY(...))`, which keeps the plan to lookups by
 /// primary key: joined to the document alone, a young `tasks` table of a
-/// few thousand rows was read whole for each group (a hash join).
+/// few thousand rows was read whole for each group (a hash join). Returns
+/// the ids of the rows marked awaited.
 async fn succeed_from_document(
     db: &impl ConnectionTrait,
     chunk: &[(String, Value)],
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<String>, DbErr> {
     /// One element of the document, serialised straight from the
     /// outcomes rather than built as a JSON tree first.
     #[derive(serde::Serialize)]
@@ -262,16 +284,21 @@ async fn succeed_from_document(
         .map_err(|err| DbErr::Custom(format!("encoding the outcomes: {err}")))?;
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE tasks SET status = 'succeeded', finished_at = $1, updated_at = $1, \
-           result = done.result \
+        "WITH finished AS (UPDATE tasks SET status = 'succeeded', finished_at = $1, \
+           updated_at = $1, result = done.result \
          FROM json_to_recordset($2::json) AS done(id text, result json) \
          WHERE tasks.id = done.id \
            AND tasks.id = ANY(ARRAY(SELECT k.id FROM json_to_recordset($2::json) AS k(id text))) \
-           AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled')",
+           AND tasks.status NOT IN ('succeeded', 'failed', 'cancelled') \
+         RETURNING tasks.id, tasks.awaited) \
+         SELECT id FROM finished WHERE awaited",
         [now.into(), document.into()],
     );
-    db.execute_raw(statement).await?;
-    Ok(())
+    db.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "id"))
+        .collect()
 }
 
 /// Tasks per statement of [`succeed_many`]: on SQLite three bound values

@@ -97,7 +97,7 @@ async fn requeue(
 ///
 /// On PostgreSQL this is one statement: the page is read with `FOR UPDATE
 /// SKIP LOCKED`, so that workers claiming together take different rows,
-/// deleted, and the tasks of the keys the delete returned updated (heap-only
+/// deleted by row address, and the tasks of the keys the delete returned updated (heap-only
 /// updates: no index of `tasks` names what a claim writes, I23). On SQLite
 /// a transaction does the same in two statements under the database's one
 /// write lock.
@@ -105,24 +105,30 @@ pub async fn claim(db: &DatabaseConnection, worker: &str, limit: u64) -> Result<
     let now = Utc::now();
     let backend = db.get_database_backend();
     let mut claimed = if backend == DbBackend::Postgres {
-        // `= ANY(ARRAY(...))` makes each side one lookup by index of the
-        // keys the page holds. Written as a join or `IN (SELECT ...)`,
-        // PostgreSQL hashed the whole queue and scanned `tasks` for pending
-        // rows whenever its statistics still showed few of them (no
-        // autovacuum between a burst and the drain): 5-17 ms a claim.
-        let sql = "WITH due AS (DELETE FROM task_queue WHERE job_key = ANY(ARRAY(\
-               SELECT job_key FROM task_queue WHERE run_at <= $1 \
-               ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING job_key) \
+        // `= ANY(ARRAY(...))` makes each side a lookup of the keys the page
+        // holds. Written as a join or `IN (SELECT ...)`, PostgreSQL hashed
+        // the whole queue and scanned `tasks` for pending rows whenever its
+        // statistics still showed few of them (no autovacuum between a
+        // burst and the drain): 5-17 ms a claim. The page's queue rows are
+        // deleted by their row address (`ctid`), which they keep while this
+        // statement holds them locked: no second lookup through the queue's
+        // key (0.43 ms a page of 64 through the key, 0.12 by address). The
+        // limit is written into the text, so that PostgreSQL keeps one
+        // generic plan per page size: given as a parameter, it planned the
+        // statement again at every call, the plan being cheaper with the
+        // limit known (0.17 ms a claim). A worker claims at most its
+        // concurrency, so the texts are that many at most.
+        let sql = format!(
+            "WITH due AS (DELETE FROM task_queue WHERE ctid = ANY(ARRAY(\
+               SELECT ctid FROM task_queue WHERE run_at <= $1 \
+               ORDER BY run_at LIMIT {limit} FOR UPDATE SKIP LOCKED)) RETURNING job_key) \
              UPDATE tasks SET status = 'running', attempts = tasks.attempts + 1, \
-               started_at = COALESCE(tasks.started_at, $1), worker = $3, updated_at = $1 \
+               started_at = COALESCE(tasks.started_at, $1), worker = $2, updated_at = $1 \
              WHERE tasks.job_key = ANY(ARRAY(SELECT job_key FROM due)) \
                AND tasks.status = 'pending' \
-             RETURNING tasks.*";
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [now.into(), (limit as i64).into(), worker.into()],
+             RETURNING tasks.*"
         );
+        let statement = Statement::from_sql_and_values(backend, sql, [now.into(), worker.into()]);
         Entity::find().from_raw_sql(statement).all(db).await?
     } else {
         let txn = db.begin().await?;

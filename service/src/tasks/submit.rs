@@ -196,6 +196,9 @@ async fn submit_many_postgres(
                 "job_key": m.job_key,
                 "created_at": m.created_at,
                 "updated_at": m.updated_at,
+                // Not the entity's (migration 21), and a column the
+                // document leaves out is null, not its default.
+                "awaited": false,
             })
         })
         .collect();

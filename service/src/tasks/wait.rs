@@ -20,7 +20,8 @@ pub enum Waited {
 
 /// Waits until the task finishes or `wait` has passed. The task's
 /// announcement (`wakeups`) ends the wait as soon as the task is committed
-/// finished; reading the task again, backing off from 20 ms to 200 ms, is
+/// finished (on PostgreSQL the row is first marked awaited, which is what
+/// makes the worker that finishes it announce a success); reading the task again, backing off from 20 ms to 200 ms, is
 /// what still ends it when an announcement is lost.
 pub async fn wait(store: &Store, task: Task, wait: Duration) -> Result<Waited, ServiceError> {
     let deadline = tokio::time::Instant::now() + wait;
@@ -31,6 +32,15 @@ pub async fn wait(store: &Store, task: Task, wait: Duration) -> Result<Waited, S
     announced.as_mut().enable();
     let mut pause = Duration::from_millis(20);
     let mut task = task;
+    if !task.status.is_terminal() && store.wakeups.cross_processes() {
+        // The worker that finishes the task may be another process, which
+        // announces a success only to a row marked awaited. Marking returns
+        // the row as it is now, which is the first read.
+        let id = task.id.clone();
+        task = super::mark_awaited(&store.db, &id).await?.ok_or_else(|| {
+            ServiceError::not_found(format!("task {id} vanished while it was awaited"))
+        })?;
+    }
     loop {
         if task.status.is_terminal() {
             return Ok(Waited::Finished(task));

@@ -16,6 +16,13 @@
 //! signals: [`queued::jobs_queued`] for its workers' claim loops, and a
 //! wake-up of whoever waits on one of the finished tasks here.
 //!
+//! Most finished tasks have nobody waiting on them, so a success travels to
+//! the other processes only when its row says a caller waits: `tasks::wait`
+//! marks the row `awaited` before it waits, and the statement that records
+//! successes returns the marked ids. A failure or a cancellation is always
+//! announced (a running attempt watches for its cancellation). Successes
+//! nobody marked wake this process's own waiters only.
+//!
 //! A notification is a hint, never the record: a lost one (the listener
 //! reconnecting, the store restarting) costs only the time until the next
 //! poll or read, and after a reconnect every waiter looks again at once.
@@ -105,10 +112,23 @@ impl Wakeups {
         if ids.is_empty() {
             return;
         }
-        self.waiters.wake(ids.iter().map(String::as_str));
+        self.finished_here(&ids);
         if let Some(tx) = &self.announcer {
             let _ = tx.send(Announcement::Finished(ids));
         }
+    }
+
+    /// Tasks reached a final status (committed): wakes whoever waits on them
+    /// in this process only. For tasks no other process can be waiting on:
+    /// successes whose rows were not marked awaited (`tasks::wait`).
+    pub fn finished_here(&self, ids: &[String]) {
+        self.waiters.wake(ids.iter().map(String::as_str));
+    }
+
+    /// Whether finished tasks are announced to other processes (PostgreSQL),
+    /// so that a waiter must mark the task it waits on (`tasks::wait`).
+    pub fn cross_processes(&self) -> bool {
+        self.announcer.is_some()
     }
 
     /// Starts watching a task: the returned watch's [`Notify`] is woken when

@@ -396,6 +396,76 @@ async fn a_runs_updates_stay_on_their_page() {
     );
 }
 
+/// A success reaches the other processes only when someone waits on it
+/// (migration 21): a worker draining tasks nobody waits on, one per call
+/// and as a list, sends not one of their ids, a failure is still
+/// announced, and a caller waiting in another process (the API's long
+/// poll, with the worker in its own process) hears of its task's success.
+#[tokio::test]
+async fn only_awaited_successes_are_announced() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let mut listener = sqlx::postgres::PgListener::connect(app.db.url())
+        .await
+        .expect("a listening connection");
+    listener
+        .listen("ferry_tasks_finished")
+        .await
+        .expect("LISTEN ferry_tasks_finished");
+
+    let mut quiet = Vec::new();
+    for _ in 0..20 {
+        quiet.push(app.ping(json!({})).await);
+    }
+    let list: Vec<Value> = (0..50)
+        .map(|i| json!({ "kind": "ping", "subject": format!("quiet-{i}") }))
+        .collect();
+    let listed = app.post("/api/v1/tasks", &json!(list)).await.expect(202);
+    quiet.extend(
+        listed
+            .as_array()
+            .expect("a list answers a list")
+            .iter()
+            .map(task_id),
+    );
+    let failed = app.ping(json!({ "failPermanently": "on purpose" })).await;
+    let _worker = app.start_worker("announcer", &[]);
+    for id in &quiet {
+        let task = app.wait_finished(id).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    assert_eq!(app.wait_finished(&failed).await["status"], "failed");
+
+    let id = app.ping(json!({ "sleepMs": 300 })).await;
+    let task = app
+        .get(&format!("/api/v1/tasks/{id}?waitMs=20000"))
+        .await
+        .expect(200);
+    assert_eq!(task["status"], "succeeded", "{task}");
+
+    // The worker announces after each commit; the last of them is the
+    // awaited task's, well within a second of the long poll's answer.
+    let mut announced: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Ok(Some(notification))) =
+        tokio::time::timeout_at(deadline, listener.try_recv()).await
+    {
+        announced.extend(notification.payload().split(',').map(str::to_owned));
+    }
+    let told: Vec<&String> = quiet.iter().filter(|id| announced.contains(id)).collect();
+    assert!(
+        told.is_empty(),
+        "successes nobody waited on were announced: {told:?}"
+    );
+    assert!(
+        announced.contains(&failed),
+        "the failure was not announced: {announced:?}"
+    );
+    assert!(
+        announced.contains(&id),
+        "the awaited success was not announced: {announced:?}"
+    );
+}
+
 /// Polling every 30 s and heartbeats every 30 s: a
 /// task still starts at once, because queueing wakes the worker of the
 /// submitting process.

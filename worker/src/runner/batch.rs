@@ -67,18 +67,14 @@ pub(super) async fn run_batch(state: &WorkerState, job: &mut fetch::ClaimedJob) 
             Ok(settled)
         })
         .await;
-    let Some(settled) = written else {
+    let Some(mut settlement) = written else {
         return;
     };
-    let mut finished = Vec::new();
-    let mut retrying = 0;
-    for ((task, _, _), settled) in outcomes.iter().zip(settled) {
-        match settled {
-            Settled::Retrying(_) => retrying += 1,
-            _ => finished.push(task.id.clone()),
-        }
-    }
-    state.store.wakeups.tasks_finished(finished);
+    let retrying = std::mem::take(&mut settlement.each)
+        .into_iter()
+        .filter(|settled| matches!(settled, Settled::Retrying(_)))
+        .count();
+    settlement.wake(&state.store.wakeups);
     if retrying == 0 {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
     } else {

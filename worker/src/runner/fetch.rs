@@ -44,8 +44,12 @@ use futures::{
     sink::{Drain, SinkMapErr},
     stream::BoxStream,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
+use sea_orm::DbErr;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinHandle,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::recovery;
 
@@ -70,15 +74,36 @@ impl ClaimedJob {
 #[derive(Debug)]
 pub(super) struct InFlight {
     slots: Arc<Semaphore>,
+    concurrency: usize,
     held: Mutex<HashSet<String>>,
+    /// Claims running in the background (`Pages::ahead`), which a stopping
+    /// worker waits for before it leaves the queue: a claim that commits
+    /// after the worker has left would start attempts that nobody runs or
+    /// releases.
+    claims_ahead: TaskTracker,
 }
 
 impl InFlight {
     pub(super) fn new(concurrency: usize) -> Arc<InFlight> {
         Arc::new(InFlight {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
             held: Mutex::new(HashSet::new()),
+            claims_ahead: TaskTracker::new(),
         })
+    }
+
+    /// Waits for any claim still running in the background; after this no
+    /// claim of this worker's starts an attempt.
+    pub(super) async fn claims_ended(&self) {
+        self.claims_ahead.close();
+        self.claims_ahead.wait().await;
+    }
+
+    /// Whether no job holds a slot: every attempt of the pages claimed so far
+    /// has ended.
+    fn idle(&self) -> bool {
+        self.slots.available_permits() == self.concurrency
     }
 
     fn held(&self) -> Vec<String> {
@@ -164,30 +189,51 @@ impl ClaimLoop {
     }
 
     fn into_stream(self) -> BoxStream<'static, Result<Option<Task<ClaimedJob>>, BoxDynError>> {
-        let ready: VecDeque<ClaimedJob> = VecDeque::new();
-        futures::stream::unfold((self, ready), |(claims, mut ready)| async move {
-            let job = claims.next(&mut ready).await;
-            Some((Ok(Some(Task::new(job))), (claims, ready)))
+        futures::stream::unfold((self, Pages::default()), |(claims, mut pages)| async move {
+            let job = claims.next(&mut pages).await;
+            Some((Ok(Some(Task::new(job))), (claims, pages)))
         })
         .boxed()
     }
 
     /// The next job: from the last claim's page, or from a new claim once
     /// one is due.
-    async fn next(&self, ready: &mut VecDeque<ClaimedJob>) -> ClaimedJob {
+    async fn next(&self, pages: &mut Pages) -> ClaimedJob {
         loop {
-            if let Some(job) = ready.pop_front() {
+            if let Some(job) = pages.ready.pop_front() {
                 return job;
             }
-            // apalis asks with one of its own slots free (twice ours), so
-            // this waits until a job of the last page has ended its attempt.
-            let free = self.free_slots().await;
-            let seen = self.signal.count();
-            match queue::claim(&self.store.db, &self.worker, free as u64).await {
+            let (limit, seen, claimed) = match pages.ahead.take() {
+                Some(ahead) => {
+                    let claimed = ahead.claim.await.unwrap_or_else(|err| {
+                        Err(DbErr::Custom(format!("the claim ahead stopped: {err}")))
+                    });
+                    (ahead.limit, ahead.seen, claimed)
+                }
+                None => {
+                    // apalis asks with one of its own slots free (twice
+                    // ours), so this waits until a job of the last page has
+                    // ended its attempt.
+                    let free = self.free_slots().await as u64;
+                    let seen = self.signal.count();
+                    let claimed = queue::claim(&self.store.db, &self.worker, free).await;
+                    (free, seen, claimed)
+                }
+            };
+            match claimed {
                 Ok(tasks) if tasks.is_empty() => self.wait(seen).await,
                 Ok(tasks) => {
-                    for tasks in jobs_of(tasks) {
-                        ready.push_back(self.hold(tasks).await);
+                    let jobs = jobs_of(tasks);
+                    // A full page (a job per key claimed) while every
+                    // attempt of the last one has already ended: the tasks
+                    // are short and more are due, so the next page is
+                    // claimed now, while this one runs, rather than after
+                    // (see `Pages::ahead`).
+                    if jobs.len() as u64 == limit && self.in_flight.idle() {
+                        pages.ahead = Some(self.claim_ahead());
+                    }
+                    for tasks in jobs {
+                        pages.ready.push_back(self.hold(tasks).await);
                     }
                 }
                 Err(err) => {
@@ -200,6 +246,20 @@ impl ClaimLoop {
                 }
             }
         }
+    }
+
+    /// Claims a page of as many tasks as the worker runs at once, in the
+    /// background.
+    fn claim_ahead(&self) -> Ahead {
+        let limit = self.in_flight.concurrency as u64;
+        let seen = self.signal.count();
+        let store = self.store.clone();
+        let worker = self.worker.clone();
+        let claim = self
+            .in_flight
+            .claims_ahead
+            .spawn(async move { queue::claim(&store.db, &worker, limit).await });
+        Ahead { limit, seen, claim }
     }
 
     async fn free_slots(&self) -> usize {
@@ -271,6 +331,33 @@ impl ClaimLoop {
         }
         self.store.wakeups.jobs_queued();
     }
+}
+
+/// The claim loop's pages.
+#[derive(Default)]
+struct Pages {
+    /// Jobs claimed and holding a slot, not yet handed to apalis.
+    ready: VecDeque<ClaimedJob>,
+    /// A page being claimed ahead, and its limit. A claim takes only as many
+    /// tasks as there are free slots, so that no claimed task waits behind
+    /// a long one while another worker is idle; but with short tasks that
+    /// makes the worker wait for each page's claim after the last page has
+    /// run (a claim of 64 was about 1 ms of a 2 ms cycle). So when a page
+    /// comes back full with every slot free, the next page is claimed at
+    /// once, while this one runs. Its tasks wait for slots only behind the
+    /// page before, whose tasks were just seen to be short, and at most
+    /// one page is ever claimed ahead; as soon as a page comes back with
+    /// attempts still running, claims go back to free slots.
+    ahead: Option<Ahead>,
+}
+
+/// A claim running in the background.
+struct Ahead {
+    limit: u64,
+    /// The queued signal's count when the claim started: an empty page
+    /// waits for a submission made since then.
+    seen: u64,
+    claim: JoinHandle<Result<Vec<Model>, DbErr>>,
 }
 
 /// The jobs of one claimed page, in its order: the tasks of each batch key.

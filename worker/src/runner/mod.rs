@@ -197,14 +197,14 @@ where
     let claims = fetch::ClaimLoop::new(
         store.clone(),
         state.name.clone(),
-        in_flight,
+        in_flight.clone(),
         Duration::from_millis(settings.poll_ms),
         state.stop.clone(),
     );
     let concurrency = settings.concurrency;
     let name = state.name.clone();
     let state = state.clone();
-    Monitor::new()
+    let ran = Monitor::new()
         .register(move |_run| {
             WorkerBuilder::new(name.as_str())
                 .backend(fetch::backend(claims.clone()))
@@ -216,7 +216,11 @@ where
         })
         .shutdown_timeout(Duration::from_secs(settings.drain_seconds))
         .run_with_signal(signal)
-        .await
+        .await;
+    // The worker leaves the queue after this returns, which must come after
+    // the last claim that could start an attempt in its name.
+    in_flight.claims_ended().await;
+    ran
 }
 
 /// The apalis handler: one call per job. Every outcome, a retry included,

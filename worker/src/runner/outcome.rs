@@ -13,6 +13,7 @@ use crate::jobs::{self, JobError};
 use ferry_service::{
     settings::WorkerSettings,
     tasks::{self, queue},
+    wakeups::Wakeups,
 };
 
 /// How long a task waits before its next attempt after a retryable
@@ -65,28 +66,65 @@ pub(super) fn exhausted(task: &Model) -> JobError {
     ))
 }
 
+/// What a group of outcomes made of its tasks, once committed.
+pub(super) struct Settlement {
+    /// What became of each task, in the group's order.
+    pub(super) each: Vec<Settled>,
+    /// The tasks that reached a final status, in the group's order.
+    pub(super) finished: Vec<String>,
+    /// Those of `finished` whose end the other processes must hear of: the
+    /// failures, and the successes a caller waits on (`tasks::wait` marked
+    /// them awaited). Any other success is announced in this process only.
+    pub(super) announced: Vec<String>,
+}
+
+impl Settlement {
+    /// Wakes whoever waits on the finished tasks: here all of them, and in
+    /// the other processes those announced (`wakeups`). Call it once the
+    /// settlement has committed.
+    pub(super) fn wake(self, wakeups: &Wakeups) {
+        wakeups.finished_here(&self.finished);
+        wakeups.tasks_finished(self.announced);
+    }
+}
+
 /// Records every outcome, each with its attempt's duration in seconds: the
 /// successes in one statement (`tasks::succeed_many`), any other outcome
-/// as [`settle_failure`] does. Returns what became of each task, in order.
+/// as [`settle_failure`] does.
 pub(super) async fn settle_all(
     db: &impl ConnectionTrait,
     outcomes: Vec<(Model, Result<Value, JobError>, f64)>,
     backoff: Backoff,
-) -> Result<Vec<Settled>, DbErr> {
-    let mut settled = Vec::with_capacity(outcomes.len());
+) -> Result<Settlement, DbErr> {
+    let mut each = Vec::with_capacity(outcomes.len());
+    let mut finished = Vec::with_capacity(outcomes.len());
+    let mut announced = Vec::new();
     let mut succeeded = Vec::new();
     for (task, outcome, elapsed) in outcomes {
-        settled.push(match outcome {
+        let settled = match outcome {
             Ok(result) => {
                 record(task.kind, "succeeded", elapsed);
-                succeeded.push((task.id, result));
+                succeeded.push((task.id.clone(), result));
                 Settled::Succeeded
             }
             Err(err) => settle_failure(db, &task, err, elapsed, backoff).await?,
-        });
+        };
+        match settled {
+            Settled::Retrying(_) => {}
+            Settled::Succeeded => finished.push(task.id),
+            Settled::Failed(_) => {
+                finished.push(task.id.clone());
+                announced.push(task.id);
+            }
+        }
+        each.push(settled);
     }
-    tasks::succeed_many(db, succeeded).await?;
-    Ok(settled)
+    announced.extend(tasks::succeed_many(db, succeeded).await?);
+    Ok(Settlement {
+        each,
+        finished,
+        announced,
+    })
 }
 
 /// Records a failed attempt on the task row: a retryable error below the
