@@ -21,8 +21,9 @@ pub enum Waited {
 /// Waits until the task finishes or `wait` has passed. The task's
 /// announcement (`wakeups`) ends the wait as soon as the task is committed
 /// finished (on PostgreSQL the row is first marked awaited, which is what
-/// makes the worker that finishes it announce a success); reading the task again, backing off from 20 ms to 200 ms, is
-/// what still ends it when an announcement is lost.
+/// makes the worker that finishes it announce a success); reading the task
+/// again, backing off from 20 ms to 200 ms, is what still ends it when an
+/// announcement is lost.
 pub async fn wait(store: &Store, task: Task, wait: Duration) -> Result<Waited, ServiceError> {
     let deadline = tokio::time::Instant::now() + wait;
     let watch = store.wakeups.watch(&task.id);
