@@ -97,10 +97,10 @@ async fn requeue(
 ///
 /// On PostgreSQL this is one statement: the page is read with `FOR UPDATE
 /// SKIP LOCKED`, so that workers claiming together take different rows,
-/// deleted by row address, and the tasks of the keys the delete returned updated (heap-only
-/// updates: no index of `tasks` names what a claim writes, I23). On SQLite
-/// a transaction does the same in two statements under the database's one
-/// write lock.
+/// deleted by row address, and the tasks of the keys the delete returned
+/// updated (heap-only updates: no index of `tasks` names what a claim
+/// writes, I23). On SQLite a transaction does the same in two statements
+/// under the database's one write lock.
 pub async fn claim(db: &DatabaseConnection, worker: &str, limit: u64) -> Result<Vec<Model>, DbErr> {
     let now = Utc::now();
     let backend = db.get_database_backend();

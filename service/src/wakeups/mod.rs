@@ -109,20 +109,28 @@ impl Wakeups {
     /// Tasks reached a final status (committed): wakes whoever waits on them,
     /// here and in the other processes.
     pub fn tasks_finished(&self, ids: Vec<String>) {
-        if ids.is_empty() {
-            return;
-        }
         self.finished_here(&ids);
-        if let Some(tx) = &self.announcer {
-            let _ = tx.send(Announcement::Finished(ids));
-        }
+        self.announce_finished(ids);
     }
 
     /// Tasks reached a final status (committed): wakes whoever waits on them
-    /// in this process only. For tasks no other process can be waiting on:
-    /// successes whose rows were not marked awaited (`tasks::wait`).
+    /// in this process only. On its own, for tasks no other process can be
+    /// waiting on: successes whose rows were not marked awaited
+    /// (`tasks::wait`).
     pub fn finished_here(&self, ids: &[String]) {
         self.waiters.wake(ids.iter().map(String::as_str));
+    }
+
+    /// Tells the other processes that tasks reached a final status, without
+    /// waking this process's waiters again (the caller has, with
+    /// [`Wakeups::finished_here`]).
+    pub fn announce_finished(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.announcer {
+            let _ = tx.send(Announcement::Finished(ids));
+        }
     }
 
     /// Whether finished tasks are announced to other processes (PostgreSQL),

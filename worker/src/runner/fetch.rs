@@ -208,7 +208,7 @@ impl ClaimLoop {
                     let claimed = ahead.claim.await.unwrap_or_else(|err| {
                         Err(DbErr::Custom(format!("the claim ahead stopped: {err}")))
                     });
-                    (ahead.limit, ahead.seen, claimed)
+                    (self.in_flight.concurrency as u64, ahead.seen, claimed)
                 }
                 None => {
                     // apalis asks with one of its own slots free (twice
@@ -259,7 +259,7 @@ impl ClaimLoop {
             .in_flight
             .claims_ahead
             .spawn(async move { queue::claim(&store.db, &worker, limit).await });
-        Ahead { limit, seen, claim }
+        Ahead { seen, claim }
     }
 
     async fn free_slots(&self) -> usize {
@@ -338,7 +338,7 @@ impl ClaimLoop {
 struct Pages {
     /// Jobs claimed and holding a slot, not yet handed to apalis.
     ready: VecDeque<ClaimedJob>,
-    /// A page being claimed ahead, and its limit. A claim takes only as many
+    /// A page being claimed ahead. A claim takes only as many
     /// tasks as there are free slots, so that no claimed task waits behind
     /// a long one while another worker is idle; but with short tasks that
     /// makes the worker wait for each page's claim after the last page has
@@ -351,9 +351,8 @@ struct Pages {
     ahead: Option<Ahead>,
 }
 
-/// A claim running in the background.
+/// A claim running in the background, of the worker's concurrency.
 struct Ahead {
-    limit: u64,
     /// The queued signal's count when the claim started: an empty page
     /// waits for a submission made since then.
     seen: u64,

@@ -84,7 +84,7 @@ impl Settlement {
     /// settlement has committed.
     pub(super) fn wake(self, wakeups: &Wakeups) {
         wakeups.finished_here(&self.finished);
-        wakeups.tasks_finished(self.announced);
+        wakeups.announce_finished(self.announced);
     }
 }
 
