@@ -543,9 +543,10 @@ async fn ferry_batch(
         args.n
     );
     println!(
-        "    {workers} worker{}: {} tasks/s; CPU {}",
+        "    {workers} worker{}: {} tasks/s; first claims {} ms apart; CPU {}",
         if workers == 1 { "" } else { "s" },
         stats::rate(run.per_second()),
+        run.first_claims_apart.as_millis(),
         run.cpu.describe()
     );
     Ok(run.per_second())

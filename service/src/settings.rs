@@ -12,9 +12,11 @@ use serde::Deserialize;
 pub struct Settings {
     /// `sqlite://ferry.db?mode=rwc` (default), `postgres://...` or `mysql://...`.
     pub database_url: String,
-    /// Connections each process may open to the metadata store. Keep the sum
-    /// over all API and worker processes under the server's limit
-    /// (PostgreSQL's `max_connections`, 100 by default).
+    /// Connections each process may open to the metadata store; on
+    /// PostgreSQL a worker opens two more, its own for claims and outcomes
+    /// (`Store::queue_db`). Keep the sum over all API and worker processes
+    /// under the server's limit (PostgreSQL's `max_connections`, 100 by
+    /// default).
     pub database_max_connections: u32,
     /// Where the HTTP API listens.
     pub listen: String,

@@ -172,8 +172,11 @@ pub struct WorkerRun {
     /// recorded them: the processing window, without process start-up (about
     /// a third of a second here), which the raw loops do not pay either.
     pub window: Duration,
-    /// CPU time of the workers and of PostgreSQL from the workers' start
-    /// until the batch was seen done.
+    /// How far apart the workers' first claims were: near zero when all of
+    /// them were ready when the batch became due.
+    pub first_claims_apart: Duration,
+    /// CPU time of the workers and of PostgreSQL from the batch's release
+    /// until it was seen done.
     pub cpu: cpu::CpuUse,
 }
 
@@ -183,9 +186,21 @@ impl WorkerRun {
     }
 }
 
+/// How long the workers are given, once every one of them has registered,
+/// to make their first (empty) claim and listen for queued jobs: twice
+/// their default poll, so that even one that missed the release's
+/// notification would find the batch before this much more had passed.
+const SETTLE: Duration = Duration::from_millis(250);
+
 /// Starts `workers` worker processes on a queue that holds the batch (and
 /// nothing unfinished besides), waits until `expected_total` tasks have
 /// succeeded in the whole table, then stops the workers.
+///
+/// The batch is held out of the queue until every worker has started, then
+/// made due at once, as the peers' processes are all told to go at once
+/// (`peers/process.rs`): a worker that started first would otherwise drain
+/// alone while the others still connect, and a drain of a few thousand
+/// no-op tasks takes less time than a process's start.
 pub async fn run_batch(
     ferry: &Launcher,
     pool: &RawPool,
@@ -193,6 +208,7 @@ pub async fn run_batch(
     expected_total: usize,
     timeout: Duration,
 ) -> anyhow::Result<WorkerRun> {
+    hold_queue(pool).await?;
     // Every task of this batch starts after this instant; the workers run on
     // this host, so their clock is this clock.
     let since = Utc::now();
@@ -202,18 +218,156 @@ pub async fn run_batch(
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
     let pids: Vec<i32> = processes.iter().map(FerryProcess::pid).collect();
-    let before = cpu::Snapshot::take(&pids);
-    let result = wait_until_done(pool, &mut processes, expected_total, spawned + timeout).await;
-    let cpu = before.until(&cpu::Snapshot::take(&pids));
+    let result = async {
+        wait_until_registered(pool, &mut processes, workers, since, spawned + timeout).await?;
+        tokio::time::sleep(SETTLE).await;
+        release_queue(pool).await?;
+        let before = cpu::Snapshot::take(&pids);
+        wait_until_done(pool, &mut processes, expected_total, spawned + timeout).await?;
+        anyhow::Ok(before.until(&cpu::Snapshot::take(&pids)))
+    }
+    .await;
     // A benchmark has no use for a graceful drain: every task it cares about
     // has finished by now.
     for process in &mut processes {
         process.kill();
     }
-    result?;
+    let cpu = result?;
     let (count, first, last) = window_since(pool, since).await?;
     let window = (last - first).to_std().unwrap_or_default();
-    Ok(WorkerRun { count, window, cpu })
+    let first_claims_apart = first_claims_apart(pool, since).await?;
+    Ok(WorkerRun {
+        count,
+        window,
+        first_claims_apart,
+        cpu,
+    })
+}
+
+/// Moves the queued batch keys aside (`bench_held_queue`, created on first
+/// use with `task_queue`'s columns), so that workers starting now find
+/// nothing due.
+async fn hold_queue(pool: &RawPool) -> anyhow::Result<()> {
+    const STATEMENTS: [&str; 3] = [
+        "CREATE TABLE IF NOT EXISTS bench_held_queue AS SELECT * FROM task_queue WHERE 1 = 0",
+        "INSERT INTO bench_held_queue SELECT * FROM task_queue",
+        "DELETE FROM task_queue",
+    ];
+    in_one_transaction(pool, &STATEMENTS)
+        .await
+        .context("holding the batch out of the queue")
+}
+
+/// Puts the held batch keys back into the queue in one commit and, on
+/// PostgreSQL, announces them on the channel idle workers listen on, as a
+/// submission's commit does.
+async fn release_queue(pool: &RawPool) -> anyhow::Result<()> {
+    const STATEMENTS: [&str; 2] = [
+        "INSERT INTO task_queue SELECT * FROM bench_held_queue",
+        "DELETE FROM bench_held_queue",
+    ];
+    in_one_transaction(pool, &STATEMENTS)
+        .await
+        .context("releasing the batch into the queue")?;
+    if let RawPool::Pg(pool) = pool {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(ferry_service::wakeups::QUEUED_CHANNEL)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn in_one_transaction(pool: &RawPool, statements: &[&'static str]) -> anyhow::Result<()> {
+    macro_rules! run {
+        ($pool:expr) => {{
+            let mut txn = $pool.begin().await?;
+            for statement in statements {
+                sqlx::query(*statement).execute(&mut *txn).await?;
+            }
+            txn.commit().await?;
+        }};
+    }
+    match pool {
+        RawPool::Pg(pool) => run!(pool),
+        RawPool::Sqlite(pool) => run!(pool),
+    }
+    Ok(())
+}
+
+/// Waits until `workers` workers started since `since` have registered in
+/// the queue (`task_workers`); killed workers of earlier batches stay there
+/// until their heartbeat lapses.
+async fn wait_until_registered(
+    pool: &RawPool,
+    processes: &mut [FerryProcess],
+    workers: usize,
+    since: DateTime<Utc>,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        for process in processes.iter_mut() {
+            process.ensure_running().map_err(anyhow::Error::msg)?;
+        }
+        let registered: (i64,) = match pool {
+            RawPool::Pg(pool) => {
+                sqlx::query_as("SELECT count(*) FROM task_workers WHERE started_at >= $1")
+                    .bind(since)
+                    .fetch_one(pool)
+                    .await?
+            }
+            RawPool::Sqlite(pool) => {
+                sqlx::query_as("SELECT count(*) FROM task_workers WHERE started_at >= ?1")
+                    .bind(since)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        if usize::try_from(registered.0)? >= workers {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "only {} of {workers} workers had registered at the deadline",
+                registered.0
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The span between the earliest and the latest of the workers' first
+/// claims of tasks started at or after `since`.
+async fn first_claims_apart(pool: &RawPool, since: DateTime<Utc>) -> anyhow::Result<Duration> {
+    macro_rules! first_claims {
+        ($parameter:literal) => {
+            concat!(
+                "SELECT min(first), max(first) FROM (SELECT min(started_at) AS first \
+                 FROM tasks WHERE started_at >= ",
+                $parameter,
+                " GROUP BY worker) AS w"
+            )
+        };
+    }
+    type Row = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let row: Row = match pool {
+        RawPool::Pg(pool) => {
+            sqlx::query_as(first_claims!("$1"))
+                .bind(since)
+                .fetch_one(pool)
+                .await?
+        }
+        RawPool::Sqlite(pool) => {
+            sqlx::query_as(first_claims!("?1"))
+                .bind(since)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    Ok(match row {
+        (Some(first), Some(last)) => (last - first).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
+    })
 }
 
 async fn wait_until_done(

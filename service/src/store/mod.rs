@@ -1,5 +1,7 @@
 //! The metadata store: one SQL database holding ferry's tables, the task
-//! queue among them, reached through one sqlx pool.
+//! queue among them, reached through one sqlx pool, and on PostgreSQL a
+//! second pool of two connections for the task queue's claims and
+//! outcomes ([`Store::queue_db`]).
 
 mod sqlite_busy;
 
@@ -67,11 +69,27 @@ pub enum StorePool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub db: DatabaseConnection,
+    /// The connections a worker claims tasks and writes their outcomes on
+    /// (`queue::claim`, `tasks::succeed_many`): on PostgreSQL a pool of its
+    /// own of [`QUEUE_CONNECTIONS`], opened on first use. A worker has at
+    /// most one claim and one outcome group in flight, so two connections
+    /// never keep either waiting; and sqlx hands out idle connections in
+    /// turn, so that through the main pool these statements ran on every
+    /// connection of it, each backend preparing and planning them and
+    /// loading the tables' catalog entries for itself, during drains that
+    /// last a fraction of a second: through these two, a drain of 5,000
+    /// tasks was 8-18% faster (docs/BENCHMARKS.md, session 22). On SQLite,
+    /// the main pool.
+    pub queue_db: DatabaseConnection,
     pub pool: StorePool,
     pub secrets: SecretBox,
     /// Queued and finished tasks, announced to this process and the others.
     pub wakeups: Wakeups,
 }
+
+/// Connections of [`Store::queue_db`] on PostgreSQL: one for the claim
+/// loop, one for the outcome writer.
+pub const QUEUE_CONNECTIONS: u32 = 2;
 
 /// A named lock held until the transaction ends: a transaction-scoped
 /// advisory lock on PostgreSQL.
@@ -130,28 +148,38 @@ impl Store {
                 })
                 .await
                 .map_err(StoreError::Connect)?;
+            let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone());
             Ok(Self {
-                db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
+                queue_db: db.clone(),
+                db,
                 pool: StorePool::Sqlite(pool),
                 secrets,
                 wakeups: Wakeups::local(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(settings.database_max_connections.max(2))
-                .min_connections(0)
-                .idle_timeout(Duration::from_secs(60))
-                .acquire_timeout(Duration::from_secs(10))
-                // sqlx pings every connection it takes from the idle set, one
-                // more round trip per acquire; a connection that died while
-                // idle fails its statement instead, which callers already
-                // treat as a transient store error.
-                .test_before_acquire(false)
+            let options = |max: u32| {
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(0)
+                    .idle_timeout(Duration::from_secs(60))
+                    .acquire_timeout(Duration::from_secs(10))
+                    // sqlx pings every connection it takes from the idle set,
+                    // one more round trip per acquire; a connection that died
+                    // while idle fails its statement instead, which callers
+                    // already treat as a transient store error.
+                    .test_before_acquire(false)
+            };
+            let pool = options(settings.database_max_connections.max(2))
                 .connect(url)
                 .await
                 .map_err(StoreError::Connect)?;
+            // Opened on first use: an API process never claims.
+            let queue_pool = options(QUEUE_CONNECTIONS)
+                .connect_lazy(url)
+                .map_err(StoreError::Connect)?;
             Ok(Self {
                 db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                queue_db: SqlxPostgresConnector::from_sqlx_postgres_pool(queue_pool),
                 wakeups: Wakeups::postgres(pool.clone()),
                 pool: StorePool::Postgres(pool),
                 secrets,

@@ -178,28 +178,46 @@ async fn submit_many_postgres(
 ) -> Result<(), ServiceError> {
     use sea_orm::{ActiveEnum, Statement, sea_query::PostgresQueryBuilder};
 
-    let tasks: Vec<serde_json::Value> = models
+    /// One row of the tasks' document, serialised straight from its model
+    /// (no JSON tree built first), named as `tasks`' columns.
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        id: &'a str,
+        kind: String,
+        cluster_id: Option<i64>,
+        subject: &'a Option<String>,
+        status: String,
+        attempts: i32,
+        max_attempts: i32,
+        payload: &'a serde_json::Value,
+        created_by: &'a str,
+        project_id: &'a Option<String>,
+        request_id: &'a Option<String>,
+        job_key: &'a Option<String>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+        /// Not the entity's (migration 21), and a column the document
+        /// leaves out is null, not its default.
+        awaited: bool,
+    }
+    let tasks: Vec<Row<'_>> = models
         .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id,
-                "kind": m.kind.to_value(),
-                "cluster_id": m.cluster_id.map(|c| c.0),
-                "subject": m.subject,
-                "status": m.status.to_value(),
-                "attempts": m.attempts,
-                "max_attempts": m.max_attempts,
-                "payload": m.payload,
-                "created_by": m.created_by,
-                "project_id": m.project_id,
-                "request_id": m.request_id,
-                "job_key": m.job_key,
-                "created_at": m.created_at,
-                "updated_at": m.updated_at,
-                // Not the entity's (migration 21), and a column the
-                // document leaves out is null, not its default.
-                "awaited": false,
-            })
+        .map(|m| Row {
+            id: &m.id,
+            kind: m.kind.to_value(),
+            cluster_id: m.cluster_id.map(|c| c.0),
+            subject: &m.subject,
+            status: m.status.to_value(),
+            attempts: m.attempts,
+            max_attempts: m.max_attempts,
+            payload: &m.payload,
+            created_by: &m.created_by,
+            project_id: &m.project_id,
+            request_id: &m.request_id,
+            job_key: &m.job_key,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            awaited: false,
         })
         .collect();
     let (mut sql, mut values) = match audit {
@@ -224,7 +242,10 @@ async fn submit_many_postgres(
         .map(|(job_key, run_at)| serde_json::json!({ "job_key": job_key, "run_at": run_at }))
         .collect();
     values.push(serde_json::Value::from(keys).to_string().into());
-    values.push(serde_json::Value::from(tasks).to_string().into());
+    let tasks = serde_json::to_string(&tasks).map_err(|err| {
+        ServiceError::from(sea_orm::DbErr::Custom(format!("encoding the tasks: {err}")))
+    })?;
+    values.push(tasks.into());
     store
         .db
         .execute_raw(Statement::from_sql_and_values(

@@ -466,6 +466,49 @@ async fn only_awaited_successes_are_announced() {
     );
 }
 
+/// A worker claims and writes outcomes through its own two connections
+/// (`Store::queue_db`), never through the rest of its pool: after a drain
+/// of many small pages, with the worker's main pool allowed ten
+/// connections, at most two backends show a claim or an outcome group as
+/// the last statement they ran. Through the main pool, which hands out its
+/// idle connections in turn, those statements ended on most of its open
+/// connections.
+#[tokio::test]
+async fn claims_and_outcomes_use_two_connections() {
+    use sqlx::Connection;
+
+    let app = spawn_api_only(Backend::Postgres).await;
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(app.ping(json!({})).await);
+    }
+    let _worker = app.start_worker(
+        "two-connections",
+        &[
+            ("FERRY_DATABASE_MAX_CONNECTIONS", "10"),
+            ("FERRY_WORKER__CONCURRENCY", "4"),
+        ],
+    );
+    for id in &ids {
+        assert_eq!(app.wait_finished(id).await["status"], "succeeded");
+    }
+    let mut db = sqlx::PgConnection::connect(app.db.url())
+        .await
+        .expect("a connection to the test database");
+    let (claims_or_outcomes, backends): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE query LIKE 'WITH due AS (DELETE FROM task_queue%' \
+           OR query LIKE 'WITH finished AS (UPDATE tasks%'), count(*) \
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("pg_stat_activity");
+    assert!(
+        (1..=2).contains(&claims_or_outcomes),
+        "{claims_or_outcomes} of {backends} backends last ran a claim or an outcome group"
+    );
+}
+
 /// Polling every 30 s and heartbeats every 30 s: a
 /// task still starts at once, because queueing wakes the worker of the
 /// submitting process.

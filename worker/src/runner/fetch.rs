@@ -216,7 +216,7 @@ impl ClaimLoop {
                     // ended its attempt.
                     let free = self.free_slots().await as u64;
                     let seen = self.signal.count();
-                    let claimed = queue::claim(&self.store.db, &self.worker, free).await;
+                    let claimed = queue::claim(&self.store.queue_db, &self.worker, free).await;
                     (free, seen, claimed)
                 }
             };
@@ -258,7 +258,7 @@ impl ClaimLoop {
         let claim = self
             .in_flight
             .claims_ahead
-            .spawn(async move { queue::claim(&store.db, &worker, limit).await });
+            .spawn(async move { queue::claim(&store.queue_db, &worker, limit).await });
         Ahead { seen, claim }
     }
 

@@ -49,9 +49,9 @@ async fn write(
     // written again whole, and a success already written is left as it is.
     // That saves two round trips on the drain's most frequent write.
     if outcomes.iter().all(|(_, result, _)| result.is_ok()) {
-        outcome::settle_all(&store.db, outcomes, backoff).await
+        outcome::settle_all(&store.queue_db, outcomes, backoff).await
     } else {
-        let txn = store.db.begin().await?;
+        let txn = store.queue_db.begin().await?;
         let settlement = outcome::settle_all(&txn, outcomes, backoff).await?;
         txn.commit().await?;
         Ok(settlement)
