@@ -67,14 +67,14 @@ pub(super) async fn run_batch(state: &WorkerState, job: &mut fetch::ClaimedJob) 
             Ok(settled)
         })
         .await;
-    let Some(mut settlement) = written else {
+    let Some(settlement) = written else {
         return;
     };
-    let retrying = std::mem::take(&mut settlement.each)
+    let retrying = settlement
+        .wake(&state.store.wakeups)
         .into_iter()
         .filter(|settled| matches!(settled, Settled::Retrying(_)))
         .count();
-    settlement.wake(&state.store.wakeups);
     if retrying == 0 {
         tracing::info!(tasks = total, elapsed_s = elapsed, "batch attempt finished");
     } else {

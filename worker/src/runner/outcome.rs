@@ -69,22 +69,23 @@ pub(super) fn exhausted(task: &Model) -> JobError {
 /// What a group of outcomes made of its tasks, once committed.
 pub(super) struct Settlement {
     /// What became of each task, in the group's order.
-    pub(super) each: Vec<Settled>,
+    each: Vec<Settled>,
     /// The tasks that reached a final status, in the group's order.
-    pub(super) finished: Vec<String>,
+    finished: Vec<String>,
     /// Those of `finished` whose end the other processes must hear of: the
     /// failures, and the successes a caller waits on (`tasks::wait` marked
     /// them awaited). Any other success is announced in this process only.
-    pub(super) announced: Vec<String>,
+    announced: Vec<String>,
 }
 
 impl Settlement {
     /// Wakes whoever waits on the finished tasks: here all of them, and in
-    /// the other processes those announced (`wakeups`). Call it once the
-    /// settlement has committed.
-    pub(super) fn wake(self, wakeups: &Wakeups) {
+    /// the other processes those announced (`wakeups`), and returns what
+    /// became of each task. Call it once the settlement has committed.
+    pub(super) fn wake(self, wakeups: &Wakeups) -> Vec<Settled> {
         wakeups.finished_here(&self.finished);
         wakeups.announce_finished(self.announced);
+        self.each
     }
 }
 

@@ -30,10 +30,8 @@ pub(super) fn start(store: Store, backoff: Backoff) -> OutcomeWriter {
     GroupCommit::start("attempt outcomes", MAX_GROUP, move |outcomes| {
         let store = store.clone();
         async move {
-            let mut settlement = write(&store, outcomes, backoff).await?;
-            let each = std::mem::take(&mut settlement.each);
-            settlement.wake(&store.wakeups);
-            Ok(each)
+            let settlement = write(&store, outcomes, backoff).await?;
+            Ok(settlement.wake(&store.wakeups))
         }
     })
 }
