@@ -522,6 +522,70 @@ async fn claims_and_outcomes_use_two_connections() {
     );
 }
 
+/// A drain of short tasks claims pages ahead that grow past the worker's
+/// concurrency, up to eight times it (`fetch::Pages::ahead`): 300 queued
+/// pings, a worker of concurrency 4. The tasks of one claim share its
+/// `started_at`; with pages only ever as large as the free slots, no
+/// claim would start more than four.
+#[tokio::test]
+async fn a_drain_of_short_tasks_claims_growing_pages() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(app.ping(json!({})).await);
+    }
+    let _worker = app.start_worker("growing-pages", &[("FERRY_WORKER__CONCURRENCY", "4")]);
+    for id in &ids {
+        let task = app.wait_finished(id).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+    }
+    let pages = app
+        .db
+        .query_strings(
+            "SELECT CAST(count(*) AS TEXT) FROM tasks GROUP BY started_at ORDER BY count(*) DESC",
+        )
+        .await;
+    let sizes: Vec<u64> = pages
+        .iter()
+        .map(|size| size.as_deref().unwrap_or("0").parse().unwrap_or(0))
+        .collect();
+    let largest = sizes.first().copied().unwrap_or(0);
+    assert!(
+        (5..=32).contains(&largest),
+        "the largest claim started {largest} tasks (claims: {sizes:?})"
+    );
+}
+
+/// A job of a page claimed ahead starts as soon as one slot is free, not
+/// once the whole page before has run. A worker of concurrency 2 finds a
+/// 3 s task and six short ones queued: its first page (the long task and
+/// a short one) comes back full with both slots free, so it claims the
+/// next two at once; they, and the rest, must all run in the slot the
+/// short task left, while the long one still holds the other.
+#[tokio::test]
+async fn a_page_claimed_ahead_starts_as_slots_free() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let long = app.ping(json!({ "sleepMs": 3000 })).await;
+    let mut short = Vec::new();
+    for _ in 0..6 {
+        short.push(app.ping(json!({})).await);
+    }
+    let _worker = app.start_worker("ahead", &[("FERRY_WORKER__CONCURRENCY", "2")]);
+    let long = app.wait_finished(&long).await;
+    assert_eq!(long["status"], "succeeded", "{long}");
+    let long_finished = long["finishedAt"].as_str().expect("finishedAt").to_owned();
+    for id in &short {
+        let task = app.wait_finished(id).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        let finished = task["finishedAt"].as_str().expect("finishedAt");
+        assert!(
+            finished < long_finished.as_str(),
+            "a short task finished at {finished}, after the long one ({long_finished}): {task}"
+        );
+    }
+}
+
 /// Polling every 30 s and heartbeats every 30 s: a
 /// task still starts at once, because queueing wakes the worker of the
 /// submitting process.

@@ -6,12 +6,13 @@
 //! are free slots in one statement (`queue::claim`, which also starts the
 //! attempts of their tasks), hands out each key's tasks as one job (one
 //! task, or a request's batch), and keeps the rest of the page for
-//! apalis's next asks. A job holds its slot until its attempt has ended
-//! (`ClaimedJob::attempt_ended`), so that a claim never takes more jobs
-//! than the worker will run at once; it does not hold it while its outcome
-//! is written, so that the next page is claimed while the last one's
-//! outcomes commit (apalis's own limit is twice the slots, for jobs
-//! waiting for their outcome to be written).
+//! apalis's next asks. A job takes its slot when it is handed out and
+//! holds it until its attempt has ended (`ClaimedJob::attempt_ended`); it
+//! does not hold it while its outcome is written, so that the next page is
+//! claimed while the last one's outcomes commit (apalis's own limit is
+//! twice the slots, for jobs waiting for their outcome to be written).
+//! Only a page claimed ahead (`Pages::ahead`) takes more jobs than the
+//! worker has free slots.
 //!
 //! When the queue has nothing due, the loop waits for the first of: a
 //! submission in this process (`ferry-api --with-worker` raises the
@@ -118,8 +119,8 @@ impl InFlight {
     }
 }
 
-/// A job's slot: while it lives, the job's tasks are held and its permit
-/// is taken.
+/// A job's slot: while it lives, the job's tasks are held; its permit is
+/// taken from when the job is handed out until its attempt ends.
 #[derive(Debug)]
 struct Slot {
     in_flight: Arc<InFlight>,
@@ -200,15 +201,17 @@ impl ClaimLoop {
     /// one is due.
     async fn next(&self, pages: &mut Pages) -> ClaimedJob {
         loop {
-            if let Some(job) = pages.ready.pop_front() {
+            if let Some(mut job) = pages.ready.pop_front() {
+                job.slot.permit = Some(self.take_slot().await);
                 return job;
             }
-            let (limit, seen, claimed) = match pages.ahead.take() {
+            let concurrency = self.in_flight.concurrency as u64;
+            let (limit, seen, claimed, was_ahead) = match pages.ahead.take() {
                 Some(ahead) => {
                     let claimed = ahead.claim.await.unwrap_or_else(|err| {
                         Err(DbErr::Custom(format!("the claim ahead stopped: {err}")))
                     });
-                    (self.in_flight.concurrency as u64, ahead.seen, claimed)
+                    (ahead.limit, ahead.seen, claimed, true)
                 }
                 None => {
                     // apalis asks with one of its own slots free (twice
@@ -217,7 +220,7 @@ impl ClaimLoop {
                     let free = self.free_slots().await as u64;
                     let seen = self.signal.count();
                     let claimed = queue::claim(&self.store.queue_db, &self.worker, free).await;
-                    (free, seen, claimed)
+                    (free, seen, claimed, false)
                 }
             };
             match claimed {
@@ -227,13 +230,19 @@ impl ClaimLoop {
                     // A full page (a job per key claimed) while every
                     // attempt of the last one has already ended: the tasks
                     // are short and more are due, so the next page is
-                    // claimed now, while this one runs, rather than after
-                    // (see `Pages::ahead`).
+                    // claimed now, while this one runs, rather than after;
+                    // after a full page claimed ahead, twice as large a
+                    // one (see `Pages::ahead`).
                     if jobs.len() as u64 == limit && self.in_flight.idle() {
-                        pages.ahead = Some(self.claim_ahead());
+                        let ahead = if was_ahead {
+                            (limit * 2).min(concurrency * MAX_AHEAD)
+                        } else {
+                            concurrency
+                        };
+                        pages.ahead = Some(self.claim_ahead(ahead));
                     }
                     for tasks in jobs {
-                        pages.ready.push_back(self.hold(tasks).await);
+                        pages.ready.push_back(self.hold(tasks));
                     }
                 }
                 Err(err) => {
@@ -248,10 +257,8 @@ impl ClaimLoop {
         }
     }
 
-    /// Claims a page of as many tasks as the worker runs at once, in the
-    /// background.
-    fn claim_ahead(&self) -> Ahead {
-        let limit = self.in_flight.concurrency as u64;
+    /// Claims a page of `limit` batch keys in the background.
+    fn claim_ahead(&self, limit: u64) -> Ahead {
         let seen = self.signal.count();
         let store = self.store.clone();
         let worker = self.worker.clone();
@@ -259,42 +266,40 @@ impl ClaimLoop {
             .in_flight
             .claims_ahead
             .spawn(async move { queue::claim(&store.queue_db, &worker, limit).await });
-        Ahead { seen, claim }
+        Ahead { limit, seen, claim }
     }
 
     async fn free_slots(&self) -> usize {
-        let one = self
-            .in_flight
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the slots are never closed");
+        let one = self.take_slot().await;
         let free = 1 + self.in_flight.slots.available_permits();
         drop(one);
         free
     }
 
-    async fn hold(&self, tasks: Vec<Model>) -> ClaimedJob {
+    /// A claimed job, its tasks held from now on; it takes a slot when it
+    /// is handed out.
+    fn hold(&self, tasks: Vec<Model>) -> ClaimedJob {
         let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
         self.in_flight.lock().extend(ids.iter().cloned());
-        // A page never has more jobs than the slots free when it was
-        // claimed, and only this loop takes slots.
-        let permit = self
-            .in_flight
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the slots are never closed");
         ClaimedJob {
             tasks,
             slot: Slot {
                 in_flight: self.in_flight.clone(),
                 ids,
-                permit: Some(permit),
+                permit: None,
             },
         }
+    }
+
+    /// A free slot, once one is: a job handed out waits here for a running
+    /// attempt to end, never for a whole page.
+    async fn take_slot(&self) -> OwnedSemaphorePermit {
+        self.in_flight
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots are never closed")
     }
 
     /// Waits until tasks may have been queued since the signal read `seen`.
@@ -333,26 +338,38 @@ impl ClaimLoop {
     }
 }
 
+/// The largest page claimed ahead, in pages of the worker's concurrency.
+const MAX_AHEAD: u64 = 8;
+
 /// The claim loop's pages.
 #[derive(Default)]
 struct Pages {
-    /// Jobs claimed and holding a slot, not yet handed to apalis.
+    /// Jobs claimed and held, not yet handed to apalis; each takes a slot
+    /// as it is handed out.
     ready: VecDeque<ClaimedJob>,
     /// A page being claimed ahead. A claim takes only as many
     /// tasks as there are free slots, so that no claimed task waits behind
     /// a long one while another worker is idle; but with short tasks that
     /// makes the worker wait for each page's claim after the last page has
     /// run (a claim of 64 was about 1 ms of a 2 ms cycle). So when a page
-    /// comes back full with every slot free, the next page is claimed at
-    /// once, while this one runs. Its tasks wait for slots only behind the
-    /// page before, whose tasks were just seen to be short, and at most
-    /// one page is ever claimed ahead; as soon as a page comes back with
-    /// attempts still running, claims go back to free slots.
+    /// comes back full with every slot free, the next page, of the worker's
+    /// concurrency, is claimed at once, while this one runs. While pages
+    /// claimed ahead keep coming back full with every slot free, each next
+    /// one is twice as large, up to [`MAX_AHEAD`] times the concurrency:
+    /// every claim and every outcome group is a commit, and a drain of
+    /// short tasks spent a third of its database time waiting on the
+    /// write-ahead log. The tasks of a page claimed ahead wait for slots
+    /// only behind the page before, whose tasks were just seen to be
+    /// short; at most one page is ever claimed ahead, and as soon as a page
+    /// comes back short or with attempts still running, claims go back to
+    /// free slots.
     ahead: Option<Ahead>,
 }
 
-/// A claim running in the background, of the worker's concurrency.
+/// A claim running in the background.
 struct Ahead {
+    /// The most batch keys it takes.
+    limit: u64,
     /// The queued signal's count when the claim started: an empty page
     /// waits for a submission made since then.
     seen: u64,
