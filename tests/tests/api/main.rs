@@ -9,6 +9,7 @@ mod helpers;
 
 mod auth;
 mod clusters;
+mod drain;
 mod errors;
 mod hardening;
 mod ops;
