@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ferry_tests::postgres::ScratchPostgres;
+use ferry_tests::{FerryProcess, postgres::ScratchPostgres};
 
 use crate::helpers::*;
 
@@ -195,20 +195,15 @@ async fn claims_and_outcomes_use_two_connections() {
     use sqlx::Connection;
 
     let app = spawn_api_only(Backend::Postgres).await;
-    let mut ids = Vec::new();
-    for _ in 0..300 {
-        ids.push(app.ping(json!({})).await);
-    }
-    let _worker = app.start_worker(
+    let _worker = drain_pings(
+        &app,
         "two-connections",
         &[
             ("FERRY_DATABASE_MAX_CONNECTIONS", "10"),
             ("FERRY_WORKER__CONCURRENCY", "4"),
         ],
-    );
-    for id in &ids {
-        assert_eq!(app.wait_finished(id).await["status"], "succeeded");
-    }
+    )
+    .await;
     let mut db = sqlx::PgConnection::connect(app.db.url())
         .await
         .expect("a connection to the test database");
@@ -234,16 +229,7 @@ async fn claims_and_outcomes_use_two_connections() {
 #[tokio::test]
 async fn a_drain_of_short_tasks_claims_growing_pages() {
     let app = spawn_api_only(Backend::Postgres).await;
-    let mut ids = Vec::new();
-    for _ in 0..300 {
-        ids.push(app.ping(json!({})).await);
-    }
-    let _worker = app.start_worker("growing-pages", &[("FERRY_WORKER__CONCURRENCY", "4")]);
-    for id in &ids {
-        let task = app.wait_finished(id).await;
-        assert_eq!(task["status"], "succeeded", "{task}");
-        assert_eq!(task["attempts"], 1, "{task}");
-    }
+    let _worker = drain_pings(&app, "growing-pages", &[("FERRY_WORKER__CONCURRENCY", "4")]).await;
     let pages = app
         .db
         .query_strings(
@@ -288,4 +274,21 @@ async fn a_page_claimed_ahead_starts_as_slots_free() {
             "a short task finished at {finished}, after the long one ({long_finished}): {task}"
         );
     }
+}
+
+/// Queues 300 pings, one per call, then starts a worker named `name` with
+/// `env` and waits until each has succeeded at its first attempt. Returns
+/// the worker, which stops when dropped.
+async fn drain_pings(app: &TestApp, name: &str, env: &[(&str, &str)]) -> FerryProcess {
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(app.ping(json!({})).await);
+    }
+    let worker = app.start_worker(name, env);
+    for id in &ids {
+        let task = app.wait_finished(id).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+    }
+    worker
 }
