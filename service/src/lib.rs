@@ -12,6 +12,7 @@ pub mod changesets;
 pub mod clusters;
 pub mod consumers;
 pub mod error;
+pub mod group_commit;
 pub mod kafka;
 pub mod projects;
 pub mod reassignments;

@@ -5,7 +5,11 @@
 
 mod sqlite_busy;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use backon::{ExponentialBuilder, Retryable};
 use ferry_migration::{Migrator, MigratorTrait};
@@ -19,7 +23,10 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use ferry_entity::{audit_log, task};
+
 use crate::{
+    group_commit::GroupCommit,
     secrets::{KeyCheckError, SecretBox, check_and_rotate},
     settings::Settings,
     wakeups::Wakeups,
@@ -85,7 +92,16 @@ pub struct Store {
     pub secrets: SecretBox,
     /// Queued and finished tasks, announced to this process and the others.
     pub wakeups: Wakeups,
+    /// On PostgreSQL, the writer that groups single submissions made at
+    /// about the same moment into one statement (`tasks::submit`), started
+    /// by the first; shared by the store's clones.
+    pub(crate) submissions: Arc<OnceLock<Submissions>>,
 }
+
+/// A single submission waiting for its group: the task's row and the
+/// request's audit row. Each gets its own answer (`tasks::submit`).
+pub(crate) type Submissions =
+    GroupCommit<(task::Model, Option<audit_log::ActiveModel>), Result<(), DbErr>>;
 
 /// Connections of [`Store::queue_db`] on PostgreSQL: one for the claim
 /// loop, one for the outcome writer.
@@ -155,6 +171,7 @@ impl Store {
                 pool: StorePool::Sqlite(pool),
                 secrets,
                 wakeups: Wakeups::local(),
+                submissions: Arc::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = |max: u32| {
@@ -183,6 +200,7 @@ impl Store {
                 wakeups: Wakeups::postgres(pool.clone()),
                 pool: StorePool::Postgres(pool),
                 secrets,
+                submissions: Arc::default(),
             })
         } else {
             Err(StoreError::UnsupportedUrl)

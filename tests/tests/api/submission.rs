@@ -198,3 +198,64 @@ async fn a_bulk_list_is_queued_with_its_tasks_and_runs_in_batches(backend: Backe
     let batches = output.matches("batch attempt finished").count();
     assert_eq!(batches, 2, "a job per batch key:\n{output}");
 }
+
+/// Single submissions made at about the same moment are written by group
+/// commit (`tasks::submit`): 64 submitted at once are each accepted with
+/// their own task, queue row and audit row, in fewer transactions than
+/// there are submissions (the audit rows' `xmin`, which no later write
+/// changes; each submission committed on its own before), and each runs.
+#[tokio::test]
+async fn single_submissions_made_together_share_commits() {
+    let app = spawn_api_only(Backend::Postgres).await;
+    let submissions = (0..64).map(|i| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/tasks",
+                &json!({ "kind": "ping", "subject": format!("together-{i}") }),
+            )
+            .await
+            .expect(202)
+        }
+    });
+    let accepted = futures::future::join_all(submissions).await;
+    for (i, task) in accepted.iter().enumerate() {
+        assert_eq!(task["subject"], format!("together-{i}"), "{task}");
+    }
+    let count = |sql: &'static str| {
+        let app = &app;
+        async move {
+            app.db.query_strings(sql).await[0]
+                .as_deref()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("{sql}"))
+        }
+    };
+    // Every task has its queue row and the audit row of its own request.
+    let queued = count(
+        "SELECT count(*)::text FROM tasks t JOIN task_queue q ON q.job_key = t.id \
+         WHERE t.subject LIKE 'together-%'",
+    )
+    .await;
+    assert_eq!(queued, 64, "queue rows of the 64 tasks");
+    let audited = count(
+        "SELECT count(*)::text FROM tasks t JOIN audit_log a ON a.request_id = t.request_id \
+         WHERE t.subject LIKE 'together-%' AND a.status = 202 AND a.path = '/api/v1/tasks'",
+    )
+    .await;
+    assert_eq!(audited, 64, "audit rows of the 64 submissions");
+    let commits = count(
+        "SELECT count(DISTINCT a.xmin::text)::text FROM tasks t \
+         JOIN audit_log a ON a.request_id = t.request_id WHERE t.subject LIKE 'together-%'",
+    )
+    .await;
+    assert!(
+        commits < 64,
+        "64 submissions made together committed in {commits} transactions"
+    );
+    let _worker = app.start_worker("together", &[]);
+    for task in &accepted {
+        let done = app.wait_finished(&task_id(task)).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+}

@@ -15,7 +15,6 @@
 
 mod batch;
 mod fetch;
-mod group_commit;
 mod liveness;
 mod outcome;
 mod outcome_writer;

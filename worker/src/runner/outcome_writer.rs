@@ -1,4 +1,4 @@
-//! Attempt outcomes, written by group commit (`group_commit`): the outcomes
+//! Attempt outcomes, written by group commit (`ferry_service::group_commit`): the outcomes
 //! of attempts that end at about the same moment share one transaction, and
 //! their successes one statement. Once it commits, the finished tasks are
 //! announced (`wakeups`: here all, to the other processes those a caller
@@ -9,12 +9,9 @@ use ferry_entity::task::Model;
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::Value;
 
-use super::{
-    group_commit::GroupCommit,
-    outcome::{self, Backoff, Settled, Settlement},
-};
+use super::outcome::{self, Backoff, Settled, Settlement};
 use crate::jobs::JobError;
-use ferry_service::store::Store;
+use ferry_service::{group_commit::GroupCommit, store::Store};
 
 /// Outcomes written per transaction, at most.
 const MAX_GROUP: usize = 256;

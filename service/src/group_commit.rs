@@ -1,12 +1,18 @@
 //! Group commit: requests that arrive at about the same moment are written by
 //! one statement or one transaction, and each caller gets its own answer.
 //!
-//! An outcome is one small write, but on its own it waits for a
-//! commit (a disk flush on PostgreSQL), and with many short tasks those
-//! commits were most of the database's work. A caller hands its request to
-//! the group and waits for the answer, so nothing is acknowledged before it
-//! is durable; the group's task takes whatever requests are waiting (while
-//! one write commits, the next group gathers) and writes them together.
+//! A task's submission or an attempt's outcome is one small write, but on
+//! its own it waits for a commit (a disk flush on PostgreSQL) and a round
+//! trip, and with many concurrent callers those were most of the
+//! database's work. A caller hands its request to the group and waits for
+//! the answer, so nothing is acknowledged before it is durable; the group's
+//! task takes whatever requests are waiting (while one write commits, the
+//! next group gathers) and writes them together. A lone request is written
+//! at once: grouping adds no wait of its own.
+//!
+//! Users: the worker's outcome writer (`ferry_worker`'s
+//! `runner/outcome_writer.rs`) and single submissions on PostgreSQL
+//! (`tasks::submit`).
 
 use std::{fmt, future::Future};
 
@@ -19,9 +25,19 @@ struct Pending<In, Out> {
 }
 
 /// A writer that groups the requests of concurrent callers.
-pub(super) struct GroupCommit<In, Out> {
+pub struct GroupCommit<In, Out> {
     what: &'static str,
     tx: mpsc::UnboundedSender<Pending<In, Out>>,
+}
+
+// Not derived: a clone shares the group's task, whatever `In` and `Out` are.
+impl<In, Out> Clone for GroupCommit<In, Out> {
+    fn clone(&self) -> Self {
+        GroupCommit {
+            what: self.what,
+            tx: self.tx.clone(),
+        }
+    }
 }
 
 impl<In, Out> fmt::Debug for GroupCommit<In, Out> {
@@ -36,7 +52,7 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
     /// Starts the group's task, which ends when the group is dropped.
     /// `write` gets at most `max` requests and answers each, in order, or
     /// fails them all; `what` names the requests in logs.
-    pub(super) fn start<W, F>(what: &'static str, max: usize, mut write: W) -> GroupCommit<In, Out>
+    pub fn start<W, F>(what: &'static str, max: usize, mut write: W) -> GroupCommit<In, Out>
     where
         W: FnMut(Vec<In>) -> F + Send + 'static,
         F: Future<Output = Result<Vec<Out>, DbErr>> + Send,
@@ -73,7 +89,7 @@ impl<In: Send + 'static, Out: Send + 'static> GroupCommit<In, Out> {
     }
 
     /// Hands `request` to the group and returns its answer once written.
-    pub(super) async fn call(&self, request: In) -> Result<Out, DbErr> {
+    pub async fn call(&self, request: In) -> Result<Out, DbErr> {
         let stopped = || DbErr::Custom(format!("the writer of {} has stopped", self.what));
         let (reply, answer) = oneshot::channel();
         self.tx
