@@ -30,16 +30,6 @@ pub struct GroupCommit<In, Out> {
     tx: mpsc::UnboundedSender<Pending<In, Out>>,
 }
 
-// Not derived: a clone shares the group's task, whatever `In` and `Out` are.
-impl<In, Out> Clone for GroupCommit<In, Out> {
-    fn clone(&self) -> Self {
-        GroupCommit {
-            what: self.what,
-            tx: self.tx.clone(),
-        }
-    }
-}
-
 impl<In, Out> fmt::Debug for GroupCommit<In, Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupCommit")
