@@ -132,8 +132,9 @@ impl ConfluentBrokersApi {
         cluster_id: Path<String>,
         broker_id: Path<String>,
         /// The most bytes per second each involved broker spends copying
-        /// replicas (ferry's addition); unset: unthrottled.
-        #[oai(validator(minimum(value = "1")))]
+        /// replicas (ferry's addition); unset: unthrottled. At most 2^53 - 1,
+        /// the largest integer every JSON client reads exactly.
+        #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
         throttle_bytes_per_second: Query<Option<u64>>,
     ) -> V3Result<Applied> {
         super::remove_brokers::remove(

@@ -5,7 +5,7 @@
 use ferry_entity::{ClusterId, ClusterKind, Role};
 use ferry_service::{
     clusters::{self, ClusterView},
-    kafka::admin,
+    kafka::{admin, reachability},
 };
 use poem::Request;
 use poem_openapi::{OpenApi, param::Path, payload::Json};
@@ -102,9 +102,18 @@ impl ConfluentClustersApi {
     }
 }
 
+/// One cluster of the list. A cluster that just did not answer is listed
+/// without its controller at once (`reachability`), so that it does not hold
+/// every list for a timeout while it is down.
 async fn describe(state: &AppState, base: &str, cluster: &ClusterView) -> KafkaCluster {
     let controller = match state.kafka.get(&state.store, cluster.id).await {
-        Ok(client) => admin::controller(&client, READ_TIMEOUT).await,
+        Ok(client) => reachability::listed_read(&client, async {
+            admin::controller(&client, READ_TIMEOUT)
+                .await
+                .ok_or_else(|| "the cluster named no controller in time".to_owned())
+        })
+        .await
+        .ok(),
         Err(_) => None,
     };
     view(base, cluster.id, controller)

@@ -34,8 +34,12 @@ pub struct ReassignmentRequest {
     #[oai(validator(min_items = 1, max_items = 10000))]
     pub partitions: Vec<PartitionMove>,
     /// The most bytes per second each involved broker spends copying
-    /// replicas while the moves last; null: unthrottled.
-    #[oai(nullable, validator(minimum(value = "1")))]
+    /// replicas while the moves last; null: unthrottled. At most 2^53 - 1,
+    /// the largest integer every JSON client reads exactly.
+    #[oai(
+        nullable,
+        validator(minimum(value = "1"), maximum(value = "9007199254740991"))
+    )]
     pub throttle_bytes_per_second: Option<u64>,
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use ferry_entity::{ClusterId, ClusterKind, Role};
 use ferry_service::{
     clusters::{self, ClusterInput, ClusterView},
-    kafka::{INSPECT_TIMEOUT, metadata},
+    kafka::{INSPECT_TIMEOUT, metadata, reachability},
     store::Store,
 };
 use poem::Request;
@@ -116,22 +116,28 @@ async fn describe(state: &AppState, view: ClusterView) -> Value {
             .get(&state.store, view.id)
             .await
             .map_err(|e| e.to_string())?;
-        let (snapshot, groups) = tokio::join!(
-            metadata::snapshot(&cluster, None, INSPECT_TIMEOUT),
-            metadata::consumer_group_count(&cluster, INSPECT_TIMEOUT)
-        );
-        let snapshot = snapshot.map_err(|e| format!("cluster unreachable: {e}"))?;
-        let user_topics: Vec<_> = snapshot
-            .topics
-            .iter()
-            .filter(|t| !t.name.starts_with("__"))
-            .collect();
-        Ok::<_, String>(json!({
-            "brokerCount": snapshot.broker_ids.len(),
-            "topicCount": user_topics.len(),
-            "partitionCount": user_topics.iter().map(|t| t.partitions).sum::<usize>(),
-            "consumerGroupCount": groups.ok(),
-        }))
+        // A cluster that just did not answer is listed as unreachable at
+        // once (`reachability`): it does not hold every list for a timeout
+        // while it is down.
+        reachability::listed_read(&cluster, async {
+            let (snapshot, groups) = tokio::join!(
+                metadata::snapshot(&cluster, None, INSPECT_TIMEOUT),
+                metadata::consumer_group_count(&cluster, INSPECT_TIMEOUT)
+            );
+            let snapshot = snapshot.map_err(|e| format!("cluster unreachable: {e}"))?;
+            let user_topics: Vec<_> = snapshot
+                .topics
+                .iter()
+                .filter(|t| !t.name.starts_with("__"))
+                .collect();
+            Ok(json!({
+                "brokerCount": snapshot.broker_ids.len(),
+                "topicCount": user_topics.len(),
+                "partitionCount": user_topics.iter().map(|t| t.partitions).sum::<usize>(),
+                "consumerGroupCount": groups.ok(),
+            }))
+        })
+        .await
     };
     // The whole entry is bounded, whatever librdkafka does with its own timeouts.
     let outcome = tokio::time::timeout(INSPECT_TIMEOUT + Duration::from_secs(1), counts)

@@ -33,6 +33,7 @@ pub mod broker_errors;
 pub mod metadata;
 pub mod placement;
 pub mod produce;
+pub mod reachability;
 pub mod topic_config;
 pub mod wire;
 
@@ -57,6 +58,8 @@ pub struct KafkaCluster {
     partition_counts: moka::sync::Cache<String, Option<i32>>,
     /// The cluster's schema registry, when its registration names one.
     schema_registry: Option<Arc<SchemaRegistry>>,
+    /// Whether it answered the last list's read (`reachability`).
+    reachability: reachability::Reachability,
 }
 
 impl KafkaCluster {
@@ -81,6 +84,7 @@ impl KafkaCluster {
                 .time_to_live(produce::PARTITIONS_TTL)
                 .build(),
             schema_registry: schema_registry.map(Arc::new),
+            reachability: reachability::Reachability::default(),
         })
     }
 

@@ -148,6 +148,92 @@ async fn unreachable_cluster_is_listed_with_its_error_quickly() {
     assert_eq!(live["brokerCount"], 1);
 }
 
+/// A cluster whose brokers are down holds up only the first list of
+/// clusters: the lists after it (TubeMQ's and Confluent's) answer at once,
+/// with it as unreachable and the other cluster live, where each waited for
+/// the inspection timeout (5 s) again; and once it is back, a list shows it
+/// live again (a probe asked it in the background).
+#[tokio::test]
+async fn a_cluster_that_is_down_holds_up_only_the_first_list() {
+    use std::time::{Duration, Instant};
+
+    let live = TestKafka::start().await;
+    let mut down = TestKafka::start().await;
+    let app = TestApp::spawn_with(AppOptions::new(Backend::Sqlite).without_worker()).await;
+    let live_id = app
+        .post("/api/v1/clusters", &live.registration("live"))
+        .await
+        .expect(201)["id"]
+        .clone();
+    let down_id = app
+        .post("/api/v1/clusters", &down.registration("down"))
+        .await
+        .expect(201)["id"]
+        .clone();
+    down.stop();
+    let tubemq_rows = |listed: &serde_json::Value| {
+        let rows = ferry_tests::reply::tubemq_cluster_rows(listed);
+        let find = |name: &str| {
+            rows.as_array()
+                .expect("data is a list")
+                .iter()
+                .find(|r| r["clusterName"] == name)
+                .unwrap_or_else(|| panic!("{name} listed: {rows}"))
+                .clone()
+        };
+        (find("live"), find("down"))
+    };
+    let controller = |listed: &serde_json::Value, id: &serde_json::Value| {
+        listed["data"]
+            .as_array()
+            .expect("data is a list")
+            .iter()
+            .find(|c| c["cluster_id"] == *id)
+            .unwrap_or_else(|| panic!("cluster {id} listed: {listed}"))["controller"]
+            .clone()
+    };
+
+    let (_, first) = tubemq_rows(&app.get("/v1/cluster").await.expect(200));
+    assert_eq!(first["reachable"], false, "{first}");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (live_row, down_row) = tubemq_rows(&app.get("/v1/cluster").await.expect(200));
+        let v3 = app.get("/v3/clusters").await.expect(200);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "two lists took {took:?} with a cluster known to be down"
+        );
+        assert_eq!(live_row["reachable"], true, "{live_row}");
+        assert_eq!(live_row["brokerCount"], 1, "{live_row}");
+        assert_eq!(down_row["reachable"], false, "{down_row}");
+        assert!(
+            down_row["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cluster unreachable"),
+            "{down_row}"
+        );
+        assert!(!controller(&v3, &live_id).is_null(), "{v3}");
+        assert!(controller(&v3, &down_id).is_null(), "{v3}");
+    }
+
+    down.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, down_row) = tubemq_rows(&app.get("/v1/cluster").await.expect(200));
+        if down_row["reachable"] == true {
+            assert_eq!(down_row["brokerCount"], 1, "{down_row}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster is back but still listed as unreachable: {down_row}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test]
 async fn cluster_add_modify_delete() {
     let kafka = TestKafka::start().await;
