@@ -12,6 +12,10 @@
 //!   ListOffsets per leader). The direct side gets the partition list for free
 //!   (read once before timing); ferry reads everything on every call.
 //!
+//! - lists of clusters: `GET /v3/clusters` and TubeMQ's `GET /v1/cluster`
+//!   with a second cluster registered whose broker is down, beside the same
+//!   lists before it was registered.
+//!
 //! The group is a real one: a consumer subscribed to every topic, which has
 //! committed offset 0 on each, so that every one of the 1,000 partitions
 //! (holding one record each) lags by one.
@@ -155,6 +159,77 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?;
     report("lag", &ferry_lags, &direct_lags);
+
+    lists_with_a_cluster_down(&http, &base, &token, warm, args.calls).await
+}
+
+/// The lists of clusters (Confluent's and TubeMQ's) with a second cluster
+/// registered whose broker is down, beside the same lists before it was
+/// registered: a cluster that is down is listed from memory
+/// (`kafka::reachability`), so only the first list after it went down waits
+/// for its timeout.
+async fn lists_with_a_cluster_down(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    warm: usize,
+    calls: usize,
+) -> anyhow::Result<()> {
+    let urls = [format!("{base}/v3/clusters"), format!("{base}/v1/cluster")];
+    let list = |url: &String| {
+        let (http, token, url) = (http.clone(), token.to_owned(), url.clone());
+        move || {
+            let (http, token, url) = (http.clone(), token.clone(), url.clone());
+            async move { get(&http, &token, &url).await.map(drop) }
+        }
+    };
+    let mut up = Vec::new();
+    for url in &urls {
+        up.push(time(warm, calls, list(url)).await?);
+    }
+    // A port nothing listens on: bound, then let go.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let registered = http
+        .post(format!("{base}/api/v1/clusters"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "name": "down", "kind": "kafka", "bootstrapServers": down.to_string() }))
+        .send()
+        .await?;
+    if !registered.status().is_success() {
+        bail!(
+            "registering the cluster that is down: {}",
+            registered.status()
+        );
+    }
+    let started = Instant::now();
+    let first = get(http, token, &urls[0]).await?;
+    let first_took = started.elapsed();
+    let controllers: Vec<bool> = first["data"]
+        .as_array()
+        .map(|clusters| clusters.iter().map(|c| c["controller"].is_null()).collect())
+        .unwrap_or_default();
+    anyhow::ensure!(
+        controllers.len() == 2 && controllers.iter().filter(|null| **null).count() == 1,
+        "expected one cluster listed without its controller: {first}"
+    );
+    println!(
+        "  lists of clusters, one of two down (the first list after it went down took {}):",
+        stats::ms(first_took)
+    );
+    let p50 = |l: &Latencies| l.percentile(50.0).as_secs_f64();
+    for ((url, up), name) in urls
+        .iter()
+        .zip(&up)
+        .zip(["GET /v3/clusters", "GET /v1/cluster"])
+    {
+        let down = time(warm, calls, list(url)).await?;
+        println!("    {name}, one down: {}", down.summary());
+        println!("    {name}, all up:   {}", up.summary());
+        println!(
+            "    one down / all up: {:.2} at p50",
+            p50(&down) / p50(up).max(1e-9)
+        );
+    }
     Ok(())
 }
 
