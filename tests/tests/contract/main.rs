@@ -80,14 +80,15 @@ const SEED: u64 = 17;
 const MAX_EXAMPLES: u32 = 10;
 
 /// The schemathesis runs, all at once, each a process of one worker: its
-/// phases, and the operations it calls (the coverage and fuzzing phases
-/// split between Confluent's v3 routes and the rest, each half about as
-/// long). A process spends most of its time in Python under one interpreter
-/// lock, so one process left a CPU idle; and its workers are threads, which
-/// on CPython 3.11 now and then fail inside `ast.parse` ("AST constructor
-/// recursion depth mismatch", a thread-safety bug of the interpreter), so
-/// each process keeps one. The stateful phase follows links between every
-/// operation, so it calls them all.
+/// phases, and the operations it calls (the coverage phase split three ways
+/// by path: Confluent's v3 routes, the native `/api/` routes and the other
+/// dialects; the fuzzing phase two ways, v3 and the rest; each part about as
+/// long as the others). A process spends most of its time in Python under
+/// one interpreter lock, so one process left a CPU idle; and its workers are
+/// threads, which on CPython 3.11 now and then fail inside `ast.parse` ("AST
+/// constructor recursion depth mismatch", a thread-safety bug of the
+/// interpreter), so each process keeps one. The stateful phase follows links
+/// from one operation to another, so it is given them all.
 const RUNS: [(&str, &[&str]); 6] = [
     ("coverage", &["--include-path-regex", "^/v3/"]),
     ("coverage", &["--include-path-regex", "^/api/"]),
