@@ -69,8 +69,11 @@ impl Reachability {
     /// The remembered failure, when recent, and whether a probe is due.
     fn remembered(&self) -> Option<(String, bool)> {
         let failed = self.lock();
-        let failure = failed.as_ref().filter(|f| f.at.elapsed() < REMEMBERED)?;
+        let failure = failed.as_ref()?;
         let age = failure.at.elapsed();
+        if age >= REMEMBERED {
+            return None;
+        }
         Some((
             format!(
                 "{} (as of {} s ago; asked again in the background)",
